@@ -1,0 +1,212 @@
+import { hash128 } from './hash128.js';
+
+/**
+ * Exact-enough set of (user → last counted time) for one campaign, in 16 bytes a slot.
+ *
+ * A user id is reduced to a 128-bit MurmurHash3 digest: 8 bits pick one of 256 shards and 96 bits are
+ * stored, so two live users are confused only if 104 bits agree. At n live keys the chance of any
+ * false duplicate is below n² / 2^105: 2.5e-16 at 100 million keys.
+ *
+ * Each shard is a robin-hood, linear-probing table in one Uint32Array, four words a slot:
+ * fingerprint (3 words) and a stamp = countedAt − epoch + 1 (0 marks an empty slot). Shards grow by
+ * 1.4× at 92 % load, so a live key costs 16 / load ≈ 17–25 bytes. Expired entries stay in place
+ * (a lookup treats them as absent) until `sweep` rebuilds their shard; no per-key timers.
+ */
+export class DedupeTable {
+  static readonly SHARDS = 256;
+  private static readonly MAX_LOAD = 0.92;
+  private static readonly GROWTH = 1.4;
+  private static readonly REBUILD_LOAD = 0.7;
+  private static readonly MIN_CAPACITY = 8;
+  /** Stamps are 32-bit: a shard is rebased before its stamps could overflow. */
+  private static readonly MAX_STAMP = 0xffff_ffff;
+
+  private readonly shards: (Shard | undefined)[] = new Array(DedupeTable.SHARDS);
+  private readonly digest = new Uint32Array(4);
+  private sweepCursor = 0;
+  private entries = 0;
+
+  constructor(readonly ttlMs: number) {}
+
+  /**
+   * Counts `userId` at `at` unless a counted impression of it happened in the last TTL: true when
+   * counted (and then the window restarts at `at`), false for a duplicate. Duplicates never extend it.
+   */
+  admit(userId: string, at: number): boolean {
+    const d = this.digest;
+    hash128(userId, d);
+    const shardIndex = d[3] >>> 24;
+    let shard = this.shards[shardIndex];
+    if (shard !== undefined && at - shard.epoch + 1 > DedupeTable.MAX_STAMP) {
+      shard = this.rebuild(shardIndex, at);
+    }
+    if (shard === undefined) {
+      shard = this.shards[shardIndex] = newShard(DedupeTable.MIN_CAPACITY, at - this.ttlMs);
+    }
+    const slot = find(shard, d[0], d[1], d[2]);
+    if (slot >= 0) {
+      const countedAt = shard.epoch + shard.slots[slot + 3] - 1;
+      if (at - countedAt < this.ttlMs) return false;
+      shard.slots[slot + 3] = stampOf(shard, at);
+      return true;
+    }
+    if (shard.size + 1 > shard.capacity * DedupeTable.MAX_LOAD) {
+      shard = this.shards[shardIndex] = resize(
+        shard,
+        Math.ceil(shard.capacity * DedupeTable.GROWTH),
+        shard.epoch,
+      );
+    }
+    insert(shard, d[0], d[1], d[2], stampOf(shard, at));
+    this.entries++;
+    return true;
+  }
+
+  /** Whether `userId` has a live (unexpired) entry at `at`. Read-only. */
+  has(userId: string, at: number): boolean {
+    const d = this.digest;
+    hash128(userId, d);
+    const shard = this.shards[d[3] >>> 24];
+    if (shard === undefined) return false;
+    const slot = find(shard, d[0], d[1], d[2]);
+    return slot >= 0 && at - (shard.epoch + shard.slots[slot + 3] - 1) < this.ttlMs;
+  }
+
+  /**
+   * Reclaims expired entries, visiting shards round-robin until about `budget` slots were scanned.
+   * A shard with expired entries is rebuilt without them (or freed when none is left), so memory
+   * follows the keys of the last TTL. Returns the number of slots scanned.
+   */
+  sweep(at: number, budget: number): number {
+    let scanned = 0;
+    for (let visited = 0; visited < DedupeTable.SHARDS && scanned < budget; visited++) {
+      const index = this.sweepCursor;
+      this.sweepCursor = (this.sweepCursor + 1) % DedupeTable.SHARDS;
+      const shard = this.shards[index];
+      if (shard === undefined) continue;
+      scanned += shard.capacity;
+      if (countExpired(shard, at, this.ttlMs) > 0) this.rebuild(index, at);
+    }
+    return scanned;
+  }
+
+  /** Entries held, including expired ones not yet swept. */
+  get size(): number {
+    return this.entries;
+  }
+
+  /** Bytes held by the slot arrays. */
+  get bytes(): number {
+    let total = 0;
+    for (const shard of this.shards) if (shard !== undefined) total += shard.slots.byteLength;
+    return total;
+  }
+
+  /** Drops expired entries from one shard and rebases its epoch so stamps stay in 32 bits. */
+  private rebuild(index: number, at: number): Shard | undefined {
+    const old = this.shards[index] as Shard;
+    const ttl = this.ttlMs;
+    const live = old.size - countExpired(old, at, ttl);
+    this.entries -= old.size - live;
+    if (live === 0) {
+      this.shards[index] = undefined;
+      return undefined;
+    }
+    const capacity = Math.max(DedupeTable.MIN_CAPACITY, Math.ceil(live / DedupeTable.REBUILD_LOAD));
+    const next = newShard(capacity, at - ttl);
+    const s = old.slots;
+    for (let i = 0; i < s.length; i += 4) {
+      if (s[i + 3] === 0) continue;
+      const countedAt = old.epoch + s[i + 3] - 1;
+      if (at - countedAt >= ttl) continue;
+      insert(next, s[i], s[i + 1], s[i + 2], stampOf(next, countedAt));
+    }
+    this.shards[index] = next;
+    return next;
+  }
+}
+
+interface Shard {
+  slots: Uint32Array;
+  capacity: number;
+  size: number;
+  /** Stamps are stored relative to this time so that they fit 32 bits. */
+  epoch: number;
+}
+
+function newShard(capacity: number, epoch: number): Shard {
+  return { slots: new Uint32Array(capacity * 4), capacity, size: 0, epoch };
+}
+
+function stampOf(shard: Shard, at: number): number {
+  // A stamp before the epoch (the clock stepped back by more than a TTL) is clamped to the oldest.
+  return Math.max(1, at - shard.epoch + 1);
+}
+
+/** Home slot (in words) of a fingerprint: its first word scaled onto the capacity. */
+function home(a: number, capacity: number): number {
+  return Math.floor(((a >>> 0) * capacity) / 4294967296) * 4;
+}
+
+function find(shard: Shard, a: number, b: number, c: number): number {
+  const s = shard.slots;
+  const words = s.length;
+  let i = home(a, shard.capacity);
+  for (let dist = 0; ; dist++) {
+    if (s[i + 3] === 0) return -1;
+    if (s[i] === a >>> 0 && s[i + 1] === b >>> 0 && s[i + 2] === c >>> 0) return i;
+    // Robin hood invariant: once our distance exceeds the occupant's, the key is not here.
+    if (distance(s[i], i, shard.capacity, words) < dist) return -1;
+    i += 4;
+    if (i === words) i = 0;
+  }
+}
+
+function distance(a: number, at: number, capacity: number, words: number): number {
+  const h = home(a, capacity);
+  return ((at - h + words) % words) / 4;
+}
+
+function insert(shard: Shard, a: number, b: number, c: number, stamp: number): void {
+  const s = shard.slots;
+  const words = s.length;
+  let i = home(a, shard.capacity);
+  let dist = 0;
+  for (;;) {
+    if (s[i + 3] === 0) {
+      s[i] = a; s[i + 1] = b; s[i + 2] = c; s[i + 3] = stamp;
+      shard.size++;
+      return;
+    }
+    const theirs = distance(s[i], i, shard.capacity, words);
+    if (theirs < dist) {
+      const ta = s[i], tb = s[i + 1], tc = s[i + 2], ts = s[i + 3];
+      s[i] = a; s[i + 1] = b; s[i + 2] = c; s[i + 3] = stamp;
+      a = ta; b = tb; c = tc; stamp = ts; dist = theirs;
+    }
+    i += 4;
+    if (i === words) i = 0;
+    dist++;
+  }
+}
+
+function resize(shard: Shard, capacity: number, epoch: number): Shard {
+  const next = newShard(capacity, epoch);
+  const s = shard.slots;
+  for (let i = 0; i < s.length; i += 4) {
+    if (s[i + 3] !== 0) insert(next, s[i], s[i + 1], s[i + 2], s[i + 3]);
+  }
+  return next;
+}
+
+function countExpired(shard: Shard, at: number, ttl: number): number {
+  const s = shard.slots;
+  // countedAt = epoch + stamp − 1 is expired when at − countedAt ≥ ttl, i.e. stamp ≤ at − ttl − epoch + 1.
+  const limit = at - ttl - shard.epoch + 1;
+  let expired = 0;
+  for (let i = 3; i < s.length; i += 4) {
+    const stamp = s[i];
+    if (stamp !== 0 && stamp <= limit) expired++;
+  }
+  return expired;
+}

@@ -1,0 +1,59 @@
+/**
+ * Messages the registry and campaign actors exchange, and the values they reply with. Both actor
+ * files import this one so neither imports the other.
+ */
+
+/** A reply callback carried by an ask; the actor calls it once, synchronously while processing. */
+export type Reply<T> = (value: T) => void;
+
+/** What a campaign is, as created. Times are epoch milliseconds. */
+export interface CampaignInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly startTime: number;
+  readonly createdAt: number;
+}
+
+/** One impression as received, before it is routed to its campaign. */
+export interface Impression {
+  readonly campaignId: string;
+  readonly userId: string;
+  readonly adId: string;
+}
+
+/**
+ * The fate of one impression: counted, a duplicate within the TTL, sent before the campaign's start
+ * time, for a campaign that does not exist, or not processed because its campaign actor is down
+ * (crashed while handling it, or restarting too often).
+ */
+export type Outcome = 'counted' | 'duplicate' | 'not_started' | 'not_found' | 'unavailable';
+
+export interface Stats {
+  readonly lastHour: number;
+  readonly lastDay: number;
+  readonly total: number;
+}
+
+/** A snapshot of one campaign actor for the inspector and metrics. */
+export interface CampaignDescription {
+  readonly id: string;
+  readonly total: number;
+  readonly dedupeEntries: number;
+  readonly bytes: number;
+}
+
+/**
+ * Campaign protocol. `impressions` writes each item's outcome into `out` at the item's index, so a
+ * registry can route one message per campaign and still answer a batch in order.
+ */
+export type CampaignEvent =
+  | {
+      readonly type: 'impressions';
+      readonly at: number;
+      readonly items: readonly Impression[];
+      readonly indices: readonly number[];
+      readonly out: Outcome[];
+    }
+  | { readonly type: 'stats'; readonly at: number; readonly reply: Reply<Stats> }
+  | { readonly type: 'sweep'; readonly at: number; readonly budget: number; readonly reply: Reply<number> }
+  | { readonly type: 'describe'; readonly reply: Reply<CampaignDescription> };

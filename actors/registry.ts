@@ -1,0 +1,307 @@
+import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
+import { campaignLogic, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
+import type { CampaignDescription, CampaignInfo, Impression, Outcome, Reply, Stats } from './protocol.js';
+
+/** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
+export interface SupervisionLimits {
+  readonly maxRestarts: number;
+  readonly windowMs: number;
+}
+
+export interface RegistryInput {
+  readonly ttlMs: number;
+  readonly supervision: SupervisionLimits;
+  /** Dedupe slots scanned per `tick`, across all campaigns. */
+  readonly sweepBudget: number;
+}
+
+/**
+ * The supervision decisions, by name:
+ * - `restart`: the campaign crashed between impressions; its state is intact and a new actor takes
+ *   it over. Nothing is lost; the message in flight was answered `unavailable`.
+ * - `restart-partial`: the crash came while an impression was being applied; the new actor keeps the
+ *   state, which may hold that user as seen without counting it (one impression at most).
+ * - `suspend`: more than `maxRestarts` within `windowMs`; the campaign answers `unavailable` until the
+ *   window has passed, then restarts from the same state.
+ */
+export type SupervisionDecision = 'restart' | 'restart-partial' | 'suspend';
+
+export interface SupervisionReport {
+  readonly type: 'supervision';
+  readonly campaignId: string;
+  readonly decision: SupervisionDecision;
+  readonly error: unknown;
+  readonly restartsInWindow: number;
+}
+
+export interface IngestResult {
+  readonly outcomes: Outcome[];
+  /** How long a client should wait before retrying items answered `unavailable` (0 if none). */
+  readonly retryAfterMs: number;
+}
+
+export type StatsResult = Stats | { readonly error: 'not_found' } | { readonly error: 'unavailable'; readonly retryAfterMs: number };
+
+export interface CampaignPage {
+  readonly campaigns: CampaignInfo[];
+  /** Position to pass as `after` for the next page, absent on the last one. */
+  readonly next?: number;
+}
+
+export interface RegistryDescription {
+  readonly campaigns: number;
+  readonly suspended: number;
+  readonly restarts: number;
+  readonly children: CampaignDescription[];
+}
+
+export type RegistryEvent =
+  | { readonly type: 'campaign.create'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo> }
+  | { readonly type: 'campaign.get'; readonly id: string; readonly reply: Reply<CampaignInfo | undefined> }
+  | { readonly type: 'campaign.list'; readonly after: number; readonly limit: number; readonly reply: Reply<CampaignPage> }
+  | { readonly type: 'impressions'; readonly at: number; readonly items: readonly Impression[]; readonly reply: Reply<IngestResult> }
+  | { readonly type: 'stats'; readonly id: string; readonly at: number; readonly reply: Reply<StatsResult> }
+  | { readonly type: 'tick'; readonly at: number }
+  | { readonly type: 'describe'; readonly reply: Reply<RegistryDescription> }
+  | { readonly type: 'shutdown' }
+  | { readonly type: `xstate.error.actor.${string}`; readonly error: unknown; readonly actorId: string };
+
+/** A campaign as the registry knows it. `ref` is absent while the campaign is suspended. */
+interface Entry {
+  readonly info: CampaignInfo;
+  ref: CampaignRef | undefined;
+  /** The state a suspended campaign resumes from. */
+  parked: CampaignState | undefined;
+  suspendedUntil: number;
+  /** Times of recent restarts, oldest first, trimmed to the intensity window. */
+  restartTimes: number[];
+  restarts: number;
+}
+
+interface RegistryState {
+  readonly input: RegistryInput;
+  readonly campaigns: Map<string, Entry>;
+  /** Campaigns in creation order, for paging and round-robin sweeps. */
+  readonly order: Entry[];
+  sweepCursor: number;
+  /** The latest event time seen: the registry's only notion of "now" for supervision. */
+  lastAt: number;
+}
+
+export type RegistrySnapshot = Snapshot<undefined> & {
+  readonly status: 'active' | 'done' | 'error' | 'stopped';
+  readonly context: RegistryState;
+};
+
+type Scope = ActorScope<RegistrySnapshot, RegistryEvent, any, SupervisionReport>;
+
+const ACTOR_PREFIX = 'campaign:';
+const ERROR_PREFIX = 'xstate.error.actor.';
+
+/**
+ * The registry actor: get-or-create owner of every campaign actor, router of impressions (one
+ * message per campaign per batch), and their supervisor.
+ */
+export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, RegistryInput, any, SupervisionReport> = {
+  getInitialSnapshot: (_scope, input) => ({
+    status: 'active',
+    output: undefined,
+    error: undefined,
+    context: { input, campaigns: new Map(), order: [], sweepCursor: 0, lastAt: 0 },
+  }),
+
+  transition(snapshot, event, scope) {
+    const state = snapshot.context;
+    switch (event.type) {
+      case 'campaign.create': {
+        const existing = state.campaigns.get(event.info.id);
+        if (existing !== undefined) {
+          event.reply(existing.info);
+          return snapshot;
+        }
+        const entry: Entry = {
+          info: event.info,
+          ref: undefined,
+          parked: undefined,
+          suspendedUntil: 0,
+          restartTimes: [],
+          restarts: 0,
+        };
+        entry.ref = spawn(scope, entry, undefined, state.input.ttlMs);
+        state.campaigns.set(event.info.id, entry);
+        state.order.push(entry);
+        event.reply(entry.info);
+        return snapshot;
+      }
+      case 'campaign.get':
+        event.reply(state.campaigns.get(event.id)?.info);
+        return snapshot;
+      case 'campaign.list': {
+        const end = event.after + event.limit;
+        event.reply({
+          campaigns: state.order.slice(event.after, end).map((e) => e.info),
+          next: end < state.order.length ? end : undefined,
+        });
+        return snapshot;
+      }
+      case 'impressions':
+        state.lastAt = Math.max(state.lastAt, event.at);
+        event.reply(ingest(state, scope, event.items, event.at));
+        return snapshot;
+      case 'stats': {
+        state.lastAt = Math.max(state.lastAt, event.at);
+        const entry = state.campaigns.get(event.id);
+        if (entry === undefined) {
+          event.reply({ error: 'not_found' });
+          return snapshot;
+        }
+        const ref = live(state, scope, entry);
+        let stats: Stats | undefined;
+        ref?.send({ type: 'stats', at: event.at, reply: (s) => (stats = s) });
+        event.reply(stats ?? { error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
+        return snapshot;
+      }
+      case 'tick':
+        state.lastAt = Math.max(state.lastAt, event.at);
+        sweep(state, scope, event.at);
+        return snapshot;
+      case 'describe':
+        event.reply(describe(state));
+        return snapshot;
+      case 'shutdown':
+        for (const entry of state.order) if (entry.ref) scope.stopChild(entry.ref);
+        return snapshot;
+      default:
+        if (event.type.startsWith(ERROR_PREFIX)) supervise(state, scope, event.actorId, event.error);
+        return snapshot;
+    }
+  },
+
+  getPersistedSnapshot: (snapshot) => snapshot,
+};
+
+export type RegistryRef = ActorRefFrom<typeof registryLogic>;
+
+function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, ttlMs: number): CampaignRef {
+  const id = ACTOR_PREFIX + entry.info.id;
+  const ref = createActor(campaignLogic, {
+    parent: scope.self as AnyActorRef,
+    id,
+    systemId: id,
+    input: { info: entry.info, ttlMs },
+    snapshot: restored && resumed(restored),
+  });
+  ref.start();
+  return ref;
+}
+
+function resumed(context: CampaignState): CampaignSnapshot {
+  return { status: 'active', output: undefined, error: undefined, context };
+}
+
+/** The running actor of a campaign, resuming a suspended one whose window has passed. */
+function live(state: RegistryState, scope: Scope, entry: Entry): CampaignRef | undefined {
+  if (entry.ref === undefined && entry.parked !== undefined && state.lastAt >= entry.suspendedUntil) {
+    entry.ref = spawn(scope, entry, entry.parked, state.input.ttlMs);
+    entry.parked = undefined;
+  }
+  return entry.ref;
+}
+
+function retryAfter(state: RegistryState, entry: Entry): number {
+  return Math.max(1000, entry.suspendedUntil - state.lastAt);
+}
+
+function ingest(state: RegistryState, scope: Scope, items: readonly Impression[], at: number): IngestResult {
+  // Until a campaign answers, its items stand as `unavailable`: a crash mid-batch leaves exactly the
+  // items it did not finish marked so.
+  const outcomes: Outcome[] = new Array<Outcome>(items.length).fill('unavailable');
+  let retryAfterMs = 0;
+  const route = (entry: Entry | undefined, group: readonly Impression[], indices: readonly number[]): void => {
+    if (entry === undefined) {
+      for (const i of indices) outcomes[i] = 'not_found';
+      return;
+    }
+    const ref = live(state, scope, entry);
+    ref?.send({ type: 'impressions', at, items: group, indices, out: outcomes });
+    for (const i of indices) {
+      if (outcomes[i] === 'unavailable') retryAfterMs = Math.max(retryAfterMs, retryAfter(state, entry));
+    }
+  };
+  if (items.length === 1) {
+    route(state.campaigns.get(items[0].campaignId), items, [0]);
+    return { outcomes, retryAfterMs };
+  }
+  const groups = new Map<string, { items: Impression[]; indices: number[] }>();
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    let group = groups.get(item.campaignId);
+    if (group === undefined) groups.set(item.campaignId, (group = { items: [], indices: [] }));
+    group.items.push(item);
+    group.indices.push(i);
+  }
+  for (const [id, group] of groups) route(state.campaigns.get(id), group.items, group.indices);
+  return { outcomes, retryAfterMs };
+}
+
+function supervise(state: RegistryState, scope: Scope, actorId: string, error: unknown): void {
+  const entry = state.campaigns.get(actorId.slice(ACTOR_PREFIX.length));
+  const dead = entry?.ref;
+  if (entry === undefined || dead === undefined || dead.id !== actorId) return;
+  const crashed = (dead.getSnapshot() as CampaignSnapshot).context;
+  const wasApplying = crashed.applying;
+  crashed.applying = false;
+  entry.ref = undefined;
+  entry.restarts++;
+
+  const { maxRestarts, windowMs } = state.input.supervision;
+  const now = state.lastAt;
+  entry.restartTimes = entry.restartTimes.filter((t) => now - t < windowMs);
+  entry.restartTimes.push(now);
+  let decision: SupervisionDecision;
+  if (entry.restartTimes.length > maxRestarts) {
+    decision = 'suspend';
+    entry.parked = crashed;
+    entry.suspendedUntil = now + windowMs;
+  } else {
+    decision = wasApplying ? 'restart-partial' : 'restart';
+    entry.ref = spawn(scope, entry, crashed, state.input.ttlMs);
+  }
+  scope.emit({
+    type: 'supervision',
+    campaignId: entry.info.id,
+    decision,
+    error,
+    restartsInWindow: entry.restartTimes.length,
+  });
+}
+
+/** Reclaims expired dedupe entries, round-robin over campaigns, within the tick's slot budget. */
+function sweep(state: RegistryState, scope: Scope, at: number): void {
+  const { order } = state;
+  let budget = state.input.sweepBudget;
+  for (let visited = 0; visited < order.length && budget > 0; visited++) {
+    if (state.sweepCursor >= order.length) state.sweepCursor = 0;
+    const entry = order[state.sweepCursor++];
+    const ref = live(state, scope, entry);
+    // A visit costs at least a little budget so that thousands of empty campaigns cannot stall a tick.
+    let scanned = 16;
+    ref?.send({ type: 'sweep', at, budget, reply: (n) => (scanned += n) });
+    budget -= scanned;
+  }
+}
+
+function describe(state: RegistryState): RegistryDescription {
+  const children: CampaignDescription[] = [];
+  let suspended = 0;
+  let restarts = 0;
+  for (const entry of state.order) {
+    restarts += entry.restarts;
+    if (entry.ref === undefined) {
+      suspended++;
+      continue;
+    }
+    entry.ref.send({ type: 'describe', reply: (d) => children.push(d) });
+  }
+  return { campaigns: state.order.length, suspended, restarts, children };
+}

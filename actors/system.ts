@@ -1,0 +1,42 @@
+import { createActor } from 'xstate';
+import type { Clock } from './clock.js';
+import { registryLogic, type RegistryInput, type RegistryRef, type SupervisionReport } from './registry.js';
+
+export interface CounterSystemOptions extends RegistryInput {
+  readonly clock: Clock;
+  /** How often the one system ticker sweeps expired dedupe entries. */
+  readonly tickMs: number;
+  readonly onSupervision?: (report: SupervisionReport) => void;
+  /** Called if the registry itself fails; the caller decides whether to exit. */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+export interface CounterSystem {
+  readonly registry: RegistryRef;
+  readonly clock: Clock;
+  /** Stops the ticker, every campaign actor and the registry. */
+  stop(): void;
+}
+
+/** Starts the registry actor and the one ticker for the whole system. */
+export function startCounterSystem(options: CounterSystemOptions): CounterSystem {
+  const { clock, tickMs, onSupervision, onFatal, ...input } = options;
+  const registry = createActor(registryLogic, { input, systemId: 'registry', id: 'registry' });
+  // An unobserved error in a root actor would be rethrown from a timer and crash the process.
+  registry.subscribe({ error: (err) => onFatal?.(err) });
+  if (onSupervision) registry.on('supervision', onSupervision);
+  registry.start();
+
+  const ticker = setInterval(() => registry.send({ type: 'tick', at: clock.now() }), tickMs);
+  ticker.unref();
+
+  return {
+    registry,
+    clock,
+    stop() {
+      clearInterval(ticker);
+      registry.send({ type: 'shutdown' });
+      registry.stop();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The service's configuration: one typed, validated, frozen object read once from the environment.
+ * `CONFIG_KEYS` is the single source for parsing, `--help` and the README's table.
+ */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dedupTtlMs: number;
+  readonly bodyLimitBytes: number;
+  readonly batchLimit: number;
+  readonly logLevel: LogLevel;
+  readonly askTimeoutMs: number;
+  readonly maxRestarts: number;
+  readonly restartWindowMs: number;
+  readonly sweepIntervalMs: number;
+  readonly sweepBudget: number;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The longest DEDUP_TTL: dedupe stamps are 32-bit milliseconds relative to a rolling epoch. */
+export const MAX_DEDUP_TTL_MS = 24 * 24 * 3_600_000;
+
+export class ConfigError extends Error {
+  constructor(variable: string, value: string, expected: string) {
+    super(`invalid ${variable}=${JSON.stringify(value)}: expected ${expected}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Key<K extends keyof Config> {
+  readonly env: string;
+  readonly field: K;
+  readonly fallback: string;
+  readonly doc: string;
+  readonly parse: (raw: string) => Config[K] | undefined;
+  readonly expected: string;
+}
+
+function key<K extends keyof Config>(k: Key<K>): Key<K> {
+  return k;
+}
+
+export const CONFIG_KEYS = [
+  key({ env: 'PORT', field: 'port', fallback: '8080', doc: 'TCP port to listen on (0 picks a free one)', expected: 'an integer 0–65535', parse: (r) => int(r, 0, 65_535) }),
+  key({ env: 'HOST', field: 'host', fallback: '0.0.0.0', doc: 'address to bind', expected: 'a host name or IP address', parse: (r) => (/^[\w.:-]+$/.test(r) ? r : undefined) }),
+  key({ env: 'DEDUP_TTL', field: 'dedupTtlMs', fallback: '1h', doc: 'window after a counted impression in which the same user is a duplicate', expected: 'a duration such as 500ms, 90s, 15m, 2h, 1d (1ms to 24d)', parse: (r) => between(duration(r), 1, MAX_DEDUP_TTL_MS) }),
+  key({ env: 'BODY_LIMIT', field: 'bodyLimitBytes', fallback: '1mb', doc: 'largest accepted request body', expected: 'a size such as 512kb or 1mb (1kb to 64mb)', parse: (r) => between(size(r), 1024, 64 * 1024 * 1024) }),
+  key({ env: 'BATCH_LIMIT', field: 'batchLimit', fallback: '10000', doc: 'most impressions in one batch request', expected: 'an integer 1–100000', parse: (r) => int(r, 1, 100_000) }),
+  key({ env: 'LOG_LEVEL', field: 'logLevel', fallback: 'info', doc: 'pino log level', expected: LOG_LEVELS.join(', '), parse: (r) => LOG_LEVELS.find((l) => l === r) }),
+  key({ env: 'ASK_TIMEOUT', field: 'askTimeoutMs', fallback: '5s', doc: 'how long a request waits for an actor reply before answering 503', expected: 'a duration from 10ms to 60s', parse: (r) => between(duration(r), 10, 60_000) }),
+  key({ env: 'RESTART_LIMIT', field: 'maxRestarts', fallback: '5', doc: 'restarts of one campaign actor allowed per RESTART_WINDOW before it is suspended', expected: 'an integer 0–1000', parse: (r) => int(r, 0, 1000) }),
+  key({ env: 'RESTART_WINDOW', field: 'restartWindowMs', fallback: '1m', doc: 'restart intensity window; a suspended campaign answers 503 for this long', expected: 'a duration from 1s to 1h', parse: (r) => between(duration(r), 1000, 3_600_000) }),
+  key({ env: 'SWEEP_INTERVAL', field: 'sweepIntervalMs', fallback: '250ms', doc: 'how often the system ticker reclaims expired dedupe entries', expected: 'a duration from 10ms to 1m', parse: (r) => between(duration(r), 10, 60_000) }),
+  key({ env: 'SWEEP_BUDGET', field: 'sweepBudget', fallback: '65536', doc: 'dedupe slots scanned per tick, across all campaigns (bounds the pause)', expected: 'an integer 1024–16777216', parse: (r) => int(r, 1024, 16_777_216) }),
+] as const;
+
+/** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const config: Record<string, unknown> = {};
+  for (const k of CONFIG_KEYS) {
+    const raw = env[k.env];
+    const text = raw === undefined || raw.trim() === '' ? k.fallback : raw.trim();
+    const value = k.parse(text);
+    if (value === undefined) throw new ConfigError(k.env, text, k.expected);
+    config[k.field] = value;
+  }
+  return Object.freeze(config) as unknown as Config;
+}
+
+/** The `--help` text: usage and every variable with its default. */
+export function helpText(): string {
+  const width = Math.max(...CONFIG_KEYS.map((k) => k.env.length));
+  const lines = CONFIG_KEYS.map((k) => `  ${k.env.padEnd(width)}  ${k.doc} (default ${k.fallback})`);
+  return [
+    'impression-counter: counts ad impressions per campaign, dropping repeats of a user within a TTL.',
+    '',
+    'Usage: npm start            (or: node --import tsx src/main.ts [--help])',
+    '',
+    'Configuration (environment variables):',
+    ...lines,
+    '',
+  ].join('\n');
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
+
+/** `500ms`, `90s`, `15m`, `2h`, `1d` → milliseconds. */
+export function duration(raw: string): number | undefined {
+  const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(raw);
+  return m ? Number(m[1]) * DURATION_UNITS[m[2]] : undefined;
+}
+
+/** `1024`, `512kb`, `1mb` → bytes. */
+export function size(raw: string): number | undefined {
+  const m = /^(\d{1,9})(b|kb|mb)?$/i.exec(raw);
+  return m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()] : undefined;
+}
+
+function int(raw: string, min: number, max: number): number | undefined {
+  return /^\d{1,9}$/.test(raw) ? between(Number(raw), min, max) : undefined;
+}
+
+function between(n: number | undefined, min: number, max: number): number | undefined {
+  return n !== undefined && n >= min && n <= max ? n : undefined;
+}

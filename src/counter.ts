@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { ask, AskTimeoutError } from '../actors/ask.js';
+import type { Clock } from '../actors/clock.js';
+import type { CampaignInfo, Impression, Outcome, Stats } from '../actors/protocol.js';
+import type { IngestResult, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry.js';
+import type { Reply } from '../actors/protocol.js';
+import { CampaignNotFoundError, CampaignNotStartedError, UnavailableError } from './errors.js';
+
+export interface CounterDeps {
+  readonly registry: RegistryRef;
+  readonly clock: Clock;
+  readonly askTimeoutMs: number;
+  readonly newId?: () => string;
+}
+
+export interface NewCampaign {
+  readonly name: string;
+  readonly startTime?: number;
+}
+
+/**
+ * The façade between transport and actors: stamps time at the edge, sends tell/ask messages to the
+ * registry, and turns replies into values or domain errors. Routes never see actor state.
+ */
+export class Counter {
+  private readonly registry: RegistryRef;
+  private readonly clock: Clock;
+  private readonly timeout: number;
+  private readonly newId: () => string;
+
+  constructor(deps: CounterDeps) {
+    this.registry = deps.registry;
+    this.clock = deps.clock;
+    this.timeout = deps.askTimeoutMs;
+    this.newId = deps.newId ?? randomUUID;
+  }
+
+  async createCampaign(campaign: NewCampaign): Promise<CampaignInfo> {
+    const now = this.clock.now();
+    const info: CampaignInfo = { id: this.newId(), name: campaign.name, startTime: campaign.startTime ?? now, createdAt: now };
+    return this.ask((reply) => ({ type: 'campaign.create', info, reply }));
+  }
+
+  async getCampaign(id: string): Promise<CampaignInfo> {
+    const info = await this.ask<CampaignInfo | undefined>((reply) => ({ type: 'campaign.get', id, reply }));
+    if (info === undefined) throw new CampaignNotFoundError(id);
+    return info;
+  }
+
+  /** One page of campaigns in creation order, starting after position `after`. */
+  async listCampaigns(after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }> {
+    return this.ask((reply) => ({ type: 'campaign.list', after, limit, reply }));
+  }
+
+  /** Records one impression: true if counted, false if a duplicate; throws for anything else. */
+  async recordImpression(impression: Impression): Promise<boolean> {
+    const { outcomes, retryAfterMs } = await this.recordImpressions([impression]);
+    const outcome = outcomes[0];
+    if (outcome === 'counted' || outcome === 'duplicate') return outcome === 'counted';
+    throw await this.outcomeError(outcome, impression.campaignId, retryAfterMs);
+  }
+
+  /** Records a batch; one outcome per item, in order. */
+  async recordImpressions(items: readonly Impression[]): Promise<IngestResult> {
+    const at = this.clock.now();
+    return this.ask((reply) => ({ type: 'impressions', at, items, reply }));
+  }
+
+  async stats(id: string): Promise<Stats> {
+    const at = this.clock.now();
+    const result = await this.ask<StatsResult>((reply) => ({ type: 'stats', id, at, reply }));
+    if (!('error' in result)) return result;
+    if (result.error === 'not_found') throw new CampaignNotFoundError(id);
+    throw new UnavailableError(`campaign ${JSON.stringify(id)} is restarting; retry shortly`, result.retryAfterMs);
+  }
+
+  /** The error a non-counting outcome stands for, with the same message for single and batch items. */
+  async outcomeError(outcome: Exclude<Outcome, 'counted' | 'duplicate'>, campaignId: string, retryAfterMs: number): Promise<Error> {
+    switch (outcome) {
+      case 'not_found':
+        return new CampaignNotFoundError(campaignId);
+      case 'not_started':
+        return new CampaignNotStartedError(campaignId, (await this.getCampaign(campaignId)).startTime);
+      case 'unavailable':
+        return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the impression was not counted, retry shortly`, retryAfterMs);
+    }
+  }
+
+  private async ask<T>(build: (reply: Reply<T>) => RegistryEvent): Promise<T> {
+    try {
+      return await ask(this.registry, build, this.timeout);
+    } catch (err) {
+      if (err instanceof AskTimeoutError) throw new UnavailableError('the counter did not answer in time; retry shortly', 1000);
+      throw err;
+    }
+  }
+}

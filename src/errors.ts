@@ -1,0 +1,45 @@
+/**
+ * Errors the service raises on purpose. Each carries its HTTP status; the one error middleware turns
+ * it into `{"error", "code"}`. Only these (and Koa's own 4xx) show their message to clients.
+ */
+export class AppError extends Error {
+  readonly expose = true;
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(message: string) {
+    super(400, message);
+  }
+}
+
+export class CampaignNotFoundError extends AppError {
+  constructor(readonly campaignId: string) {
+    super(404, `campaign ${JSON.stringify(campaignId)} not found`);
+  }
+}
+
+export class CampaignNotStartedError extends AppError {
+  constructor(readonly campaignId: string, startTime: number) {
+    super(409, `campaign ${JSON.stringify(campaignId)} has not started yet; it starts at ${new Date(startTime).toISOString()}`);
+  }
+}
+
+export class UnavailableError extends AppError {
+  constructor(message: string, retryAfterMs: number) {
+    super(503, message, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(message: string) {
+    super(413, message);
+  }
+}

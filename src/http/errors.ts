@@ -1,0 +1,67 @@
+import type { Context, Next } from 'koa';
+import { AppError } from '../errors.js';
+
+interface KoaLikeError {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  type?: string;
+  message?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * The one place errors become responses: every failure, ours or Koa's, leaves as
+ * `{"error": "<clear message>", "code": <status>}`. A 5xx never shows its text; Koa's `error` event
+ * (logged by the caller) receives it instead.
+ */
+export async function errorHandler(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+    if (ctx.body === undefined && ctx.status >= 400) {
+      // Nothing matched, or the router found the path but not the method (it already set Allow).
+      const message =
+        ctx.status === 405
+          ? `method ${ctx.method} not allowed for ${ctx.path}; allowed: ${ctx.response.get('Allow')}`
+          : `no route for ${ctx.method} ${ctx.path}`;
+      respond(ctx, ctx.status, message);
+    }
+  } catch (caught) {
+    const err = (caught ?? {}) as KoaLikeError;
+    const status = statusOf(err);
+    if (status >= 500) {
+      ctx.app.emit('error', caught, ctx);
+      respond(ctx, status, status === 503 && err instanceof AppError ? String(err.message) : 'internal server error');
+    } else {
+      respond(ctx, status, messageOf(err, status));
+    }
+    if (err instanceof AppError || (status < 500 && err.headers)) ctx.set(err.headers ?? {});
+  }
+}
+
+function statusOf(err: KoaLikeError): number {
+  const status = err.status ?? err.statusCode;
+  return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500;
+}
+
+/** Clear messages for the errors body parsing raises (raw-body / co-body `type`s). */
+function messageOf(err: KoaLikeError, status: number): string {
+  if (err instanceof SyntaxError || err.type === 'entity.parse.failed') {
+    return `request body is not valid JSON (${err.message})`;
+  }
+  switch (err.type) {
+    case 'entity.too.large':
+      return 'request body is too large';
+    case 'encoding.unsupported':
+      return 'unsupported content encoding';
+    case 'request.aborted':
+      return 'request aborted';
+    default:
+      return err.expose !== false && err.message ? err.message : `request failed with status ${status}`;
+  }
+}
+
+function respond(ctx: Context, status: number, message: string): void {
+  ctx.status = status;
+  ctx.body = { error: message, code: status };
+}

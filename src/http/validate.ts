@@ -1,0 +1,64 @@
+import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
+import { ValidationError } from '../errors.js';
+
+/** The one ajv instance; every schema is compiled once, at load. */
+const ajv = new Ajv({ allErrors: false, strict: true });
+ajv.addFormat('date-time', { type: 'string', validate: isRfc3339 });
+
+export type Validator<T> = ValidateFunction<T>;
+
+export function compile<T>(schema: JSONSchemaType<T>): Validator<T> {
+  return ajv.compile(schema);
+}
+
+/** Returns `value` typed when valid; otherwise throws a ValidationError naming the field. */
+export function valid<T>(validate: Validator<T>, value: unknown, where = 'body'): T {
+  if (validate(value)) return value;
+  throw new ValidationError(describe(validate.errors?.[0], where));
+}
+
+/** The first validation error as one sentence, e.g. `unknown field "x" in body`. */
+export function describe(error: ErrorObject | undefined, where: string): string {
+  if (error === undefined) return `invalid ${where}`;
+  const field = error.instancePath ? `field "${error.instancePath.slice(1).replaceAll('/', '.')}"` : where;
+  switch (error.keyword) {
+    case 'additionalProperty':
+    case 'additionalProperties':
+      return `unknown field "${(error.params as { additionalProperty: string }).additionalProperty}" in ${where}`;
+    case 'required':
+      return `missing field "${(error.params as { missingProperty: string }).missingProperty}" in ${where}`;
+    case 'type':
+      return `${field} must be ${article((error.params as { type: string }).type)}`;
+    case 'minLength':
+    case 'maxLength':
+      return `${field} must be ${lengthRule(error.parentSchema as { minLength?: number; maxLength?: number })}`;
+    case 'format':
+      return `${field} must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z`;
+    case 'pattern':
+      return `${field} is malformed`;
+    default:
+      return `${field} ${error.message ?? 'is invalid'}`;
+  }
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function lengthRule({ minLength = 0, maxLength }: { minLength?: number; maxLength?: number }): string {
+  return maxLength === undefined ? `at least ${minLength} characters` : `${minLength}–${maxLength} characters long`;
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** RFC 3339 `date-time` with a real calendar date (Date.parse alone accepts February 30th). */
+export function isRfc3339(text: string): boolean {
+  const m = RFC3339.exec(text);
+  if (m === null) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return false;
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
+  return !Number.isNaN(Date.parse(text));
+}
