@@ -7,6 +7,7 @@ import { TrailingWindows } from './windows.js';
  * One campaign's counting state, owned by exactly one campaign actor and mutated in place (copying
  * the dedupe table per event would cost milliseconds). `applying` is true only while an impression
  * is being committed: a crash that leaves it set may have recorded a user without counting it.
+ * `inflight` is the message being processed, so that a supervisor can answer it after a crash.
  */
 export interface CampaignState {
   readonly info: CampaignInfo;
@@ -14,6 +15,7 @@ export interface CampaignState {
   readonly windows: TrailingWindows;
   total: number;
   applying: boolean;
+  inflight: CampaignEvent | undefined;
 }
 
 export type CampaignSnapshot = Snapshot<undefined> & {
@@ -33,6 +35,7 @@ export function newCampaignState({ info, ttlMs }: CampaignInput): CampaignState 
     windows: new TrailingWindows(),
     total: 0,
     applying: false,
+    inflight: undefined,
   };
 }
 
@@ -58,34 +61,10 @@ export const campaignLogic: ActorLogic<CampaignSnapshot, CampaignEvent, Campaign
 
   transition(snapshot, event) {
     const state = snapshot.context;
-    switch (event.type) {
-      case 'impressions': {
-        const { items, indices, out, at } = event;
-        for (let k = 0; k < items.length; k++) out[indices[k]] = countImpression(state, items[k], at);
-        return snapshot;
-      }
-      case 'stats':
-        event.reply({
-          lastHour: state.windows.lastHour(event.at),
-          lastDay: state.windows.lastDay(event.at),
-          total: state.total,
-        });
-        return snapshot;
-      case 'sweep': {
-        const scanned = state.dedupe.sweep(event.at, event.budget);
-        state.windows.compact(event.at);
-        event.reply(scanned);
-        return snapshot;
-      }
-      case 'describe':
-        event.reply({
-          id: state.info.id,
-          total: state.total,
-          dedupeEntries: state.dedupe.size,
-          bytes: state.dedupe.bytes + state.windows.bytes,
-        });
-        return snapshot;
-    }
+    state.inflight = event;
+    handle(state, event);
+    state.inflight = undefined;
+    return snapshot;
   },
 
   getPersistedSnapshot: (snapshot) => snapshot,
@@ -93,6 +72,53 @@ export const campaignLogic: ActorLogic<CampaignSnapshot, CampaignEvent, Campaign
   // A restart hands the crashed actor's state to its successor (see the registry's policy).
   restoreSnapshot: (persisted) => active((persisted as CampaignSnapshot).context),
 };
+
+function handle(state: CampaignState, event: CampaignEvent): void {
+  switch (event.type) {
+    case 'impressions': {
+      const { items, indices, out, at } = event;
+      for (let k = 0; k < items.length; k++) out[indices[k]] = countImpression(state, items[k], at);
+      event.done();
+      return;
+    }
+    case 'stats':
+      event.reply({
+        lastHour: state.windows.lastHour(event.at),
+        lastDay: state.windows.lastDay(event.at),
+        total: state.total,
+      });
+      return;
+    case 'sweep': {
+      const scanned = state.dedupe.sweep(event.at, event.budget);
+      state.windows.compact(event.at);
+      event.reply(scanned);
+      return;
+    }
+    case 'describe':
+      event.reply({
+        id: state.info.id,
+        total: state.total,
+        dedupeEntries: state.dedupe.size,
+        bytes: state.dedupe.bytes + state.windows.bytes,
+      });
+      return;
+  }
+}
+
+/** Answers the message a crashed campaign actor was processing (its unfinished items stay `unavailable`). */
+export function answerInflight(state: CampaignState): void {
+  const event = state.inflight;
+  state.inflight = undefined;
+  state.applying = false;
+  switch (event?.type) {
+    case 'impressions':
+      return event.done();
+    case 'stats':
+      return event.reply(undefined);
+    case 'sweep':
+      return event.reply(0);
+  }
+}
 
 function active(context: CampaignState): CampaignSnapshot {
   return { status: 'active', output: undefined, error: undefined, context };

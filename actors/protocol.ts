@@ -43,17 +43,22 @@ export interface CampaignDescription {
 }
 
 /**
- * Campaign protocol. `impressions` writes each item's outcome into `out` at the item's index, so a
- * registry can route one message per campaign and still answer a batch in order.
+ * Campaign protocol. `impressions` writes each item's outcome into `out` at the item's index, then
+ * calls `done`, so a registry can route one message per campaign and still answer a batch in order.
+ * Every message is answered exactly once, by the actor or, if it crashes, by its supervisor
+ * (`done` with the unfinished items left `unavailable`, `reply(undefined)` for stats).
  */
+export type ImpressionsEvent = {
+  readonly type: 'impressions';
+  readonly at: number;
+  readonly items: readonly Impression[];
+  readonly indices: readonly number[];
+  readonly out: Outcome[];
+  readonly done: () => void;
+};
+
 export type CampaignEvent =
-  | {
-      readonly type: 'impressions';
-      readonly at: number;
-      readonly items: readonly Impression[];
-      readonly indices: readonly number[];
-      readonly out: Outcome[];
-    }
-  | { readonly type: 'stats'; readonly at: number; readonly reply: Reply<Stats> }
+  | ImpressionsEvent
+  | { readonly type: 'stats'; readonly at: number; readonly reply: Reply<Stats | undefined> }
   | { readonly type: 'sweep'; readonly at: number; readonly budget: number; readonly reply: Reply<number> }
   | { readonly type: 'describe'; readonly reply: Reply<CampaignDescription> };

@@ -1,5 +1,5 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
-import { campaignLogic, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
+import { answerInflight, campaignLogic, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
 import type { CampaignDescription, CampaignInfo, Impression, Outcome, Reply, Stats } from './protocol.js';
 
 /** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
@@ -146,7 +146,7 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
       }
       case 'impressions':
         state.lastAt = Math.max(state.lastAt, event.at);
-        event.reply(ingest(state, scope, event.items, event.at));
+        ingest(state, scope, event.items, event.at, event.reply);
         return snapshot;
       case 'stats': {
         state.lastAt = Math.max(state.lastAt, event.at);
@@ -156,9 +156,9 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
           return snapshot;
         }
         const ref = live(state, scope, entry);
-        let stats: Stats | undefined;
-        ref?.send({ type: 'stats', at: event.at, reply: (s) => (stats = s) });
-        event.reply(stats ?? { error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
+        const unavailable = (): void => event.reply({ error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
+        if (ref === undefined) unavailable();
+        else ref.send({ type: 'stats', at: event.at, reply: (s) => (s === undefined ? unavailable() : event.reply(s)) });
         return snapshot;
       }
       case 'tick':
@@ -212,37 +212,53 @@ function retryAfter(state: RegistryState, entry: Entry): number {
   return Math.max(1000, entry.suspendedUntil - state.lastAt);
 }
 
-function ingest(state: RegistryState, scope: Scope, items: readonly Impression[], at: number): IngestResult {
+/**
+ * Routes a batch: one message per campaign, each answering through `done`. The reply goes out once
+ * every campaign has answered (synchronously for in-memory campaigns).
+ */
+function ingest(state: RegistryState, scope: Scope, items: readonly Impression[], at: number, reply: Reply<IngestResult>): void {
   // Until a campaign answers, its items stand as `unavailable`: a crash mid-batch leaves exactly the
   // items it did not finish marked so.
   const outcomes: Outcome[] = new Array<Outcome>(items.length).fill('unavailable');
   let retryAfterMs = 0;
+  let pending = 1;
+  const finish = (): void => {
+    if (--pending === 0) reply({ outcomes, retryAfterMs });
+  };
   const route = (entry: Entry | undefined, group: readonly Impression[], indices: readonly number[]): void => {
     if (entry === undefined) {
       for (const i of indices) outcomes[i] = 'not_found';
       return;
     }
     const ref = live(state, scope, entry);
-    ref?.send({ type: 'impressions', at, items: group, indices, out: outcomes });
-    for (const i of indices) {
-      if (outcomes[i] === 'unavailable') retryAfterMs = Math.max(retryAfterMs, retryAfter(state, entry));
+    if (ref === undefined) {
+      retryAfterMs = Math.max(retryAfterMs, retryAfter(state, entry));
+      return;
     }
+    pending++;
+    const done = (): void => {
+      if (indices.some((i) => outcomes[i] === 'unavailable')) retryAfterMs = Math.max(retryAfterMs, retryAfter(state, entry));
+      finish();
+    };
+    ref.send({ type: 'impressions', at, items: group, indices, out: outcomes, done });
   };
   if (items.length === 1) {
-    route(state.campaigns.get(items[0].campaignId), items, [0]);
-    return { outcomes, retryAfterMs };
+    route(state.campaigns.get(items[0].campaignId), items, SINGLE);
+  } else {
+    const groups = new Map<string, { items: Impression[]; indices: number[] }>();
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      let group = groups.get(item.campaignId);
+      if (group === undefined) groups.set(item.campaignId, (group = { items: [], indices: [] }));
+      group.items.push(item);
+      group.indices.push(i);
+    }
+    for (const [id, group] of groups) route(state.campaigns.get(id), group.items, group.indices);
   }
-  const groups = new Map<string, { items: Impression[]; indices: number[] }>();
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i];
-    let group = groups.get(item.campaignId);
-    if (group === undefined) groups.set(item.campaignId, (group = { items: [], indices: [] }));
-    group.items.push(item);
-    group.indices.push(i);
-  }
-  for (const [id, group] of groups) route(state.campaigns.get(id), group.items, group.indices);
-  return { outcomes, retryAfterMs };
+  finish();
 }
+
+const SINGLE: readonly number[] = [0];
 
 function supervise(state: RegistryState, scope: Scope, actorId: string, error: unknown): void {
   const entry = state.campaigns.get(actorId.slice(ACTOR_PREFIX.length));
@@ -250,7 +266,6 @@ function supervise(state: RegistryState, scope: Scope, actorId: string, error: u
   if (entry === undefined || dead === undefined || dead.id !== actorId) return;
   const crashed = (dead.getSnapshot() as CampaignSnapshot).context;
   const wasApplying = crashed.applying;
-  crashed.applying = false;
   entry.ref = undefined;
   entry.restarts++;
 
@@ -267,6 +282,7 @@ function supervise(state: RegistryState, scope: Scope, actorId: string, error: u
     decision = wasApplying ? 'restart-partial' : 'restart';
     entry.ref = spawn(scope, entry, crashed, state.input.ttlMs);
   }
+  answerInflight(crashed);
   scope.emit({
     type: 'supervision',
     campaignId: entry.info.id,

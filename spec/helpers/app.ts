@@ -1,0 +1,83 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import type { Clock } from '../../actors/clock.js';
+import { systemClock } from '../../actors/clock.js';
+import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
+import type { SupervisionReport } from '../../actors/registry.js';
+import { createApp } from '../../src/app.js';
+import { Counter } from '../../src/counter.js';
+
+export interface TestAppOptions {
+  ttlMs?: number;
+  clock?: Clock;
+  bodyLimitBytes?: number;
+  batchLimit?: number;
+  maxRestarts?: number;
+  restartWindowMs?: number;
+  onSupervision?: (r: SupervisionReport) => void;
+}
+
+export interface TestApp {
+  readonly system: CounterSystem;
+  readonly counter: Counter;
+  readonly baseUrl: string;
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/** Builds the real app on an ephemeral loopback port (no fixed port), with a silent logger. */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const clock = options.clock ?? systemClock;
+  const system = startCounterSystem({
+    clock,
+    ttlMs: options.ttlMs ?? 3_600_000,
+    tickMs: 250,
+    sweepBudget: 65_536,
+    supervision: { maxRestarts: options.maxRestarts ?? 5, windowMs: options.restartWindowMs ?? 60_000 },
+    onSupervision: options.onSupervision,
+  });
+  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000 });
+  const app = createApp({
+    counter,
+    bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+    batchLimit: options.batchLimit ?? 10_000,
+    logger: pino({ level: 'silent' }),
+  });
+  const server: Server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    system,
+    counter,
+    baseUrl,
+    async request(method, path, body, headers = {}) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(baseUrl + path, init);
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        // not JSON: leave the text for the assertion to show
+      }
+      return { status: res.status, headers: res.headers, body: parsed };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      system.stop();
+    },
+  };
+}
