@@ -1,21 +1,32 @@
 import type { ActorLogic, ActorRefFrom, Snapshot } from 'xstate';
 import { DedupeTable } from './dedupe.js';
-import type { CampaignEvent, CampaignInfo, Impression, Outcome } from './protocol.js';
+import { hash128 } from './hash128.js';
+import type { CampaignEvent, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome } from './protocol.js';
 import { TrailingWindows } from './windows.js';
+
+/** How long an impression id is remembered for idempotent retries. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 
 /**
  * One campaign's counting state, owned by exactly one campaign actor and mutated in place (copying
  * the dedupe table per event would cost milliseconds). `applying` is true only while an impression
  * is being committed: a crash that leaves it set may have recorded a user without counting it.
- * `inflight` is the message being processed, so that a supervisor can answer it after a crash.
+ * `inflight` is the message being processed and `current` the index of its item being applied, so
+ * that a supervisor can answer the message and name the item after a crash.
  */
 export interface CampaignState {
   readonly info: CampaignInfo;
   readonly dedupe: DedupeTable;
   readonly windows: TrailingWindows;
   total: number;
+  /** Impression ids seen in the last day, by first outcome; created on first use. */
+  idempotency: { readonly counted: DedupeTable; readonly duplicate: DedupeTable } | undefined;
+  readonly journal: JournalSink | undefined;
+  /** Scratch space for digests (owned by this state, so never shared between actors). */
+  readonly digest: Uint32Array;
   applying: boolean;
   inflight: CampaignEvent | undefined;
+  current: number;
 }
 
 export type CampaignSnapshot = Snapshot<undefined> & {
@@ -26,30 +37,84 @@ export type CampaignSnapshot = Snapshot<undefined> & {
 export interface CampaignInput {
   readonly info: CampaignInfo;
   readonly ttlMs: number;
+  readonly journal?: JournalSink;
 }
 
-export function newCampaignState({ info, ttlMs }: CampaignInput): CampaignState {
+export function newCampaignState({ info, ttlMs, journal }: CampaignInput): CampaignState {
   return {
     info,
     dedupe: new DedupeTable(ttlMs),
     windows: new TrailingWindows(),
     total: 0,
+    idempotency: undefined,
+    journal,
+    digest: new Uint32Array(4),
     applying: false,
     inflight: undefined,
+    current: -1,
+  };
+}
+
+/** Rebuilds a campaign's state from a snapshot image (taking ownership of its arrays). */
+export function restoreCampaignState(image: CampaignImage, ttlMs: number, journal?: JournalSink): CampaignState {
+  const state = newCampaignState({ info: image.info, ttlMs, journal });
+  return {
+    ...state,
+    dedupe: DedupeTable.restore(image.dedupe, ttlMs),
+    windows: TrailingWindows.restore(image.windows),
+    total: image.total,
+    idempotency: image.idempotency && {
+      counted: DedupeTable.restore(image.idempotency.counted, IDEMPOTENCY_TTL_MS),
+      duplicate: DedupeTable.restore(image.idempotency.duplicate, IDEMPOTENCY_TTL_MS),
+    },
   };
 }
 
 /** Applies one impression at `at` and says what became of it. */
 export function countImpression(state: CampaignState, impression: Impression, at: number): Outcome {
   if (at < state.info.startTime) return 'not_started';
+  const { impressionId } = impression;
+  const d = state.digest;
+  if (impressionId !== undefined && state.idempotency !== undefined) {
+    hash128(impressionId, d);
+    if (state.idempotency.counted.hasDigest(d, at)) return 'counted';
+    if (state.idempotency.duplicate.hasDigest(d, at)) return 'duplicate';
+  }
   state.applying = true;
-  const counted = state.dedupe.admit(impression.userId, at);
+  hash128(impression.userId, d);
+  const counted = state.dedupe.admitDigest(d, at);
   if (counted) {
     state.windows.add(at);
     state.total++;
+    state.journal?.counted(state.info.id, at, d);
+  }
+  if (impressionId !== undefined) {
+    const idem = (state.idempotency ??= {
+      counted: new DedupeTable(IDEMPOTENCY_TTL_MS),
+      duplicate: new DedupeTable(IDEMPOTENCY_TTL_MS),
+    });
+    hash128(impressionId, d);
+    (counted ? idem.counted : idem.duplicate).admitDigest(d, at);
+    state.journal?.remembered(state.info.id, at, d, counted);
   }
   state.applying = false;
   return counted ? 'counted' : 'duplicate';
+}
+
+/** Replays a journaled `counted` fact: the user is recorded at `at` and the counters move. */
+export function replayCounted(state: CampaignState, at: number, user: Uint32Array): void {
+  state.dedupe.restoreDigest(user, at);
+  state.windows.add(at);
+  state.total++;
+}
+
+/** Replays a journaled `remembered` fact. */
+export function replayRemembered(state: CampaignState, at: number, impressionId: Uint32Array, counted: boolean): void {
+  const idem = (state.idempotency ??= {
+    counted: new DedupeTable(IDEMPOTENCY_TTL_MS),
+    duplicate: new DedupeTable(IDEMPOTENCY_TTL_MS),
+  });
+  (counted ? idem.counted : idem.duplicate).restoreDigest(impressionId, at);
 }
 
 /**
@@ -77,7 +142,11 @@ function handle(state: CampaignState, event: CampaignEvent): void {
   switch (event.type) {
     case 'impressions': {
       const { items, indices, out, at } = event;
-      for (let k = 0; k < items.length; k++) out[indices[k]] = countImpression(state, items[k], at);
+      for (let k = 0; k < items.length; k++) {
+        state.current = k;
+        out[indices[k]] = countImpression(state, items[k], at);
+      }
+      state.current = -1;
       event.done();
       return;
     }
@@ -89,7 +158,11 @@ function handle(state: CampaignState, event: CampaignEvent): void {
       });
       return;
     case 'sweep': {
-      const scanned = state.dedupe.sweep(event.at, event.budget);
+      let scanned = state.dedupe.sweep(event.at, event.budget);
+      if (state.idempotency !== undefined) {
+        scanned += state.idempotency.counted.sweep(event.at, event.budget);
+        scanned += state.idempotency.duplicate.sweep(event.at, event.budget);
+      }
       state.windows.compact(event.at);
       event.reply(scanned);
       return;
@@ -99,25 +172,46 @@ function handle(state: CampaignState, event: CampaignEvent): void {
         id: state.info.id,
         total: state.total,
         dedupeEntries: state.dedupe.size,
-        bytes: state.dedupe.bytes + state.windows.bytes,
+        bytes: state.dedupe.bytes + state.windows.bytes + (state.idempotency ? state.idempotency.counted.bytes + state.idempotency.duplicate.bytes : 0),
+      });
+      return;
+    case 'capture':
+      event.reply({
+        info: state.info,
+        total: state.total,
+        windows: state.windows.capture(),
+        dedupe: state.dedupe.capture(),
+        idempotency: state.idempotency && {
+          counted: state.idempotency.counted.capture(),
+          duplicate: state.idempotency.duplicate.capture(),
+        },
       });
       return;
   }
 }
 
-/** Answers the message a crashed campaign actor was processing (its unfinished items stay `unavailable`). */
-export function answerInflight(state: CampaignState): void {
+/**
+ * Answers the message a crashed campaign actor was processing (its unfinished items stay
+ * `unavailable`) and returns the item that was being applied, if any.
+ */
+export function answerInflight(state: CampaignState): Impression | undefined {
   const event = state.inflight;
+  const item = event?.type === 'impressions' && state.current >= 0 ? event.items[state.current] : undefined;
   state.inflight = undefined;
   state.applying = false;
+  state.current = -1;
   switch (event?.type) {
     case 'impressions':
-      return event.done();
+      event.done();
+      break;
     case 'stats':
-      return event.reply(undefined);
+      event.reply(undefined);
+      break;
     case 'sweep':
-      return event.reply(0);
+      event.reply(0);
+      break;
   }
+  return item;
 }
 
 function active(context: CampaignState): CampaignSnapshot {

@@ -33,8 +33,12 @@ export class DedupeTable {
    * counted (and then the window restarts at `at`), false for a duplicate. Duplicates never extend it.
    */
   admit(userId: string, at: number): boolean {
-    const d = this.digest;
-    hash128(userId, d);
+    hash128(userId, this.digest);
+    return this.admitDigest(this.digest, at);
+  }
+
+  /** `admit` for a user already reduced to its 128-bit digest (journal replay, batch paths). */
+  admitDigest(d: Uint32Array, at: number): boolean {
     const shardIndex = d[3] >>> 24;
     let shard = this.shards[shardIndex];
     if (shard !== undefined && at - shard.epoch + 1 > DedupeTable.MAX_STAMP) {
@@ -62,10 +66,48 @@ export class DedupeTable {
     return true;
   }
 
+  /**
+   * Records that the user with digest `d` was counted at `at`, whatever the table says (journal
+   * replay: the record is a fact, not a request). A later stamp already present is kept.
+   */
+  restoreDigest(d: Uint32Array, at: number): void {
+    const shard = this.shards[d[3] >>> 24];
+    const slot = shard === undefined ? -1 : find(shard, d[0], d[1], d[2]);
+    if (shard !== undefined && slot >= 0) {
+      const stamp = stampOf(shard, at);
+      if (stamp > shard.slots[slot + 3]) shard.slots[slot + 3] = stamp;
+      return;
+    }
+    // Not present: admitting at `at` inserts it (an expired twin cannot exist, the slot was absent).
+    this.admitDigest(d, at);
+  }
+
+  /** A copy of the table's contents for a snapshot: fresh arrays, safe to write out asynchronously. */
+  capture(): DedupeImage {
+    const shards: DedupeImage['shards'] = [];
+    this.shards.forEach((shard, index) => {
+      if (shard !== undefined) shards.push({ index, epoch: shard.epoch, size: shard.size, slots: shard.slots.slice() });
+    });
+    return { ttlMs: this.ttlMs, shards };
+  }
+
+  /** Rebuilds a table from `capture()` output (which it takes ownership of). */
+  static restore(image: DedupeImage, ttlMs: number): DedupeTable {
+    const table = new DedupeTable(ttlMs);
+    for (const s of image.shards) {
+      table.shards[s.index] = { slots: s.slots, capacity: s.slots.length / 4, size: s.size, epoch: s.epoch };
+      table.entries += s.size;
+    }
+    return table;
+  }
+
   /** Whether `userId` has a live (unexpired) entry at `at`. Read-only. */
   has(userId: string, at: number): boolean {
-    const d = this.digest;
-    hash128(userId, d);
+    hash128(userId, this.digest);
+    return this.hasDigest(this.digest, at);
+  }
+
+  hasDigest(d: Uint32Array, at: number): boolean {
     const shard = this.shards[d[3] >>> 24];
     if (shard === undefined) return false;
     const slot = find(shard, d[0], d[1], d[2]);
@@ -124,6 +166,12 @@ export class DedupeTable {
     this.shards[index] = next;
     return next;
   }
+}
+
+/** A table's contents as plain values, for snapshots. */
+export interface DedupeImage {
+  readonly ttlMs: number;
+  readonly shards: { readonly index: number; readonly epoch: number; readonly size: number; readonly slots: Uint32Array }[];
 }
 
 interface Shard {

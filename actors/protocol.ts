@@ -1,3 +1,6 @@
+import type { DedupeImage } from './dedupe.js';
+import type { WindowsImage } from './windows.js';
+
 /**
  * Messages the registry and campaign actors exchange, and the values they reply with. Both actor
  * files import this one so neither imports the other.
@@ -19,6 +22,8 @@ export interface Impression {
   readonly campaignId: string;
   readonly userId: string;
   readonly adId: string;
+  /** Idempotency key: a retry with the same id within a day returns the first outcome. */
+  readonly impressionId?: string;
 }
 
 /**
@@ -26,7 +31,19 @@ export interface Impression {
  * time, for a campaign that does not exist, or not processed because its campaign actor is down
  * (crashed while handling it, or restarting too often).
  */
-export type Outcome = 'counted' | 'duplicate' | 'not_started' | 'not_found' | 'unavailable';
+export type Outcome = 'counted' | 'duplicate' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter';
+
+/**
+ * Where campaign and registry actors record the facts that change state, in processing order: the
+ * durable journal implements it (src/storage). Calls are synchronous and must not throw.
+ */
+export interface JournalSink {
+  created(info: CampaignInfo): void;
+  /** The user with 128-bit digest `user` was counted at `at`. */
+  counted(campaignId: string, at: number, user: Uint32Array): void;
+  /** An impression id was first seen at `at`, with the outcome `counted` (or duplicate). */
+  remembered(campaignId: string, at: number, impressionId: Uint32Array, counted: boolean): void;
+}
 
 export interface Stats {
   readonly lastHour: number;
@@ -61,4 +78,14 @@ export type CampaignEvent =
   | ImpressionsEvent
   | { readonly type: 'stats'; readonly at: number; readonly reply: Reply<Stats | undefined> }
   | { readonly type: 'sweep'; readonly at: number; readonly budget: number; readonly reply: Reply<number> }
-  | { readonly type: 'describe'; readonly reply: Reply<CampaignDescription> };
+  | { readonly type: 'describe'; readonly reply: Reply<CampaignDescription> }
+  | { readonly type: 'capture'; readonly reply: Reply<CampaignImage> };
+
+/** A campaign's whole state as fresh plain values, for a snapshot. */
+export interface CampaignImage {
+  readonly info: CampaignInfo;
+  readonly total: number;
+  readonly windows: WindowsImage;
+  readonly dedupe: DedupeImage;
+  readonly idempotency: { readonly counted: DedupeImage; readonly duplicate: DedupeImage } | undefined;
+}

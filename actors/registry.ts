@@ -1,6 +1,6 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
 import { answerInflight, campaignLogic, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
-import type { CampaignDescription, CampaignInfo, Impression, Outcome, Reply, Stats } from './protocol.js';
+import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from './protocol.js';
 
 /** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
 export interface SupervisionLimits {
@@ -13,7 +13,13 @@ export interface RegistryInput {
   readonly supervision: SupervisionLimits;
   /** Dedupe slots scanned per `tick`, across all campaigns. */
   readonly sweepBudget: number;
+  /** Where state changes are recorded for durability; absent when running in memory only. */
+  readonly journal?: JournalSink;
 }
+
+/** Distinct crashing items remembered per campaign, and the crashes that make an item poison. */
+const CRASH_MEMORY = 1000;
+const POISON_AFTER_CRASHES = 2;
 
 /**
  * The supervision decisions, by name:
@@ -33,6 +39,19 @@ export interface SupervisionReport {
   readonly error: unknown;
   readonly restartsInWindow: number;
 }
+
+/**
+ * An impression that crashed its campaign actor `POISON_AFTER_CRASHES` times: it is set aside
+ * (answered `dead_letter` from then on, never processed again) instead of crash-looping.
+ */
+export interface DeadLetterReport {
+  readonly type: 'dead_letter';
+  readonly campaignId: string;
+  readonly impression: Impression;
+  readonly error: unknown;
+}
+
+export type RegistryEmitted = SupervisionReport | DeadLetterReport;
 
 export interface IngestResult {
   readonly outcomes: Outcome[];
@@ -63,6 +82,8 @@ export type RegistryEvent =
   | { readonly type: 'stats'; readonly id: string; readonly at: number; readonly reply: Reply<StatsResult> }
   | { readonly type: 'tick'; readonly at: number }
   | { readonly type: 'describe'; readonly reply: Reply<RegistryDescription> }
+  | { readonly type: 'campaign.restore'; readonly state: CampaignState }
+  | { readonly type: 'campaign.capture'; readonly id: string; readonly reply: Reply<CampaignImage | undefined> }
   | { readonly type: 'shutdown' }
   | { readonly type: `xstate.error.actor.${string}`; readonly error: unknown; readonly actorId: string };
 
@@ -76,6 +97,9 @@ interface Entry {
   /** Times of recent restarts, oldest first, trimmed to the intensity window. */
   restartTimes: number[];
   restarts: number;
+  /** Crashes per item key (bounded), and the items found to be poison. */
+  readonly crashes: Map<string, number>;
+  readonly poison: Set<string>;
 }
 
 interface RegistryState {
@@ -93,7 +117,7 @@ export type RegistrySnapshot = Snapshot<undefined> & {
   readonly context: RegistryState;
 };
 
-type Scope = ActorScope<RegistrySnapshot, RegistryEvent, any, SupervisionReport>;
+type Scope = ActorScope<RegistrySnapshot, RegistryEvent, any, RegistryEmitted>;
 
 const ACTOR_PREFIX = 'campaign:';
 const ERROR_PREFIX = 'xstate.error.actor.';
@@ -102,7 +126,7 @@ const ERROR_PREFIX = 'xstate.error.actor.';
  * The registry actor: get-or-create owner of every campaign actor, router of impressions (one
  * message per campaign per batch), and their supervisor.
  */
-export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, RegistryInput, any, SupervisionReport> = {
+export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, RegistryInput, any, RegistryEmitted> = {
   getInitialSnapshot: (_scope, input) => ({
     status: 'active',
     output: undefined,
@@ -119,18 +143,22 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
           event.reply(existing.info);
           return snapshot;
         }
-        const entry: Entry = {
-          info: event.info,
-          ref: undefined,
-          parked: undefined,
-          suspendedUntil: 0,
-          restartTimes: [],
-          restarts: 0,
-        };
-        entry.ref = spawn(scope, entry, undefined, state.input.ttlMs);
-        state.campaigns.set(event.info.id, entry);
-        state.order.push(entry);
+        const entry = register(state, event.info);
+        entry.ref = spawn(scope, entry, undefined, state.input);
+        state.input.journal?.created(event.info);
         event.reply(entry.info);
+        return snapshot;
+      }
+      case 'campaign.restore': {
+        const entry = state.campaigns.get(event.state.info.id) ?? register(state, event.state.info);
+        if (entry.ref !== undefined) scope.stopChild(entry.ref);
+        entry.ref = spawn(scope, entry, event.state, state.input);
+        return snapshot;
+      }
+      case 'campaign.capture': {
+        const ref = state.campaigns.get(event.id)?.ref;
+        if (ref === undefined) event.reply(undefined);
+        else ref.send({ type: 'capture', reply: event.reply });
         return snapshot;
       }
       case 'campaign.get':
@@ -182,13 +210,29 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
 
 export type RegistryRef = ActorRefFrom<typeof registryLogic>;
 
-function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, ttlMs: number): CampaignRef {
+function register(state: RegistryState, info: CampaignInfo): Entry {
+  const entry: Entry = {
+    info,
+    ref: undefined,
+    parked: undefined,
+    suspendedUntil: 0,
+    restartTimes: [],
+    restarts: 0,
+    crashes: new Map(),
+    poison: new Set(),
+  };
+  state.campaigns.set(info.id, entry);
+  state.order.push(entry);
+  return entry;
+}
+
+function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, input: RegistryInput): CampaignRef {
   const id = ACTOR_PREFIX + entry.info.id;
   const ref = createActor(campaignLogic, {
     parent: scope.self as AnyActorRef,
     id,
     systemId: id,
-    input: { info: entry.info, ttlMs },
+    input: { info: entry.info, ttlMs: input.ttlMs, journal: input.journal },
     snapshot: restored && resumed(restored),
   });
   ref.start();
@@ -202,7 +246,7 @@ function resumed(context: CampaignState): CampaignSnapshot {
 /** The running actor of a campaign, resuming a suspended one whose window has passed. */
 function live(state: RegistryState, scope: Scope, entry: Entry): CampaignRef | undefined {
   if (entry.ref === undefined && entry.parked !== undefined && state.lastAt >= entry.suspendedUntil) {
-    entry.ref = spawn(scope, entry, entry.parked, state.input.ttlMs);
+    entry.ref = spawn(scope, entry, entry.parked, state.input);
     entry.parked = undefined;
   }
   return entry.ref;
@@ -234,6 +278,15 @@ function ingest(state: RegistryState, scope: Scope, items: readonly Impression[]
     if (ref === undefined) {
       retryAfterMs = Math.max(retryAfterMs, retryAfter(state, entry));
       return;
+    }
+    if (entry.poison.size > 0) {
+      const keep = indices.filter((i) => !entry.poison.has(itemKey(items[i])));
+      if (keep.length < indices.length) {
+        for (const i of indices) if (!keep.includes(i)) outcomes[i] = 'dead_letter';
+        if (keep.length === 0) return;
+        group = keep.map((i) => items[i]);
+        indices = keep;
+      }
     }
     pending++;
     const done = (): void => {
@@ -280,9 +333,19 @@ function supervise(state: RegistryState, scope: Scope, actorId: string, error: u
     entry.suspendedUntil = now + windowMs;
   } else {
     decision = wasApplying ? 'restart-partial' : 'restart';
-    entry.ref = spawn(scope, entry, crashed, state.input.ttlMs);
+    entry.ref = spawn(scope, entry, crashed, state.input);
   }
-  answerInflight(crashed);
+  const item = answerInflight(crashed);
+  if (item !== undefined) {
+    const key = itemKey(item);
+    const crashes = (entry.crashes.get(key) ?? 0) + 1;
+    if (entry.crashes.size >= CRASH_MEMORY) entry.crashes.clear();
+    entry.crashes.set(key, crashes);
+    if (crashes >= POISON_AFTER_CRASHES && entry.poison.size < CRASH_MEMORY) {
+      entry.poison.add(key);
+      scope.emit({ type: 'dead_letter', campaignId: entry.info.id, impression: item, error });
+    }
+  }
   scope.emit({
     type: 'supervision',
     campaignId: entry.info.id,
@@ -290,6 +353,11 @@ function supervise(state: RegistryState, scope: Scope, actorId: string, error: u
     error,
     restartsInWindow: entry.restartTimes.length,
   });
+}
+
+/** What makes two deliveries "the same impression" for poison detection. */
+function itemKey(item: Impression): string {
+  return `${item.userId}\u0000${item.adId}\u0000${item.impressionId ?? ''}`;
 }
 
 /** Reclaims expired dedupe entries, round-robin over campaigns, within the tick's slot budget. */

@@ -1,12 +1,13 @@
 import { createActor } from 'xstate';
 import type { Clock } from './clock.js';
-import { registryLogic, type RegistryInput, type RegistryRef, type SupervisionReport } from './registry.js';
+import { registryLogic, type DeadLetterReport, type RegistryInput, type RegistryRef, type SupervisionReport } from './registry.js';
 
 export interface CounterSystemOptions extends RegistryInput {
   readonly clock: Clock;
   /** How often the one system ticker sweeps expired dedupe entries. */
   readonly tickMs: number;
   readonly onSupervision?: (report: SupervisionReport) => void;
+  readonly onDeadLetter?: (report: DeadLetterReport) => void;
   /** Called if the registry itself fails; the caller decides whether to exit. */
   readonly onFatal?: (error: unknown) => void;
 }
@@ -20,11 +21,12 @@ export interface CounterSystem {
 
 /** Starts the registry actor and the one ticker for the whole system. */
 export function startCounterSystem(options: CounterSystemOptions): CounterSystem {
-  const { clock, tickMs, onSupervision, onFatal, ...input } = options;
+  const { clock, tickMs, onSupervision, onDeadLetter, onFatal, ...input } = options;
   const registry = createActor(registryLogic, { input, systemId: 'registry', id: 'registry' });
   // An unobserved error in a root actor would be rethrown from a timer and crash the process.
   registry.subscribe({ error: (err) => onFatal?.(err) });
   if (onSupervision) registry.on('supervision', onSupervision);
+  if (onDeadLetter) registry.on('dead_letter', onDeadLetter);
   registry.start();
 
   const ticker = setInterval(() => registry.send({ type: 'tick', at: clock.now() }), tickMs);

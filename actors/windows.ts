@@ -2,6 +2,13 @@ const MINUTE_MS = 60_000;
 const HOUR_MINUTES = 60;
 const DAY_MINUTES = 1440;
 
+export interface WindowsImage {
+  readonly ring: Uint32Array | undefined;
+  readonly head: number;
+  readonly hourSum: number;
+  readonly daySum: number;
+}
+
 /**
  * Counts in the trailing hour and day at one-minute granularity, O(1) to read.
  *
@@ -40,6 +47,20 @@ export class TrailingWindows {
   compact(at: number): void {
     this.advanceTo(at);
     if (this.daySum === 0) this.ring = undefined;
+  }
+
+  /** A copy for a snapshot. */
+  capture(): WindowsImage {
+    return { ring: this.ring?.slice(), head: this.head, hourSum: this.hourSum, daySum: this.daySum };
+  }
+
+  static restore(image: WindowsImage): TrailingWindows {
+    const w = new TrailingWindows();
+    w.ring = image.ring;
+    w.head = image.head;
+    w.hourSum = image.hourSum;
+    w.daySum = image.daySum;
+    return w;
   }
 
   get bytes(): number {

@@ -4,7 +4,7 @@ import type { Clock } from '../actors/clock.js';
 import type { CampaignInfo, Impression, Outcome, Stats } from '../actors/protocol.js';
 import type { IngestResult, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry.js';
 import type { Reply } from '../actors/protocol.js';
-import { CampaignNotFoundError, CampaignNotStartedError, UnavailableError } from './errors.js';
+import { CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, UnavailableError } from './errors.js';
 
 export interface CounterDeps {
   readonly registry: RegistryRef;
@@ -83,6 +83,8 @@ export class Counter {
         return new CampaignNotStartedError(campaignId, (await this.getCampaign(campaignId)).startTime);
       case 'unavailable':
         return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the impression was not counted, retry shortly`, retryAfterMs);
+      case 'dead_letter':
+        return new DeadLetterError(campaignId);
     }
   }
 

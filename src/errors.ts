@@ -43,3 +43,9 @@ export class PayloadTooLargeError extends AppError {
     super(413, message);
   }
 }
+
+export class DeadLetterError extends AppError {
+  constructor(readonly campaignId: string) {
+    super(422, `impression crashed campaign ${JSON.stringify(campaignId)} repeatedly and was set aside in the dead-letter log; it will not be counted`);
+  }
+}
