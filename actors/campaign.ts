@@ -21,7 +21,8 @@ export interface CampaignState {
   total: number;
   /** Impression ids seen in the last day, by first outcome; created on first use. */
   idempotency: { readonly counted: DedupeTable; readonly duplicate: DedupeTable } | undefined;
-  readonly journal: JournalSink | undefined;
+  /** Set by the registry that owns the actor (a state restored from disk gets it on restore). */
+  journal: JournalSink | undefined;
   /** Scratch space for digests (owned by this state, so never shared between actors). */
   readonly digest: Uint32Array;
   applying: boolean;
@@ -176,18 +177,23 @@ function handle(state: CampaignState, event: CampaignEvent): void {
       });
       return;
     case 'capture':
-      event.reply({
-        info: state.info,
-        total: state.total,
-        windows: state.windows.capture(),
-        dedupe: state.dedupe.capture(),
-        idempotency: state.idempotency && {
-          counted: state.idempotency.counted.capture(),
-          duplicate: state.idempotency.duplicate.capture(),
-        },
-      });
+      event.reply(captureState(state));
       return;
   }
+}
+
+/** A copy of the whole state as fresh values, safe to serialize while the actor goes on. */
+export function captureState(state: CampaignState): CampaignImage {
+  return {
+    info: state.info,
+    total: state.total,
+    windows: state.windows.capture(),
+    dedupe: state.dedupe.capture(),
+    idempotency: state.idempotency && {
+      counted: state.idempotency.counted.capture(),
+      duplicate: state.idempotency.duplicate.capture(),
+    },
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
-import { answerInflight, campaignLogic, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
+import { answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
 import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from './protocol.js';
 
 /** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
@@ -150,15 +150,17 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
         return snapshot;
       }
       case 'campaign.restore': {
+        event.state.journal = state.input.journal;
         const entry = state.campaigns.get(event.state.info.id) ?? register(state, event.state.info);
         if (entry.ref !== undefined) scope.stopChild(entry.ref);
         entry.ref = spawn(scope, entry, event.state, state.input);
         return snapshot;
       }
       case 'campaign.capture': {
-        const ref = state.campaigns.get(event.id)?.ref;
-        if (ref === undefined) event.reply(undefined);
-        else ref.send({ type: 'capture', reply: event.reply });
+        const entry = state.campaigns.get(event.id);
+        // A suspended campaign's parked state belongs to the registry until it resumes.
+        if (entry?.ref !== undefined) entry.ref.send({ type: 'capture', reply: event.reply });
+        else event.reply(entry?.parked && captureState(entry.parked));
         return snapshot;
       }
       case 'campaign.get':

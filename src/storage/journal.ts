@@ -1,0 +1,252 @@
+import { crc32 } from 'node:zlib';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CampaignInfo, JournalSink } from '../../actors/protocol.js';
+import { FRAME_HEADER } from './frames.js';
+
+export type DurabilityMode = 'fsync' | 'interval' | 'off';
+
+/** Record types. Payload: `[u8 type][u8 0][u16 idLength][f64 seq][f64 at][id utf8][u32 count][items]`. */
+export const enum RecordType {
+  Created = 1,
+  Counted = 2,
+  Remembered = 3,
+}
+export const RECORD_FIXED = 1 + 1 + 2 + 8 + 8;
+const CHUNK_BYTES = 1 << 20;
+const DIGEST_BYTES = 16;
+
+export function segmentName(firstSeq: number): string {
+  return `journal-${String(firstSeq).padStart(16, '0')}.log`;
+}
+
+export interface JournalOptions {
+  readonly dir: string;
+  readonly mode: Exclude<DurabilityMode, 'off'>;
+  /** The sequence number of the last record already on disk (from recovery). */
+  readonly lastSeq: number;
+  /** Bytes buffered but not yet written beyond which `backlogged` turns true. */
+  readonly maxPendingBytes: number;
+  readonly onError: (err: unknown) => void;
+}
+
+/**
+ * The append-only journal. Actors call the JournalSink methods synchronously, in processing order;
+ * consecutive facts of the same kind, campaign and time are coalesced into one record. A single
+ * writer loop writes what accumulated and (in `fsync` mode) fdatasyncs before resolving the
+ * `durable()` promises of everything it wrote: group commit. In `interval` mode writes follow at
+ * once and fdatasync runs every second; nothing waits.
+ */
+export class Journal implements JournalSink {
+  private file!: FileHandle;
+  private seq: number;
+  private durableSeq: number;
+  private chunks: Buffer[] = [];
+  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** `chunk[start, pos)` is appended but not yet handed to the writer. */
+  private start = 0;
+  private pos = 0;
+  /** The record being coalesced: where it starts in `chunk` and what it is. */
+  private open: { start: number; type: RecordType; id: string; at: number; countAt: number; count: number } | undefined;
+  private pendingBytes = 0;
+  private waiters: { seq: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private writing = false;
+  private scheduled = false;
+  private failed: unknown;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(private readonly options: JournalOptions) {
+    this.seq = options.lastSeq;
+    this.durableSeq = options.lastSeq;
+  }
+
+  /** Opens a fresh segment after `lastSeq` (recovery never appends to a segment it may have cut). */
+  static async create(options: JournalOptions): Promise<Journal> {
+    const journal = new Journal(options);
+    journal.file = await open(join(options.dir, segmentName(options.lastSeq + 1)), 'a');
+    if (options.mode === 'interval') {
+      journal.syncTimer = setInterval(() => void journal.file.datasync().catch(options.onError), 1000);
+      journal.syncTimer.unref();
+    }
+    return journal;
+  }
+
+  created(info: CampaignInfo): void {
+    this.close_();
+    const json = Buffer.from(JSON.stringify(info));
+    this.begin(RecordType.Created, info.id, info.createdAt, json.length);
+    this.pos += json.copy(this.chunk, this.pos);
+    this.finishOpen(json.length);
+  }
+
+  counted(campaignId: string, at: number, user: Uint32Array): void {
+    this.item(RecordType.Counted, campaignId, at, user, -1);
+  }
+
+  remembered(campaignId: string, at: number, impressionId: Uint32Array, counted: boolean): void {
+    this.item(RecordType.Remembered, campaignId, at, impressionId, counted ? 1 : 0);
+  }
+
+  /** Closes the open record and returns the last sequence number: every fact so far is ≤ it. */
+  barrier(): number {
+    this.close_();
+    return this.seq;
+  }
+
+  /** Resolves once everything appended so far is on disk (at once in `interval` mode). */
+  durable(): Promise<void> {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
+    const seq = this.barrier();
+    if (this.options.mode === 'interval' || seq <= this.durableSeq) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
+  }
+
+  /** True while more than `maxPendingBytes` wait to be written: callers should shed load. */
+  get backlogged(): boolean {
+    return this.pendingBytes + this.pos - this.start > this.options.maxPendingBytes;
+  }
+
+  /** Writes and syncs everything, then starts a new segment; returns its first sequence number. */
+  async rotate(): Promise<number> {
+    const last = this.barrier();
+    await this.flushAll();
+    await this.file.datasync();
+    await this.file.close();
+    this.file = await open(join(this.options.dir, segmentName(last + 1)), 'a');
+    return last + 1;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.barrier();
+    await this.flushAll();
+    clearInterval(this.syncTimer);
+    await this.file.datasync();
+    await this.file.close();
+    this.closed = true;
+  }
+
+  private item(type: RecordType, id: string, at: number, digest: Uint32Array, flag: number): void {
+    const size = DIGEST_BYTES + (flag >= 0 ? 1 : 0);
+    const o = this.open;
+    if (o === undefined || o.type !== type || o.at !== at || o.id !== id || this.pos + size > CHUNK_BYTES) {
+      this.close_();
+      this.begin(type, id, at, 0);
+    }
+    const c = this.chunk;
+    let p = this.pos;
+    c.writeUInt32LE(digest[0], p);
+    c.writeUInt32LE(digest[1], p + 4);
+    c.writeUInt32LE(digest[2], p + 8);
+    c.writeUInt32LE(digest[3], p + 12);
+    p += DIGEST_BYTES;
+    if (flag >= 0) c[p++] = flag;
+    this.pos = p;
+    (this.open as NonNullable<Journal['open']>).count++;
+  }
+
+  /** Starts a record in the current chunk (moving to a new chunk if it might not fit). */
+  private begin(type: RecordType, id: string, at: number, reserve: number): void {
+    const idBytes = Buffer.byteLength(id);
+    const need = FRAME_HEADER + RECORD_FIXED + idBytes + 4 + reserve + DIGEST_BYTES + 1;
+    if (this.pos + need > CHUNK_BYTES) this.nextChunk(need);
+    const c = this.chunk;
+    const start = this.pos;
+    let p = start + FRAME_HEADER;
+    c[p] = type;
+    c[p + 1] = 0;
+    c.writeUInt16LE(idBytes, p + 2);
+    c.writeDoubleLE(++this.seq, p + 4);
+    c.writeDoubleLE(at, p + 12);
+    p += RECORD_FIXED;
+    p += c.write(id, p);
+    const countAt = p;
+    p += 4;
+    this.pos = p;
+    this.open = { start, type, id, at, countAt, count: 0 };
+  }
+
+  private finishOpen(count: number): void {
+    if (this.open) this.open.count = count;
+    this.close_();
+  }
+
+  /** Writes the open record's count and frame header; schedules a write. */
+  private close_(): void {
+    const o = this.open;
+    if (o === undefined) return;
+    this.open = undefined;
+    const c = this.chunk;
+    c.writeUInt32LE(o.count, o.countAt);
+    const payloadStart = o.start + FRAME_HEADER;
+    c.writeUInt32LE(this.pos - payloadStart, o.start);
+    c.writeUInt32LE(crc32(c.subarray(payloadStart, this.pos)), o.start + 4);
+    this.schedule();
+  }
+
+  /** Hands the appended bytes to the writer; the chunk's free tail keeps being used. */
+  private take(): void {
+    if (this.pos === this.start) return;
+    this.chunks.push(this.chunk.subarray(this.start, this.pos));
+    this.pendingBytes += this.pos - this.start;
+    this.start = this.pos;
+  }
+
+  private nextChunk(need: number): void {
+    this.take();
+    this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, need));
+    this.start = 0;
+    this.pos = 0;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.writeLoop();
+    });
+  }
+
+  /** The single writer: takes what has accumulated, writes it, syncs, wakes waiters; repeats. */
+  private async writeLoop(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      for (;;) {
+        this.close_();
+        this.take();
+        if (this.chunks.length === 0) break;
+        const batch = this.chunks;
+        const bytes = this.pendingBytes;
+        const upTo = this.seq;
+        this.chunks = [];
+        await this.file.writev(batch);
+        if (this.options.mode === 'fsync') await this.file.datasync();
+        this.pendingBytes -= bytes;
+        this.durableSeq = upTo;
+        this.wake();
+      }
+    } catch (err) {
+      this.failed = err;
+      for (const w of this.waiters.splice(0)) w.reject(err);
+      this.options.onError(err);
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private wake(): void {
+    let i = 0;
+    while (i < this.waiters.length && this.waiters[i].seq <= this.durableSeq) this.waiters[i++].resolve();
+    if (i > 0) this.waiters.splice(0, i);
+  }
+
+  private async flushAll(): Promise<void> {
+    while (this.writing || this.chunks.length > 0 || this.pos > this.start) {
+      if (this.writing) await new Promise((r) => setImmediate(r));
+      else await this.writeLoop();
+    }
+  }
+}

@@ -1,0 +1,216 @@
+import { mkdir, open, readdir, rename, rm, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { newCampaignState, replayCounted, replayRemembered, restoreCampaignState, type CampaignState } from '../../actors/campaign.js';
+import type { CampaignImage, CampaignInfo } from '../../actors/protocol.js';
+import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/registry.js';
+import { ask } from '../../actors/ask.js';
+import type { Logger } from '../log.js';
+import { readFrame } from './frames.js';
+import { Journal, RECORD_FIXED, RecordType, type DurabilityMode } from './journal.js';
+import { readSnapshot, SnapshotWriter, snapshotName } from './snapshot.js';
+
+export interface StoreOptions {
+  readonly dir: string;
+  readonly mode: Exclude<DurabilityMode, 'off'>;
+  readonly ttlMs: number;
+  readonly maxPendingBytes: number;
+  readonly logger: Logger;
+  readonly onError: (err: unknown) => void;
+}
+
+export interface RecoveryReport {
+  snapshot: string | undefined;
+  campaigns: number;
+  records: number;
+  /** Segments whose torn or corrupt tail was cut off. */
+  cut: string[];
+  ms: number;
+}
+
+export interface SnapshotReport {
+  file: string;
+  campaigns: number;
+  bytes: number;
+  ms: number;
+  /** The longest the event loop was held by one campaign's capture. */
+  maxPauseMs: number;
+}
+
+const SEGMENT = /^journal-(\d{16})\.log$/;
+const SNAPSHOT = /^snapshot-(\d{16})\.bin$/;
+
+/**
+ * Durable state under DATA_DIR: the journal of facts plus periodic snapshots. `open` recovers the
+ * campaigns (last good snapshot + the journal after it, cutting any torn tail) and starts a new
+ * journal segment; `snapshot` captures every campaign one at a time, then deletes what it covers.
+ */
+export class Store {
+  private snapshotting: Promise<SnapshotReport> | undefined;
+
+  private constructor(
+    readonly journal: Journal,
+    private readonly options: StoreOptions,
+  ) {}
+
+  static async open(options: StoreOptions): Promise<{ store: Store; states: CampaignState[]; report: RecoveryReport }> {
+    const started = performance.now();
+    await mkdir(options.dir, { recursive: true });
+    const names = await readdir(options.dir);
+    const { logger } = options;
+
+    const states = new Map<string, CampaignState>();
+    const covered = new Map<string, number>();
+    let lastSeq = 0;
+    let snapshotFile: string | undefined;
+    for (const name of names.filter((n) => SNAPSHOT.test(n)).sort().reverse()) {
+      const file = await open(join(options.dir, name), 'r');
+      try {
+        const snap = await readSnapshot(file);
+        for (const { image, seq } of snap.campaigns) {
+          states.set(image.info.id, restoreCampaignState(image, options.ttlMs));
+          covered.set(image.info.id, seq);
+          lastSeq = Math.max(lastSeq, seq);
+        }
+        lastSeq = Math.max(lastSeq, snap.boundary - 1);
+        snapshotFile = name;
+        break;
+      } catch (err) {
+        logger.error({ err, file: name }, 'snapshot unreadable; trying an older one');
+      } finally {
+        await file.close();
+      }
+    }
+
+    const cut: string[] = [];
+    let records = 0;
+    const digest = new Uint32Array(4);
+    for (const name of names.filter((n) => SEGMENT.test(n)).sort()) {
+      const path = join(options.dir, name);
+      const file = await open(path, 'r');
+      let position = 0;
+      try {
+        const { size } = await file.stat();
+        for (;;) {
+          const r = await readFrame(file, position, size);
+          if (r.kind === 'end') break;
+          if (r.kind === 'torn') {
+            logger.warn({ file: name, offset: position, bytes: size - position, reason: r.reason }, 'journal tail torn or corrupt; cutting it off');
+            cut.push(name);
+            break;
+          }
+          position = r.next;
+          records++;
+          lastSeq = Math.max(lastSeq, apply(r.payload, states, covered, options.ttlMs, digest));
+        }
+      } finally {
+        await file.close();
+      }
+      if (cut.at(-1) === name) await truncate(path, position);
+    }
+
+    const journal = await Journal.create({ dir: options.dir, mode: options.mode, lastSeq, maxPendingBytes: options.maxPendingBytes, onError: options.onError });
+    const report: RecoveryReport = { snapshot: snapshotFile, campaigns: states.size, records, cut, ms: Math.round(performance.now() - started) };
+    return { store: new Store(journal, options), states: [...states.values()], report };
+  }
+
+  /** Takes a snapshot unless one is running (then waits for that one). */
+  snapshot(registry: RegistryRef): Promise<SnapshotReport> {
+    this.snapshotting ??= this.takeSnapshot(registry).finally(() => (this.snapshotting = undefined));
+    return this.snapshotting;
+  }
+
+  /** Flushes the journal, takes a final snapshot and closes. */
+  async close(registry: RegistryRef): Promise<SnapshotReport> {
+    const report = await this.snapshot(registry);
+    await this.journal.close();
+    return report;
+  }
+
+  private async takeSnapshot(registry: RegistryRef): Promise<SnapshotReport> {
+    const started = performance.now();
+    const boundary = await this.journal.rotate();
+    const name = snapshotName(boundary);
+    const tmp = join(this.options.dir, `${name}.tmp`);
+    const file = await open(tmp, 'w');
+    const writer = new SnapshotWriter(file);
+    let maxPauseMs = 0;
+    let campaigns = 0;
+    try {
+      await writer.header(boundary, Date.now());
+      const infos = await listAll(registry);
+      for (const info of infos) {
+        const pauseStart = performance.now();
+        const image = await ask<CampaignImage | undefined, RegistryEvent>(registry, (reply) => ({ type: 'campaign.capture', id: info.id, reply }), 5000);
+        const seq = this.journal.barrier();
+        maxPauseMs = Math.max(maxPauseMs, performance.now() - pauseStart);
+        if (image === undefined) throw new Error(`campaign ${info.id} could not be captured`);
+        await writer.campaign(image, seq);
+        campaigns++;
+      }
+      await writer.end(campaigns);
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, join(this.options.dir, name));
+    await syncDir(this.options.dir);
+    // Everything before `boundary` is now in the snapshot.
+    for (const old of await readdir(this.options.dir)) {
+      const seg = SEGMENT.exec(old);
+      const snap = SNAPSHOT.exec(old);
+      if ((seg && Number(seg[1]) < boundary) || (snap && old !== name) || old.endsWith('.tmp')) {
+        await rm(join(this.options.dir, old), { force: true });
+      }
+    }
+    return { file: name, campaigns, bytes: writer.bytes, ms: Math.round(performance.now() - started), maxPauseMs };
+  }
+}
+
+async function listAll(registry: RegistryRef): Promise<CampaignInfo[]> {
+  const all: CampaignInfo[] = [];
+  let after = 0;
+  for (;;) {
+    const page = await ask<CampaignPage, RegistryEvent>(registry, (reply) => ({ type: 'campaign.list', after, limit: 10_000, reply }), 5000);
+    all.push(...page.campaigns);
+    if (page.next === undefined) return all;
+    after = page.next;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Applies one journal record to the recovering states; returns its sequence number. */
+function apply(payload: Buffer, states: Map<string, CampaignState>, covered: Map<string, number>, ttlMs: number, digest: Uint32Array): number {
+  const type = payload[0] as RecordType;
+  const idLength = payload.readUInt16LE(2);
+  const seq = payload.readDoubleLE(4);
+  const at = payload.readDoubleLE(12);
+  let p = RECORD_FIXED;
+  const id = payload.toString('utf8', p, p + idLength);
+  p += idLength;
+  const count = payload.readUInt32LE(p);
+  p += 4;
+  if (type === RecordType.Created) {
+    if (!states.has(id)) states.set(id, newCampaignState({ info: JSON.parse(payload.toString('utf8', p, p + count)) as CampaignInfo, ttlMs }));
+    return seq;
+  }
+  const state = states.get(id);
+  if (state === undefined || seq <= (covered.get(id) ?? -1)) return seq;
+  for (let k = 0; k < count; k++) {
+    digest[0] = payload.readUInt32LE(p);
+    digest[1] = payload.readUInt32LE(p + 4);
+    digest[2] = payload.readUInt32LE(p + 8);
+    digest[3] = payload.readUInt32LE(p + 12);
+    p += 16;
+    if (type === RecordType.Counted) replayCounted(state, at, digest);
+    else replayRemembered(state, at, digest, payload[p++] === 1);
+  }
+  return seq;
+}
