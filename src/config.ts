@@ -14,7 +14,14 @@ export interface Config {
   readonly restartWindowMs: number;
   readonly sweepIntervalMs: number;
   readonly sweepBudget: number;
+  readonly dataDir: string;
+  readonly durability: DurabilityMode;
+  readonly snapshotIntervalMs: number;
+  readonly journalBacklogBytes: number;
 }
+
+export type DurabilityMode = 'fsync' | 'interval' | 'off';
+const DURABILITY_MODES: readonly DurabilityMode[] = ['fsync', 'interval', 'off'];
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -54,6 +61,10 @@ export const CONFIG_KEYS = [
   key({ env: 'RESTART_WINDOW', field: 'restartWindowMs', fallback: '1m', doc: 'restart intensity window; a suspended campaign answers 503 for this long', expected: 'a duration from 1s to 1h', parse: (r) => between(duration(r), 1000, 3_600_000) }),
   key({ env: 'SWEEP_INTERVAL', field: 'sweepIntervalMs', fallback: '250ms', doc: 'how often the system ticker reclaims expired dedupe entries', expected: 'a duration from 10ms to 1m', parse: (r) => between(duration(r), 10, 60_000) }),
   key({ env: 'SWEEP_BUDGET', field: 'sweepBudget', fallback: '65536', doc: 'dedupe slots scanned per tick, across all campaigns (bounds the pause)', expected: 'an integer 1024–16777216', parse: (r) => int(r, 1024, 16_777_216) }),
+  key({ env: 'DATA_DIR', field: 'dataDir', fallback: './data', doc: 'where the journal and snapshots live', expected: 'a directory path', parse: (r) => (r.length > 0 && !r.includes('\0') ? r : undefined) }),
+  key({ env: 'DURABILITY', field: 'durability', fallback: 'fsync', doc: 'fsync: acknowledge after the record is on disk (group commit); interval: acknowledge at once, fsync every second; off: memory only', expected: DURABILITY_MODES.join(', '), parse: (r) => DURABILITY_MODES.find((m) => m === r) }),
+  key({ env: 'SNAPSHOT_INTERVAL', field: 'snapshotIntervalMs', fallback: '5m', doc: 'how often a snapshot is taken and the journal compacted behind it', expected: 'a duration from 1s to 1d', parse: (r) => between(duration(r), 1000, 86_400_000) }),
+  key({ env: 'JOURNAL_BACKLOG', field: 'journalBacklogBytes', fallback: '64mb', doc: 'journal bytes waiting for the disk beyond which ingestion answers 503', expected: 'a size from 1mb to 1024mb', parse: (r) => between(size(r), 1024 * 1024, 1024 * 1024 * 1024) }),
 ] as const;
 
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */

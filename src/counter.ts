@@ -6,11 +6,19 @@ import type { IngestResult, RegistryEvent, RegistryRef, StatsResult } from '../a
 import type { Reply } from '../actors/protocol.js';
 import { CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, UnavailableError } from './errors.js';
 
+/** What the façade needs of the journal: whether it is behind, and a wait for durability. */
+export interface Durability {
+  readonly backlogged: boolean;
+  durable(): Promise<void>;
+}
+
 export interface CounterDeps {
   readonly registry: RegistryRef;
   readonly clock: Clock;
   readonly askTimeoutMs: number;
   readonly newId?: () => string;
+  /** Absent when DURABILITY=off. */
+  readonly durability?: Durability;
 }
 
 export interface NewCampaign {
@@ -27,8 +35,10 @@ export class Counter {
   private readonly clock: Clock;
   private readonly timeout: number;
   private readonly newId: () => string;
+  private readonly durability: Durability | undefined;
 
   constructor(deps: CounterDeps) {
+    this.durability = deps.durability;
     this.registry = deps.registry;
     this.clock = deps.clock;
     this.timeout = deps.askTimeoutMs;
@@ -38,7 +48,10 @@ export class Counter {
   async createCampaign(campaign: NewCampaign): Promise<CampaignInfo> {
     const now = this.clock.now();
     const info: CampaignInfo = { id: this.newId(), name: campaign.name, startTime: campaign.startTime ?? now, createdAt: now };
-    return this.ask((reply) => ({ type: 'campaign.create', info, reply }));
+    this.admit();
+    const created = await this.ask<CampaignInfo>((reply) => ({ type: 'campaign.create', info, reply }));
+    await this.durability?.durable();
+    return created;
   }
 
   async getCampaign(id: string): Promise<CampaignInfo> {
@@ -61,9 +74,21 @@ export class Counter {
   }
 
   /** Records a batch; one outcome per item, in order. */
+  /**
+   * Records a batch; one outcome per item, in order. With durability on, the answer waits until the
+   * journal holds every fact it depends on (a duplicate may depend on a count not yet synced).
+   */
   async recordImpressions(items: readonly Impression[]): Promise<IngestResult> {
+    this.admit();
     const at = this.clock.now();
-    return this.ask((reply) => ({ type: 'impressions', at, items, reply }));
+    const result = await this.ask<IngestResult>((reply) => ({ type: 'impressions', at, items, reply }));
+    await this.durability?.durable();
+    return result;
+  }
+
+  /** Backpressure: refuse new work while the journal is further behind than its bound. */
+  private admit(): void {
+    if (this.durability?.backlogged) throw new UnavailableError('the journal is behind the disk; retry shortly', 1000);
   }
 
   async stats(id: string): Promise<Stats> {

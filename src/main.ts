@@ -1,13 +1,16 @@
+import { appendFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import { systemClock } from '../actors/clock.js';
 import { startCounterSystem } from '../actors/system.js';
 import { createApp } from './app.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Counter } from './counter.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
+import { Store } from './storage/store.js';
 
-/** Reads config, starts the actor system, listens, and shuts down on SIGTERM/SIGINT. */
-function main(argv: readonly string[]): void {
+/** Reads config, recovers durable state, starts the actor system, listens, and drains on SIGTERM/SIGINT. */
+async function main(argv: readonly string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText());
     return;
@@ -21,44 +24,80 @@ function main(argv: readonly string[]): void {
     process.exit(2);
   }
   const logger = createLogger(config.logLevel);
+  const fatal = (what: string) => (err: unknown) => {
+    logger.fatal({ err }, `${what}; exiting`);
+    process.exit(1);
+  };
+
+  const durable =
+    config.durability === 'off'
+      ? undefined
+      : await Store.open({
+          dir: config.dataDir,
+          mode: config.durability,
+          ttlMs: config.dedupTtlMs,
+          maxPendingBytes: config.journalBacklogBytes,
+          logger,
+          onError: fatal('journal write failed'),
+        });
+  if (durable) logger.info({ ...durable.report }, 'recovered state from disk');
+
   const system = startCounterSystem({
     clock: systemClock,
     ttlMs: config.dedupTtlMs,
     tickMs: config.sweepIntervalMs,
     sweepBudget: config.sweepBudget,
     supervision: { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs },
+    journal: durable?.store.journal,
     onSupervision: (r) =>
       logger.warn({ campaign_id: r.campaignId, decision: r.decision, restarts_in_window: r.restartsInWindow, err: r.error }, 'campaign actor crashed'),
-    onFatal: (err) => {
-      logger.fatal({ err }, 'registry actor failed; exiting');
-      process.exit(1);
-    },
+    onDeadLetter: (r) => void deadLetter(config, logger, r),
+    onFatal: fatal('registry actor failed'),
   });
-  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs });
+  for (const state of durable?.states ?? []) system.registry.send({ type: 'campaign.restore', state });
+
+  const store = durable?.store;
+  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal });
   const app = createApp({ counter, bodyLimitBytes: config.bodyLimitBytes, batchLimit: config.batchLimit, logger });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
 
+  const snapshots = store
+    ? setInterval(() => {
+        store.snapshot(system.registry).then(
+          (r) => logger.info({ ...r }, 'snapshot written'),
+          (err: unknown) => logger.error({ err }, 'snapshot failed'),
+        );
+      }, config.snapshotIntervalMs)
+    : undefined;
+  snapshots?.unref();
+
   server.listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
-    logger.info({ host: config.host, port, dedup_ttl_ms: config.dedupTtlMs, store: 'memory' }, `listening on http://${config.host}:${port}`);
+    logger.info(
+      { host: config.host, port, dedup_ttl_ms: config.dedupTtlMs, store: 'memory', durability: config.durability, data_dir: store ? config.dataDir : undefined },
+      `listening on http://${config.host}:${port}`,
+    );
   });
 
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const deadline = setTimeout(() => {
+    logger.info({ signal }, 'draining: no new connections, finishing requests in flight');
+    setTimeout(() => {
       logger.error('shutdown took longer than 10 s; exiting');
       process.exit(1);
-    }, 10_000);
-    deadline.unref();
+    }, 10_000).unref();
+    clearInterval(snapshots);
     server.close(() => {
-      system.stop();
-      logger.info('stopped');
-      process.exit(0);
+      void (async () => {
+        const report = store ? await store.close(system.registry) : undefined;
+        system.stop();
+        logger.info({ snapshot: report }, 'stopped');
+        process.exit(0);
+      })().catch(fatal('shutdown failed'));
     });
     server.closeIdleConnections();
   };
@@ -66,4 +105,15 @@ function main(argv: readonly string[]): void {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-main(process.argv.slice(2));
+/** Appends a dead letter to DATA_DIR/dead-letters.jsonl (when durable) and logs it. */
+async function deadLetter(config: Config, logger: Logger, r: { campaignId: string; impression: unknown; error: unknown }): Promise<void> {
+  logger.error({ campaign_id: r.campaignId, impression: r.impression, err: r.error }, 'impression set aside as a dead letter');
+  if (config.durability === 'off') return;
+  const line = JSON.stringify({ at: new Date().toISOString(), campaign_id: r.campaignId, impression: r.impression, error: String(r.error) });
+  await appendFile(join(config.dataDir, 'dead-letters.jsonl'), line + '\n').catch((err: unknown) => logger.error({ err }, 'dead-letter log write failed'));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`impression-counter: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -67,7 +67,7 @@ async function recordBatch(counter: Counter, body: unknown[]) {
 
 function toImpression(value: unknown): Impression | ValidationError {
   if (!validators.impression(value)) return new ValidationError(describe(validators.impression.errors?.[0], 'impression'));
-  return { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id };
+  return { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id };
 }
 
 function errorResult(err: Error): ItemResult {

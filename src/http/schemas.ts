@@ -22,6 +22,7 @@ export interface ImpressionBody {
   campaign_id: string;
   user_id: string;
   ad_id: string;
+  impression_id?: string;
 }
 
 const id = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -30,7 +31,7 @@ export const impressionSchema: JSONSchemaType<ImpressionBody> = {
   type: 'object',
   additionalProperties: false,
   required: ['campaign_id', 'user_id', 'ad_id'],
-  properties: { campaign_id: id, user_id: id, ad_id: id },
+  properties: { campaign_id: id, user_id: id, ad_id: id, impression_id: { ...id, nullable: true } },
 };
 
 export interface ListCampaignsQuery {
