@@ -26,6 +26,8 @@ export interface CampaignState {
   /** Scratch space for digests (owned by this state, so never shared between actors). */
   readonly digest: Uint32Array;
   applying: boolean;
+  /** How far the impression being applied got: nothing, admitted to dedupe, or counted too. */
+  stage: 'none' | 'admitted' | 'counted';
   inflight: CampaignEvent | undefined;
   current: number;
 }
@@ -51,6 +53,7 @@ export function newCampaignState({ info, ttlMs, journal }: CampaignInput): Campa
     journal,
     digest: new Uint32Array(4),
     applying: false,
+    stage: 'none',
     inflight: undefined,
     current: -1,
   };
@@ -81,14 +84,19 @@ export function countImpression(state: CampaignState, impression: Impression, at
     if (state.idempotency.counted.hasDigest(d, at)) return 'counted';
     if (state.idempotency.duplicate.hasDigest(d, at)) return 'duplicate';
   }
+  // Each step is recorded in `stage` so that a crash part-way can be rolled back (rollbackInflight):
+  // an impression is either wholly applied or not at all.
   state.applying = true;
   hash128(impression.userId, d);
   const counted = state.dedupe.admitDigest(d, at);
   if (counted) {
+    state.stage = 'admitted';
     state.windows.add(at);
     state.total++;
+    state.stage = 'counted';
     state.journal?.counted(state.info.id, at, d);
   }
+  state.stage = 'none';
   if (impressionId !== undefined) {
     const idem = (state.idempotency ??= {
       counted: new DedupeTable(IDEMPOTENCY_TTL_MS),
@@ -203,8 +211,8 @@ export function captureState(state: CampaignState): CampaignImage {
 export function answerInflight(state: CampaignState): Impression | undefined {
   const event = state.inflight;
   const item = event?.type === 'impressions' && state.current >= 0 ? event.items[state.current] : undefined;
+  rollback(state, event?.type === 'impressions' ? event.at : 0);
   state.inflight = undefined;
-  state.applying = false;
   state.current = -1;
   switch (event?.type) {
     case 'impressions':
@@ -218,6 +226,19 @@ export function answerInflight(state: CampaignState): Impression | undefined {
       break;
   }
   return item;
+}
+
+/** Undoes the part of an impression a crash interrupted, so the state is as before it. */
+function rollback(state: CampaignState, at: number): void {
+  if (state.applying && state.stage !== 'none') {
+    if (state.stage === 'counted') {
+      state.windows.add(at, -1);
+      state.total--;
+    }
+    state.dedupe.undoLastAdmit();
+  }
+  state.applying = false;
+  state.stage = 'none';
 }
 
 function active(context: CampaignState): CampaignSnapshot {

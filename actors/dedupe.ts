@@ -9,13 +9,13 @@ import { hash128 } from './hash128.js';
  *
  * Each shard is a robin-hood, linear-probing table in one Uint32Array, four words a slot:
  * fingerprint (3 words) and a stamp = countedAt − epoch + 1 (0 marks an empty slot). Shards grow by
- * 1.4× at 92 % load, so a live key costs 16 / load ≈ 17–25 bytes. Expired entries stay in place
+ * 1.35× at 92 % load, so a live key costs 16 / load ≈ 17.4–23.5 bytes. Expired entries stay in place
  * (a lookup treats them as absent) until `sweep` rebuilds their shard; no per-key timers.
  */
 export class DedupeTable {
   static readonly SHARDS = 256;
   private static readonly MAX_LOAD = 0.92;
-  private static readonly GROWTH = 1.4;
+  private static readonly GROWTH = 1.35;
   private static readonly REBUILD_LOAD = 0.7;
   private static readonly MIN_CAPACITY = 8;
   /** Stamps are 32-bit: a shard is rebased before its stamps could overflow. */
@@ -25,6 +25,10 @@ export class DedupeTable {
   private readonly digest = new Uint32Array(4);
   private sweepCursor = 0;
   private entries = 0;
+  /** What the last admit changed, so that a crash mid-impression can undo it. */
+  private lastShard: Shard | undefined;
+  private lastSlot = -1;
+  private lastStamp = 0;
 
   constructor(readonly ttlMs: number) {}
 
@@ -51,6 +55,9 @@ export class DedupeTable {
     if (slot >= 0) {
       const countedAt = shard.epoch + shard.slots[slot + 3] - 1;
       if (at - countedAt < this.ttlMs) return false;
+      this.lastShard = shard;
+      this.lastSlot = slot;
+      this.lastStamp = shard.slots[slot + 3];
       shard.slots[slot + 3] = stampOf(shard, at);
       return true;
     }
@@ -61,9 +68,18 @@ export class DedupeTable {
         shard.epoch,
       );
     }
-    insert(shard, d[0], d[1], d[2], stampOf(shard, at));
+    this.lastSlot = insert(shard, d[0], d[1], d[2], stampOf(shard, at));
     this.entries++;
+    this.lastShard = shard;
+    this.lastStamp = 1; // "counted at the epoch": expired for any later time, as if absent
     return true;
+  }
+
+  /** Reverts the last counting `admit` (the entry reads as expired again). */
+  undoLastAdmit(): void {
+    if (this.lastShard !== undefined && this.lastSlot >= 0) this.lastShard.slots[this.lastSlot + 3] = this.lastStamp;
+    this.lastShard = undefined;
+    this.lastSlot = -1;
   }
 
   /**
@@ -215,21 +231,24 @@ function distance(a: number, at: number, capacity: number, words: number): numbe
   return ((at - h + words) % words) / 4;
 }
 
-function insert(shard: Shard, a: number, b: number, c: number, stamp: number): void {
+/** Inserts a key known to be absent; returns the slot (in words) where that key landed. */
+function insert(shard: Shard, a: number, b: number, c: number, stamp: number): number {
   const s = shard.slots;
   const words = s.length;
   let i = home(a, shard.capacity);
   let dist = 0;
+  let landed = -1;
   for (;;) {
     if (s[i + 3] === 0) {
       s[i] = a; s[i + 1] = b; s[i + 2] = c; s[i + 3] = stamp;
       shard.size++;
-      return;
+      return landed < 0 ? i : landed;
     }
     const theirs = distance(s[i], i, shard.capacity, words);
     if (theirs < dist) {
       const ta = s[i], tb = s[i + 1], tc = s[i + 2], ts = s[i + 3];
       s[i] = a; s[i + 1] = b; s[i + 2] = c; s[i + 3] = stamp;
+      if (landed < 0) landed = i;
       a = ta; b = tb; c = tc; stamp = ts; dist = theirs;
     }
     i += 4;

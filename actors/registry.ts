@@ -25,8 +25,8 @@ const POISON_AFTER_CRASHES = 2;
  * The supervision decisions, by name:
  * - `restart`: the campaign crashed between impressions; its state is intact and a new actor takes
  *   it over. Nothing is lost; the message in flight was answered `unavailable`.
- * - `restart-partial`: the crash came while an impression was being applied; the new actor keeps the
- *   state, which may hold that user as seen without counting it (one impression at most).
+ * - `restart-partial`: the crash came while an impression was being applied; what it had changed is
+ *   rolled back (the impression was not counted and a retry counts), then the new actor takes over.
  * - `suspend`: more than `maxRestarts` within `windowMs`; the campaign answers `unavailable` until the
  *   window has passed, then restarts from the same state.
  */

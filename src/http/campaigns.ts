@@ -18,7 +18,7 @@ export function campaignHandlers(counter: Counter) {
       const body = valid(validators.createCampaign, ctx.request.body);
       const campaign = await counter.createCampaign({
         name: body.name,
-        startTime: body.start_time === undefined ? undefined : Date.parse(body.start_time),
+        startTime: body.start_time == null ? undefined : Date.parse(body.start_time),
       });
       ctx.status = 201;
       ctx.set('Location', `/api/v1/campaigns/${encodeURIComponent(campaign.id)}`);

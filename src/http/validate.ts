@@ -2,7 +2,8 @@ import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } fro
 import { ValidationError } from '../errors.js';
 
 /** The one ajv instance; every schema is compiled once, at load. */
-const ajv = new Ajv({ allErrors: false, strict: true });
+// `verbose` adds the failing schema to errors (only on failure) so messages can state the rule.
+const ajv = new Ajv({ allErrors: false, strict: true, verbose: true });
 ajv.addFormat('date-time', { type: 'string', validate: isRfc3339 });
 
 export type Validator<T> = ValidateFunction<T>;

@@ -1,0 +1,57 @@
+import Router from '@koa/router';
+import type { Context, Middleware, Next } from 'koa';
+import type { Readiness } from '../health.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+
+/** The route label of requests no route matched (404, 405): one series, whatever path was asked. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/** `/metrics`, `/healthz` and `/readyz`: what Prometheus and an orchestrator poll. */
+export function opsRouter(metrics: Metrics, readiness: Readiness): Router {
+  const router = new Router();
+  router.get('/metrics', async (ctx: Context) => {
+    const { contentType, text } = await metrics.scrape();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = contentType;
+    ctx.body = text;
+  });
+  router.get('/healthz', (ctx: Context) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: 'alive' };
+  });
+  router.get('/readyz', (ctx: Context) => {
+    ctx.set('Cache-Control', 'no-store');
+    const state = readiness.state;
+    if (state.ready) {
+      ctx.body = { status: 'ready' };
+      return;
+    }
+    // Answered here rather than thrown: an orchestrator polls this every few seconds while the
+    // service recovers or drains, and a thrown 5xx would log an error line per poll.
+    ctx.status = 503;
+    ctx.body = { status: 'unready', reason: state.reason, error: `not ready: ${state.reason}`, code: 503 };
+  });
+  return router;
+}
+
+/**
+ * Times and counts every request by route template and status, and logs it at `debug` (never at
+ * `info`: one line per impression would cost more than counting it).
+ */
+export function observeRequests(metrics: Metrics, logger: Logger): Middleware {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+      const route = typeof matched === 'string' ? matched : UNMATCHED_ROUTE;
+      metrics.observeRequest(ctx.method, route, ctx.status, seconds);
+      if (logger.isLevelEnabled('debug')) {
+        logger.debug({ request_id: ctx.state.requestId, method: ctx.method, route, status: ctx.status, ms: seconds * 1000 }, 'request');
+      }
+    }
+  };
+}
