@@ -18,6 +18,9 @@ export interface Config {
   readonly durability: DurabilityMode;
   readonly snapshotIntervalMs: number;
   readonly journalBacklogBytes: number;
+  readonly inspector: boolean;
+  /** Empty when no token is required. */
+  readonly inspectorToken: string;
 }
 
 export type DurabilityMode = 'fsync' | 'interval' | 'off';
@@ -65,6 +68,8 @@ export const CONFIG_KEYS = [
   key({ env: 'DURABILITY', field: 'durability', fallback: 'fsync', doc: 'fsync: acknowledge after the record is on disk (group commit); interval: acknowledge at once, fsync every second; off: memory only', expected: DURABILITY_MODES.join(', '), parse: (r) => DURABILITY_MODES.find((m) => m === r) }),
   key({ env: 'SNAPSHOT_INTERVAL', field: 'snapshotIntervalMs', fallback: '5m', doc: 'how often a snapshot is taken and the journal compacted behind it', expected: 'a duration from 1s to 1d', parse: (r) => between(duration(r), 1000, 86_400_000) }),
   key({ env: 'JOURNAL_BACKLOG', field: 'journalBacklogBytes', fallback: '64mb', doc: 'journal bytes waiting for the disk beyond which ingestion answers 503', expected: 'a size from 1mb to 1024mb', parse: (r) => between(size(r), 1024 * 1024, 1024 * 1024 * 1024) }),
+  key({ env: 'INSPECTOR', field: 'inspector', fallback: 'off', doc: 'on: serve the live actor inspector (/debug/, /debug/actors, /debug/events); beyond loopback it needs INSPECTOR_TOKEN', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
+  key({ env: 'INSPECTOR_TOKEN', field: 'inspectorToken', fallback: '', doc: 'token the inspector requires, sent as Authorization: Bearer <token> or ?token=<token>; empty: none (loopback only)', expected: '16–256 characters from A-Z a-z 0-9 . _ ~ -', parse: (r) => (r === '' || /^[\w.~-]{16,256}$/.test(r) ? r : undefined) }),
 ] as const;
 
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
@@ -77,7 +82,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (value === undefined) throw new ConfigError(k.env, text, k.expected);
     config[k.field] = value;
   }
+  if (config.inspector === true && config.inspectorToken === '' && !isLoopback(String(config.host))) {
+    throw new ConfigError('INSPECTOR_TOKEN', '', `a token, because INSPECTOR=on and HOST=${String(config.host)} is not a loopback address (set INSPECTOR_TOKEN, or HOST=127.0.0.1)`);
+  }
   return Object.freeze(config) as unknown as Config;
+}
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(host);
 }
 
 /** The `--help` text: usage and every variable with its default. */
