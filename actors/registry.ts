@@ -67,11 +67,19 @@ export interface CampaignPage {
   readonly next?: number;
 }
 
+/** A campaign as its supervisor describes it: the actor's own figures plus what supervision knows. */
+export interface SupervisedCampaign extends CampaignDescription {
+  readonly actorId: string;
+  readonly restarts: number;
+  /** Suspended campaigns have no actor; their figures come from the parked state. */
+  readonly suspended: boolean;
+}
+
 export interface RegistryDescription {
   readonly campaigns: number;
   readonly suspended: number;
   readonly restarts: number;
-  readonly children: CampaignDescription[];
+  readonly children: SupervisedCampaign[];
 }
 
 export type RegistryEvent =
@@ -378,16 +386,19 @@ function sweep(state: RegistryState, scope: Scope, at: number): void {
 }
 
 function describe(state: RegistryState): RegistryDescription {
-  const children: CampaignDescription[] = [];
+  const children: SupervisedCampaign[] = [];
   let suspended = 0;
   let restarts = 0;
   for (const entry of state.order) {
     restarts += entry.restarts;
+    const supervision = { actorId: ACTOR_PREFIX + entry.info.id, restarts: entry.restarts };
     if (entry.ref === undefined) {
       suspended++;
+      const parked = entry.parked;
+      children.push({ id: entry.info.id, total: parked?.total ?? 0, dedupeEntries: parked?.dedupe.size ?? 0, bytes: 0, ...supervision, suspended: true });
       continue;
     }
-    entry.ref.send({ type: 'describe', reply: (d) => children.push(d) });
+    entry.ref.send({ type: 'describe', reply: (d) => children.push({ ...d, ...supervision, suspended: false }) });
   }
   return { campaigns: state.order.length, suspended, restarts, children };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ask, AskTimeoutError } from '../actors/ask.js';
 import type { Clock } from '../actors/clock.js';
 import type { CampaignInfo, Impression, Outcome, Stats } from '../actors/protocol.js';
-import type { IngestResult, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry.js';
+import type { IngestResult, RegistryDescription, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry.js';
 import type { Reply } from '../actors/protocol.js';
 import { CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, UnavailableError } from './errors.js';
 
@@ -97,6 +97,11 @@ export class Counter {
     if (!('error' in result)) return result;
     if (result.error === 'not_found') throw new CampaignNotFoundError(id);
     throw new UnavailableError(`campaign ${JSON.stringify(id)} is restarting; retry shortly`, result.retryAfterMs);
+  }
+
+  /** The live actor tree's figures (campaigns, restarts, dedupe keys), for metrics and the inspector. */
+  async describe(): Promise<RegistryDescription> {
+    return this.ask((reply) => ({ type: 'describe', reply }));
   }
 
   /** The error a non-counting outcome stands for, with the same message for single and batch items. */
