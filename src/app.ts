@@ -1,23 +1,43 @@
-import Koa from 'koa';
+import Koa, { type Context } from 'koa';
 import type { Counter } from './counter.js';
+import { Readiness } from './health.js';
+import { debugRouter } from './http/debug.js';
 import { errorHandler } from './http/errors.js';
+import { observeRequests, opsRouter } from './http/ops.js';
+import { requestId } from './http/request-id.js';
 import { apiRouter } from './http/routes.js';
+import type { Inspector } from './inspector.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 
 export interface AppDeps {
   readonly counter: Counter;
   readonly bodyLimitBytes: number;
   readonly batchLimit: number;
   readonly logger: Logger;
+  /** Prometheus metrics; when absent the app keeps a private set (without process metrics). */
+  readonly metrics?: Metrics;
+  /** What `/readyz` reports; always ready when absent. */
+  readonly readiness?: Readiness;
+  /** The actor inspector: `/debug/*` exists only when one is given (INSPECTOR=on). */
+  readonly inspector?: Inspector;
+  /** Token `/debug/*` requires; empty or absent: none. */
+  readonly inspectorToken?: string;
 }
 
 /** Builds the Koa application. It never listens: `main.ts` does, tests use `app.callback()`. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
-  const router = apiRouter(deps.counter, deps);
-  app.on('error', (err: unknown) => deps.logger.error({ err }, 'request failed'));
+  const metrics = deps.metrics ?? new Metrics({ source: deps.counter, processMetrics: false });
+  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions }), opsRouter(metrics, deps.readiness ?? new Readiness())];
+  if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter, token: deps.inspectorToken ?? '' }));
+  app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));
+  app.use(requestId);
+  app.use(observeRequests(metrics, deps.logger));
   app.use(errorHandler);
-  app.use(router.routes());
-  app.use(router.allowedMethods());
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
   return app;
 }

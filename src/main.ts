@@ -6,7 +6,10 @@ import { startCounterSystem } from '../actors/system.js';
 import { createApp } from './app.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Counter } from './counter.js';
+import { Readiness } from './health.js';
+import { Inspector } from './inspector.js';
 import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { Store } from './storage/store.js';
 
 /** Reads config, recovers durable state, starts the actor system, listens, and drains on SIGTERM/SIGINT. */
@@ -58,7 +61,21 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const store = durable?.store;
   const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal });
-  const app = createApp({ counter, bodyLimitBytes: config.bodyLimitBytes, batchLimit: config.batchLimit, logger });
+  // Unready until listening; draining (and recovery, when it runs behind the listener) mark it so.
+  const readiness = new Readiness('starting');
+  const metrics = new Metrics({ source: counter });
+  metrics.watch(system.registry);
+  const inspector = config.inspector ? new Inspector({ system: system.registry.system }) : undefined;
+  const app = createApp({
+    counter,
+    bodyLimitBytes: config.bodyLimitBytes,
+    batchLimit: config.batchLimit,
+    logger,
+    metrics,
+    readiness,
+    inspector,
+    inspectorToken: config.inspectorToken,
+  });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
 
@@ -73,10 +90,19 @@ async function main(argv: readonly string[]): Promise<void> {
   snapshots?.unref();
 
   server.listen(config.port, config.host, () => {
+    readiness.ready();
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     logger.info(
-      { host: config.host, port, dedup_ttl_ms: config.dedupTtlMs, store: 'memory', durability: config.durability, data_dir: store ? config.dataDir : undefined },
+      {
+        host: config.host,
+        port,
+        dedup_ttl_ms: config.dedupTtlMs,
+        store: store ? 'disk' : 'memory',
+        durability: config.durability,
+        data_dir: store ? config.dataDir : undefined,
+        inspector: config.inspector ? `on at http://${config.host}:${port}/debug/` : 'off',
+      },
       `listening on http://${config.host}:${port}`,
     );
   });
@@ -86,6 +112,9 @@ async function main(argv: readonly string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'draining: no new connections, finishing requests in flight');
+    readiness.unready('draining');
+    // Event streams never finish on their own; close them so the server can.
+    inspector?.close();
     setTimeout(() => {
       logger.error('shutdown took longer than 10 s; exiting');
       process.exit(1);

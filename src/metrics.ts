@@ -2,13 +2,19 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Outcome } from '../actors/protocol.js';
 import type { DeadLetterReport, RegistryDescription } from '../actors/registry.js';
 
-/** What became of one impression as the API saw it: an actor outcome, or rejected before routing. */
-export type ImpressionOutcome = Outcome | 'invalid';
+/**
+ * What became of one impression as the API saw it: an actor outcome, rejected before routing
+ * (`invalid`), or lost to an unexpected failure (`error`).
+ */
+export type ImpressionOutcome = Outcome | 'invalid' | 'error';
 
 /** Counts impression outcomes; the HTTP handler is its only caller. */
 export interface OutcomeRecorder {
   add(outcome: ImpressionOutcome, n?: number): void;
 }
+
+/** For apps built without metrics. */
+export const NO_OUTCOMES: OutcomeRecorder = { add: () => {} };
 
 /** Where the live figures (actors, dedupe keys, restarts) come from at scrape time. */
 export interface MetricsSource {
@@ -96,6 +102,7 @@ export class Metrics {
       not_started: rejected('not_started'),
       unavailable: rejected('unavailable'),
       dead_letter: rejected('dead_letter'),
+      error: rejected('error'),
     };
     for (const child of Object.values(children)) child.inc(0);
     this.impressions = { add: (outcome, n = 1) => children[outcome].inc(n) };

@@ -1,0 +1,169 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import type { JSONSchemaType } from 'ajv';
+import type { Context, Middleware, Next } from 'koa';
+import type { Counter } from '../counter.js';
+import { AppError } from '../errors.js';
+import type { Inspector } from '../inspector.js';
+import { DEBUG_PAGE_CSP, DEBUG_PAGE_HTML } from './debug-page.js';
+import { compile, valid } from './validate.js';
+
+export interface DebugOptions {
+  readonly inspector: Inspector;
+  readonly counter: Counter;
+  /** Required from every request when not empty. */
+  readonly token: string;
+}
+
+/** Event streams open at once; more would multiply the per-event cost of inspection. */
+export const MAX_WATCHERS = 16;
+const DEFAULT_TREE_LIMIT = 1000;
+
+export interface ActorsQuery {
+  limit?: string;
+  token?: string;
+}
+
+const token = { type: 'string', maxLength: 256, nullable: true } as const;
+
+export const actorsQuerySchema: JSONSchemaType<ActorsQuery> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'string', pattern: '^[1-9][0-9]{0,5}$', nullable: true, description: 'most campaigns listed (default 1000)' },
+    token,
+  },
+};
+
+export interface EventsQuery {
+  actor?: string;
+  type?: string;
+  redact?: 'on' | 'off';
+  token?: string;
+}
+
+const patterns = (what: string) =>
+  ({
+    type: 'string',
+    maxLength: 1000,
+    pattern: '^[^\\s]*$',
+    nullable: true,
+    description: `comma-separated ${what}: exact names, prefixes ending in *, either preceded by ! to exclude`,
+  }) as const;
+
+export const eventsQuerySchema: JSONSchemaType<EventsQuery> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    actor: patterns('actor ids (registry, campaign:ID)'),
+    type: patterns('inspection kinds (event, snapshot, actor) or event types (impressions, stats, tick)'),
+    redact: { type: 'string', enum: ['on', 'off'], nullable: true, description: 'off shows user ids as sent (default on: a stable pseudonym)' },
+    token,
+  },
+};
+
+const validators = {
+  actors: compile(actorsQuerySchema),
+  events: compile(eventsQuerySchema),
+};
+
+/** The actor inspector under `/debug`: the page, the live tree, and the event stream. */
+export function debugRouter(options: DebugOptions): Router {
+  const { inspector, counter } = options;
+  const guard = requireToken(options.token);
+  const router = new Router({ prefix: '/debug' });
+  router.get('/', guard, page);
+  router.get('/actors', guard, actorTree(inspector, counter));
+  router.get('/events', guard, eventStream(inspector));
+  return router;
+}
+
+function page(ctx: Context): void {
+  ctx.set('Content-Security-Policy', DEBUG_PAGE_CSP);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.type = 'html';
+  ctx.body = DEBUG_PAGE_HTML;
+}
+
+function actorTree(inspector: Inspector, counter: Counter) {
+  return async (ctx: Context): Promise<void> => {
+    const query = valid(validators.actors, { ...ctx.query }, 'query');
+    const limit = query.limit === undefined ? DEFAULT_TREE_LIMIT : Number(query.limit);
+    const d = await counter.describe();
+    let liveKeys = 0;
+    for (const c of d.children) liveKeys += c.dedupeEntries;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      id: 'registry',
+      campaigns: d.campaigns,
+      suspended: d.suspended,
+      restarts: d.restarts,
+      live_keys: liveKeys,
+      children: d.children.slice(0, limit).map((c) => ({
+        id: c.actorId,
+        campaign_id: c.id,
+        status: c.suspended ? 'suspended' : 'live',
+        restarts: c.restarts,
+        live_keys: c.dedupeEntries,
+        total: c.total,
+        bytes: c.bytes,
+      })),
+      truncated: d.children.length > limit,
+      inspector: { attached: inspector.attached, watchers: inspector.watching },
+    };
+  };
+}
+
+function eventStream(inspector: Inspector) {
+  return (ctx: Context): void => {
+    const query = valid(validators.events, { ...ctx.query }, 'query');
+    if (inspector.watching >= MAX_WATCHERS) {
+      throw new AppError(429, `the inspector already streams to ${MAX_WATCHERS} clients; close one and retry`, { 'Retry-After': '5' });
+    }
+    const watcher = inspector.watch({ actors: list(query.actor), types: list(query.type), redact: query.redact !== 'off' });
+    ctx.status = 200;
+    ctx.type = 'text/event-stream';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('X-Accel-Buffering', 'no');
+    // The stream is written outside Koa: through Koa, every client that disconnects would surface
+    // as a premature-close error in the error log.
+    ctx.respond = false;
+    const { req, res } = ctx;
+    res.flushHeaders();
+    req.socket.setNoDelay(true);
+    watcher.stream.pipe(res);
+    // Dropped as too slow or closed on shutdown: cut the connection (a graceful end would wait for
+    // a client that is not reading).
+    watcher.stream.on('close', () => {
+      if (!res.writableEnded) res.destroy();
+    });
+    res.on('close', () => watcher.close());
+  };
+}
+
+function list(value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(',').filter((p) => p !== '');
+}
+
+/** Requires `Authorization: Bearer <token>` or `?token=<token>` when a token is configured. */
+function requireToken(expected: string): Middleware {
+  if (expected === '') return (_ctx: Context, next: Next) => next();
+  const want = digest(expected);
+  const challenge = { 'WWW-Authenticate': 'Bearer realm="inspector"' };
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const bearer = /^Bearer +(\S+)$/i.exec(ctx.get('Authorization'))?.[1];
+    const given = bearer ?? (typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
+    if (given === undefined) {
+      throw new AppError(401, 'the inspector requires a token: send Authorization: Bearer <token> or ?token=<token>', challenge);
+    }
+    // Comparing digests keeps the comparison constant-time whatever the lengths.
+    if (!timingSafeEqual(digest(given), want)) throw new AppError(401, 'the inspector token is not valid', challenge);
+    await next();
+  };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
