@@ -76,7 +76,8 @@ export type ImpressionsEvent = {
 
 export type CampaignEvent =
   | ImpressionsEvent
-  | { readonly type: 'stats'; readonly at: number; readonly reply: Reply<Stats | undefined> }
+  // `not_found` comes only from a campaign kept in a shared store (actors/remote-campaign.ts).
+  | { readonly type: 'stats'; readonly at: number; readonly reply: Reply<Stats | 'not_found' | undefined> }
   | { readonly type: 'sweep'; readonly at: number; readonly budget: number; readonly reply: Reply<number> }
   | { readonly type: 'describe'; readonly reply: Reply<CampaignDescription> }
   | { readonly type: 'capture'; readonly reply: Reply<CampaignImage> };

@@ -1,6 +1,7 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
 import { answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
 import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from './protocol.js';
+import { isRetirable, type RemoteCampaignLogic } from './remote-campaign.js';
 
 /** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
 export interface SupervisionLimits {
@@ -15,6 +16,12 @@ export interface RegistryInput {
   readonly sweepBudget: number;
   /** Where state changes are recorded for durability; absent when running in memory only. */
   readonly journal?: JournalSink;
+  /**
+   * Campaigns kept in a shared store (STORE=redis): their actors run this logic and hold no counting
+   * state, and an id this registry has not seen may still name a campaign there, so it gets an actor
+   * on demand (and loses it again once the store says there is no such campaign).
+   */
+  readonly remote?: RemoteCampaignLogic;
 }
 
 /** Distinct crashing items remembered per campaign, and the crashes that make an item poison. */
@@ -188,7 +195,7 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
         return snapshot;
       case 'stats': {
         state.lastAt = Math.max(state.lastAt, event.at);
-        const entry = state.campaigns.get(event.id);
+        const entry = find(state, scope, event.id);
         if (entry === undefined) {
           event.reply({ error: 'not_found' });
           return snapshot;
@@ -196,7 +203,7 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
         const ref = live(state, scope, entry);
         const unavailable = (): void => event.reply({ error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
         if (ref === undefined) unavailable();
-        else ref.send({ type: 'stats', at: event.at, reply: (s) => (s === undefined ? unavailable() : event.reply(s)) });
+        else ref.send({ type: 'stats', at: event.at, reply: (s) => (s === undefined ? unavailable() : event.reply(s === 'not_found' ? { error: s } : s)) });
         return snapshot;
       }
       case 'tick':
@@ -238,7 +245,7 @@ function register(state: RegistryState, info: CampaignInfo): Entry {
 
 function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, input: RegistryInput): CampaignRef {
   const id = ACTOR_PREFIX + entry.info.id;
-  const ref = createActor(campaignLogic, {
+  const ref = createActor((input.remote ?? campaignLogic) as typeof campaignLogic, {
     parent: scope.self as AnyActorRef,
     id,
     systemId: id,
@@ -247,6 +254,27 @@ function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, 
   });
   ref.start();
   return ref;
+}
+
+/** A campaign's entry; with a remote store, one is made on demand for an id not seen here. */
+function find(state: RegistryState, scope: Scope, id: string): Entry | undefined {
+  const entry = state.campaigns.get(id);
+  if (entry !== undefined || state.input.remote === undefined) return entry;
+  // The store knows the campaign's name and start; its actor needs only the id.
+  const made = register(state, { id, name: '', startTime: 0, createdAt: 0 });
+  made.ref = spawn(scope, made, undefined, state.input);
+  return made;
+}
+
+/** Drops idle remote actors whose campaign the store does not have, so unknown ids cannot pile up actors. */
+function retireMissing(state: RegistryState, scope: Scope): void {
+  for (let i = state.order.length - 1; i >= 0; i--) {
+    const entry = state.order[i];
+    if (entry.ref === undefined || !isRetirable(entry.ref)) continue;
+    scope.stopChild(entry.ref);
+    state.campaigns.delete(entry.info.id);
+    state.order.splice(i, 1);
+  }
 }
 
 function resumed(context: CampaignState): CampaignSnapshot {
@@ -306,7 +334,7 @@ function ingest(state: RegistryState, scope: Scope, items: readonly Impression[]
     ref.send({ type: 'impressions', at, items: group, indices, out: outcomes, done });
   };
   if (items.length === 1) {
-    route(state.campaigns.get(items[0].campaignId), items, SINGLE);
+    route(find(state, scope, items[0].campaignId), items, SINGLE);
   } else {
     const groups = new Map<string, { items: Impression[]; indices: number[] }>();
     for (let i = 0; i < items.length; i++) {
@@ -316,7 +344,7 @@ function ingest(state: RegistryState, scope: Scope, items: readonly Impression[]
       group.items.push(item);
       group.indices.push(i);
     }
-    for (const [id, group] of groups) route(state.campaigns.get(id), group.items, group.indices);
+    for (const [id, group] of groups) route(find(state, scope, id), group.items, group.indices);
   }
   finish();
 }
@@ -372,6 +400,7 @@ function itemKey(item: Impression): string {
 
 /** Reclaims expired dedupe entries, round-robin over campaigns, within the tick's slot budget. */
 function sweep(state: RegistryState, scope: Scope, at: number): void {
+  if (state.input.remote !== undefined) retireMissing(state, scope);
   const { order } = state;
   let budget = state.input.sweepBudget;
   for (let visited = 0; visited < order.length && budget > 0; visited++) {

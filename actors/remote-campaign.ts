@@ -1,0 +1,181 @@
+import type { ActorLogic, ActorRefFrom, AnyActorRef, Snapshot } from 'xstate';
+import type { CampaignInput } from './campaign.js';
+import type { CampaignEvent, Impression, ImpressionsEvent, Outcome, Reply, Stats } from './protocol.js';
+
+/** Impressions stamped with one time, as a campaign actor hands them to its store. */
+export interface ImpressionGroup {
+  readonly at: number;
+  readonly items: readonly Impression[];
+}
+
+/**
+ * Where campaigns live when service nodes hold no counting state of their own (STORE=redis; the
+ * implementation is in src/storage). Both calls reject when the store cannot answer.
+ */
+export interface CampaignStore {
+  /**
+   * Applies the groups in order as one atomic step and returns one outcome per item, in order
+   * (every item `not_found` when the campaign does not exist).
+   */
+  ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]>;
+  /** The campaign's trailing windows and total at `at`, read as one consistent snapshot. */
+  stats(campaignId: string, at: number): Promise<Stats | 'not_found'>;
+}
+
+export interface RemoteCampaignOptions {
+  readonly store: CampaignStore;
+  /** Most items sent in one store call; messages are never split, so one large batch may exceed it. */
+  readonly maxItemsPerCall: number;
+  /** Items waiting behind the call in flight beyond which new messages are answered `unavailable` at once. */
+  readonly maxQueuedItems: number;
+}
+
+/**
+ * A remote campaign actor's state: only what is on its way to or from the store. `calling` holds
+ * the messages whose items the store is applying now; `queue` those that arrived meanwhile.
+ */
+export interface RemoteCampaignState {
+  readonly id: string;
+  calling: ImpressionsEvent[] | undefined;
+  queue: ImpressionsEvent[];
+  queuedItems: number;
+  /** Stats reads in flight. Reads are not serialized: each is a consistent snapshot on its own. */
+  reads: number;
+  /** The store's latest answer said the campaign does not exist. */
+  missing: boolean;
+}
+
+export type RemoteCampaignSnapshot = Snapshot<undefined> & {
+  readonly status: 'active' | 'done' | 'error' | 'stopped';
+  readonly context: RemoteCampaignState;
+};
+
+/** What the store answered, delivered back to the actor as a message so that state changes stay in its mailbox. */
+export type RemoteResultEvent =
+  | { readonly type: 'remote.ingested'; readonly outcomes: Outcome[] | undefined }
+  | { readonly type: 'remote.stats'; readonly result: Stats | 'not_found' | undefined; readonly reply: Reply<Stats | 'not_found' | undefined> };
+
+export type RemoteCampaignEvent = CampaignEvent | RemoteResultEvent;
+
+export type RemoteCampaignLogic = ActorLogic<RemoteCampaignSnapshot, RemoteCampaignEvent, CampaignInput>;
+
+/**
+ * Campaign actor for a shared store (STORE=redis). It keeps each campaign's work serialized per
+ * node like the in-memory actor, but its state lives in the store: while one `ingest` call is in
+ * flight, further `impressions` messages wait and then go as one call, so a busy campaign costs
+ * one round trip per batch of waiting messages rather than one per message. A failed call answers
+ * its items `unavailable`; the store makes a retry safe (a user already counted is a duplicate).
+ */
+export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampaignLogic {
+  const { store, maxItemsPerCall, maxQueuedItems } = options;
+
+  /** Sends every waiting message (up to `maxItemsPerCall` items) as one store call. */
+  function call(state: RemoteCampaignState, self: AnyActorRef): void {
+    const batch: ImpressionsEvent[] = [];
+    let items = 0;
+    while (state.queue.length > 0 && (batch.length === 0 || items + state.queue[0].items.length <= maxItemsPerCall)) {
+      const next = state.queue.shift() as ImpressionsEvent;
+      batch.push(next);
+      items += next.items.length;
+    }
+    state.queuedItems -= items;
+    state.calling = batch;
+    const groups = batch.map((m): ImpressionGroup => ({ at: m.at, items: m.items }));
+    attempt(() => store.ingest(state.id, groups)).then(
+      (outcomes) => self.send({ type: 'remote.ingested', outcomes }),
+      () => self.send({ type: 'remote.ingested', outcomes: undefined }),
+    );
+  }
+
+  return {
+    getInitialSnapshot: (_scope, input) =>
+      active({ id: input.info.id, calling: undefined, queue: [], queuedItems: 0, reads: 0, missing: false }),
+
+    transition(snapshot, event, scope) {
+      const state = snapshot.context;
+      switch (event.type) {
+        case 'impressions':
+          if (state.calling !== undefined && state.queuedItems + event.items.length > maxQueuedItems) {
+            answer(event, undefined, 0); // over the bound: refuse now rather than queue without limit
+            return snapshot;
+          }
+          state.queue.push(event);
+          state.queuedItems += event.items.length;
+          if (state.calling === undefined) call(state, scope.self);
+          return snapshot;
+        case 'remote.ingested': {
+          const batch = state.calling ?? [];
+          state.calling = undefined;
+          if (event.outcomes !== undefined) state.missing = event.outcomes[0] === 'not_found';
+          let offset = 0;
+          for (const message of batch) offset = answer(message, event.outcomes, offset);
+          if (state.queue.length > 0) call(state, scope.self);
+          return snapshot;
+        }
+        case 'stats': {
+          const { reply, at } = event;
+          const self = scope.self;
+          state.reads++;
+          attempt(() => store.stats(state.id, at)).then(
+            (result) => self.send({ type: 'remote.stats', result, reply }),
+            () => self.send({ type: 'remote.stats', result: undefined, reply }),
+          );
+          return snapshot;
+        }
+        case 'remote.stats':
+          state.reads--;
+          if (event.result !== undefined) state.missing = event.result === 'not_found';
+          event.reply(event.result);
+          return snapshot;
+        case 'sweep':
+          event.reply(0); // nothing to reclaim here: the store expires its own keys
+          return snapshot;
+        case 'describe':
+          event.reply({ id: state.id, total: 0, dedupeEntries: 0, bytes: 0 });
+          return snapshot;
+        case 'capture':
+          // Snapshots are for in-memory state; a remote campaign's state is in the store.
+          return snapshot;
+      }
+      return snapshot;
+    },
+
+    getPersistedSnapshot: (snapshot) => snapshot,
+
+    // A supervisor restart: the results of calls made by the crashed actor would go to it and be
+    // dropped, so everything it held is answered `unavailable` and the successor starts clean.
+    restoreSnapshot: (persisted) => {
+      const old = (persisted as RemoteCampaignSnapshot).context;
+      for (const message of [...(old.calling ?? []), ...old.queue]) answer(message, undefined, 0);
+      return active({ id: old.id, calling: undefined, queue: [], queuedItems: 0, reads: 0, missing: false });
+    },
+  };
+}
+
+/**
+ * Whether a remote campaign actor can be dropped: the store says its campaign does not exist and
+ * nothing is on its way. Lets a registry forget ids that name no campaign, so they cannot pile up.
+ */
+export function isRetirable(ref: AnyActorRef): boolean {
+  const state = (ref.getSnapshot() as RemoteCampaignSnapshot).context;
+  return state.missing && state.calling === undefined && state.queue.length === 0 && state.reads === 0;
+}
+
+/** Writes a message's outcomes from `outcomes` at `offset` (all `unavailable` without them), answers it, and returns the next offset. */
+function answer(message: ImpressionsEvent, outcomes: readonly Outcome[] | undefined, offset: number): number {
+  const { items, indices, out } = message;
+  for (let k = 0; k < items.length; k++) out[indices[k]] = outcomes?.[offset + k] ?? 'unavailable';
+  message.done();
+  return offset + items.length;
+}
+
+/** Runs a store call so that a synchronous throw becomes a rejection. */
+async function attempt<T>(run: () => Promise<T>): Promise<T> {
+  return run();
+}
+
+function active(context: RemoteCampaignState): RemoteCampaignSnapshot {
+  return { status: 'active', output: undefined, error: undefined, context };
+}
+
+export type RemoteCampaignRef = ActorRefFrom<RemoteCampaignLogic>;
