@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import { pino } from 'pino';
 import type { Clock } from '../../actors/clock.js';
 import { systemClock } from '../../actors/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
 import type { SupervisionReport } from '../../actors/registry.js';
-import { createApp } from '../../src/app.js';
+import { createApp, type AppDeps } from '../../src/app.js';
 import { Counter } from '../../src/counter.js';
 
 export interface TestAppOptions {
@@ -16,11 +17,14 @@ export interface TestAppOptions {
   maxRestarts?: number;
   restartWindowMs?: number;
   onSupervision?: (r: SupervisionReport) => void;
+  /** More app dependencies (metrics, readiness, inspector, logger), built around the started system. */
+  deps?: (system: CounterSystem, counter: Counter) => Partial<AppDeps>;
 }
 
 export interface TestApp {
   readonly system: CounterSystem;
   readonly counter: Counter;
+  readonly app: Koa;
   readonly baseUrl: string;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
   close(): Promise<void>;
@@ -49,6 +53,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     batchLimit: options.batchLimit ?? 10_000,
     logger: pino({ level: 'silent' }),
+    ...options.deps?.(system, counter),
   });
   const server: Server = createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -57,6 +62,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   return {
     system,
     counter,
+    app,
     baseUrl,
     async request(method, path, body, headers = {}) {
       const init: RequestInit = { method, headers: { ...headers } };

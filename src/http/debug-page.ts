@@ -102,6 +102,14 @@ const SCRIPT = `
     };
   }
 
+  // After processing, a campaign's share of a batch: its items' outcomes, read at their indices.
+  function outcomes(r) {
+    const e = r.event;
+    if (r.kind !== 'snapshot' || !e || !Array.isArray(e.out)) return '';
+    const picked = Array.isArray(e.indices) ? e.indices.map((i) => e.out[i]).filter((o) => typeof o === 'string') : e.out;
+    return picked.length ? ' → ' + picked.join(', ') : '';
+  }
+
   function render() {
     frame = 0;
     const list = $('events');
@@ -114,7 +122,7 @@ const SCRIPT = `
       li.append(el('span', r.seq + ' ' + time + ' '), el('span', r.kind, 'kind'),
         el('span', (r.source ? r.source + ' → ' : '') + r.actor, 'actor'), el('span', ' ' + (r.type || ''), 'type'));
       const detail = r.event === undefined ? '' : JSON.stringify(r.event);
-      li.append(el('span', (r.status ? ' [' + r.status + ']' : '') + ' ' + detail));
+      li.append(el('span', (r.status ? ' [' + r.status + ']' : '') + outcomes(r) + ' ' + detail));
       li.title = detail;
       return li;
     });

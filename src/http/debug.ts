@@ -71,10 +71,10 @@ const validators = {
 export function debugRouter(options: DebugOptions): Router {
   const { inspector, counter } = options;
   const guard = requireToken(options.token);
-  const router = new Router({ prefix: '/debug' });
-  router.get('/', guard, page);
-  router.get('/actors', guard, actorTree(inspector, counter));
-  router.get('/events', guard, eventStream(inspector));
+  const router = new Router();
+  router.get('/debug/', guard, page);
+  router.get('/debug/actors', guard, actorTree(inspector, counter));
+  router.get('/debug/events', guard, eventStream(inspector));
   return router;
 }
 

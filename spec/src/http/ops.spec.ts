@@ -1,0 +1,181 @@
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { Readiness } from '../../../src/health.js';
+import { Metrics } from '../../../src/metrics.js';
+import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { API, createCampaign, impression, postImpression } from '../../helpers/http.js';
+
+/** The value of one sample line of the exposition text, or undefined when absent. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function scrape(t: TestApp): Promise<string> {
+  const res = await fetch(`${t.baseUrl}/metrics`);
+  expect(res.status).to.equal(200);
+  expect(res.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/);
+  return res.text();
+}
+
+describe('operations endpoints', () => {
+  describe('GET /metrics', () => {
+    let t: TestApp;
+    beforeEach(async () => {
+      t = await startTestApp();
+    });
+    afterEach(() => t.close());
+
+    it('counts requests by method, route template and status, and times them in seconds', async () => {
+      const id = await createCampaign(t);
+      await t.request('GET', `${API}/campaigns/${id}/stats`);
+      await t.request('GET', `${API}/campaigns/nope/stats`);
+      await t.request('GET', '/no/such/path');
+      const text = await scrape(t);
+      expect(sample(text, 'impression_counter_http_requests_total{method="POST",route="/api/v1/campaigns",status="201"}')).to.equal(1);
+      expect(sample(text, 'impression_counter_http_requests_total{method="GET",route="/api/v1/campaigns/:id/stats",status="200"}')).to.equal(1);
+      expect(sample(text, 'impression_counter_http_requests_total{method="GET",route="/api/v1/campaigns/:id/stats",status="404"}')).to.equal(1);
+      expect(sample(text, 'impression_counter_http_requests_total{method="GET",route="unmatched",status="404"}')).to.equal(1);
+      expect(text, 'never the raw path').not.to.include(id);
+      expect(sample(text, 'impression_counter_http_request_duration_seconds_count{method="GET",route="/api/v1/campaigns/:id/stats"}')).to.equal(2);
+      const seconds = sample(text, 'impression_counter_http_request_duration_seconds_sum{method="GET",route="/api/v1/campaigns/:id/stats"}')!;
+      expect(seconds).to.be.greaterThan(0).and.below(5);
+    });
+
+    it('counts impressions by outcome, and rejected ones by reason', async () => {
+      const id = await createCampaign(t);
+      const future = await createCampaign(t, { start_time: '2999-01-01T00:00:00Z' });
+      await postImpression(t, impression(id, 'u1'));
+      await postImpression(t, impression(id, 'u1'));
+      await postImpression(t, impression('missing', 'u1'));
+      await postImpression(t, impression(future, 'u1'));
+      await postImpression(t, { campaign_id: id });
+      await postImpression(t, [impression(id, 'u2'), impression(id, 'u2'), impression('missing', 'u3'), { bad: 1 }, impression(future, 'u4')]);
+      const text = await scrape(t);
+      const outcome = (labels: string) => sample(text, `impression_counter_impressions_total{${labels}}`);
+      expect(outcome('outcome="counted"')).to.equal(2);
+      expect(outcome('outcome="duplicate"')).to.equal(2);
+      expect(outcome('outcome="rejected",reason="invalid"')).to.equal(2);
+      expect(outcome('outcome="rejected",reason="not_found"')).to.equal(2);
+      expect(outcome('outcome="rejected",reason="not_started"')).to.equal(2);
+      expect(outcome('outcome="rejected",reason="unavailable"'), 'present from the start').to.equal(0);
+    });
+
+    it('reports live campaign actors, dedupe keys and restarts, gathered at scrape time', async () => {
+      const a = await createCampaign(t);
+      const b = await createCampaign(t);
+      await postImpression(t, [impression(a, 'u1'), impression(a, 'u2'), impression(b, 'u1')]);
+      const text = await scrape(t);
+      expect(sample(text, 'impression_counter_campaigns')).to.equal(2);
+      expect(sample(text, 'impression_counter_campaign_actors')).to.equal(2);
+      expect(sample(text, 'impression_counter_campaigns_suspended')).to.equal(0);
+      expect(sample(text, 'impression_counter_dedupe_keys')).to.equal(3);
+      expect(sample(text, 'impression_counter_campaign_restarts_total')).to.equal(0);
+      expect(sample(text, 'impression_counter_state_bytes')).to.be.greaterThan(0);
+      expect(text).to.include('# TYPE impression_counter_campaign_restarts_total counter');
+    });
+
+    it('follows Prometheus naming: counters end in _total, durations are in _seconds', async () => {
+      const text = await scrape(t);
+      const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1], type: m[2] }));
+      expect(types.length).to.be.greaterThan(5);
+      for (const { name, type } of types) {
+        expect(name).to.match(/^impression_counter_[a-z_]+$/);
+        if (type === 'counter') expect(name, name).to.match(/_total$/);
+        if (type === 'histogram') expect(name, name).to.match(/_seconds$/);
+      }
+    });
+
+    it('adds the default process metrics, including event-loop lag, when the app is given full metrics', async () => {
+      const full = await startTestApp({ deps: (_system, counter) => ({ metrics: new Metrics({ source: counter }) }) });
+      try {
+        const text = await scrape(full);
+        expect(text).to.include('# TYPE nodejs_eventloop_lag_seconds gauge');
+        expect(text).to.include('# TYPE process_cpu_user_seconds_total counter');
+        expect(text).to.include('impression_counter_http_requests_total');
+      } finally {
+        await full.close();
+      }
+    });
+  });
+
+  describe('GET /healthz and GET /readyz', () => {
+    let t: TestApp;
+    let readiness: Readiness;
+    beforeEach(async () => {
+      readiness = new Readiness('starting');
+      t = await startTestApp({ deps: () => ({ readiness }) });
+    });
+    afterEach(() => t.close());
+
+    it('/healthz answers alive whatever readiness says', async () => {
+      for (const res of [await t.request('GET', '/healthz'), (readiness.ready(), await t.request('GET', '/healthz'))]) {
+        expect(res.status).to.equal(200);
+        expect(res.body).to.deep.equal({ status: 'alive' });
+        expect(res.headers.get('cache-control')).to.equal('no-store');
+      }
+    });
+
+    it('/readyz answers 503 with the reason while unready, and 200 once ready', async () => {
+      const starting = await t.request('GET', '/readyz');
+      expect(starting.status).to.equal(503);
+      expect(starting.body).to.deep.equal({ status: 'unready', reason: 'starting', error: 'not ready: starting', code: 503 });
+
+      readiness.ready();
+      const ready = await t.request('GET', '/readyz');
+      expect(ready.status).to.equal(200);
+      expect(ready.body).to.deep.equal({ status: 'ready' });
+
+      readiness.unready('draining');
+      expect((await t.request('GET', '/readyz')).body.reason).to.equal('draining');
+    });
+
+    it('answers HEAD too (for load balancers that probe with it)', async () => {
+      readiness.ready();
+      expect((await t.request('HEAD', '/healthz')).status).to.equal(200);
+      expect((await t.request('HEAD', '/readyz')).status).to.equal(200);
+    });
+  });
+
+  describe('logs', () => {
+    let t: TestApp;
+    let lines: Record<string, any>[];
+    const start = (level: 'info' | 'debug') =>
+      startTestApp({
+        deps: () => ({ logger: pino({ level }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, any>) }) }),
+      });
+    beforeEach(() => {
+      lines = [];
+    });
+    afterEach(() => t.close());
+
+    it('writes nothing per impression at info', async () => {
+      t = await start('info');
+      const id = await createCampaign(t);
+      for (let i = 0; i < 20; i++) await postImpression(t, impression(id, `u${i % 5}`));
+      await postImpression(t, impression('missing', 'u1'));
+      expect(lines).to.deep.equal([]);
+    });
+
+    it('writes one debug line per request, with its request id, route and status', async () => {
+      t = await start('debug');
+      const id = await createCampaign(t);
+      await t.request('POST', `${API}/impressions`, impression(id, 'u1'), { 'x-request-id': 'req-42' });
+      const line = lines.find((l) => l.request_id === 'req-42');
+      expect(line).to.include({ level: 20, msg: 'request', method: 'POST', route: '/api/v1/impressions', status: 200 });
+      expect(line!.ms).to.be.a('number');
+    });
+
+    it('logs a failed request at error with its request id (and no internal text to the client)', async () => {
+      t = await start('info');
+      const id = await createCampaign(t);
+      t.counter.stats = () => Promise.reject(new Error('internal detail'));
+      const res = await t.request('GET', `${API}/campaigns/${id}/stats`, undefined, { 'x-request-id': 'req-500' });
+      expect(res.status).to.equal(500);
+      expect(JSON.stringify(res.body)).not.to.include('internal detail');
+      const line = lines.find((l) => l.msg === 'request failed');
+      expect(line).to.include({ level: 50, request_id: 'req-500' });
+      expect(line!.err.message).to.equal('internal detail');
+    });
+  });
+});

@@ -1,0 +1,104 @@
+import { EventEmitter } from 'node:events';
+import { expect } from 'chai';
+import sinon from 'sinon';
+import type { DeadLetterReport, RegistryDescription } from '../../actors/registry.js';
+import { Metrics, type DeadLetterSource } from '../../src/metrics.js';
+
+const TREE: RegistryDescription = {
+  campaigns: 3,
+  suspended: 1,
+  restarts: 4,
+  children: [
+    { id: 'a', actorId: 'campaign:a', total: 5, dedupeEntries: 10, bytes: 100, restarts: 1, suspended: false },
+    { id: 'b', actorId: 'campaign:b', total: 1, dedupeEntries: 20, bytes: 200, restarts: 0, suspended: false },
+    { id: 'c', actorId: 'campaign:c', total: 0, dedupeEntries: 3, bytes: 0, restarts: 3, suspended: true },
+  ],
+};
+
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('Metrics', () => {
+  it('asks the actors once per scrape, whatever the number of gauges fed from it', async () => {
+    const describe = sinon.fake.resolves(TREE);
+    const metrics = new Metrics({ source: { describe }, processMetrics: false });
+    const { text } = await metrics.scrape();
+    expect(describe.callCount).to.equal(1);
+    expect(value(text, 'impression_counter_campaigns')).to.equal(3);
+    expect(value(text, 'impression_counter_campaign_actors')).to.equal(2);
+    expect(value(text, 'impression_counter_campaigns_suspended')).to.equal(1);
+    expect(value(text, 'impression_counter_dedupe_keys')).to.equal(33);
+    expect(value(text, 'impression_counter_state_bytes')).to.equal(300);
+    expect(value(text, 'impression_counter_campaign_restarts_total')).to.equal(4);
+    await metrics.scrape();
+    expect(describe.callCount, 'a new scrape asks again').to.equal(2);
+  });
+
+  it('never asks the actors outside a scrape', async () => {
+    const describe = sinon.fake.resolves(TREE);
+    const metrics = new Metrics({ source: { describe }, processMetrics: false });
+    metrics.impressions.add('counted', 10);
+    metrics.observeRequest('POST', '/api/v1/impressions', 200, 0.001);
+    expect(describe.callCount).to.equal(0);
+  });
+
+  it('keeps the last figures when the actors do not answer, rather than failing the scrape', async () => {
+    const describe = sinon.stub();
+    describe.onFirstCall().resolves(TREE);
+    describe.onSecondCall().rejects(new Error('timeout'));
+    const metrics = new Metrics({ source: { describe }, processMetrics: false });
+    await metrics.scrape();
+    const { text } = await metrics.scrape();
+    expect(value(text, 'impression_counter_campaigns')).to.equal(3);
+    expect(value(text, 'impression_counter_campaign_restarts_total')).to.equal(4);
+  });
+
+  it('counts impression outcomes in bulk', async () => {
+    const metrics = new Metrics({ source: { describe: sinon.fake.resolves(TREE) }, processMetrics: false });
+    metrics.impressions.add('counted', 98);
+    metrics.impressions.add('counted');
+    metrics.impressions.add('dead_letter', 2);
+    const { text } = await metrics.scrape();
+    expect(value(text, 'impression_counter_impressions_total{outcome="counted"}')).to.equal(99);
+    expect(value(text, 'impression_counter_impressions_total{outcome="rejected",reason="dead_letter"}')).to.equal(2);
+  });
+
+  it('folds unknown HTTP methods into one "other" series', async () => {
+    const metrics = new Metrics({ source: { describe: sinon.fake.resolves(TREE) }, processMetrics: false });
+    for (const m of ['BREW', 'WHEN', 'GET']) metrics.observeRequest(m, 'unmatched', 404, 0.0001);
+    const { text } = await metrics.scrape();
+    expect(value(text, 'impression_counter_http_requests_total{method="other",route="unmatched",status="404"}')).to.equal(2);
+    expect(value(text, 'impression_counter_http_requests_total{method="GET",route="unmatched",status="404"}')).to.equal(1);
+    expect(text).not.to.include('BREW');
+  });
+
+  it('counts dead letters the registry reports, until unsubscribed', async () => {
+    const emitter = new EventEmitter();
+    const source: DeadLetterSource = {
+      on(type, handler) {
+        emitter.on(type, handler);
+        return { unsubscribe: () => emitter.off(type, handler) };
+      },
+    };
+    const metrics = new Metrics({ source: { describe: sinon.fake.resolves(TREE) }, processMetrics: false });
+    const sub = metrics.watch(source);
+    const report = { type: 'dead_letter', campaignId: 'a' } as unknown as DeadLetterReport;
+    emitter.emit('dead_letter', report);
+    emitter.emit('dead_letter', report);
+    sub.unsubscribe();
+    emitter.emit('dead_letter', report);
+    expect(value((await metrics.scrape()).text, 'impression_counter_dead_letters_total')).to.equal(2);
+  });
+
+  it('registers the process metrics on the first scrape, on its own registry only', async () => {
+    const a = new Metrics({ source: { describe: sinon.fake.resolves(TREE) } });
+    const b = new Metrics({ source: { describe: sinon.fake.resolves(TREE) } });
+    expect(await a.registry.getSingleMetric('nodejs_eventloop_lag_seconds')).to.equal(undefined);
+    const first = await a.scrape();
+    expect(first.text).to.include('nodejs_eventloop_lag_p99_seconds');
+    expect((await a.scrape()).text).to.include('process_resident_memory_bytes');
+    expect(b.registry.getSingleMetric('nodejs_eventloop_lag_seconds'), 'another app is unaffected').to.equal(undefined);
+  });
+});
