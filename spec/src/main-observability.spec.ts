@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { openSse, until } from '../helpers/sse.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TOKEN = 'process-token-0123456789';
+
+interface Run {
+  readonly child: ChildProcess;
+  readonly logs: Record<string, any>[];
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** `src/main.ts` in a child process with `env`, memory only, logs parsed as they come. */
+function run(env: Record<string, string>): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DURABILITY: 'off', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, any>[] = [];
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+    out += text;
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, any>);
+      } catch {
+        err += line + '\n';
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (err += text));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, logs, stderr: () => err, exited };
+}
+
+describe('main: observability at process level', function () {
+  this.timeout(30_000);
+  let current: Run | undefined;
+  afterEach(async () => {
+    if (current && current.child.exitCode === null && current.child.signalCode === null) {
+      current.child.kill('SIGKILL');
+      await current.exited;
+    }
+    current = undefined;
+  });
+
+  it('refuses to start with INSPECTOR=on beyond loopback and no token, naming INSPECTOR_TOKEN', async () => {
+    current = run({ INSPECTOR: 'on', HOST: '0.0.0.0' });
+    expect(await current.exited).to.equal(2);
+    expect(current.stderr()).to.include('INSPECTOR_TOKEN');
+  });
+
+  it('logs one true start line, is ready, serves metrics and the inspector, and logs its shutdown', async () => {
+    current = run({ INSPECTOR: 'on', INSPECTOR_TOKEN: TOKEN });
+    const r = current;
+    await until(() => r.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('listening on ')) || r.child.exitCode !== null, 'the start line', 20_000);
+    const start = r.logs.find((l) => l.msg.startsWith('listening on '))!;
+    expect(start).to.include({ level: 30, host: '127.0.0.1', dedup_ttl_ms: 3_600_000, store: 'memory', durability: 'off' });
+    expect(start.inspector).to.equal(`on at http://127.0.0.1:${start.port}/debug/`);
+    expect(JSON.stringify(r.logs), 'the token is never logged').not.to.include(TOKEN);
+    const base = `http://127.0.0.1:${start.port}`;
+
+    expect((await fetch(`${base}/readyz`)).status).to.equal(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).to.include('nodejs_eventloop_lag_seconds').and.include('impression_counter_campaign_actors');
+    expect((await fetch(`${base}/debug/actors`)).status).to.equal(401);
+
+    // An open event stream must not hold the shutdown.
+    const stream = await openSse(base, `/debug/events?token=${TOKEN}`);
+    expect(stream.status).to.equal(200);
+    const before = r.logs.length;
+    r.child.kill('SIGTERM');
+    expect(await r.exited).to.equal(0);
+    await stream.ended;
+    const after = r.logs.slice(before).map((l) => l.msg as string);
+    expect(after[0]).to.match(/^draining/);
+    expect(after.at(-1)).to.equal('stopped');
+  });
+});
