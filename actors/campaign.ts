@@ -25,6 +25,9 @@ export interface CampaignState {
   journal: JournalSink | undefined;
   /** Scratch space for digests (owned by this state, so never shared between actors). */
   readonly digest: Uint32Array;
+  readonly idDigest: Uint32Array;
+  /** The idempotency table the impression being applied was entered in, for rollback. */
+  remembered: DedupeTable | undefined;
   applying: boolean;
   /** How far the impression being applied got: nothing, admitted to dedupe, or counted too. */
   stage: 'none' | 'admitted' | 'counted';
@@ -52,6 +55,8 @@ export function newCampaignState({ info, ttlMs, journal }: CampaignInput): Campa
     idempotency: undefined,
     journal,
     digest: new Uint32Array(4),
+    idDigest: new Uint32Array(4),
+    remembered: undefined,
     applying: false,
     stage: 'none',
     inflight: undefined,
@@ -84,8 +89,8 @@ export function countImpression(state: CampaignState, impression: Impression, at
     if (state.idempotency.counted.hasDigest(d, at)) return 'counted';
     if (state.idempotency.duplicate.hasDigest(d, at)) return 'duplicate';
   }
-  // Each step is recorded in `stage` so that a crash part-way can be rolled back (rollbackInflight):
-  // an impression is either wholly applied or not at all.
+  // Each step is recorded in `stage` so that a crash part-way can be rolled back (see `rollback`):
+  // an impression is either wholly applied or not at all. The journal is written last, as the commit.
   state.applying = true;
   hash128(impression.userId, d);
   const counted = state.dedupe.admitDigest(d, at);
@@ -94,18 +99,23 @@ export function countImpression(state: CampaignState, impression: Impression, at
     state.windows.add(at);
     state.total++;
     state.stage = 'counted';
-    state.journal?.counted(state.info.id, at, d);
   }
-  state.stage = 'none';
+  let idem: DedupeTable | undefined;
+  const id = state.idDigest;
   if (impressionId !== undefined) {
-    const idem = (state.idempotency ??= {
+    const tables = (state.idempotency ??= {
       counted: new DedupeTable(IDEMPOTENCY_TTL_MS),
       duplicate: new DedupeTable(IDEMPOTENCY_TTL_MS),
     });
-    hash128(impressionId, d);
-    (counted ? idem.counted : idem.duplicate).admitDigest(d, at);
-    state.journal?.remembered(state.info.id, at, d, counted);
+    idem = counted ? tables.counted : tables.duplicate;
+    hash128(impressionId, id);
+    idem.admitDigest(id, at);
+    state.remembered = idem;
   }
+  if (counted) state.journal?.counted(state.info.id, at, d);
+  if (idem !== undefined) state.journal?.remembered(state.info.id, at, id, counted);
+  state.stage = 'none';
+  state.remembered = undefined;
   state.applying = false;
   return counted ? 'counted' : 'duplicate';
 }
@@ -190,18 +200,27 @@ function handle(state: CampaignState, event: CampaignEvent): void {
   }
 }
 
-/** A copy of the whole state as fresh values, safe to serialize while the actor goes on. */
+/** The whole state as an image that stays as captured while the actor goes on (copy-on-write). */
 export function captureState(state: CampaignState): CampaignImage {
-  return {
+  const dedupe = state.dedupe.capture();
+  const counted = state.idempotency?.counted.capture();
+  const duplicate = state.idempotency?.duplicate.capture();
+  const image: CampaignImage = {
     info: state.info,
     total: state.total,
     windows: state.windows.capture(),
-    dedupe: state.dedupe.capture(),
-    idempotency: state.idempotency && {
-      counted: state.idempotency.counted.capture(),
-      duplicate: state.idempotency.duplicate.capture(),
-    },
+    dedupe,
+    idempotency: counted && duplicate && { counted, duplicate },
   };
+  // Not enumerable: the image is data; `release` is how its holder hands the arrays back.
+  Object.defineProperty(image, 'release', {
+    value: () => {
+      dedupe.release();
+      counted?.release();
+      duplicate?.release();
+    },
+  });
+  return image;
 }
 
 /**
@@ -230,15 +249,17 @@ export function answerInflight(state: CampaignState): Impression | undefined {
 
 /** Undoes the part of an impression a crash interrupted, so the state is as before it. */
 function rollback(state: CampaignState, at: number): void {
-  if (state.applying && state.stage !== 'none') {
+  if (state.applying) {
+    state.remembered?.undoLastAdmit();
     if (state.stage === 'counted') {
       state.windows.add(at, -1);
       state.total--;
     }
-    state.dedupe.undoLastAdmit();
+    if (state.stage !== 'none') state.dedupe.undoLastAdmit();
   }
   state.applying = false;
   state.stage = 'none';
+  state.remembered = undefined;
 }
 
 function active(context: CampaignState): CampaignSnapshot {

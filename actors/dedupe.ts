@@ -43,6 +43,7 @@ export class DedupeTable {
 
   /** `admit` for a user already reduced to its 128-bit digest (journal replay, batch paths). */
   admitDigest(d: Uint32Array, at: number): boolean {
+    this.lastShard = undefined;
     const shardIndex = d[3] >>> 24;
     let shard = this.shards[shardIndex];
     if (shard !== undefined && at - shard.epoch + 1 > DedupeTable.MAX_STAMP) {
@@ -55,6 +56,7 @@ export class DedupeTable {
     if (slot >= 0) {
       const countedAt = shard.epoch + shard.slots[slot + 3] - 1;
       if (at - countedAt < this.ttlMs) return false;
+      if (shard.frozen) shard = this.thaw(shardIndex);
       this.lastShard = shard;
       this.lastSlot = slot;
       this.lastStamp = shard.slots[slot + 3];
@@ -67,6 +69,8 @@ export class DedupeTable {
         Math.ceil(shard.capacity * DedupeTable.GROWTH),
         shard.epoch,
       );
+    } else if (shard.frozen) {
+      shard = this.thaw(shardIndex);
     }
     this.lastSlot = insert(shard, d[0], d[1], d[2], stampOf(shard, at));
     this.entries++;
@@ -87,31 +91,53 @@ export class DedupeTable {
    * replay: the record is a fact, not a request). A later stamp already present is kept.
    */
   restoreDigest(d: Uint32Array, at: number): void {
-    const shard = this.shards[d[3] >>> 24];
+    let shard = this.shards[d[3] >>> 24];
     const slot = shard === undefined ? -1 : find(shard, d[0], d[1], d[2]);
     if (shard !== undefined && slot >= 0) {
       const stamp = stampOf(shard, at);
-      if (stamp > shard.slots[slot + 3]) shard.slots[slot + 3] = stamp;
+      if (stamp > shard.slots[slot + 3]) {
+        if (shard.frozen) shard = this.thaw(d[3] >>> 24);
+        shard.slots[slot + 3] = stamp;
+      }
       return;
     }
     // Not present: admitting at `at` inserts it (an expired twin cannot exist, the slot was absent).
     this.admitDigest(d, at);
   }
 
-  /** A copy of the table's contents for a snapshot: fresh arrays, safe to write out asynchronously. */
-  capture(): DedupeImage {
+  /**
+   * The table's contents for a snapshot, without copying: each shard is frozen and the image holds
+   * its arrays; the first write to a frozen shard copies that shard (copy-on-write, ~1 ms for a
+   * shard of 40k keys), so the image stays exactly as captured while the actor goes on. Call
+   * `release` once the image is written to stop copying.
+   */
+  capture(): DedupeImage & { release(): void } {
     const shards: DedupeImage['shards'] = [];
+    const frozen: Shard[] = [];
     this.shards.forEach((shard, index) => {
-      if (shard !== undefined) shards.push({ index, epoch: shard.epoch, size: shard.size, slots: shard.slots.slice() });
+      if (shard === undefined) return;
+      shard.frozen = true;
+      frozen.push(shard);
+      shards.push({ index, epoch: shard.epoch, size: shard.size, slots: shard.slots });
     });
-    return { ttlMs: this.ttlMs, shards };
+    const image = { ttlMs: this.ttlMs, shards } as DedupeImage & { release(): void };
+    Object.defineProperty(image, 'release', { value: () => frozen.forEach((s) => (s.frozen = false)) });
+    return image;
+  }
+
+  /** Gives a frozen shard's live role to a copy, leaving the original to the snapshot. */
+  private thaw(index: number): Shard {
+    const old = this.shards[index] as Shard;
+    const copy: Shard = { slots: old.slots.slice(), capacity: old.capacity, size: old.size, epoch: old.epoch, frozen: false };
+    this.shards[index] = copy;
+    return copy;
   }
 
   /** Rebuilds a table from `capture()` output (which it takes ownership of). */
   static restore(image: DedupeImage, ttlMs: number): DedupeTable {
     const table = new DedupeTable(ttlMs);
     for (const s of image.shards) {
-      table.shards[s.index] = { slots: s.slots, capacity: s.slots.length / 4, size: s.size, epoch: s.epoch };
+      table.shards[s.index] = { slots: s.slots, capacity: s.slots.length / 4, size: s.size, epoch: s.epoch, frozen: false };
       table.entries += s.size;
     }
     return table;
@@ -196,10 +222,12 @@ interface Shard {
   size: number;
   /** Stamps are stored relative to this time so that they fit 32 bits. */
   epoch: number;
+  /** Held by a snapshot image: copy before writing (see `capture`). */
+  frozen: boolean;
 }
 
 function newShard(capacity: number, epoch: number): Shard {
-  return { slots: new Uint32Array(capacity * 4), capacity, size: 0, epoch };
+  return { slots: new Uint32Array(capacity * 4), capacity, size: 0, epoch, frozen: false };
 }
 
 function stampOf(shard: Shard, at: number): number {
@@ -215,27 +243,29 @@ function home(a: number, capacity: number): number {
 function find(shard: Shard, a: number, b: number, c: number): number {
   const s = shard.slots;
   const words = s.length;
-  let i = home(a, shard.capacity);
-  for (let dist = 0; ; dist++) {
+  const capacity = shard.capacity;
+  a >>>= 0;
+  b >>>= 0;
+  c >>>= 0;
+  let i = home(a, capacity);
+  for (let dist = 0; ; dist += 4) {
     if (s[i + 3] === 0) return -1;
-    if (s[i] === a >>> 0 && s[i + 1] === b >>> 0 && s[i + 2] === c >>> 0) return i;
+    if (s[i] === a && s[i + 1] === b && s[i + 2] === c) return i;
     // Robin hood invariant: once our distance exceeds the occupant's, the key is not here.
-    if (distance(s[i], i, shard.capacity, words) < dist) return -1;
+    let theirs = i - home(s[i], capacity);
+    if (theirs < 0) theirs += words;
+    if (theirs < dist) return -1;
     i += 4;
     if (i === words) i = 0;
   }
-}
-
-function distance(a: number, at: number, capacity: number, words: number): number {
-  const h = home(a, capacity);
-  return ((at - h + words) % words) / 4;
 }
 
 /** Inserts a key known to be absent; returns the slot (in words) where that key landed. */
 function insert(shard: Shard, a: number, b: number, c: number, stamp: number): number {
   const s = shard.slots;
   const words = s.length;
-  let i = home(a, shard.capacity);
+  const capacity = shard.capacity;
+  let i = home(a, capacity);
   let dist = 0;
   let landed = -1;
   for (;;) {
@@ -244,7 +274,8 @@ function insert(shard: Shard, a: number, b: number, c: number, stamp: number): n
       shard.size++;
       return landed < 0 ? i : landed;
     }
-    const theirs = distance(s[i], i, shard.capacity, words);
+    let theirs = i - home(s[i], capacity);
+    if (theirs < 0) theirs += words;
     if (theirs < dist) {
       const ta = s[i], tb = s[i + 1], tc = s[i + 2], ts = s[i + 3];
       s[i] = a; s[i + 1] = b; s[i + 2] = c; s[i + 3] = stamp;
@@ -253,7 +284,7 @@ function insert(shard: Shard, a: number, b: number, c: number, stamp: number): n
     }
     i += 4;
     if (i === words) i = 0;
-    dist++;
+    dist += 4;
   }
 }
 

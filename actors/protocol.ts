@@ -82,8 +82,12 @@ export type CampaignEvent =
   | { readonly type: 'describe'; readonly reply: Reply<CampaignDescription> }
   | { readonly type: 'capture'; readonly reply: Reply<CampaignImage> };
 
-/** A campaign's whole state as fresh plain values, for a snapshot. */
+/**
+ * A campaign's whole state as plain values, for a snapshot. Its arrays must not be written to while
+ * the snapshot holds them (the dedupe tables copy on write); `release` ends that.
+ */
 export interface CampaignImage {
+  release?(): void;
   readonly info: CampaignInfo;
   readonly total: number;
   readonly windows: WindowsImage;

@@ -128,7 +128,11 @@ async function main(argv: readonly string[]): Promise<void> {
         process.exit(0);
       })().catch(fatal('shutdown failed'));
     });
+    // Keep-alive clients would hold the server open for 65 s: answer what is in flight with
+    // `Connection: close`, and close connections as soon as they fall idle.
+    server.on('request', (_req, res) => res.setHeader('Connection', 'close'));
     server.closeIdleConnections();
+    setInterval(() => server.closeIdleConnections(), 100).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

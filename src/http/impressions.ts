@@ -99,7 +99,7 @@ function rejection(err: unknown): ImpressionOutcome {
 
 function toImpression(value: unknown): Impression | ValidationError {
   if (!validators.impression(value)) return new ValidationError(describe(validators.impression.errors?.[0], 'impression'));
-  return { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id };
+  return { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id ?? undefined };
 }
 
 function errorResult(err: Error): ItemResult {

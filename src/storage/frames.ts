@@ -25,6 +25,8 @@ export async function readFrame(file: FileHandle, position: number, size: number
   const header = Buffer.allocUnsafe(FRAME_HEADER);
   await file.read(header, 0, FRAME_HEADER, position);
   const length = header.readUInt32LE(0);
+  // No frame is empty: a zero length is a zero-filled tail (the file grew, its blocks never came).
+  if (length === 0) return { kind: 'torn', reason: 'empty frame (zero-filled tail)' };
   if (length > maxLength || position + FRAME_HEADER + length > size) return { kind: 'torn', reason: 'frame runs past the end of the file' };
   const payload = Buffer.allocUnsafe(length);
   await file.read(payload, 0, length, position + FRAME_HEADER);

@@ -55,6 +55,8 @@ export class Journal implements JournalSink {
   private failed: unknown;
   private syncTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Segment switches requested by `rotate`, carried out by the writer between two writes. */
+  private rotations: { next: number; resolve: (first: number) => void; reject: (err: unknown) => void }[] = [];
 
   private constructor(private readonly options: JournalOptions) {
     this.seq = options.lastSeq;
@@ -107,14 +109,19 @@ export class Journal implements JournalSink {
     return this.pendingBytes + this.pos - this.start > this.options.maxPendingBytes;
   }
 
-  /** Writes and syncs everything, then starts a new segment; returns its first sequence number. */
-  async rotate(): Promise<number> {
+  /**
+   * Starts a new segment; resolves with its name's sequence number N once every record appended
+   * before the call is synced in an older segment. Records in the new segment all have seq ≥ N.
+   * The writer switches files between two writes, so facts that keep arriving are never starved
+   * and never written to a closed file.
+   */
+  rotate(): Promise<number> {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
     const last = this.barrier();
-    await this.flushAll();
-    await this.file.datasync();
-    await this.file.close();
-    this.file = await open(join(this.options.dir, segmentName(last + 1)), 'a');
-    return last + 1;
+    return new Promise((resolve, reject) => {
+      this.rotations.push({ next: last + 1, resolve, reject });
+      this.schedule();
+    });
   }
 
   async close(): Promise<void> {
@@ -217,20 +224,32 @@ export class Journal implements JournalSink {
       for (;;) {
         this.close_();
         this.take();
-        if (this.chunks.length === 0) break;
-        const batch = this.chunks;
-        const bytes = this.pendingBytes;
-        const upTo = this.seq;
-        this.chunks = [];
-        await this.file.writev(batch);
-        if (this.options.mode === 'fsync') await this.file.datasync();
-        this.pendingBytes -= bytes;
-        this.durableSeq = upTo;
-        this.wake();
+        const rotations = this.rotations.splice(0);
+        if (this.chunks.length === 0 && rotations.length === 0) break;
+        if (this.chunks.length > 0) {
+          const batch = this.chunks;
+          const bytes = this.pendingBytes;
+          const upTo = this.seq;
+          this.chunks = [];
+          await this.file.writev(batch);
+          if (this.options.mode === 'fsync') await this.file.datasync();
+          this.pendingBytes -= bytes;
+          this.durableSeq = upTo;
+          this.wake();
+        }
+        if (rotations.length > 0) {
+          // Everything the rotations asked for was taken above: seal the segment, open the next.
+          const first = Math.max(...rotations.map((r) => r.next));
+          await this.file.datasync();
+          await this.file.close();
+          this.file = await open(join(this.options.dir, segmentName(first)), 'a');
+          for (const r of rotations) r.resolve(first);
+        }
       }
     } catch (err) {
       this.failed = err;
       for (const w of this.waiters.splice(0)) w.reject(err);
+      for (const r of this.rotations.splice(0)) r.reject(err);
       this.options.onError(err);
     } finally {
       this.writing = false;

@@ -98,9 +98,15 @@ export class Store {
             cut.push(name);
             break;
           }
+          const seq = apply(r.payload, states, covered, options.ttlMs, digest);
+          if (seq < 0) {
+            logger.warn({ file: name, offset: position, bytes: size - position }, 'journal record malformed; cutting the tail from it');
+            cut.push(name);
+            break;
+          }
           position = r.next;
           records++;
-          lastSeq = Math.max(lastSeq, apply(r.payload, states, covered, options.ttlMs, digest));
+          lastSeq = Math.max(lastSeq, seq);
         }
       } finally {
         await file.close();
@@ -140,11 +146,22 @@ export class Store {
       const infos = await listAll(registry);
       for (const info of infos) {
         const pauseStart = performance.now();
-        const image = await ask<CampaignImage | undefined, RegistryEvent>(registry, (reply) => ({ type: 'campaign.capture', id: info.id, reply }), 5000);
-        const seq = this.journal.barrier();
+        // The barrier is taken inside the reply, in the same turn as the capture: no other
+        // request's facts can slip in between (they would be skipped on replay yet missing from
+        // the image).
+        const captured = await ask<{ image: CampaignImage | undefined; seq: number }, RegistryEvent>(
+          registry,
+          (reply) => ({ type: 'campaign.capture', id: info.id, reply: (image) => reply({ image, seq: this.journal.barrier() }) }),
+          5000,
+        );
         maxPauseMs = Math.max(maxPauseMs, performance.now() - pauseStart);
+        const { image, seq } = captured;
         if (image === undefined) throw new Error(`campaign ${info.id} could not be captured`);
-        await writer.campaign(image, seq);
+        try {
+          await writer.campaign(image, seq);
+        } finally {
+          image.release?.();
+        }
         campaigns++;
       }
       await writer.end(campaigns);
@@ -186,10 +203,20 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Applies one journal record to the recovering states; returns its sequence number. */
+/** Bytes per item of each record type (Created carries `count` bytes of JSON). */
+const ITEM_BYTES: Record<number, number> = { [RecordType.Created]: 1, [RecordType.Counted]: 16, [RecordType.Remembered]: 17 };
+
+/**
+ * Applies one journal record to the recovering states; returns its sequence number, or -1 when the
+ * record is malformed (its checksum matched, but its sizes do not add up).
+ */
 function apply(payload: Buffer, states: Map<string, CampaignState>, covered: Map<string, number>, ttlMs: number, digest: Uint32Array): number {
+  if (payload.length < RECORD_FIXED + 4) return -1;
   const type = payload[0] as RecordType;
+  const itemBytes = ITEM_BYTES[type];
   const idLength = payload.readUInt16LE(2);
+  if (itemBytes === undefined || payload.length < RECORD_FIXED + idLength + 4) return -1;
+  if (payload.length !== RECORD_FIXED + idLength + 4 + payload.readUInt32LE(RECORD_FIXED + idLength) * itemBytes) return -1;
   const seq = payload.readDoubleLE(4);
   const at = payload.readDoubleLE(12);
   let p = RECORD_FIXED;
