@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { killAllChildren } from './lib/children.js';
+import { killAllChildren, REPO_ROOT } from './lib/children.js';
 import { benchTreeCpuSeconds, machineBusySeconds } from './lib/cpu.js';
 import { describeMachine, machineLine, type Machine } from './lib/machine.js';
 import { summarizeProfiles } from './lib/profile.js';
@@ -20,7 +21,7 @@ Options:
   --only a,b       run only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
   --profile DIR    run the service under --cpu-prof (profiles in DIR) and print where its time went;
                    figures are skewed by the profiler, so RESULTS.md is not written
-  --durability M  DURABILITY for the service (fsync, interval, off); default: the service's default
+  --durability M   DURABILITY for the service (fsync, interval, off); default: the service's default
   --no-write       do not write bench/RESULTS.md
   -h, --help       this text
 `;
@@ -82,7 +83,7 @@ async function main(): Promise<number> {
       sections.push({
         title: scenario.title,
         figures: [],
-        checks: [{ name: 'scenario ran to completion', ok: false, detail: firstLine(err) }],
+        checks: [{ name: 'scenario ran to completion', ok: false, detail: gist(err) }],
       });
     }
   }
@@ -132,6 +133,7 @@ function resultsMarkdown(
     `- Memory: ${machine.memoryGiB} GiB`,
     `- Node: ${machine.node}`,
     `- OS: ${machine.os}`,
+    `- Code: ${codeVersion()}`,
     '',
     `Service durability: ${durability ?? "the service's default"}. Every server, the load generator and the workers share`,
     `these cores; ${contention}. Baselines are measured in the same run, so the ratio column is the figure`,
@@ -149,8 +151,25 @@ function resultsMarkdown(
   ].join('\n');
 }
 
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0];
+/** The commit measured, and whether the service's sources had uncommitted changes. */
+function codeVersion(): string {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git('status', '--porcelain', '--', 'src', 'actors', 'package.json') !== '';
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' plus uncommitted changes to the service' : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+/** The gist of an error in one line (a child's exit and its last words). */
+function gist(err: unknown): string {
+  const lines = (err instanceof Error ? err.message : String(err)).split('\n');
+  return lines
+    .map((l) => l.replace(/^\s*\|\s?/, '').trim())
+    .filter((l) => l !== '')
+    .slice(0, 2)
+    .join(' ');
 }
 
 process.on('exit', killAllChildren);
