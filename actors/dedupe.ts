@@ -9,13 +9,14 @@ import { hash128 } from './hash128.js';
  *
  * Each shard is a robin-hood, linear-probing table in one Uint32Array, four words a slot:
  * fingerprint (3 words) and a stamp = countedAt − epoch + 1 (0 marks an empty slot). Shards grow by
- * 1.35× at 92 % load, so a live key costs 16 / load ≈ 17.4–23.5 bytes. Expired entries stay in place
+ * 1.25× at 85 % load, so a live key costs 16 / load ≈ 18.8–23.5 bytes. Expired entries stay in place
  * (a lookup treats them as absent) until `sweep` rebuilds their shard; no per-key timers.
  */
 export class DedupeTable {
   static readonly SHARDS = 256;
-  private static readonly MAX_LOAD = 0.92;
-  private static readonly GROWTH = 1.35;
+  private static readonly MAX_LOAD = 0.85;
+  private static readonly GROWTH = 1.25;
+  private static readonly DOUBLING_BELOW = 512;
   private static readonly REBUILD_LOAD = 0.7;
   private static readonly MIN_CAPACITY = 8;
   /** Stamps are 32-bit: a shard is rebased before its stamps could overflow. */
@@ -64,11 +65,10 @@ export class DedupeTable {
       return true;
     }
     if (shard.size + 1 > shard.capacity * DedupeTable.MAX_LOAD) {
-      shard = this.shards[shardIndex] = resize(
-        shard,
-        Math.ceil(shard.capacity * DedupeTable.GROWTH),
-        shard.epoch,
-      );
+      // Small shards double (few rehashes while a campaign warms up); large ones grow by GROWTH so
+      // that even right after growing a key costs at most 16 / (0.85 / 1.25) ≈ 23.5 bytes.
+      const factor = shard.capacity < DedupeTable.DOUBLING_BELOW ? 2 : DedupeTable.GROWTH;
+      shard = this.shards[shardIndex] = resize(shard, Math.ceil(shard.capacity * factor), shard.epoch);
     } else if (shard.frozen) {
       shard = this.thaw(shardIndex);
     }
@@ -291,7 +291,14 @@ function insert(shard: Shard, a: number, b: number, c: number, stamp: number): n
 function resize(shard: Shard, capacity: number, epoch: number): Shard {
   const next = newShard(capacity, epoch);
   const s = shard.slots;
-  for (let i = 0; i < s.length; i += 4) {
+  const words = s.length;
+  // Start after an empty slot: entries then come in home order, so each insert lands at the end of
+  // its run without displacing anything.
+  let start = 0;
+  while (s[start + 3] !== 0) start += 4;
+  for (let k = 0, i = start; k < words; k += 4) {
+    i += 4;
+    if (i === words) i = 0;
     if (s[i + 3] !== 0) insert(next, s[i], s[i + 1], s[i + 2], s[i + 3]);
   }
   return next;
