@@ -136,8 +136,11 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
         case 'capture':
           // Snapshots are for in-memory state; a remote campaign's state is in the store.
           return snapshot;
+        default:
+          // Clicks and analytics are not kept in the store yet: answered as unavailable (503).
+          (event as { reply?: (value: undefined) => void }).reply?.(undefined);
+          return snapshot;
       }
-      return snapshot;
     },
 
     getPersistedSnapshot: (snapshot) => snapshot,

@@ -21,6 +21,22 @@ export interface Config {
   readonly inspector: boolean;
   /** Empty when no token is required. */
   readonly inspectorToken: string;
+  readonly store: StoreKind;
+  /** Empty when unset. */
+  readonly redisUrl: string;
+  /** Empty when unset. */
+  readonly redisClusterNodes: readonly RedisNode[];
+  readonly redisTimeoutMs: number;
+  readonly redisRetryIntervalMs: number;
+}
+
+/** Where counting state lives: in this process, or in Redis shared by every node. */
+export type StoreKind = 'memory' | 'redis';
+const STORE_KINDS: readonly StoreKind[] = ['memory', 'redis'];
+
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
 }
 
 export type DurabilityMode = 'fsync' | 'interval' | 'off';
@@ -69,6 +85,11 @@ export const CONFIG_KEYS = [
   key({ env: 'SNAPSHOT_INTERVAL', field: 'snapshotIntervalMs', fallback: '5m', doc: 'how often a snapshot is taken and the journal compacted behind it', expected: 'a duration from 1s to 1d', parse: (r) => between(duration(r), 1000, 86_400_000) }),
   key({ env: 'JOURNAL_BACKLOG', field: 'journalBacklogBytes', fallback: '64mb', doc: 'journal bytes waiting for the disk beyond which ingestion answers 503', expected: 'a size from 1mb to 1024mb', parse: (r) => between(size(r), 1024 * 1024, 1024 * 1024 * 1024) }),
   key({ env: 'INSPECTOR', field: 'inspector', fallback: 'off', doc: 'on: serve the live actor inspector (/debug/, /debug/actors, /debug/events); beyond loopback it needs INSPECTOR_TOKEN', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
+  key({ env: 'STORE', field: 'store', fallback: 'memory', doc: 'memory: counts live in this process; redis: in Redis (REDIS_URL or REDIS_CLUSTER_NODES), shared by any number of nodes, which then keep no counting state (DATA_DIR and DURABILITY do not apply)', expected: STORE_KINDS.join(', '), parse: (r) => STORE_KINDS.find((k) => k === r) }),
+  key({ env: 'REDIS_URL', field: 'redisUrl', fallback: '', doc: 'with STORE=redis: one Redis server, as redis://[user:password@]host:port[/db]', expected: 'a redis:// or rediss:// URL', parse: redisUrl }),
+  key({ env: 'REDIS_CLUSTER_NODES', field: 'redisClusterNodes', fallback: '', doc: 'with STORE=redis: some nodes of a Redis Cluster, as host:port,host:port (the rest are discovered)', expected: 'comma-separated host:port pairs', parse: redisNodes }),
+  key({ env: 'REDIS_TIMEOUT', field: 'redisTimeoutMs', fallback: '500ms', doc: 'how long one Redis command may take; after 3 failures in a row Redis is treated as down and requests answer 503 at once', expected: 'a duration from 10ms to 10s', parse: (r) => between(duration(r), 10, 10_000) }),
+  key({ env: 'REDIS_RETRY_INTERVAL', field: 'redisRetryIntervalMs', fallback: '1s', doc: 'while Redis is down: how often it is probed, and the Retry-After of the 503s', expected: 'a duration from 100ms to 1m', parse: (r) => between(duration(r), 100, 60_000) }),
   key({ env: 'INSPECTOR_TOKEN', field: 'inspectorToken', fallback: '', doc: 'token the inspector requires, sent as Authorization: Bearer <token> or ?token=<token>; empty: none (loopback only)', expected: '16–256 characters from A-Z a-z 0-9 . _ ~ -', parse: (r) => (r === '' || /^[\w.~-]{16,256}$/.test(r) ? r : undefined) }),
 ] as const;
 
@@ -85,7 +106,38 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.inspector === true && config.inspectorToken === '' && !isLoopback(String(config.host))) {
     throw new ConfigError('INSPECTOR_TOKEN', '', `a token, because INSPECTOR=on and HOST=${String(config.host)} is not a loopback address (set INSPECTOR_TOKEN, or HOST=127.0.0.1)`);
   }
+  if (config.store === 'redis') {
+    const nodes = config.redisClusterNodes as readonly RedisNode[];
+    if (config.redisUrl === '' && nodes.length === 0) {
+      throw new ConfigError('REDIS_URL', '', 'a redis:// URL (or REDIS_CLUSTER_NODES for a cluster), because STORE=redis');
+    }
+    if (config.redisUrl !== '' && nodes.length > 0) {
+      throw new ConfigError('REDIS_CLUSTER_NODES', String(env.REDIS_CLUSTER_NODES), 'to be empty when REDIS_URL is set (one server or a cluster, not both)');
+    }
+  }
   return Object.freeze(config) as unknown as Config;
+}
+
+function redisUrl(raw: string): string | undefined {
+  if (raw === '') return raw;
+  if (!/^rediss?:\/\/[^\s]+$/.test(raw)) return undefined;
+  try {
+    return new URL(raw).hostname === '' ? undefined : raw;
+  } catch {
+    return undefined;
+  }
+}
+
+function redisNodes(raw: string): readonly RedisNode[] | undefined {
+  if (raw === '') return Object.freeze([]);
+  const nodes: RedisNode[] = [];
+  for (const part of raw.split(',')) {
+    const m = /^([\w.-]+|\[[\da-fA-F:]+\]):(\d{1,5})$/.exec(part.trim());
+    const port = m ? Number(m[2]) : 0;
+    if (m === null || port < 1 || port > 65_535) return undefined;
+    nodes.push(Object.freeze({ host: m[1].replace(/^\[|\]$/g, ''), port }));
+  }
+  return Object.freeze(nodes);
 }
 
 /** Whether `host` only accepts connections from this machine. */

@@ -12,6 +12,16 @@ export interface Durability {
   durable(): Promise<void>;
 }
 
+/**
+ * Where campaign definitions live when they are shared between service nodes (STORE=redis). A call
+ * that cannot be served rejects with a 503 error of its own.
+ */
+export interface CampaignDirectory {
+  create(info: CampaignInfo): Promise<CampaignInfo>;
+  get(id: string): Promise<CampaignInfo | undefined>;
+  list(after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }>;
+}
+
 export interface CounterDeps {
   readonly registry: RegistryRef;
   readonly clock: Clock;
@@ -19,6 +29,8 @@ export interface CounterDeps {
   readonly newId?: () => string;
   /** Absent when DURABILITY=off. */
   readonly durability?: Durability;
+  /** Absent when the registry holds the campaigns (STORE=memory). */
+  readonly campaigns?: CampaignDirectory;
 }
 
 export interface NewCampaign {
@@ -36,8 +48,10 @@ export class Counter {
   private readonly timeout: number;
   private readonly newId: () => string;
   private readonly durability: Durability | undefined;
+  private readonly campaigns: CampaignDirectory | undefined;
 
   constructor(deps: CounterDeps) {
+    this.campaigns = deps.campaigns;
     this.durability = deps.durability;
     this.registry = deps.registry;
     this.clock = deps.clock;
@@ -49,19 +63,23 @@ export class Counter {
     const now = this.clock.now();
     const info: CampaignInfo = { id: this.newId(), name: campaign.name, startTime: campaign.startTime ?? now, createdAt: now };
     this.admit();
+    if (this.campaigns) return this.campaigns.create(info);
     const created = await this.ask<CampaignInfo>((reply) => ({ type: 'campaign.create', info, reply }));
     await this.durability?.durable();
     return created;
   }
 
   async getCampaign(id: string): Promise<CampaignInfo> {
-    const info = await this.ask<CampaignInfo | undefined>((reply) => ({ type: 'campaign.get', id, reply }));
+    const info = this.campaigns
+      ? await this.campaigns.get(id)
+      : await this.ask<CampaignInfo | undefined>((reply) => ({ type: 'campaign.get', id, reply }));
     if (info === undefined) throw new CampaignNotFoundError(id);
     return info;
   }
 
   /** One page of campaigns in creation order, starting after position `after`. */
   async listCampaigns(after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }> {
+    if (this.campaigns) return this.campaigns.list(after, limit);
     return this.ask((reply) => ({ type: 'campaign.list', after, limit, reply }));
   }
 

@@ -10,6 +10,7 @@ import { Readiness } from './health.js';
 import { Inspector } from './inspector.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { openRedisStore } from './storage/redis.js';
 import { Store } from './storage/store.js';
 
 /** Reads config, recovers durable state, starts the actor system, listens, and drains on SIGTERM/SIGINT. */
@@ -32,8 +33,10 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exit(1);
   };
 
+  // STORE=redis: Redis holds the counting state, so there is nothing of it to keep on the local disk.
+  const redis = config.store === 'redis' ? await openRedisStore(config, logger) : undefined;
   const durable =
-    config.durability === 'off'
+    config.durability === 'off' || redis
       ? undefined
       : await Store.open({
           dir: config.dataDir,
@@ -52,6 +55,7 @@ async function main(argv: readonly string[]): Promise<void> {
     sweepBudget: config.sweepBudget,
     supervision: { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs },
     journal: durable?.store.journal,
+    remote: redis?.logic,
     onSupervision: (r) =>
       logger.warn({ campaign_id: r.campaignId, decision: r.decision, restarts_in_window: r.restartsInWindow, err: r.error }, 'campaign actor crashed'),
     onDeadLetter: (r) => void deadLetter(config, logger, r),
@@ -60,7 +64,7 @@ async function main(argv: readonly string[]): Promise<void> {
   for (const state of durable?.states ?? []) system.registry.send({ type: 'campaign.restore', state });
 
   const store = durable?.store;
-  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal });
+  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store });
   // Unready until listening; draining (and recovery, when it runs behind the listener) mark it so.
   const readiness = new Readiness('starting');
   const metrics = new Metrics({ source: counter });
@@ -91,6 +95,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   server.listen(config.port, config.host, () => {
     readiness.ready();
+    redis?.store.reportTo(readiness);
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     logger.info(
@@ -98,8 +103,8 @@ async function main(argv: readonly string[]): Promise<void> {
         host: config.host,
         port,
         dedup_ttl_ms: config.dedupTtlMs,
-        store: store ? 'disk' : 'memory',
-        durability: config.durability,
+        store: redis ? 'redis' : store ? 'disk' : 'memory',
+        durability: redis ? undefined : config.durability,
         data_dir: store ? config.dataDir : undefined,
         inspector: config.inspector ? `on at http://${config.host}:${port}/debug/` : 'off',
       },
@@ -124,6 +129,7 @@ async function main(argv: readonly string[]): Promise<void> {
       void (async () => {
         const report = store ? await store.close(system.registry) : undefined;
         system.stop();
+        await redis?.store.close();
         logger.info({ snapshot: report }, 'stopped');
         process.exit(0);
       })().catch(fatal('shutdown failed'));

@@ -6,8 +6,9 @@ import type { Clock } from '../../actors/clock.js';
 import { systemClock } from '../../actors/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
 import type { SupervisionReport } from '../../actors/registry.js';
+import type { RemoteCampaignLogic } from '../../actors/remote-campaign.js';
 import { createApp, type AppDeps } from '../../src/app.js';
-import { Counter } from '../../src/counter.js';
+import { Counter, type CampaignDirectory } from '../../src/counter.js';
 
 export interface TestAppOptions {
   ttlMs?: number;
@@ -17,6 +18,9 @@ export interface TestAppOptions {
   maxRestarts?: number;
   restartWindowMs?: number;
   onSupervision?: (r: SupervisionReport) => void;
+  /** STORE=redis: the campaign actors' logic and the campaign directory (see spec/helpers/backends.ts). */
+  remote?: RemoteCampaignLogic;
+  campaigns?: CampaignDirectory;
   /** More app dependencies (metrics, readiness, inspector, logger), built around the started system. */
   deps?: (system: CounterSystem, counter: Counter) => Partial<AppDeps>;
 }
@@ -46,8 +50,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     sweepBudget: 65_536,
     supervision: { maxRestarts: options.maxRestarts ?? 5, windowMs: options.restartWindowMs ?? 60_000 },
     onSupervision: options.onSupervision,
+    remote: options.remote,
   });
-  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000 });
+  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000, campaigns: options.campaigns });
   const app = createApp({
     counter,
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,

@@ -1,0 +1,293 @@
+import { expect } from 'chai';
+import { ALL_BACKENDS, ManualClock, type Backend, type NodeApp, type NodeOptions } from '../helpers/backends.js';
+import { API, createCampaign, expectError, impression, postImpression, stats } from '../helpers/http.js';
+
+/**
+ * One conformance suite, three backends: the same HTTP-level behaviour (TTL rule, window edges,
+ * error answers, batches, idempotency, exact counts under concurrency) in memory, on one Redis
+ * server and on a 3-master Redis Cluster, driven by the same injected clock.
+ */
+
+const TTL = 10 * 60_000;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+for (const makeBackend of ALL_BACKENDS) {
+  const backend: Backend = makeBackend();
+
+  describe(`conformance: ${backend.name}`, function () {
+    let clock: ManualClock;
+    let nodes: NodeApp[] = [];
+    let t: NodeApp;
+
+    async function node(options: Partial<NodeOptions> = {}): Promise<NodeApp> {
+      const started = await backend.startNode({ ttlMs: TTL, clock, ...options });
+      nodes.push(started);
+      return started;
+    }
+
+    before(async function () {
+      this.timeout(30_000);
+      await backend.setUp(this);
+    });
+    after(() => backend.tearDown());
+
+    beforeEach(async () => {
+      await backend.reset();
+      // The start of a minute, so window edges are easy to state.
+      clock = new ManualClock(Date.UTC(2026, 0, 15, 12, 0, 0));
+      t = await node();
+    });
+
+    afterEach(async () => {
+      await Promise.all(nodes.map((n) => n.close()));
+      nodes = [];
+    });
+
+    describe('campaigns', () => {
+      it('creates a campaign, then gets it and lists it', async () => {
+        const created = await t.request('POST', `${API}/campaigns`, { name: 'spring', start_time: '2026-01-01T00:00:00Z' });
+        expect(created.status).to.equal(201);
+        expect(created.headers.get('location')).to.equal(`${API}/campaigns/${created.body.id}`);
+        expect(created.body).to.include({ name: 'spring', start_time: '2026-01-01T00:00:00.000Z' });
+        const got = await t.request('GET', `${API}/campaigns/${created.body.id}`);
+        expect(got.status).to.equal(200);
+        expect(got.body).to.deep.equal({ id: created.body.id, name: 'spring', start_time: '2026-01-01T00:00:00.000Z', created_at: new Date(clock.now()).toISOString() });
+      });
+
+      it('defaults start_time to now (the injected clock)', async () => {
+        const res = await t.request('POST', `${API}/campaigns`, { name: 'now' });
+        expect(res.body.start_time).to.equal(new Date(clock.now()).toISOString());
+      });
+
+      it('lists campaigns in creation order, a page at a time', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) ids.push(await createCampaign(t, { name: `c${i}` }));
+        const first = await t.request('GET', `${API}/campaigns?limit=2`);
+        expect(first.body.campaigns.map((c: { id: string }) => c.id)).to.deep.equal(ids.slice(0, 2));
+        const second = await t.request('GET', `${API}/campaigns?limit=2&cursor=${first.body.next_cursor}`);
+        expect(second.body.campaigns.map((c: { id: string }) => c.id)).to.deep.equal(ids.slice(2, 4));
+        const last = await t.request('GET', `${API}/campaigns?limit=2&cursor=${second.body.next_cursor}`);
+        expect(last.body.campaigns.map((c: { id: string }) => c.id)).to.deep.equal(ids.slice(4));
+        expect(last.body.next_cursor).to.equal(null);
+      });
+
+      it('answers 404 for an unknown campaign and its stats, naming it', async () => {
+        expectError(await t.request('GET', `${API}/campaigns/nope`), 404, 'nope');
+        expectError(await t.request('GET', `${API}/campaigns/nope/stats`), 404, 'nope');
+        expectError(await t.request('GET', `${API}/campaigns/${encodeURIComponent('we{ir}d:id')}/stats`), 404);
+      });
+
+      it('answers 400 for an invalid campaign', async () => {
+        expectError(await t.request('POST', `${API}/campaigns`, { name: '' }), 400, 'name');
+        expectError(await t.request('POST', `${API}/campaigns`, { name: 'x', extra: 1 }), 400, 'extra');
+      });
+    });
+
+    describe('impressions', () => {
+      it('counts a user once, counts the same user in another campaign, and reports stats', async () => {
+        const a = await createCampaign(t, { name: 'a' });
+        const b = await createCampaign(t, { name: 'b' });
+        expect((await postImpression(t, impression(a, 'u1'))).body).to.include({ counted: true });
+        expect((await postImpression(t, impression(a, 'u1', 'other-ad'))).body).to.include({ counted: false });
+        expect((await postImpression(t, impression(b, 'u1'))).body).to.include({ counted: true });
+        expect((await postImpression(t, impression(a, 'u2'))).body).to.include({ counted: true });
+        expect(await stats(t, a)).to.deep.equal({ campaign_id: a, last_hour: 2, last_day: 2, total: 2 });
+        expect(await stats(t, b)).to.include({ total: 1 });
+      });
+
+      it('answers 404 for an unknown campaign, 409 before start_time (and counts at it exactly), 400 when invalid', async () => {
+        expectError(await postImpression(t, impression('no-such-campaign', 'u1')), 404, 'no-such-campaign');
+        expectError(await postImpression(t, impression('we{ir}d:id', 'u1')), 404);
+        const start = clock.now() + MINUTE;
+        const id = await createCampaign(t, { start_time: new Date(start).toISOString() });
+        clock.set(start - 1);
+        expectError(await postImpression(t, impression(id, 'u1')), 409, id, new Date(start).toISOString());
+        clock.set(start);
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
+        expectError(await postImpression(t, { ...impression(id, 'u1'), user_id: '' }), 400, 'user_id');
+        expectError(await postImpression(t, { campaign_id: id, user_id: 'u1' }), 400, 'ad_id');
+        expect((await stats(t, id)).total).to.equal(1);
+      });
+
+      it('keeps a user a duplicate until TTL − 1 ms and counts them again at TTL', async () => {
+        const id = await createCampaign(t);
+        const t0 = clock.now();
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
+        clock.set(t0 + TTL - 1);
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(false);
+        clock.set(t0 + TTL);
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
+        clock.set(t0 + 2 * TTL - 1);
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(false);
+        expect((await stats(t, id)).total).to.equal(2);
+      });
+
+      it('never lets duplicates extend the window (it is fixed from the counted impression)', async () => {
+        const id = await createCampaign(t);
+        const t0 = clock.now();
+        await postImpression(t, impression(id, 'u1'));
+        for (const offset of [1, TTL / 2, TTL - 1]) {
+          clock.set(t0 + offset);
+          expect((await postImpression(t, impression(id, 'u1'))).body.counted, `at +${offset} ms`).to.equal(false);
+        }
+        clock.set(t0 + TTL);
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
+      });
+
+      it('answers a retry with the same impression_id with its first outcome and never counts it twice, for a day', async () => {
+        const id = await createCampaign(t);
+        const once = { ...impression(id, 'u1'), impression_id: 'imp-1' };
+        expect((await postImpression(t, once)).body.counted).to.equal(true);
+        expect((await postImpression(t, once)).body.counted).to.equal(true);
+        clock.advance(TTL); // the user would count again, but this is the same impression
+        expect((await postImpression(t, once)).body.counted).to.equal(true);
+        expect((await stats(t, id)).total).to.equal(1);
+        const dup = { ...impression(id, 'u1'), impression_id: 'imp-2' };
+        clock.advance(TTL);
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
+        expect((await postImpression(t, dup)).body.counted).to.equal(false);
+        clock.advance(TTL); // the user would count now, but imp-2 was a duplicate
+        expect((await postImpression(t, dup)).body.counted).to.equal(false);
+        clock.advance(DAY);
+        expect((await postImpression(t, once)).body.counted, 'a day later the id is forgotten').to.equal(true);
+        expect((await stats(t, id)).total).to.equal(3);
+      });
+    });
+
+    describe('windows', () => {
+      it('keeps an impression in last_hour until the 60th minute after its own starts, and in last_day until the 1,440th', async () => {
+        const id = await createCampaign(t);
+        const minuteStart = clock.now();
+        clock.set(minuteStart + 59_999); // the last millisecond of the impression's minute
+        await postImpression(t, impression(id, 'u1'));
+        clock.set(minuteStart + HOUR - 1);
+        expect(await stats(t, id)).to.include({ last_hour: 1, last_day: 1, total: 1 });
+        clock.set(minuteStart + HOUR);
+        expect(await stats(t, id)).to.include({ last_hour: 0, last_day: 1, total: 1 });
+        clock.set(minuteStart + DAY - 1);
+        expect(await stats(t, id)).to.include({ last_hour: 0, last_day: 1, total: 1 });
+        clock.set(minuteStart + DAY);
+        expect(await stats(t, id)).to.deep.equal({ campaign_id: id, last_hour: 0, last_day: 0, total: 1 });
+      });
+
+      it('sums impressions across minutes, each leaving on its own edge', async () => {
+        const id = await createCampaign(t);
+        const t0 = clock.now();
+        for (let m = 0; m < 3; m++) {
+          clock.set(t0 + m * MINUTE + 30_000);
+          await postImpression(t, impression(id, `u${m}`));
+        }
+        clock.set(t0 + HOUR + MINUTE - 1); // minute 0 has left the hour, minutes 1 and 2 have not
+        expect(await stats(t, id)).to.include({ last_hour: 2, last_day: 3 });
+        clock.set(t0 + HOUR + MINUTE);
+        expect(await stats(t, id)).to.include({ last_hour: 1, last_day: 3 });
+        clock.set(t0 + HOUR + 3 * MINUTE - 1);
+        expect(await stats(t, id)).to.include({ last_hour: 0, last_day: 3 });
+        clock.set(t0 + DAY + 3 * MINUTE);
+        expect(await stats(t, id)).to.include({ last_hour: 0, last_day: 0, total: 3 });
+      });
+
+      it('keeps counting correctly more than a day later (old buckets do not come back)', async () => {
+        const id = await createCampaign(t);
+        await postImpression(t, impression(id, 'u1'));
+        clock.advance(DAY + 5 * MINUTE);
+        await postImpression(t, impression(id, 'u2'));
+        expect(await stats(t, id)).to.include({ last_hour: 1, last_day: 1, total: 2 });
+      });
+    });
+
+    describe('batches', () => {
+      it('answers item by item: counted, duplicates (within the batch too), invalid, unknown and not started', async () => {
+        const id = await createCampaign(t);
+        const later = await createCampaign(t, { start_time: new Date(clock.now() + HOUR).toISOString() });
+        await postImpression(t, impression(id, 'seen'));
+        const res = await postImpression(t, [
+          impression(id, 'u1'),
+          impression(id, 'u1'),
+          impression(id, 'seen'),
+          { ...impression(id, 'u2'), bogus: true },
+          impression('no-such-campaign', 'u3'),
+          impression(later, 'u4'),
+          impression(id, 'u5'),
+        ]);
+        expect(res.status).to.equal(200);
+        const codes = res.body.results.map((r: { counted?: boolean; code?: number }) => r.code ?? r.counted);
+        expect(codes).to.deep.equal([true, false, false, 400, 404, 409, true]);
+        expect(res.body).to.include({ counted: 2, duplicates: 2, rejected: 3 });
+        expect(await stats(t, id)).to.include({ total: 3 });
+        expect(await stats(t, later)).to.include({ total: 0 });
+      });
+
+      it('counts a batch spread over several campaigns', async () => {
+        const ids = [await createCampaign(t), await createCampaign(t), await createCampaign(t)];
+        const items = [];
+        // Each campaign gets 100 items: 50 users, each twice.
+        for (let u = 0; u < 300; u++) items.push(impression(ids[u % 3], `user-${u % 150}`));
+        const res = await postImpression(t, items);
+        expect(res.body).to.include({ counted: 150, duplicates: 150, rejected: 0 });
+        for (const id of ids) expect((await stats(t, id)).total).to.equal(50);
+      });
+    });
+
+    describe('exactness under concurrency', () => {
+      it('counts exactly the distinct users of shuffled, repeated, concurrent requests (singles and batches, across nodes when shared)', async () => {
+        const peers = backend.shared ? [t, await node()] : [t];
+        const id = await createCampaign(t);
+        const users = 400;
+        const sends: unknown[][] = [];
+        for (let round = 0; round < 4; round++) {
+          const order = shuffle(Array.from({ length: users }, (_, u) => impression(id, `user-${u}`)));
+          for (let i = 0; i < order.length; i += 40) sends.push(order.slice(i, i + 40));
+        }
+        for (let u = 0; u < 100; u++) sends.push([impression(id, `user-${u}`)]);
+        const results = await Promise.all(
+          shuffle(sends).map((batch, i) => postImpression(peers[i % peers.length], batch.length === 1 ? batch[0] : batch)),
+        );
+        let counted = 0;
+        for (const r of results) {
+          expect(r.status, JSON.stringify(r.body)).to.equal(200);
+          counted += Array.isArray(r.body.results) ? r.body.counted : r.body.counted ? 1 : 0;
+        }
+        expect(counted, 'impressions acknowledged as counted').to.equal(users);
+        for (const peer of peers) expect(await stats(peer, id)).to.include({ total: users, last_hour: users, last_day: users });
+      });
+    });
+
+    if (backend.shared) {
+      describe('stateless nodes', () => {
+        it('serves a campaign created on one node from another, with one dedupe window for both', async () => {
+          const other = await node();
+          const id = await createCampaign(t);
+          expect((await other.request('GET', `${API}/campaigns/${id}`)).body.id).to.equal(id);
+          expect((await postImpression(other, impression(id, 'u1'))).body.counted).to.equal(true);
+          expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(false);
+          expect((await stats(other, id)).total).to.equal(1);
+          expect((await stats(t, id)).total).to.equal(1);
+          const listed = await other.request('GET', `${API}/campaigns`);
+          expect(listed.body.campaigns.map((c: { id: string }) => c.id)).to.deep.equal([id]);
+        });
+
+        it('keeps no actor for ids that name no campaign (after the next tick)', async () => {
+          const id = await createCampaign(t);
+          await postImpression(t, impression(id, 'u1'));
+          for (let i = 0; i < 20; i++) expectError(await postImpression(t, impression(`ghost-${i}`, 'u1')), 404);
+          expectError(await t.request('GET', `${API}/campaigns/ghost-x/stats`), 404);
+          const known = (): string[] => [...t.system.registry.getSnapshot().context.campaigns.keys()];
+          expect(known()).to.have.length(22);
+          t.system.registry.send({ type: 'tick', at: clock.now() });
+          expect(known()).to.deep.equal([id]);
+        });
+      });
+    }
+  });
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}

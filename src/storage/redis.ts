@@ -1,0 +1,350 @@
+import { Cluster, Redis } from 'ioredis';
+import { IDEMPOTENCY_TTL_MS } from '../../actors/campaign.js';
+import type { CampaignInfo, Outcome, Stats } from '../../actors/protocol.js';
+import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic } from '../../actors/remote-campaign.js';
+import type { Config } from '../config.js';
+import type { CampaignDirectory } from '../counter.js';
+import type { Readiness } from '../health.js';
+import type { Logger } from '../log.js';
+import { CircuitBreaker, StoreUnavailableError } from './breaker.js';
+
+/** One server (`redis://host:port/db`) or the seed nodes of a Redis Cluster. */
+export type RedisEndpoint = { readonly url: string } | { readonly nodes: readonly { readonly host: string; readonly port: number }[] };
+
+export interface RedisStoreOptions {
+  readonly endpoint: RedisEndpoint;
+  /** DEDUP_TTL. */
+  readonly ttlMs: number;
+  /** How long one command may take before it counts as a failure. */
+  readonly commandTimeoutMs: number;
+  /** How long the circuit stays open after failures before Redis is probed again; also `Retry-After`. */
+  readonly retryIntervalMs: number;
+  /** Connection errors the client reports (already reflected in failed calls); for logging. */
+  readonly onClientError?: (err: Error) => void;
+}
+
+/** Consecutive failed calls that open the circuit. */
+const BREAKER_THRESHOLD = 3;
+/**
+ * Dedupe and idempotency keys outlive their window by this much. The scripts decide with the
+ * caller's clock (the stored time), never with key expiry, which runs on Redis's clock: the margin
+ * only has to cover the skew between the two, and frees the memory soon after.
+ */
+const EXPIRY_MARGIN_MS = 60_000;
+/** Every key starts with this, so the service's keys are easy to tell apart in a shared Redis. */
+const PREFIX = 'ic:';
+const CAMPAIGN_LIST = `${PREFIX}campaigns`;
+
+/**
+ * One atomic step for a batch of one campaign's impressions. All keys share the hash tag of the
+ * campaign (`ic:{<id>}:...`), so one shard owns a campaign and the script never crosses slots.
+ *
+ * KEYS[1] = the campaign hash (`n` name, `s` start, `c` created, `t` total).
+ * ARGV = ttl, expiry margin, idempotency ttl, then per group: at, n, and n pairs (user, tag) where the
+ * tag is `-` (plain), `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted).
+ * Returns one character per item (c counted, d duplicate, s not started, b bot), or `N` when the campaign
+ * does not exist. The fixed-window rule is the in-memory one (actors/dedupe.ts): a user counts when
+ * no counted impression of theirs is less than ttl old; duplicates never move the window.
+ */
+const INGEST_LUA = `
+local meta = KEYS[1]
+local start = redis.call('HGET', meta, 's')
+if not start then return 'N' end
+start = tonumber(start)
+local base = string.sub(meta, 1, -2)
+local ttl, margin, idemTtl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local out, buckets, counted = {}, {}, 0
+local i = 4
+while i <= #ARGV do
+  local atText = ARGV[i]
+  local at, n = tonumber(atText), tonumber(ARGV[i + 1])
+  local minute = math.floor(at / 60000)
+  i = i + 2
+  for _ = 1, n do
+    local user, tag = ARGV[i], ARGV[i + 1]
+    i = i + 2
+    local o
+    if at < start then
+      o = 's'
+    elseif tag == 'b' then
+      o = 'b'
+    else
+      local idKey
+      if tag ~= '-' then
+        idKey = base .. 'i:' .. string.sub(tag, 2)
+        local seen = redis.call('GET', idKey)
+        if seen and at - tonumber(string.sub(seen, 2)) < idemTtl then o = string.sub(seen, 1, 1) end
+      end
+      if not o then
+        local userKey = base .. 'u:' .. user
+        local last = redis.call('GET', userKey)
+        if last and at - tonumber(last) < ttl then
+          o = 'd'
+        else
+          o = 'c'
+          redis.call('SET', userKey, atText, 'PX', ttl + margin)
+          counted = counted + 1
+          buckets[minute] = (buckets[minute] or 0) + 1
+        end
+        if idKey then redis.call('SET', idKey, o .. atText, 'PX', idemTtl + margin) end
+      end
+    end
+    out[#out + 1] = o
+  end
+end
+if counted > 0 then
+  redis.call('HINCRBY', meta, 't', counted)
+  local minutes = base .. 'm'
+  for minute, n in pairs(buckets) do
+    -- A minute seen for the first time: drop the buckets that fell out of the day window.
+    if redis.call('HINCRBY', minutes, minute, n) == n then
+      for _, f in ipairs(redis.call('HKEYS', minutes)) do
+        if tonumber(f) <= minute - 1440 then redis.call('HDEL', minutes, f) end
+      end
+    end
+  end
+end
+return table.concat(out)
+`;
+
+/**
+ * A campaign's stats at ARGV[1] as one consistent read, with the in-memory windows' semantics
+ * (actors/windows.ts): last_hour is the minute holding \`at\` and the 59 before it, last_day that
+ * minute and the 1,439 before it. KEYS = the campaign hash, its minute buckets. Returns
+ * {last_hour, last_day, total}, or {} when the campaign does not exist.
+ */
+const STATS_LUA = `
+local total = redis.call('HGET', KEYS[1], 't')
+if not total then return {} end
+local minute = math.floor(tonumber(ARGV[1]) / 60000)
+local hour, day = 0, 0
+local buckets = redis.call('HGETALL', KEYS[2])
+for j = 1, #buckets, 2 do
+  local f = tonumber(buckets[j])
+  if f > minute - 1440 then
+    local n = tonumber(buckets[j + 1])
+    day = day + n
+    if f > minute - 60 then hour = hour + n end
+  end
+end
+return {hour, day, tonumber(total)}
+`;
+
+type Client = Redis | Cluster;
+
+interface Scripts {
+  icIngest(key: string, ...args: (string | number)[]): Promise<string>;
+  icStats(meta: string, minutes: string, at: number): Promise<number[]>;
+}
+
+const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
+
+/**
+ * Campaigns, dedupe windows and counters in Redis (or a Redis Cluster), for STORE=redis: service
+ * nodes hold no counting state, so any number of them can serve the same campaigns and the counts
+ * stay exact. Every call goes through a circuit breaker and a deadline, so a slow or absent Redis
+ * costs a request at most one command timeout, and then nothing until Redis answers probes again.
+ */
+export class RedisStore implements CampaignStore, CampaignDirectory {
+  private readonly client: Client;
+  private readonly breaker: CircuitBreaker;
+  private readonly deadlineMs: number;
+  private readonly watchers: ((available: boolean) => void)[] = [];
+
+  private constructor(private readonly options: RedisStoreOptions) {
+    const { endpoint, commandTimeoutMs } = options;
+    const node = {
+      commandTimeout: commandTimeoutMs,
+      connectTimeout: Math.max(1000, commandTimeoutMs),
+      // Fail fast rather than hold commands for a reconnect: a resent script could run twice.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    };
+    const reconnect = (times: number): number => Math.min(50 * times, 1000);
+    this.client =
+      'url' in endpoint
+        ? new Redis(endpoint.url, { ...node, enableOfflineQueue: false, retryStrategy: reconnect })
+        : new Cluster(
+            endpoint.nodes.map((n) => ({ host: n.host, port: n.port })),
+            { enableOfflineQueue: false, clusterRetryStrategy: reconnect, slotsRefreshTimeout: Math.max(1000, commandTimeoutMs), redisOptions: node },
+          );
+    this.client.on('error', (err: Error) => options.onClientError?.(err));
+    this.client.defineCommand('icIngest', { numberOfKeys: 1, lua: INGEST_LUA });
+    this.client.defineCommand('icStats', { numberOfKeys: 2, lua: STATS_LUA, readOnly: true });
+    // ioredis's own timeout covers one command; this also bounds cluster redirections and retries.
+    this.deadlineMs = 2 * commandTimeoutMs + 50;
+    this.breaker = new CircuitBreaker({
+      store: 'Redis store',
+      threshold: BREAKER_THRESHOLD,
+      openMs: options.retryIntervalMs,
+      probe: () => this.ping(),
+      onChange: (open) => {
+        for (const watch of this.watchers) watch(!open);
+      },
+    });
+  }
+
+  /**
+   * Connects. When Redis cannot be reached within `waitMs` the store still opens, unavailable
+   * (answering 503), and becomes available by itself once Redis answers.
+   */
+  static async open(options: RedisStoreOptions, waitMs = 5000): Promise<RedisStore> {
+    const store = new RedisStore(options);
+    const until = performance.now() + waitMs;
+    for (;;) {
+      try {
+        await store.ping();
+        return store;
+      } catch {
+        if (performance.now() >= until) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    store.breaker.open();
+    return store;
+  }
+
+  get available(): boolean {
+    return !this.breaker.isOpen;
+  }
+
+  /** Calls `watch` when Redis becomes unavailable (`false`) and available again (`true`). */
+  onAvailability(watch: (available: boolean) => void): void {
+    this.watchers.push(watch);
+  }
+
+  /**
+   * Keeps `/readyz` unready while Redis is unavailable, from now on, without undoing any other
+   * reason to be unready (starting, draining).
+   */
+  reportTo(readiness: Readiness): void {
+    const apply = (available: boolean): void => {
+      if (!available && readiness.isReady) readiness.unready(UNAVAILABLE_REASON);
+      else if (available && !readiness.state.ready && readiness.state.reason === UNAVAILABLE_REASON) readiness.ready();
+    };
+    this.onAvailability(apply);
+    apply(this.available);
+  }
+
+  async ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]> {
+    const args: (string | number)[] = [this.options.ttlMs, EXPIRY_MARGIN_MS, IDEMPOTENCY_TTL_MS];
+    let items = 0;
+    for (const { at, items: group } of groups) {
+      args.push(at, group.length);
+      for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId);
+      items += group.length;
+    }
+    const reply = await this.call(() => this.scripts.icIngest(this.key(campaignId, 'c'), ...args));
+    if (reply === 'N') return new Array<Outcome>(items).fill('not_found');
+    if (reply.length !== items) throw new Error(`ingest script answered ${reply.length} outcomes for ${items} items`);
+    const outcomes = new Array<Outcome>(items);
+    for (let k = 0; k < items; k++) outcomes[k] = OUTCOMES[reply[k]];
+    return outcomes;
+  }
+
+  async stats(campaignId: string, at: number): Promise<Stats | 'not_found'> {
+    const reply = await this.call(() => this.scripts.icStats(this.key(campaignId, 'c'), this.key(campaignId, 'm'), at));
+    if (reply.length === 0) return 'not_found';
+    return { lastHour: Number(reply[0]), lastDay: Number(reply[1]), total: Number(reply[2]) };
+  }
+
+  async create(info: CampaignInfo): Promise<CampaignInfo> {
+    const meta = this.key(info.id, 'c');
+    await this.call(() => this.client.hset(meta, 'n', info.name, 's', info.startTime, 'c', info.createdAt, 't', 0));
+    // Listed after it exists: a failure here leaves a campaign that counts but is not listed, never the reverse.
+    await this.call(() => this.client.rpush(CAMPAIGN_LIST, info.id));
+    return info;
+  }
+
+  async get(id: string): Promise<CampaignInfo | undefined> {
+    const [name, start, created] = await this.call(() => this.client.hmget(this.key(id, 'c'), 'n', 's', 'c'));
+    if (name === null || start === null || created === null) return undefined;
+    return { id, name, startTime: Number(start), createdAt: Number(created) };
+  }
+
+  async list(after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }> {
+    // One more than asked says whether there is a next page.
+    const ids = await this.call(() => this.client.lrange(CAMPAIGN_LIST, after, after + limit));
+    const found = await Promise.all(ids.slice(0, limit).map((id) => this.get(id)));
+    return { campaigns: found.filter((c) => c !== undefined), next: ids.length > limit ? after + limit : undefined };
+  }
+
+  /** Stops probing and closes the connections. */
+  async close(): Promise<void> {
+    this.breaker.stop();
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  private get scripts(): Scripts {
+    return this.client as unknown as Scripts;
+  }
+
+  /**
+   * `ic:{<campaign>}:<what>`. Ids made of [A-Za-z0-9_.-] are used as they are (server-made ids always
+   * are); any other id is base64url-encoded behind `=`, so that no id can carry a brace that would
+   * move the hash tag, nor a colon that would make it collide with another campaign's keys.
+   */
+  private key(campaignId: string, what: string): string {
+    const id = /^[\w.-]{1,128}$/.test(campaignId) ? campaignId : '=' + Buffer.from(campaignId).toString('base64url');
+    return `${PREFIX}{${id}}:${what}`;
+  }
+
+  /** Answers only when every master answers (a cluster with one shard down is not available). */
+  private async ping(): Promise<void> {
+    const client = this.client;
+    if (client.status !== 'ready') throw new Error(`Redis connection is ${client.status}`);
+    const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+    if (nodes.length === 0) throw new Error('no Redis Cluster masters known yet');
+    await withDeadline(Promise.all(nodes.map((n) => n.ping())), this.deadlineMs);
+  }
+
+  private call<T>(command: () => Promise<T>): Promise<T> {
+    return this.breaker.run(() => withDeadline(command(), this.deadlineMs));
+  }
+}
+
+const UNAVAILABLE_REASON = 'Redis is unavailable';
+
+/** Per campaign per node: items in one script call, and items waiting behind it before 503s. */
+const MAX_ITEMS_PER_CALL = 1000;
+const MIN_QUEUED_ITEMS = 20_000;
+
+/**
+ * STORE=redis: connects to Redis as configured and returns the store (campaign directory too) and
+ * the campaign actor logic that uses it. Unavailability is logged once per outage.
+ */
+export async function openRedisStore(config: Config, logger: Logger): Promise<{ store: RedisStore; logic: RemoteCampaignLogic }> {
+  const endpoint: RedisEndpoint = config.redisUrl !== '' ? { url: config.redisUrl } : { nodes: config.redisClusterNodes };
+  const store = await RedisStore.open({
+    endpoint,
+    ttlMs: config.dedupTtlMs,
+    commandTimeoutMs: config.redisTimeoutMs,
+    retryIntervalMs: config.redisRetryIntervalMs,
+    onClientError: (err) => logger.debug({ err }, 'Redis client error'),
+  });
+  const where = 'url' in endpoint ? redactUrl(endpoint.url) : endpoint.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  store.onAvailability((available) =>
+    available ? logger.info({ redis: where }, 'Redis is available again') : logger.error({ redis: where }, 'Redis is unavailable: answering 503 until it answers again'),
+  );
+  if (!store.available) logger.error({ redis: where }, 'Redis is unavailable at start: answering 503 until it answers');
+  const logic = remoteCampaignLogic({ store, maxItemsPerCall: MAX_ITEMS_PER_CALL, maxQueuedItems: Math.max(MIN_QUEUED_ITEMS, 2 * config.batchLimit) });
+  return { store, logic };
+}
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password !== '') u.password = '***';
+  return u.toString();
+}
+
+/** Rejects if `promise` has not settled within `ms`. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+export { StoreUnavailableError };
