@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Outcome } from '../actors/protocol.js';
 import type { DeadLetterReport, RegistryDescription } from '../actors/registry.js';
 
@@ -40,28 +40,27 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 /** Methods kept as label values; anything else is `other`, so odd clients cannot add series. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
-type CounterChild = ReturnType<Counter<string>['labels']>;
-type HistogramChild = ReturnType<Histogram<string>['labels']>;
-
 interface RouteSeries {
-  readonly duration: HistogramChild;
-  readonly byStatus: Map<number, CounterChild>;
+  readonly duration: HistogramSeries;
+  readonly byStatus: Map<number, CounterSeries>;
   readonly method: string;
   readonly route: string;
 }
 
 /**
  * The service's Prometheus metrics, on a registry of its own (not prom-client's global one, so tests
- * can build many apps). The hot path only calls `inc`/`observe` on label children resolved once;
- * figures that need the actors are gathered at scrape time through one `describe` ask.
+ * can build many apps). The hot path only adds to plain numbers on series resolved once (a
+ * prom-client label child re-hashes and re-validates its labels on every `inc`, ~1 µs); they are
+ * turned into exposition text at scrape time, where figures that need the actors are also gathered
+ * through one `describe` ask.
  */
 export class Metrics {
   readonly registry = new Registry();
-  /** Impression outcome counters, one pre-bound child per outcome. */
+  /** Impression outcome counters, one series per outcome. */
   readonly impressions: OutcomeRecorder;
 
-  private readonly requests: Counter<'method' | 'route' | 'status'>;
-  private readonly latency: Histogram<'method' | 'route'>;
+  private readonly requests: FastCounter;
+  private readonly latency: FastHistogram;
   private readonly routes = new Map<string, RouteSeries>();
   private readonly deadLetters: Counter<string>;
   private readonly source: MetricsSource;
@@ -73,39 +72,37 @@ export class Metrics {
     this.processMetrics = options.processMetrics ?? true;
     const registers = [this.registry];
 
-    this.requests = new Counter({
-      name: `${PREFIX}http_requests_total`,
-      help: 'HTTP requests answered, by method, route template and status.',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    });
-    this.latency = new Histogram({
-      name: `${PREFIX}http_request_duration_seconds`,
-      help: 'Time from receiving a request to its response being ready, by method and route template.',
-      labelNames: ['method', 'route'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.requests = new FastCounter(this.registry, `${PREFIX}http_requests_total`, 'HTTP requests answered, by method, route template and status.');
+    this.latency = new FastHistogram(
+      this.registry,
+      `${PREFIX}http_request_duration_seconds`,
+      'Time from receiving a request to its response being ready, by method and route template.',
+      LATENCY_BUCKETS,
+    );
 
-    const impressions = new Counter({
-      name: `${PREFIX}impressions_total`,
-      help: 'Impressions received, by outcome (counted, duplicate, rejected) and, for rejected ones, reason.',
-      labelNames: ['outcome', 'reason'],
-      registers,
-    });
-    const rejected = (reason: string): CounterChild => impressions.labels({ outcome: 'rejected', reason });
-    const children: Record<ImpressionOutcome, CounterChild> = {
-      counted: impressions.labels({ outcome: 'counted' }),
-      duplicate: impressions.labels({ outcome: 'duplicate' }),
+    const impressions = new FastCounter(
+      this.registry,
+      `${PREFIX}impressions_total`,
+      'Impressions received, by outcome (counted, duplicate, rejected) and, for rejected ones, reason.',
+    );
+    const rejected = (reason: string): CounterSeries => impressions.series({ outcome: 'rejected', reason });
+    const children: Partial<Record<ImpressionOutcome, CounterSeries>> = {
+      counted: impressions.series({ outcome: 'counted' }),
+      duplicate: impressions.series({ outcome: 'duplicate' }),
       invalid: rejected('invalid'),
       not_found: rejected('not_found'),
       not_started: rejected('not_started'),
       unavailable: rejected('unavailable'),
       dead_letter: rejected('dead_letter'),
+      bot_filtered: impressions.series({ outcome: 'bot_filtered' }),
       error: rejected('error'),
     };
-    for (const child of Object.values(children)) child.inc(0);
-    this.impressions = { add: (outcome, n = 1) => children[outcome].inc(n) };
+    this.impressions = {
+      add: (outcome, n = 1) => {
+        // An outcome added to the protocol later shows up as a rejection reason of its own.
+        (children[outcome] ??= rejected(outcome)).value += n;
+      },
+    };
 
     this.deadLetters = new Counter({
       name: `${PREFIX}dead_letters_total`,
@@ -151,13 +148,18 @@ export class Metrics {
     let series = this.routes.get(key);
     if (series === undefined) {
       const m = METHODS.has(method) ? method : 'other';
-      series = { duration: this.latency.labels(m, route), byStatus: new Map(), method: m, route };
-      // Unknown methods all share the `other` series, so the cache stays as small as the label set.
-      if (m === method) this.routes.set(key, series);
+      series = this.routes.get(m + route);
+      if (series === undefined) {
+        series = { duration: this.latency.series({ method: m, route }), byStatus: new Map(), method: m, route };
+        this.routes.set(m + route, series);
+      }
     }
     let requests = series.byStatus.get(status);
-    if (requests === undefined) series.byStatus.set(status, (requests = this.requests.labels(series.method, series.route, String(status))));
-    requests.inc();
+    if (requests === undefined) {
+      requests = this.requests.series({ method: series.method, route: series.route, status: String(status) });
+      series.byStatus.set(status, requests);
+    }
+    requests.value++;
     series.duration.observe(seconds);
   }
 
@@ -185,6 +187,109 @@ export class Metrics {
         this.pending = undefined;
       });
     return this.pending;
+  }
+}
+
+/** One labelled counter value, bumped in place. */
+interface CounterSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  value: number;
+}
+
+/** A counter whose series are plain objects; prom-client reads them through `get()` at scrape time. */
+class FastCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  private readonly all: CounterSeries[] = [];
+
+  constructor(
+    registry: Registry,
+    readonly name: string,
+    readonly help: string,
+  ) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** A new series (callers keep it; asking twice for the same labels makes two). */
+  series(labels: Record<string, string>): CounterSeries {
+    const s: CounterSeries = { labels, value: 0 };
+    this.all.push(s);
+    return s;
+  }
+
+  get() {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.all.map((s) => ({ labels: s.labels, value: s.value })) };
+  }
+
+  reset(): void {
+    for (const s of this.all) s.value = 0;
+  }
+}
+
+/** One labelled histogram: per-bucket counts (not cumulative until scraped), sum and count. */
+class HistogramSeries {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
+    this.counts[i]++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+/** A histogram whose series are plain objects, written out as `_bucket`/`_sum`/`_count` at scrape time. */
+class FastHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly all: HistogramSeries[] = [];
+
+  constructor(
+    registry: Registry,
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+  ) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  series(labels: Record<string, string>): HistogramSeries {
+    const s = new HistogramSeries(labels, this.bounds);
+    this.all.push(s);
+    return s;
+  }
+
+  get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const s of this.all) {
+      let cumulative = 0;
+      for (let i = 0; i <= this.bounds.length; i++) {
+        cumulative += s.counts[i];
+        const le = i < this.bounds.length ? this.bounds[i] : '+Inf';
+        values.push({ labels: { ...s.labels, le }, value: cumulative, metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    for (const s of this.all) {
+      s.counts.fill(0);
+      s.sum = 0;
+      s.count = 0;
+    }
   }
 }
 

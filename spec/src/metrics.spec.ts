@@ -65,6 +65,29 @@ describe('Metrics', () => {
     expect(value(text, 'impression_counter_impressions_total{outcome="rejected",reason="dead_letter"}')).to.equal(2);
   });
 
+  it('writes request latency as a cumulative histogram in seconds', async () => {
+    const metrics = new Metrics({ source: { describe: sinon.fake.resolves(TREE) }, processMetrics: false });
+    for (const seconds of [0.0004, 0.003, 20]) metrics.observeRequest('GET', '/x', 200, seconds);
+    const { text } = await metrics.scrape();
+    const bucket = (le: string) => value(text, `impression_counter_http_request_duration_seconds_bucket{method="GET",route="/x",le="${le}"}`);
+    expect([bucket('0.0005'), bucket('0.001'), bucket('0.005'), bucket('10'), bucket('+Inf')]).to.deep.equal([1, 1, 2, 2, 3]);
+    expect(value(text, 'impression_counter_http_request_duration_seconds_count{method="GET",route="/x"}')).to.equal(3);
+    expect(value(text, 'impression_counter_http_request_duration_seconds_sum{method="GET",route="/x"}')).to.be.closeTo(20.0034, 1e-9);
+    expect(value(text, 'impression_counter_http_requests_total{method="GET",route="/x",status="200"}')).to.equal(3);
+    expect(text).to.include('# TYPE impression_counter_http_request_duration_seconds histogram');
+  });
+
+  it('zeroes every series on resetMetrics()', async () => {
+    const metrics = new Metrics({ source: { describe: sinon.fake.resolves(TREE) }, processMetrics: false });
+    metrics.observeRequest('GET', '/x', 200, 0.1);
+    metrics.impressions.add('counted', 3);
+    metrics.registry.resetMetrics();
+    const { text } = await metrics.scrape();
+    expect(value(text, 'impression_counter_http_requests_total{method="GET",route="/x",status="200"}')).to.equal(0);
+    expect(value(text, 'impression_counter_http_request_duration_seconds_count{method="GET",route="/x"}')).to.equal(0);
+    expect(value(text, 'impression_counter_impressions_total{outcome="counted"}')).to.equal(0);
+  });
+
   it('folds unknown HTTP methods into one "other" series', async () => {
     const metrics = new Metrics({ source: { describe: sinon.fake.resolves(TREE) }, processMetrics: false });
     for (const m of ['BREW', 'WHEN', 'GET']) metrics.observeRequest(m, 'unmatched', 404, 0.0001);
