@@ -6,7 +6,7 @@ import { startServer, type ServerChild } from './children.js';
 import type { BenchContext } from './types.js';
 
 /** No server the bench starts lives longer than this, even if the bench itself hangs. */
-const SERVER_MAX_MS = 6 * 60_000;
+const SERVER_MAX_MS = 10 * 60_000;
 
 export type ServerKind = 'service' | 'bare' | 'koa';
 
@@ -47,7 +47,8 @@ export async function startKind(ctx: BenchContext, kind: ServerKind, options: { 
     ...server,
     async stop() {
       const t0 = Date.now();
-      await server.stop();
+      // The service drains and snapshots on SIGTERM and promises to exit within 10 s.
+      await server.child.stop(11_000);
       removeData();
       if (Date.now() - t0 > 1000) ctx.log(`  ours took ${((Date.now() - t0) / 1000).toFixed(1)} s to shut down (${server.child.describeExit().split('\n')[0]})`);
     },

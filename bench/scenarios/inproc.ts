@@ -13,7 +13,7 @@ export const inproc: Scenario = {
   async run(ctx) {
     const params = ctx.quick ? QUICK : FULL;
     ctx.log(`in-process: ${params.items.toLocaleString('en-US')} impressions in batches of ${params.batch}, ${params.reps} reps`);
-    const r = await runWorker<InprocResult>({ name: 'inproc worker', script: 'bench/workers/inproc.ts', params, timeoutMs: 120_000 });
+    const r = await runWorker<InprocResult>({ name: 'inproc worker', script: 'bench/workers/inproc.ts', params, timeoutMs: 180_000 });
     const list = (xs: number[]): string => xs.map((x) => Math.round(x)).join(', ');
     ctx.log(`  ours ${list(r.ours)} imp/s (${list(r.oursCpu)} imp/CPU-s); Map loop ${list(r.map)} imp/s (${list(r.mapCpu)} imp/CPU-s)`);
     return [

@@ -15,7 +15,7 @@ export const memory: Scenario = {
     const checkpoints = ctx.quick ? [MILLION] : [MILLION, 10 * MILLION];
     ctx.log(`memory: ${checkpoints.map((c) => c / MILLION + 'M').join(' and ')} distinct users in one campaign`);
     const run = (params: MemoryParams) =>
-      runWorker<MemoryPoint[]>({ name: `memory worker (${params.kind})`, script: 'bench/workers/memory.ts', params, nodeArgs: ['--expose-gc'], timeoutMs: 150_000 });
+      runWorker<MemoryPoint[]>({ name: `memory worker (${params.kind})`, script: 'bench/workers/memory.ts', params, nodeArgs: ['--expose-gc'], timeoutMs: 300_000 });
     const ours = await run({ kind: 'ours', checkpoints });
     const [map] = await run({ kind: 'map', checkpoints: [MILLION] });
     for (const pt of [...ours, map]) {

@@ -23,7 +23,7 @@ export const stats: Scenario = {
     const p = ctx.quick ? QUICK : FULL;
     ctx.log(`stats: in-process at ${p.campaigns.toLocaleString('en-US')} campaigns / ${p.impressions.toLocaleString('en-US')} impressions`);
     const params: StatsParams = { campaigns: p.campaigns, impressions: p.impressions, asks: p.asks };
-    const inproc = await runWorker<StatsResult>({ name: 'stats worker', script: 'bench/workers/stats.ts', params, timeoutMs: 120_000 });
+    const inproc = await runWorker<StatsResult>({ name: 'stats worker', script: 'bench/workers/stats.ts', params, timeoutMs: 300_000 });
     ctx.log(`  ask p50 ${inproc.ours.p50.toFixed(4)} ms, p99 ${inproc.ours.p99.toFixed(4)} ms, max ${inproc.ours.max.toFixed(2)} ms`);
     const http = await overHttp(ctx, p.campaigns, p.impressions, p.gets);
     const vs = (f: (r: HttpRun) => number) => [
@@ -56,7 +56,7 @@ async function overHttp(ctx: BenchContext, campaigns: number, impressions: numbe
     const batches = Array.from({ length: Math.ceil(impressions / BATCH) }, (_, b) =>
       httpRequest('POST', '/api/v1/impressions', batchJson(w, b * BATCH, Math.min(impressions, (b + 1) * BATCH))),
     );
-    const loaded = await runLoad({ port: service.port, requests: batches, connections: 8, durationMs: 90_000 });
+    const loaded = await runLoad({ port: service.port, requests: batches, connections: 8, durationMs: 240_000 });
     if (loaded.ok !== batches.length) throw new Error(`loading impressions: ${loaded.failed} batches failed, first: ${loaded.firstError}`);
     ctx.log(`  loaded in ${(loaded.elapsedMs / 1000).toFixed(1)} s`);
     const totals = await fetchTotals(service.port, ids);
