@@ -1,0 +1,195 @@
+import { expect } from 'chai';
+import { appendFile, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sinon from 'sinon';
+import { segmentName } from '../../../src/storage/journal.js';
+import { snapshotName } from '../../../src/storage/snapshot.js';
+import { removeTempDirs, tempDir } from '../../helpers/process.js';
+import { HOUR_MS, ManualClock, T0, bootNode, listDir, readRecords, segments, snapshots, users, type Node } from '../../helpers/storage.js';
+
+describe('storage/Store.open (recovery)', () => {
+  let dir: string;
+  let nodes: Node[];
+
+  beforeEach(async () => {
+    dir = join(await tempDir(), 'data');
+    nodes = [];
+  });
+  afterEach(async () => {
+    sinon.restore();
+    for (const n of nodes) await n.crash().catch(() => undefined);
+    await removeTempDirs();
+  });
+
+  async function boot(clock = new ManualClock()): Promise<Node> {
+    const node = await bootNode(dir, { clock });
+    nodes.push(node);
+    return node;
+  }
+
+  /**
+   * Writes two campaigns' worth of history and stops without a snapshot. The last frame of the
+   * segment is the `late` batch of c1 (five users at T0 + 1 minute).
+   */
+  async function history(): Promise<{ segment: string; lastFrame: { offset: number; end: number } }> {
+    const clock = new ManualClock(T0);
+    const node = await boot(clock);
+    await node.createCampaign('c1');
+    await node.createCampaign('c2');
+    expect(await node.record('c1', users(10, 'early-'))).to.deep.equal(Array(10).fill('counted'));
+    expect(await node.record('c2', users(7, 'early-'))).to.deep.equal(Array(7).fill('counted'));
+    clock.ms = T0 + 60_000;
+    expect(await node.record('c1', users(5, 'late-'))).to.deep.equal(Array(5).fill('counted'));
+    await node.crash();
+    const [segment] = await segments(dir);
+    const { records } = await readRecords(join(dir, segment));
+    const last = records.at(-1);
+    if (last === undefined) throw new Error('no records written');
+    expect(last).to.include({ type: 2, id: 'c1', count: 5, at: T0 + 60_000 });
+    return { segment, lastFrame: last };
+  }
+
+  /** Reopens and checks the history minus the late batch: c1 has 10, c2 has 7, and counting goes on. */
+  async function expectHistoryWithoutLateBatch(node: Node): Promise<void> {
+    expect(node.report.campaigns).to.equal(2);
+    expect(await node.total('c1')).to.equal(10);
+    expect(await node.total('c2')).to.equal(7);
+    expect(await node.record('c1', users(10, 'early-')), 'restored users are still duplicates').to.deep.equal(Array(10).fill('duplicate'));
+    expect(await node.record('c1', users(5, 'late-')), 'the cut batch was never acknowledged as durable').to.deep.equal(Array(5).fill('counted'));
+    expect(await node.total('c1')).to.equal(15);
+    expect(node.errors).to.deep.equal([]);
+  }
+
+  it('starts empty on a directory that does not exist yet, and opens the first segment', async () => {
+    const node = await boot();
+    expect(node.report).to.deep.include({ snapshot: undefined, campaigns: 0, records: 0, cut: [] });
+    expect(await listDir(dir)).to.deep.equal([segmentName(1)]);
+  });
+
+  it('restores campaigns, totals, trailing windows and dedupe windows from the journal alone', async () => {
+    await history();
+    const clock = new ManualClock(T0 + 30 * 60_000);
+    const node = await boot(clock);
+    expect(node.report).to.deep.include({ snapshot: undefined, campaigns: 2, cut: [] });
+    expect(node.report.records).to.equal(5);
+    expect(await node.counter.stats('c1')).to.deep.equal({ lastHour: 15, lastDay: 15, total: 15 });
+    expect(await node.counter.stats('c2')).to.deep.equal({ lastHour: 7, lastDay: 7, total: 7 });
+    expect(await node.record('c1', [...users(10, 'early-'), ...users(5, 'late-')])).to.deep.equal(Array(15).fill('duplicate'));
+    expect(await node.record('c2', users(8, 'early-'))).to.deep.equal([...Array(7).fill('duplicate'), 'counted']);
+
+    // The TTL runs from the original counting time, not from the restart.
+    clock.ms = T0 + HOUR_MS;
+    expect(await node.record('c1', ['early-0', 'late-0'])).to.deep.equal(['counted', 'duplicate']);
+    clock.ms = T0 + HOUR_MS + 60_000;
+    expect(await node.record('c1', ['late-1'])).to.deep.equal(['counted']);
+  });
+
+  it('a new segment per start: restarting twice replays every segment once', async () => {
+    await history();
+    const second = await boot();
+    await second.record('c2', ['second-run']);
+    await second.crash();
+    const third = await boot();
+    expect(await segments(dir)).to.have.length(3);
+    expect(await third.total('c1')).to.equal(15);
+    expect(await third.total('c2')).to.equal(8);
+  });
+
+  describe('a torn or corrupt tail is cut off, never fatal', () => {
+    it('cuts garbage appended after the last frame', async () => {
+      const { segment, lastFrame } = await history();
+      await appendFile(join(dir, segment), Buffer.from('\x13\x00\x00\x00garbage that is not a frame'));
+      const node = await boot();
+      expect(node.report.cut).to.deep.equal([segment]);
+      expect((await stat(join(dir, segment))).size, 'truncated to the end of the last good frame').to.equal(lastFrame.end);
+      expect(await node.total('c1')).to.equal(15);
+      expect(await node.total('c2')).to.equal(7);
+      expect(node.log.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes(segment)), 'logged, naming the segment').to.equal(true);
+    });
+
+    it('cuts a last frame truncated mid-payload, keeping everything before it', async () => {
+      const { segment, lastFrame } = await history();
+      await truncate(join(dir, segment), lastFrame.end - 3);
+      const node = await boot();
+      expect(node.report.cut).to.deep.equal([segment]);
+      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.offset);
+      await expectHistoryWithoutLateBatch(node);
+    });
+
+    it('cuts a last frame truncated inside its header', async () => {
+      const { segment, lastFrame } = await history();
+      await truncate(join(dir, segment), lastFrame.offset + 5);
+      const node = await boot();
+      expect(node.report.cut).to.deep.equal([segment]);
+      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.offset);
+      await expectHistoryWithoutLateBatch(node);
+    });
+
+    it('cuts a last frame whose checksum no longer matches (one flipped byte)', async () => {
+      const { segment, lastFrame } = await history();
+      const path = join(dir, segment);
+      const bytes = await readFile(path);
+      bytes[lastFrame.end - 4] ^= 0x40;
+      await writeFile(path, bytes);
+      const node = await boot();
+      expect(node.report.cut).to.deep.equal([segment]);
+      expect((await stat(path)).size).to.equal(lastFrame.offset);
+      await expectHistoryWithoutLateBatch(node);
+    });
+
+    it('cuts a zero-filled tail (a crash after the file grew but before its blocks were written)', async () => {
+      const { segment, lastFrame } = await history();
+      await appendFile(join(dir, segment), Buffer.alloc(4096));
+      const node = await boot();
+      expect(node.report.cut).to.deep.equal([segment]);
+      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.end);
+      expect(await node.total('c1')).to.equal(15);
+    });
+
+    it('after a cut, the next start is clean and what was written after the cut survives', async () => {
+      const { segment, lastFrame } = await history();
+      await truncate(join(dir, segment), lastFrame.end - 1);
+      const second = await boot();
+      expect(second.report.cut).to.deep.equal([segment]);
+      await second.record('c1', users(5, 'late-'));
+      await second.record('c2', ['after-cut']);
+      await second.crash();
+      const third = await boot();
+      expect(third.report.cut).to.deep.equal([]);
+      expect(await third.total('c1')).to.equal(15);
+      expect(await third.total('c2')).to.equal(8);
+    });
+  });
+
+  it('ignores a snapshot left half-written by a crash (.tmp) and recovers from the journal', async () => {
+    const { segment } = await history();
+    await writeFile(join(dir, `${snapshotName(99)}.tmp`), Buffer.from('half a snapshot'));
+    const node = await boot();
+    expect(node.report).to.deep.include({ snapshot: undefined, cut: [] });
+    expect(await node.total('c1')).to.equal(15);
+    await node.shutdown();
+    expect(await listDir(dir), 'the next snapshot clears the leftovers').to.not.include(`${snapshotName(99)}.tmp`);
+    expect(await listDir(dir)).to.not.include(segment);
+  });
+
+  it('falls back to an older snapshot when the newest is unreadable, logging why', async () => {
+    const first = await boot();
+    await first.createCampaign('c1');
+    await first.record('c1', users(4));
+    await first.shutdown();
+    const [good] = await snapshots(dir);
+    await writeFile(join(dir, snapshotName(1_000_000)), Buffer.from('not a snapshot at all'));
+    const node = await boot();
+    expect(node.report.snapshot).to.equal(good);
+    expect(await node.total('c1')).to.equal(4);
+    expect(node.log.some((l) => l.level === 'error' && JSON.stringify(l.obj).includes(snapshotName(1_000_000)))).to.equal(true);
+  });
+
+  it('creates DATA_DIR (and parents) when missing', async () => {
+    dir = join(dir, 'nested', 'deeper');
+    const node = await boot();
+    expect(await listDir(dir)).to.deep.equal([segmentName(1)]);
+    await node.createCampaign('c1');
+    expect(node.errors).to.deep.equal([]);
+  });
+});
