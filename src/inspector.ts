@@ -50,6 +50,7 @@ const MAX_KEYS = 32;
 const MAX_DEPTH = 5;
 const MAX_STRING = 256;
 const USER_KEYS = new Set(['userId', 'user_id']);
+const PSEUDONYM_CACHE = 4096;
 
 /**
  * Streams xstate inspection events to watchers as Server-Sent Events. The system's inspection hook
@@ -65,6 +66,8 @@ export class Inspector {
   private readonly heartbeatMs: number;
   private readonly watchers = new Set<Watcher>();
   private readonly pseudonymKey = randomBytes(32);
+  /** Recent pseudonyms: one impression shows its user in several events, and an HMAC costs µs. */
+  private readonly pseudonyms = new Map<string, string>();
   private subscription: { unsubscribe(): void } | undefined;
   private seq = 0;
 
@@ -101,6 +104,7 @@ export class Inspector {
     if (!this.watchers.delete(watcher) || this.watchers.size > 0) return;
     this.subscription?.unsubscribe();
     this.subscription = undefined;
+    this.pseudonyms.clear();
   }
 
   /** Runs inside actor processing: it must be cheap when nobody matches and must never throw. */
@@ -149,7 +153,13 @@ export class Inspector {
 
   /** A stable stand-in for a user id: the same user reads the same within this process, and cannot be reversed. */
   private pseudonym(id: string): string {
-    return 'user:' + createHmac('sha256', this.pseudonymKey).update(id).digest('hex').slice(0, 12);
+    let alias = this.pseudonyms.get(id);
+    if (alias === undefined) {
+      alias = 'user:' + createHmac('sha256', this.pseudonymKey).update(id).digest('hex').slice(0, 12);
+      if (this.pseudonyms.size >= PSEUDONYM_CACHE) this.pseudonyms.clear();
+      this.pseudonyms.set(id, alias);
+    }
+    return alias;
   }
 }
 
@@ -310,7 +320,9 @@ export function sanitize(value: unknown, pseudonym: ((id: string) => string) | u
     const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
     return `[${typeof name === 'string' && name !== '' ? name : 'object'}]`;
   }
-  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  // A plain object (a null-prototype one would be in dictionary mode: several times slower to fill
+  // and to stringify); a "__proto__" key is defined as data, never assigned.
+  const out: Record<string, unknown> = {};
   let keys = 0;
   for (const key of Object.keys(value)) {
     const v = (value as Record<string, unknown>)[key];
@@ -319,7 +331,9 @@ export function sanitize(value: unknown, pseudonym: ((id: string) => string) | u
       out['…'] = 'more keys';
       break;
     }
-    out[key] = pseudonym !== undefined && USER_KEYS.has(key) && typeof v === 'string' ? pseudonym(v) : sanitize(v, pseudonym, depth + 1);
+    const copy = pseudonym !== undefined && USER_KEYS.has(key) && typeof v === 'string' ? pseudonym(v) : sanitize(v, pseudonym, depth + 1);
+    if (key === '__proto__') Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
+    else out[key] = copy;
   }
   return out;
 }

@@ -1,12 +1,12 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import Koa, { type Context } from 'koa';
 import { pino } from 'pino';
 import { observeRequests } from '../../src/http/ops.js';
 import { requestId } from '../../src/http/request-id.js';
 import { Inspector } from '../../src/inspector.js';
 import { Metrics } from '../../src/metrics.js';
+import { selfCpuSeconds } from '../lib/cpu.js';
 import { createInProcessCampaigns, startInProcess } from '../lib/system.js';
 import { workerMain } from '../lib/worker.js';
 
@@ -14,8 +14,9 @@ import { workerMain } from '../lib/worker.js';
  * What observability adds per request, measured in this process on real Koa contexts (no sockets):
  * the same route handler run bare, and run inside the request-id and metrics middleware with its
  * impression outcome counted. Also single impressions through the actor system with the inspector
- * detached (nobody watching) and attached (one watcher that keeps up). Variants alternate
- * round by round so that a noisy neighbour hits them alike; medians are reported.
+ * detached (nobody watching) and attached (one watcher that keeps up). Figures are this process's
+ * CPU time (neighbours on a shared machine inflate wall time), variants alternate round by round,
+ * and medians are reported.
  */
 export interface ObservabilityParams {
   readonly requests: number;
@@ -24,10 +25,10 @@ export interface ObservabilityParams {
 }
 
 export interface ObservabilityResult {
-  /** ns per request, one per round. */
+  /** CPU ns per request, one per round. */
   readonly bare: number[];
   readonly observed: number[];
-  /** ns per impression through Counter.recordImpression, one per round. */
+  /** CPU ns per impression through Counter.recordImpression, one per round. */
   readonly detached: number[];
   readonly attached: number[];
 }
@@ -63,18 +64,18 @@ workerMain<ObservabilityParams, ObservabilityResult>(async (p) => {
   const observed = (ctx: Context): Promise<void> => requestId(ctx, () => observe(ctx, () => handleCounted(ctx)));
 
   const timeRequests = async (chain: (ctx: Context) => Promise<void>, n: number): Promise<number> => {
-    const t0 = performance.now();
+    const c0 = selfCpuSeconds();
     for (let i = 0; i < n; i++) await chain(context());
-    return ((performance.now() - t0) * 1e6) / n;
+    return ((selfCpuSeconds() - c0) * 1e9) / n;
   };
 
   const { system, counter } = startInProcess();
   const [campaign] = await createInProcessCampaigns(counter, 1);
   let user = 0;
   const timeImpressions = async (n: number): Promise<number> => {
-    const t0 = performance.now();
+    const c0 = selfCpuSeconds();
     for (let i = 0; i < n; i++) await counter.recordImpression({ campaignId: campaign, userId: `u${user++ % 100_000}`, adId: 'ad' });
-    return ((performance.now() - t0) * 1e6) / n;
+    return ((selfCpuSeconds() - c0) * 1e9) / n;
   };
   const inspector = new Inspector({ system: system.registry.system, maxBufferBytes: 64 * 1024 * 1024 });
 
