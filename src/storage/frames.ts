@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import type { FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 /**
  * The one on-disk framing for journal and snapshot files: `[u32 length][u32 crc32][payload]`,
@@ -32,4 +32,14 @@ export async function readFrame(file: FileHandle, position: number, size: number
   await file.read(payload, 0, length, position + FRAME_HEADER);
   if (crc32(payload) !== header.readUInt32LE(4)) return { kind: 'torn', reason: 'checksum mismatch' };
   return { kind: 'frame', payload, next: position + FRAME_HEADER + length };
+}
+
+/** fsyncs a directory, so that a file just created or renamed in it survives a power cut. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

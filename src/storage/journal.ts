@@ -2,7 +2,7 @@ import { crc32 } from 'node:zlib';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CampaignInfo, JournalSink } from '../../actors/protocol.js';
-import { FRAME_HEADER } from './frames.js';
+import { FRAME_HEADER, syncDir } from './frames.js';
 
 export type DurabilityMode = 'fsync' | 'interval' | 'off';
 
@@ -67,6 +67,7 @@ export class Journal implements JournalSink {
   static async create(options: JournalOptions): Promise<Journal> {
     const journal = new Journal(options);
     journal.file = await open(join(options.dir, segmentName(options.lastSeq + 1)), 'a');
+    await syncDir(options.dir);
     if (options.mode === 'interval') {
       journal.syncTimer = setInterval(() => void journal.file.datasync().catch(options.onError), 1000);
       journal.syncTimer.unref();
@@ -243,6 +244,7 @@ export class Journal implements JournalSink {
           await this.file.datasync();
           await this.file.close();
           this.file = await open(join(this.options.dir, segmentName(first)), 'a');
+          await syncDir(this.options.dir);
           for (const r of rotations) r.resolve(first);
         }
       }

@@ -5,7 +5,7 @@ import type { CampaignImage, CampaignInfo } from '../../actors/protocol.js';
 import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/registry.js';
 import { ask } from '../../actors/ask.js';
 import type { Logger } from '../log.js';
-import { readFrame } from './frames.js';
+import { readFrame, syncDir } from './frames.js';
 import { Journal, RECORD_FIXED, RecordType, type DurabilityMode } from './journal.js';
 import { readSnapshot, SnapshotWriter, snapshotName } from './snapshot.js';
 
@@ -191,15 +191,6 @@ async function listAll(registry: RegistryRef): Promise<CampaignInfo[]> {
     all.push(...page.campaigns);
     if (page.next === undefined) return all;
     after = page.next;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
