@@ -35,6 +35,9 @@ async function main(argv: readonly string[]): Promise<void> {
 
   // STORE=redis: Redis holds the counting state, so there is nothing of it to keep on the local disk.
   const redis = config.store === 'redis' ? await openRedisStore(config, logger) : undefined;
+  // Made before recovery so the journal can report its fsyncs; the actors' figures are asked for at
+  // scrape time, by when `counter` exists.
+  const metrics: Metrics = new Metrics({ source: { describe: () => counter.describe() } });
   const durable =
     config.durability === 'off' || redis
       ? undefined
@@ -45,6 +48,7 @@ async function main(argv: readonly string[]): Promise<void> {
           maxPendingBytes: config.journalBacklogBytes,
           logger,
           onError: fatal('journal write failed'),
+          onSync: metrics.journalSynced,
         });
   if (durable) logger.info({ ...durable.report }, 'recovered state from disk');
 
@@ -67,7 +71,6 @@ async function main(argv: readonly string[]): Promise<void> {
   const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store });
   // Unready until listening; draining (and recovery, when it runs behind the listener) mark it so.
   const readiness = new Readiness('starting');
-  const metrics = new Metrics({ source: counter });
   metrics.watch(system.registry);
   const inspector = config.inspector ? new Inspector({ system: system.registry.system }) : undefined;
   const app = createApp({

@@ -37,6 +37,9 @@ const PREFIX = 'impression_counter_';
 /** Latency buckets in seconds: an in-memory impression answers in well under a millisecond. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** fdatasync times in seconds: an SSD answers in well under a millisecond, a busy disk in tens. */
+const FSYNC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
 /** Methods kept as label values; anything else is `other`, so odd clients cannot add series. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -63,6 +66,7 @@ export class Metrics {
   private readonly latency: FastHistogram;
   private readonly routes = new Map<string, RouteSeries>();
   private readonly deadLetters: Counter<string>;
+  private readonly fsync: HistogramSeries;
   private readonly source: MetricsSource;
   private processMetrics: boolean;
   private pending: Promise<RegistryDescription | undefined> | undefined;
@@ -103,6 +107,13 @@ export class Metrics {
         (children[outcome] ??= rejected(outcome)).value += n;
       },
     };
+
+    this.fsync = new FastHistogram(
+      this.registry,
+      `${PREFIX}journal_fsync_seconds`,
+      'Time each journal fdatasync took: per group commit (DURABILITY=fsync) or per once-a-second sync (interval).',
+      FSYNC_BUCKETS,
+    ).series({});
 
     this.deadLetters = new Counter({
       name: `${PREFIX}dead_letters_total`,
@@ -162,6 +173,11 @@ export class Metrics {
     requests.value++;
     series.duration.observe(seconds);
   }
+
+  /** Records one journal fdatasync (the store's `onSync`). */
+  readonly journalSynced = (seconds: number): void => {
+    this.fsync.observe(seconds);
+  };
 
   /** Counts the registry's dead-letter reports; returns the subscription. */
   watch(source: DeadLetterSource): { unsubscribe(): void } {

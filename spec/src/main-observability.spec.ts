@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { openSse, until } from '../helpers/sse.js';
@@ -83,5 +86,28 @@ describe('main: observability at process level', function () {
     const after = r.logs.slice(before).map((l) => l.msg as string);
     expect(after[0]).to.match(/^draining/);
     expect(after.at(-1)).to.equal('stopped');
+  });
+
+  it('reports journal fsync latency with DURABILITY=fsync, and a start line that says the store is on disk', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'impression-counter-metrics-'));
+    try {
+      current = run({ DURABILITY: 'fsync', DATA_DIR: dataDir });
+      const r = current;
+      await until(() => r.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('listening on ')) || r.child.exitCode !== null, 'the start line', 20_000);
+      const start = r.logs.find((l) => l.msg.startsWith('listening on '))!;
+      expect(start).to.include({ store: 'disk', durability: 'fsync', data_dir: dataDir, inspector: 'off' });
+      const base = `http://127.0.0.1:${start.port}`;
+      const post = (path: string, body: unknown) =>
+        fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const { id } = (await (await post('/api/v1/campaigns', { name: 'c', start_time: '2000-01-01T00:00:00Z' })).json()) as { id: string };
+      for (let i = 0; i < 5; i++) expect((await post('/api/v1/impressions', { campaign_id: id, user_id: `u${i}`, ad_id: 'a' })).status).to.equal(200);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      const count = Number(/^impression_counter_journal_fsync_seconds_count (\S+)$/m.exec(metrics)?.[1]);
+      expect(count, 'one fdatasync per group commit at least').to.be.at.least(1);
+    } finally {
+      current?.child.kill('SIGKILL');
+      await current?.exited;
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

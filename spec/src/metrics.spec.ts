@@ -77,6 +77,16 @@ describe('Metrics', () => {
     expect(text).to.include('# TYPE impression_counter_http_request_duration_seconds histogram');
   });
 
+  it('records journal fsync times as a histogram in seconds', async () => {
+    const metrics = new Metrics({ source: { describe: sinon.fake.resolves(TREE) }, processMetrics: false });
+    metrics.journalSynced(0.0003);
+    metrics.journalSynced(0.02);
+    const { text } = await metrics.scrape();
+    expect(value(text, 'impression_counter_journal_fsync_seconds_bucket{le="0.0005"}')).to.equal(1);
+    expect(value(text, 'impression_counter_journal_fsync_seconds_bucket{le="+Inf"}')).to.equal(2);
+    expect(value(text, 'impression_counter_journal_fsync_seconds_count')).to.equal(2);
+  });
+
   it('zeroes every series on resetMetrics()', async () => {
     const metrics = new Metrics({ source: { describe: sinon.fake.resolves(TREE) }, processMetrics: false });
     metrics.observeRequest('GET', '/x', 200, 0.1);

@@ -16,6 +16,8 @@ export interface StoreOptions {
   readonly maxPendingBytes: number;
   readonly logger: Logger;
   readonly onError: (err: unknown) => void;
+  /** Passed to the journal: each group commit's fdatasync time in seconds. */
+  readonly onSync?: (seconds: number) => void;
 }
 
 export interface RecoveryReport {
@@ -114,7 +116,7 @@ export class Store {
       if (cut.at(-1) === name) await truncate(path, position);
     }
 
-    const journal = await Journal.create({ dir: options.dir, mode: options.mode, lastSeq, maxPendingBytes: options.maxPendingBytes, onError: options.onError });
+    const journal = await Journal.create({ dir: options.dir, mode: options.mode, lastSeq, maxPendingBytes: options.maxPendingBytes, onError: options.onError, onSync: options.onSync });
     const report: RecoveryReport = { snapshot: snapshotFile, campaigns: states.size, records, cut, ms: Math.round(performance.now() - started) };
     return { store: new Store(journal, options), states: [...states.values()], report };
   }
