@@ -275,7 +275,6 @@ for (const makeBackend of ALL_BACKENDS) {
           for (let i = 0; i < 20; i++) expectError(await postImpression(t, impression(`ghost-${i}`, 'u1')), 404);
           expectError(await t.request('GET', `${API}/campaigns/ghost-x/stats`), 404);
           const known = (): string[] => [...t.system.registry.getSnapshot().context.campaigns.keys()];
-          expect(known()).to.have.length(22);
           t.system.registry.send({ type: 'tick', at: clock.now() });
           expect(known()).to.deep.equal([id]);
         });

@@ -94,13 +94,15 @@ while i <= #ARGV do
 end
 if counted > 0 then
   redis.call('HINCRBY', meta, 't', counted)
-  local minutes = base .. 'm'
+  local minutes, newest, added = base .. 'm', nil, false
   for minute, n in pairs(buckets) do
-    -- A minute seen for the first time: drop the buckets that fell out of the day window.
-    if redis.call('HINCRBY', minutes, minute, n) == n then
-      for _, f in ipairs(redis.call('HKEYS', minutes)) do
-        if tonumber(f) <= minute - 1440 then redis.call('HDEL', minutes, f) end
-      end
+    if redis.call('HINCRBY', minutes, minute, n) == n then added = true end
+    if newest == nil or minute > newest then newest = minute end
+  end
+  -- A new minute made more than a day of buckets: drop those that fell out of the day window.
+  if added and redis.call('HLEN', minutes) > 1440 then
+    for _, f in ipairs(redis.call('HKEYS', minutes)) do
+      if tonumber(f) <= newest - 1440 then redis.call('HDEL', minutes, f) end
     end
   end
 end
@@ -163,10 +165,10 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     const reconnect = (times: number): number => Math.min(50 * times, 1000);
     this.client =
       'url' in endpoint
-        ? new Redis(endpoint.url, { ...node, enableOfflineQueue: false, retryStrategy: reconnect })
+        ? new Redis(endpoint.url, { ...node, enableOfflineQueue: false, retryStrategy: reconnect, enableAutoPipelining: true })
         : new Cluster(
             endpoint.nodes.map((n) => ({ host: n.host, port: n.port })),
-            { enableOfflineQueue: false, clusterRetryStrategy: reconnect, slotsRefreshTimeout: Math.max(1000, commandTimeoutMs), redisOptions: node },
+            { enableOfflineQueue: false, enableAutoPipelining: true, clusterRetryStrategy: reconnect, slotsRefreshTimeout: Math.max(1000, commandTimeoutMs), redisOptions: node },
           );
     this.client.on('error', (err: Error) => options.onClientError?.(err));
     this.client.defineCommand('icIngest', { numberOfKeys: 1, lua: INGEST_LUA });

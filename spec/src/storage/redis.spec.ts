@@ -1,0 +1,183 @@
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import type { Impression } from '../../../actors/protocol.js';
+import { RedisStore } from '../../../src/storage/redis.js';
+import { ManualClock, startRedisNode, type NodeApp } from '../../helpers/backends.js';
+import { API, createCampaign, expectError, impression, postImpression, stats } from '../../helpers/http.js';
+import { requireRedis, startRedis, type RedisServer } from '../../helpers/redis.js';
+
+/** Redis specifics the conformance suite cannot see: stalls and outages, key layout, memory reclamation. */
+
+const TTL = 60_000;
+const REDIS_TIMEOUT = 200;
+const RETRY_INTERVAL = 200;
+
+async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await run();
+  return { value, ms: performance.now() - started };
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('storage/redis', function () {
+  let server: RedisServer;
+  let clock: ManualClock;
+  let t: NodeApp | undefined;
+
+  before(async function () {
+    requireRedis(this);
+    server = await startRedis();
+  });
+  after(() => server?.stop());
+
+  beforeEach(() => {
+    clock = new ManualClock();
+  });
+  afterEach(async () => {
+    server?.resume(); // whatever a failed test left behind
+    await t?.close();
+    t = undefined;
+  });
+
+  const startNode = async (): Promise<NodeApp> =>
+    (t = await startRedisNode({ url: server.url }, { clock, ttlMs: TTL, redisTimeoutMs: REDIS_TIMEOUT, redisRetryIntervalMs: RETRY_INTERVAL }));
+
+  describe('when Redis stalls (SIGSTOP) and comes back (SIGCONT)', () => {
+    it('answers 503 with Retry-After within its deadline, then at once, reports unready, and resumes without double counting', async () => {
+      const node = await startNode();
+      const id = await createCampaign(node);
+      expect((await postImpression(node, impression(id, 'u0'))).body.counted).to.equal(true);
+
+      server.pause();
+      // Until the circuit opens, each call waits out its deadline (2 × REDIS_TIMEOUT + 50 ms) at most.
+      for (const user of ['u1', 'u2', 'u3']) {
+        const { value: res, ms } = await timed(() => postImpression(node, impression(id, user)));
+        expectError(res, 503);
+        expect(res.headers.get('retry-after')).to.equal('1');
+        expect(ms, `${user} took ${ms} ms`).to.be.below(1000);
+      }
+      // Open: refused without waiting for Redis (a call would take REDIS_TIMEOUT at least).
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const { value: res, ms } = await timed(() => postImpression(node, impression(id, `b${i}`)));
+        expectError(res, 503);
+        times.push(ms);
+      }
+      expect(times.sort((x, y) => x - y)[2], `refusals took ${times.map(Math.round).join(', ')} ms`).to.be.below(REDIS_TIMEOUT / 2);
+      // Concurrent requests are refused too: nothing queues behind the stalled server.
+      const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => postImpression(node, impression(id, `c${i}`))));
+      for (const res of burst) expectError(res, 503);
+      expectError(await node.request('GET', `${API}/campaigns/${id}/stats`), 503);
+      expectError(await node.request('GET', `${API}/campaigns/${id}`), 503, 'Redis');
+      const ready = await node.request('GET', '/readyz');
+      expect(ready.status).to.equal(503);
+      expect(ready.body).to.include({ status: 'unready', reason: 'Redis is unavailable' });
+
+      server.resume();
+      await eventually(async () => (await node.request('GET', '/readyz')).status === 200, 3000, '/readyz to be ready again');
+      // The clients retry what was refused. Scripts that ran late (after SIGCONT) made their users
+      // duplicates, so whatever the answers, nobody is counted twice.
+      for (const user of ['u1', 'u2', 'u3']) expect((await postImpression(node, impression(id, user))).status).to.equal(200);
+      expect(await stats(node, id)).to.include({ total: 4 });
+    });
+
+    it('serves a retry carrying an impression_id with its first outcome even when the first answer was lost', async () => {
+      const node = await startNode();
+      const id = await createCampaign(node);
+      server.pause();
+      // Sent while Redis is stalled: answered 503, but Redis runs it when it resumes.
+      expectError(await postImpression(node, { ...impression(id, 'u1'), impression_id: 'imp-1' }), 503);
+      server.resume();
+      await eventually(async () => (await node.request('GET', '/readyz')).status === 200, 3000, 'ready');
+      const retry = await postImpression(node, { ...impression(id, 'u1'), impression_id: 'imp-1' });
+      expect(retry.status).to.equal(200);
+      expect(retry.body.counted, 'the retry reports the impression as counted, once').to.equal(true);
+      expect(await stats(node, id)).to.include({ total: 1 });
+    });
+  });
+
+  describe('when Redis is not there at start', () => {
+    it('starts unready, answers 503, and serves once Redis appears', async () => {
+      const absent = await startRedis();
+      const port = absent.port;
+      await absent.stop();
+      const store = await RedisStore.open({ endpoint: { url: `redis://127.0.0.1:${port}` }, ttlMs: TTL, commandTimeoutMs: REDIS_TIMEOUT, retryIntervalMs: RETRY_INTERVAL }, 200);
+      expect(store.available).to.equal(false);
+      await store.close();
+
+      const node = await startRedisNode({ url: `redis://127.0.0.1:${port}` }, { clock, ttlMs: TTL, redisTimeoutMs: REDIS_TIMEOUT, redisRetryIntervalMs: RETRY_INTERVAL });
+      t = node;
+      expect((await node.request('GET', '/readyz')).status).to.equal(503);
+      const { value: res, ms } = await timed(() => node.request('POST', `${API}/campaigns`, { name: 'x' }));
+      expectError(res, 503);
+      expect(ms).to.be.below(100);
+      const back = await startRedis({ port });
+      try {
+        await eventually(async () => (await node.request('GET', '/readyz')).status === 200, 5000, 'ready');
+        const id = await createCampaign(node);
+        expect((await postImpression(node, impression(id, 'u1'))).body.counted).to.equal(true);
+      } finally {
+        await back.stop();
+      }
+    });
+  });
+
+  describe('keys', () => {
+    let store: RedisStore;
+    let raw: Redis;
+    beforeEach(async () => {
+      store = await RedisStore.open({ endpoint: { url: server.url }, ttlMs: TTL, commandTimeoutMs: 500, retryIntervalMs: RETRY_INTERVAL });
+      raw = new Redis(server.port, '127.0.0.1');
+      await raw.flushall();
+    });
+    afterEach(async () => {
+      await store.close();
+      raw.disconnect();
+    });
+
+    const item = (campaignId: string, userId: string, extra: Partial<Impression> = {}): Impression => ({ campaignId, userId, adId: 'a', ...extra });
+
+    it("keeps every key of a campaign under its hash tag, and ids with braces or colons cannot reach another campaign's keys", async () => {
+      const info = (id: string) => ({ id, name: id, startTime: 0, createdAt: 0 });
+      await store.create(info('x'));
+      await store.create(info('x}:u:y'));
+      expect(await store.ingest('x', [{ at: 1, items: [item('x', 'y}:c')] }])).to.deep.equal(['counted']);
+      expect(await store.ingest('x}:u:y', [{ at: 1, items: [item('x}:u:y', 'u1')] }])).to.deep.equal(['counted']);
+      expect(await store.stats('x', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
+      expect(await store.stats('x}:u:y', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
+      const keys = (await raw.keys('*')).sort();
+      for (const key of keys.filter((k) => k !== 'ic:campaigns')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*)$/);
+      expect(keys).to.include('ic:{x}:u:y}:c');
+    });
+
+    it('expires dedupe keys a minute after their window (decisions use the stored time, not the expiry)', async () => {
+      await store.create({ id: 'c', name: 'c', startTime: 0, createdAt: 0 });
+      await store.ingest('c', [{ at: 1000, items: [item('c', 'u1'), item('c', 'u2', { impressionId: 'i1' })] }]);
+      expect(await raw.get('ic:{c}:u:u1')).to.equal('1000');
+      const pttl = await raw.pttl('ic:{c}:u:u1');
+      expect(pttl).to.be.within(TTL + 59_000, TTL + 60_000);
+      expect(await raw.pttl('ic:{c}:i:i1')).to.be.within(86_400_000 + 59_000, 86_400_000 + 60_000);
+    });
+
+    it('keeps at most a day of minute buckets per campaign', async () => {
+      await store.create({ id: 'c', name: 'c', startTime: 0, createdAt: 0 });
+      const groups = Array.from({ length: 1600 }, (_, m) => ({ at: m * 60_000, items: [item('c', `u${m}`)] }));
+      await store.ingest('c', groups);
+      expect(await raw.hlen('ic:{c}:m')).to.equal(1440);
+      expect(await store.stats('c', 1599 * 60_000)).to.deep.equal({ lastHour: 60, lastDay: 1440, total: 1600 });
+    });
+
+    it('tallies a bot impression as bot_filtered without counting it or taking the user', async () => {
+      await store.create({ id: 'c', name: 'c', startTime: 0, createdAt: 0 });
+      expect(await store.ingest('c', [{ at: 5, items: [item('c', 'u1', { bot: true }), item('c', 'u1')] }])).to.deep.equal(['bot_filtered', 'counted']);
+      expect(await store.stats('c', 5)).to.include({ total: 1 });
+    });
+  });
+});
