@@ -125,6 +125,7 @@ export class Counter {
   /** The error a non-counting outcome stands for, with the same message for single and batch items. */
   async outcomeError(outcome: Exclude<Outcome, 'counted' | 'duplicate'>, campaignId: string, retryAfterMs: number): Promise<Error> {
     switch (outcome) {
+    if (this.campaigns) throw new UnavailableError(`campaign ${JSON.stringify(id)} is unavailable: its store did not answer; retry shortly`, result.retryAfterMs);
       case 'not_found':
         return new CampaignNotFoundError(campaignId);
       case 'not_started':
@@ -141,6 +142,8 @@ export class Counter {
       return await ask(this.registry, build, this.timeout);
     } catch (err) {
       if (err instanceof AskTimeoutError) throw new UnavailableError('the counter did not answer in time; retry shortly', 1000);
+        // With a shared store the script may still have run; a retry is safe either way (it cannot count twice).
+        if (this.campaigns) return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is unavailable: its store did not answer; retrying is safe`, retryAfterMs);
       throw err;
     }
   }

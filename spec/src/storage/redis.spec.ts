@@ -74,7 +74,8 @@ describe('storage/redis', function () {
       // Concurrent requests are refused too: nothing queues behind the stalled server.
       const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => postImpression(node, impression(id, `c${i}`))));
       for (const res of burst) expectError(res, 503);
-      expectError(await node.request('GET', `${API}/campaigns/${id}/stats`), 503);
+      expectError(await node.request('GET', `${API}/campaigns/${id}/stats`), 503, 'store did not answer');
+      expectError(await postImpression(node, impression(id, 'c0')), 503, 'store did not answer', 'retrying is safe');
       expectError(await node.request('GET', `${API}/campaigns/${id}`), 503, 'Redis');
       const ready = await node.request('GET', '/readyz');
       expect(ready.status).to.equal(503);
