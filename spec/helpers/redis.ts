@@ -45,10 +45,16 @@ export function requireRedis(ctx: Mocha.Context): void {
 }
 
 const live = new Set<ChildProcess>();
-// However mocha ends (--exit included), no server outlives it.
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
+let reaping = false;
+
+/** However mocha ends (--exit included), no server outlives it. */
+function reapOnExit(): void {
+  if (reaping) return;
+  reaping = true;
+  process.on('exit', () => {
+    for (const child of live) child.kill('SIGKILL');
+  });
+}
 
 /**
  * Starts one server; with `cluster`, in cluster mode (not yet part of a cluster); with `port`, on
@@ -88,6 +94,7 @@ async function launch(port: number, cluster: boolean): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ic-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', ''];
   if (cluster) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'));
+  reapOnExit();
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let output = '';
