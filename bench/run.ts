@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { killAllChildren, REPO_ROOT } from './lib/children.js';
 import { benchTreeCpuSeconds, machineBusySeconds } from './lib/cpu.js';
 import { describeMachine, machineLine, type Machine } from './lib/machine.js';
-import { summarizeProfiles } from './lib/profile.js';
+import { PROFILE_WINDOWS, summarizeProfiles } from './lib/profile.js';
 import { checkLines, markdownTable, noteLines, textTable } from './lib/report.js';
 import type { BenchContext, Section } from './lib/types.js';
 import { SCENARIOS } from './scenarios/index.js';
@@ -19,8 +19,9 @@ in the same run, and writes bench/RESULTS.md. Exits non-zero if a correctness ch
 Options:
   --quick          smaller workloads and shorter runs (well under a minute)
   --only a,b       run only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
-  --profile DIR    run the service under --cpu-prof (profiles in DIR) and print where its time went;
-                   figures are skewed by the profiler, so RESULTS.md is not written
+  --profile DIR    run the service under --cpu-prof (profiles in DIR) and print where its time went
+                   (again later: node --import tsx bench/profile.ts DIR); figures are skewed by the
+                   profiler, so RESULTS.md is not written
   --durability M   DURABILITY for the service (fsync, interval, off); default: the service's default
   --no-write       do not write bench/RESULTS.md
   -h, --help       this text
@@ -100,6 +101,7 @@ async function main(): Promise<number> {
   process.stdout.write(`\n${machineLine(machine)}; ${quick ? 'quick' : 'full'} run took ${seconds.toFixed(0)} s; ${contention}\n`);
 
   if (profileDir !== undefined) {
+    writeFileSync(join(profileDir, PROFILE_WINDOWS), JSON.stringify({ sinceMs: started, windowsUs: ctx.profileWindows }));
     process.stdout.write(`\n${summarizeProfiles(profileDir, started, ctx.profileWindows)}\n`);
   } else if (!values['no-write']) {
     writeFileSync(RESULTS, resultsMarkdown(sections, machine, quick, seconds, only, values.durability, contention));

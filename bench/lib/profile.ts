@@ -15,6 +15,9 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/** Written by `--profile` beside the profiles: when the service was under measured load. */
+export const PROFILE_WINDOWS = 'bench-windows.json';
+
 const SPECIAL = new Set(['(idle)', '(program)', '(garbage collector)', '(root)']);
 
 /**
@@ -32,6 +35,7 @@ export function summarizeProfiles(dir: string, sinceMs = 0, windowsUs: readonly 
 
   const byFunction = new Map<string, number>();
   const byModule = new Map<string, number>();
+  const byLayer = new Map<string, number>();
   let idleUs = 0;
   let busyUs = 0;
   for (const file of files) {
@@ -57,6 +61,8 @@ export function summarizeProfiles(dir: string, sinceMs = 0, windowsUs: readonly 
       byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
       const mod = SPECIAL.has(functionName) ? functionName : moduleOf(url);
       byModule.set(mod, (byModule.get(mod) ?? 0) + us);
+      const layer = layerOf(mod);
+      byLayer.set(layer, (byLayer.get(layer) ?? 0) + us);
     }
   }
   const table = (title: string, m: Map<string, number>): string[] => [
@@ -69,6 +75,8 @@ export function summarizeProfiles(dir: string, sinceMs = 0, windowsUs: readonly 
   return [
     `CPU profile of the service's main thread (${files.length} file(s) in ${dir}${windowsUs.length > 0 ? `, ${windowsUs.length} measured window(s) only` : ''}): ` +
       `${(busyUs / 1e6).toFixed(2)} s busy, ${(idleUs / 1e6).toFixed(2)} s idle; shares are of busy time`,
+    '',
+    ...table('Self time by layer:', byLayer),
     '',
     ...table('Self time by module:', byModule),
     '',
@@ -96,4 +104,26 @@ function moduleOf(url: string): string {
     return `pkg ${parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]}`;
   }
   return short;
+}
+
+/** Packages that make up Koa's request path (Koa itself, its router and the helpers they call). */
+const KOA_STACK = new Set([
+  'koa', 'koa-compose', '@koa/router', 'delegates', 'type-is', 'on-finished', 'ee-first', 'mime-types', 'mime-db',
+  'media-typer', 'content-type', 'statuses', 'http-errors', 'cookies', 'accepts', 'negotiator', 'vary', 'encodeurl',
+  'escape-html', 'only', 'depd', 'fresh', 'destroy', 'http-assert', 'parseurl', 'content-disposition', 'path-to-regexp',
+  'koa-convert', 'debug', 'ms', 'setprototypeof', 'toidentifier', 'inherits', 'safe-buffer',
+]);
+
+/** A coarse layer for a module: where to look when optimising. */
+function layerOf(mod: string): string {
+  if (mod === '(native)') return 'native code (socket writes, syscalls, V8 builtins)';
+  if (SPECIAL.has(mod)) return mod;
+  if (mod.startsWith('node:')) return 'node core (http, streams, events, ticks)';
+  if (mod.startsWith('pkg ')) {
+    const name = mod.slice(4);
+    return KOA_STACK.has(name) ? 'Koa, @koa/router and their helpers' : `package ${name}`;
+  }
+  if (mod.startsWith('actors/')) return 'actors/ (registry, campaign, dedupe, …)';
+  if (mod.startsWith('src/')) return `src/${mod.split('/')[1].replace(/\.ts$/, '')}`;
+  return mod;
 }
