@@ -82,11 +82,14 @@ export interface SupervisedCampaign extends CampaignDescription {
   readonly suspended: boolean;
 }
 
+/** Totals over every campaign, and the campaigns of one page (all of them unless a page was asked). */
 export interface RegistryDescription {
   readonly campaigns: number;
   readonly suspended: number;
   readonly restarts: number;
   readonly children: SupervisedCampaign[];
+  /** Position to pass as `after` for the next page, absent on the last one. */
+  readonly next?: number;
 }
 
 export type RegistryEvent =
@@ -96,7 +99,7 @@ export type RegistryEvent =
   | { readonly type: 'impressions'; readonly at: number; readonly items: readonly Impression[]; readonly reply: Reply<IngestResult> }
   | { readonly type: 'stats'; readonly id: string; readonly at: number; readonly reply: Reply<StatsResult> }
   | { readonly type: 'tick'; readonly at: number }
-  | { readonly type: 'describe'; readonly reply: Reply<RegistryDescription> }
+  | { readonly type: 'describe'; readonly after?: number; readonly limit?: number; readonly reply: Reply<RegistryDescription> }
   | { readonly type: 'campaign.restore'; readonly state: CampaignState }
   | { readonly type: 'campaign.capture'; readonly id: string; readonly reply: Reply<CampaignImage | undefined> }
   | { readonly type: 'shutdown' }
@@ -211,7 +214,7 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
         sweep(state, scope, event.at);
         return snapshot;
       case 'describe':
-        event.reply(describe(state));
+        event.reply(describe(state, event.after, event.limit));
         return snapshot;
       case 'shutdown':
         for (const entry of state.order) if (entry.ref) scope.stopChild(entry.ref);
@@ -414,20 +417,28 @@ function sweep(state: RegistryState, scope: Scope, at: number): void {
   }
 }
 
-function describe(state: RegistryState): RegistryDescription {
+/**
+ * Describes the campaigns in creation positions `[after, after + limit)`: each one's actor is asked,
+ * so a caller walking thousands of campaigns pages through them rather than pausing everything.
+ */
+function describe(state: RegistryState, after = 0, limit = Infinity): RegistryDescription {
   const children: SupervisedCampaign[] = [];
   let suspended = 0;
   let restarts = 0;
   for (const entry of state.order) {
     restarts += entry.restarts;
+    if (entry.ref === undefined) suspended++;
+  }
+  const end = Math.min(state.order.length, after + limit);
+  for (let i = after; i < end; i++) {
+    const entry = state.order[i];
     const supervision = { actorId: ACTOR_PREFIX + entry.info.id, restarts: entry.restarts };
     if (entry.ref === undefined) {
-      suspended++;
       const parked = entry.parked;
       children.push({ id: entry.info.id, total: parked?.total ?? 0, dedupeEntries: parked?.dedupe.size ?? 0, bytes: 0, ...supervision, suspended: true });
       continue;
     }
     entry.ref.send({ type: 'describe', reply: (d) => children.push({ ...d, ...supervision, suspended: false }) });
   }
-  return { campaigns: state.order.length, suspended, restarts, children };
+  return { campaigns: state.order.length, suspended, restarts, children, next: end < state.order.length ? end : undefined };
 }

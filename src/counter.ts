@@ -117,9 +117,12 @@ export class Counter {
     throw new UnavailableError(`campaign ${JSON.stringify(id)} is restarting; retry shortly`, result.retryAfterMs);
   }
 
-  /** The live actor tree's figures (campaigns, restarts, dedupe keys), for metrics and the inspector. */
-  async describe(): Promise<RegistryDescription> {
-    return this.ask((reply) => ({ type: 'describe', reply }));
+  /**
+   * The live actor tree's figures (campaigns, restarts, dedupe keys), for metrics and the inspector:
+   * totals, and the campaigns of one page (every campaign when no page is given).
+   */
+  async describe(page: { readonly after?: number; readonly limit?: number } = {}): Promise<RegistryDescription> {
+    return this.ask((reply) => ({ type: 'describe', after: page.after, limit: page.limit, reply }));
   }
 
   /** The error a non-counting outcome stands for, with the same message for single and batch items. */

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Outcome } from '../actors/protocol.js';
-import type { DeadLetterReport, RegistryDescription } from '../actors/registry.js';
+import type { DeadLetterReport, RegistryDescription, SupervisedCampaign } from '../actors/registry.js';
 
 /**
  * What became of one impression as the API saw it: an actor outcome, rejected before routing
@@ -18,7 +18,46 @@ export const NO_OUTCOMES: OutcomeRecorder = { add: () => {} };
 
 /** Where the live figures (actors, dedupe keys, restarts) come from at scrape time. */
 export interface MetricsSource {
-  describe(): Promise<RegistryDescription>;
+  describe(page: { readonly after?: number; readonly limit?: number }): Promise<RegistryDescription>;
+}
+
+/** The whole actor tree summed up, and the first campaigns of it. */
+export interface TreeFigures {
+  readonly campaigns: number;
+  readonly suspended: number;
+  readonly restarts: number;
+  readonly dedupeKeys: number;
+  readonly bytes: number;
+  /** The first `keep` campaigns, in creation order. */
+  readonly children: SupervisedCampaign[];
+}
+
+/** Campaigns described per turn of the event loop: each one is a message to its actor. */
+export const DESCRIBE_PAGE = 1000;
+
+/**
+ * Walks every campaign a page at a time, yielding to the event loop between pages so that requests
+ * are served meanwhile (100k campaigns in one `describe` would pause everything for a good fraction
+ * of a second), and sums what metrics and the inspector show.
+ */
+export async function describeTree(source: MetricsSource, keep = 0): Promise<TreeFigures> {
+  const children: SupervisedCampaign[] = [];
+  let dedupeKeys = 0;
+  let bytes = 0;
+  let after = 0;
+  for (;;) {
+    const page = await source.describe({ after, limit: DESCRIBE_PAGE });
+    for (const c of page.children) {
+      dedupeKeys += c.dedupeEntries;
+      bytes += c.bytes;
+      if (children.length < keep) children.push(c);
+    }
+    if (page.next === undefined || page.next <= after) {
+      return { campaigns: page.campaigns, suspended: page.suspended, restarts: page.restarts, dedupeKeys, bytes, children };
+    }
+    after = page.next;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 /** The registry actor's `dead_letter` reports, as `actors/system.ts` exposes them. */
@@ -69,7 +108,7 @@ export class Metrics {
   private readonly fsync: HistogramSeries;
   private readonly source: MetricsSource;
   private processMetrics: boolean;
-  private pending: Promise<RegistryDescription | undefined> | undefined;
+  private pending: Promise<TreeFigures | undefined> | undefined;
 
   constructor(options: MetricsOptions) {
     this.source = options.source;
@@ -121,8 +160,8 @@ export class Metrics {
       registers,
     });
 
-    const live = (name: string, help: string, pick: (d: RegistryDescription) => number): void => {
-      const describe = (): Promise<RegistryDescription | undefined> => this.describeOnce();
+    const live = (name: string, help: string, pick: (d: TreeFigures) => number): void => {
+      const describe = (): Promise<TreeFigures | undefined> => this.describeOnce();
       new Gauge({
         name: PREFIX + name,
         help,
@@ -136,10 +175,10 @@ export class Metrics {
     live('campaigns', 'Campaigns known to the registry.', (d) => d.campaigns);
     live('campaign_actors', 'Live campaign actors (campaigns not suspended).', (d) => d.campaigns - d.suspended);
     live('campaigns_suspended', 'Campaigns suspended after restarting too often; they answer 503 until their window passes.', (d) => d.suspended);
-    live('dedupe_keys', 'Live dedupe keys (campaign, user) across all campaigns.', (d) => sum(d, (c) => c.dedupeEntries));
-    live('state_bytes', 'Approximate bytes held by campaign state (dedupe tables, windows, idempotency keys).', (d) => sum(d, (c) => c.bytes));
+    live('dedupe_keys', 'Live dedupe keys (campaign, user) across all campaigns.', (d) => d.dedupeKeys);
+    live('state_bytes', 'Approximate bytes held by campaign state (dedupe tables, windows, idempotency keys).', (d) => d.bytes);
 
-    const describe = (): Promise<RegistryDescription | undefined> => this.describeOnce();
+    const describe = (): Promise<TreeFigures | undefined> => this.describeOnce();
     new Counter({
       name: `${PREFIX}campaign_restarts_total`,
       help: 'Campaign actors restarted (or suspended) by the registry after a crash.',
@@ -194,10 +233,9 @@ export class Metrics {
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
   }
 
-  /** One `describe` per scrape, shared by every gauge collected in it; failures leave values as they were. */
-  private describeOnce(): Promise<RegistryDescription | undefined> {
-    this.pending ??= this.source
-      .describe()
+  /** One walk of the tree per scrape, shared by every gauge collected in it; failures leave values as they were. */
+  private describeOnce(): Promise<TreeFigures | undefined> {
+    this.pending ??= describeTree(this.source)
       .catch(() => undefined)
       .finally(() => {
         this.pending = undefined;
@@ -309,8 +347,3 @@ class FastHistogram {
   }
 }
 
-function sum(d: RegistryDescription, pick: (c: RegistryDescription['children'][number]) => number): number {
-  let total = 0;
-  for (const c of d.children) total += pick(c);
-  return total;
-}

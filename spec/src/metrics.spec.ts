@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import type { DeadLetterReport, RegistryDescription } from '../../actors/registry.js';
-import { Metrics, type DeadLetterSource } from '../../src/metrics.js';
+import { DESCRIBE_PAGE, describeTree, Metrics, type DeadLetterSource, type MetricsSource } from '../../src/metrics.js';
 
 const TREE: RegistryDescription = {
   campaigns: 3,
@@ -34,6 +34,44 @@ describe('Metrics', () => {
     expect(value(text, 'impression_counter_campaign_restarts_total')).to.equal(4);
     await metrics.scrape();
     expect(describe.callCount, 'a new scrape asks again').to.equal(2);
+  });
+
+  it('walks the tree a page at a time, yielding between pages, and sums every page', async () => {
+    const campaigns = DESCRIBE_PAGE * 2 + 500;
+    const pages: { after?: number; limit?: number }[] = [];
+    let busy = false;
+    const source: MetricsSource = {
+      describe: async (page) => {
+        expect(busy, 'one page at a time').to.equal(false);
+        busy = true;
+        pages.push(page);
+        const after = page.after ?? 0;
+        const end = Math.min(campaigns, after + (page.limit ?? Infinity));
+        const children = Array.from({ length: end - after }, (_, k) => ({
+          id: `c${after + k}`,
+          actorId: `campaign:c${after + k}`,
+          total: 1,
+          dedupeEntries: 2,
+          bytes: 3,
+          restarts: 0,
+          suspended: false,
+        }));
+        busy = false;
+        return { campaigns, suspended: 1, restarts: 7, children, next: end < campaigns ? end : undefined };
+      },
+    };
+    // Queued before the walk starts: it runs at the first yield, after page one and before page two.
+    let pagesWhenOthersRan = -1;
+    setImmediate(() => (pagesWhenOthersRan = pages.length));
+    const tree = await describeTree(source, 3);
+    expect(pagesWhenOthersRan, 'the event loop turned between pages').to.equal(1);
+    expect(pages).to.deep.equal([
+      { after: 0, limit: DESCRIBE_PAGE },
+      { after: DESCRIBE_PAGE, limit: DESCRIBE_PAGE },
+      { after: 2 * DESCRIBE_PAGE, limit: DESCRIBE_PAGE },
+    ]);
+    expect(tree).to.deep.include({ campaigns, suspended: 1, restarts: 7, dedupeKeys: 2 * campaigns, bytes: 3 * campaigns });
+    expect(tree.children.map((c) => c.id)).to.deep.equal(['c0', 'c1', 'c2']);
   });
 
   it('never asks the actors outside a scrape', async () => {

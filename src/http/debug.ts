@@ -5,6 +5,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Counter } from '../counter.js';
 import { AppError } from '../errors.js';
 import type { Inspector } from '../inspector.js';
+import { describeTree } from '../metrics.js';
 import { DEBUG_PAGE_CSP, DEBUG_PAGE_HTML } from './debug-page.js';
 import { compile, valid } from './validate.js';
 
@@ -91,17 +92,15 @@ function actorTree(inspector: Inspector, counter: Counter) {
   return async (ctx: Context): Promise<void> => {
     const query = valid(validators.actors, { ...ctx.query }, 'query');
     const limit = query.limit === undefined ? DEFAULT_TREE_LIMIT : Number(query.limit);
-    const d = await counter.describe();
-    let liveKeys = 0;
-    for (const c of d.children) liveKeys += c.dedupeEntries;
+    const d = await describeTree(counter, limit);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       id: 'registry',
       campaigns: d.campaigns,
       suspended: d.suspended,
       restarts: d.restarts,
-      live_keys: liveKeys,
-      children: d.children.slice(0, limit).map((c) => ({
+      live_keys: d.dedupeKeys,
+      children: d.children.map((c) => ({
         id: c.actorId,
         campaign_id: c.id,
         status: c.suspended ? 'suspended' : 'live',
@@ -110,7 +109,7 @@ function actorTree(inspector: Inspector, counter: Counter) {
         total: c.total,
         bytes: c.bytes,
       })),
-      truncated: d.children.length > limit,
+      truncated: d.campaigns > d.children.length,
       inspector: { attached: inspector.attached, watchers: inspector.watching },
     };
   };

@@ -75,6 +75,15 @@ describe('operations endpoints', () => {
       expect(text).to.include('# TYPE impression_counter_campaign_restarts_total counter');
     });
 
+    it('sums live keys over every campaign, beyond the first page of the registry', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 2100; i++) ids.push((await t.counter.createCampaign({ name: `c${i}`, startTime: 0 })).id);
+      await postImpression(t, [impression(ids[0], 'u1'), impression(ids[2099], 'u1'), impression(ids[2099], 'u2')]);
+      const text = await scrape(t);
+      expect(sample(text, 'impression_counter_campaigns')).to.equal(2100);
+      expect(sample(text, 'impression_counter_dedupe_keys')).to.equal(3);
+    });
+
     it('follows Prometheus naming: counters end in _total, durations are in _seconds', async () => {
       const text = await scrape(t);
       const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1], type: m[2] }));
