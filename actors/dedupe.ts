@@ -3,9 +3,12 @@ import { hash128 } from './hash128.js';
 /**
  * Exact-enough set of (user → last counted time) for one campaign, in 16 bytes a slot.
  *
- * A user id is reduced to a 128-bit MurmurHash3 digest: 8 bits pick one of 256 shards and 96 bits are
- * stored, so two live users are confused only if 104 bits agree. At n live keys the chance of any
- * false duplicate is below n² / 2^105: 2.5e-16 at 100 million keys.
+ * A user id is reduced to a 128-bit MurmurHash3 digest of which 96 bits are stored (words 0, 1 and
+ * 3), so two live users are confused only if those 96 bits agree. At n live keys the chance of any
+ * false duplicate is below n² / 2^97: 6.3e-14 at 100 million keys.
+ *
+ * A small table is one shard; past SPLIT_AT entries it splits into 256 shards chosen by the top byte
+ * of stored word 3, so that no rehash or sweep ever touches more than 1/256 of a large table.
  *
  * Each shard is a robin-hood, linear-probing table in one Uint32Array, four words a slot:
  * fingerprint (3 words) and a stamp = countedAt − epoch + 1 (0 marks an empty slot). Shards grow by
@@ -22,7 +25,11 @@ export class DedupeTable {
   /** Stamps are 32-bit: a shard is rebased before its stamps could overflow. */
   private static readonly MAX_STAMP = 0xffff_ffff;
 
-  private readonly shards: (Shard | undefined)[] = new Array(DedupeTable.SHARDS);
+  private static readonly SPLIT_AT = 2048;
+
+  private shards: (Shard | undefined)[] = [undefined];
+  /** 8 while the table is one shard (every index shifts to 0), 0 once split into 256. */
+  private shardShift = 8;
   private readonly digest = new Uint32Array(4);
   private sweepCursor = 0;
   private entries = 0;
@@ -45,7 +52,7 @@ export class DedupeTable {
   /** `admit` for a user already reduced to its 128-bit digest (journal replay, batch paths). */
   admitDigest(d: Uint32Array, at: number): boolean {
     this.lastShard = undefined;
-    const shardIndex = d[3] >>> 24;
+    const shardIndex = d[3] >>> 24 >>> this.shardShift;
     let shard = this.shards[shardIndex];
     if (shard !== undefined && at - shard.epoch + 1 > DedupeTable.MAX_STAMP) {
       shard = this.rebuild(shardIndex, at);
@@ -53,7 +60,7 @@ export class DedupeTable {
     if (shard === undefined) {
       shard = this.shards[shardIndex] = newShard(DedupeTable.MIN_CAPACITY, at - this.ttlMs);
     }
-    const slot = find(shard, d[0], d[1], d[2]);
+    const slot = find(shard, d[0], d[1], d[3]);
     if (slot >= 0) {
       const countedAt = shard.epoch + shard.slots[slot + 3] - 1;
       if (at - countedAt < this.ttlMs) return false;
@@ -72,9 +79,10 @@ export class DedupeTable {
     } else if (shard.frozen) {
       shard = this.thaw(shardIndex);
     }
-    this.lastSlot = insert(shard, d[0], d[1], d[2], stampOf(shard, at));
+    this.lastSlot = insert(shard, d[0], d[1], d[3], stampOf(shard, at));
     this.entries++;
     this.lastShard = shard;
+    if (this.shardShift !== 0 && this.entries > DedupeTable.SPLIT_AT) this.split();
     this.lastStamp = 1; // "counted at the epoch": expired for any later time, as if absent
     return true;
   }
@@ -91,12 +99,13 @@ export class DedupeTable {
    * replay: the record is a fact, not a request). A later stamp already present is kept.
    */
   restoreDigest(d: Uint32Array, at: number): void {
-    let shard = this.shards[d[3] >>> 24];
-    const slot = shard === undefined ? -1 : find(shard, d[0], d[1], d[2]);
+    const index = d[3] >>> 24 >>> this.shardShift;
+    let shard = this.shards[index];
+    const slot = shard === undefined ? -1 : find(shard, d[0], d[1], d[3]);
     if (shard !== undefined && slot >= 0) {
       const stamp = stampOf(shard, at);
       if (stamp > shard.slots[slot + 3]) {
-        if (shard.frozen) shard = this.thaw(d[3] >>> 24);
+        if (shard.frozen) shard = this.thaw(index);
         shard.slots[slot + 3] = stamp;
       }
       return;
@@ -125,6 +134,28 @@ export class DedupeTable {
     return image;
   }
 
+  /** Turns the one shard into 256, each holding the keys whose stored word 3 starts with its index. */
+  private split(): void {
+    const old = this.shards[0] as Shard;
+    this.unsplit(false);
+    const counts = new Uint32Array(DedupeTable.SHARDS);
+    const s = old.slots;
+    for (let i = 0; i < s.length; i += 4) if (s[i + 3] !== 0) counts[s[i + 2] >>> 24]++;
+    counts.forEach((n, index) => {
+      if (n > 0) this.shards[index] = newShard(Math.max(DedupeTable.MIN_CAPACITY, Math.ceil(n / DedupeTable.REBUILD_LOAD)), old.epoch);
+    });
+    for (let i = 0; i < s.length; i += 4) {
+      if (s[i + 3] !== 0) insert(this.shards[s[i + 2] >>> 24] as Shard, s[i], s[i + 1], s[i + 2], s[i + 3]);
+    }
+  }
+
+  /** Switches to 256 (initially empty) shards. */
+  private unsplit(_keep: false): void {
+    this.shards = new Array(DedupeTable.SHARDS);
+    this.shardShift = 0;
+    this.sweepCursor = 0;
+  }
+
   /** Gives a frozen shard's live role to a copy, leaving the original to the snapshot. */
   private thaw(index: number): Shard {
     const old = this.shards[index] as Shard;
@@ -136,6 +167,8 @@ export class DedupeTable {
   /** Rebuilds a table from `capture()` output (which it takes ownership of). */
   static restore(image: DedupeImage, ttlMs: number): DedupeTable {
     const table = new DedupeTable(ttlMs);
+    // Only a split table has shards past index 0; a lone shard 0 works either way.
+    if (image.shards.some((s) => s.index > 0)) table.unsplit(false);
     for (const s of image.shards) {
       table.shards[s.index] = { slots: s.slots, capacity: s.slots.length / 4, size: s.size, epoch: s.epoch, frozen: false };
       table.entries += s.size;
@@ -150,9 +183,9 @@ export class DedupeTable {
   }
 
   hasDigest(d: Uint32Array, at: number): boolean {
-    const shard = this.shards[d[3] >>> 24];
+    const shard = this.shards[d[3] >>> 24 >>> this.shardShift];
     if (shard === undefined) return false;
-    const slot = find(shard, d[0], d[1], d[2]);
+    const slot = find(shard, d[0], d[1], d[3]);
     return slot >= 0 && at - (shard.epoch + shard.slots[slot + 3] - 1) < this.ttlMs;
   }
 
@@ -163,9 +196,10 @@ export class DedupeTable {
    */
   sweep(at: number, budget: number): number {
     let scanned = 0;
-    for (let visited = 0; visited < DedupeTable.SHARDS && scanned < budget; visited++) {
-      const index = this.sweepCursor;
-      this.sweepCursor = (this.sweepCursor + 1) % DedupeTable.SHARDS;
+    const count = this.shards.length;
+    for (let visited = 0; visited < count && scanned < budget; visited++) {
+      const index = this.sweepCursor % count;
+      this.sweepCursor = (index + 1) % count;
       const shard = this.shards[index];
       if (shard === undefined) continue;
       scanned += shard.capacity;
