@@ -114,6 +114,7 @@ export class Counter {
     const result = await this.ask<StatsResult>((reply) => ({ type: 'stats', id, at, reply }));
     if (!('error' in result)) return result;
     if (result.error === 'not_found') throw new CampaignNotFoundError(id);
+    if (this.campaigns) throw new UnavailableError(`campaign ${JSON.stringify(id)} is unavailable: its store did not answer; retry shortly`, result.retryAfterMs);
     throw new UnavailableError(`campaign ${JSON.stringify(id)} is restarting; retry shortly`, result.retryAfterMs);
   }
 
@@ -128,12 +129,13 @@ export class Counter {
   /** The error a non-counting outcome stands for, with the same message for single and batch items. */
   async outcomeError(outcome: Exclude<Outcome, 'counted' | 'duplicate'>, campaignId: string, retryAfterMs: number): Promise<Error> {
     switch (outcome) {
-    if (this.campaigns) throw new UnavailableError(`campaign ${JSON.stringify(id)} is unavailable: its store did not answer; retry shortly`, result.retryAfterMs);
       case 'not_found':
         return new CampaignNotFoundError(campaignId);
       case 'not_started':
         return new CampaignNotStartedError(campaignId, (await this.getCampaign(campaignId)).startTime);
       case 'unavailable':
+        // With a shared store the script may still have run; a retry is safe either way (it cannot count twice).
+        if (this.campaigns) return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is unavailable: its store did not answer; retrying is safe`, retryAfterMs);
         return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the impression was not counted, retry shortly`, retryAfterMs);
       case 'dead_letter':
         return new DeadLetterError(campaignId);
@@ -145,8 +147,6 @@ export class Counter {
       return await ask(this.registry, build, this.timeout);
     } catch (err) {
       if (err instanceof AskTimeoutError) throw new UnavailableError('the counter did not answer in time; retry shortly', 1000);
-        // With a shared store the script may still have run; a retry is safe either way (it cannot count twice).
-        if (this.campaigns) return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is unavailable: its store did not answer; retrying is safe`, retryAfterMs);
       throw err;
     }
   }
