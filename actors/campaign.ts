@@ -1,4 +1,7 @@
 import type { ActorLogic, ActorRefFrom, Snapshot } from 'xstate';
+import { CampaignAnalytics } from './analytics.js';
+import { DEFAULT_ANALYTICS, TallyCode, type AnalyticsOptions } from './analytics-protocol.js';
+import { analyticsOf, answerAnalyticsInflight, handleAnalytics } from './campaign-analytics.js';
 import { DedupeTable } from './dedupe.js';
 import { hash128 } from './hash128.js';
 import type { CampaignEvent, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome } from './protocol.js';
@@ -21,6 +24,9 @@ export interface CampaignState {
   total: number;
   /** Impression ids seen in the last day, by first outcome; created on first use. */
   idempotency: { readonly counted: DedupeTable; readonly duplicate: DedupeTable } | undefined;
+  /** Ads, clicks and analytics buckets (issue 6); created on first use. */
+  analytics: CampaignAnalytics | undefined;
+  readonly analyticsOptions: AnalyticsOptions;
   /** Set by the registry that owns the actor (a state restored from disk gets it on restore). */
   journal: JournalSink | undefined;
   /** Scratch space for digests (owned by this state, so never shared between actors). */
@@ -44,15 +50,18 @@ export interface CampaignInput {
   readonly info: CampaignInfo;
   readonly ttlMs: number;
   readonly journal?: JournalSink;
+  readonly analytics?: AnalyticsOptions;
 }
 
-export function newCampaignState({ info, ttlMs, journal }: CampaignInput): CampaignState {
+export function newCampaignState({ info, ttlMs, journal, analytics }: CampaignInput): CampaignState {
   return {
     info,
     dedupe: new DedupeTable(ttlMs),
     windows: new TrailingWindows(),
     total: 0,
     idempotency: undefined,
+    analytics: undefined,
+    analyticsOptions: analytics ?? DEFAULT_ANALYTICS,
     journal,
     digest: new Uint32Array(4),
     idDigest: new Uint32Array(4),
@@ -65,8 +74,8 @@ export function newCampaignState({ info, ttlMs, journal }: CampaignInput): Campa
 }
 
 /** Rebuilds a campaign's state from a snapshot image (taking ownership of its arrays). */
-export function restoreCampaignState(image: CampaignImage, ttlMs: number, journal?: JournalSink): CampaignState {
-  const state = newCampaignState({ info: image.info, ttlMs, journal });
+export function restoreCampaignState(image: CampaignImage, ttlMs: number, journal?: JournalSink, analytics?: AnalyticsOptions): CampaignState {
+  const state = newCampaignState({ info: image.info, ttlMs, journal, analytics });
   return {
     ...state,
     dedupe: DedupeTable.restore(image.dedupe, ttlMs),
@@ -76,12 +85,17 @@ export function restoreCampaignState(image: CampaignImage, ttlMs: number, journa
       counted: DedupeTable.restore(image.idempotency.counted, IDEMPOTENCY_TTL_MS),
       duplicate: DedupeTable.restore(image.idempotency.duplicate, IDEMPOTENCY_TTL_MS),
     },
+    analytics: image.analytics && CampaignAnalytics.restore(image.analytics, state.analyticsOptions),
   };
 }
 
 /** Applies one impression at `at` and says what became of it. */
 export function countImpression(state: CampaignState, impression: Impression, at: number): Outcome {
   if (at < state.info.startTime) return 'not_started';
+  if (impression.bot === true) {
+    analyticsOf(state).impression(impression.adId, at, TallyCode.bot, undefined);
+    return 'bot_filtered';
+  }
   const { impressionId } = impression;
   const d = state.digest;
   if (impressionId !== undefined && state.idempotency !== undefined) {
@@ -117,6 +131,9 @@ export function countImpression(state: CampaignState, impression: Impression, at
   state.stage = 'none';
   state.remembered = undefined;
   state.applying = false;
+  // After the commit: analytics never make a counted impression uncounted. `d` still holds the
+  // user's digest, which the distinct-user sketches reuse.
+  analyticsOf(state).impression(impression.adId, at, counted ? TallyCode.counted : TallyCode.duplicate, d);
   return counted ? 'counted' : 'duplicate';
 }
 
@@ -125,6 +142,7 @@ export function replayCounted(state: CampaignState, at: number, user: Uint32Arra
   state.dedupe.restoreDigest(user, at);
   state.windows.add(at);
   state.total++;
+  analyticsOf(state).replayCountedUser(user, at);
 }
 
 /** Replays a journaled `remembered` fact. */
@@ -161,11 +179,14 @@ function handle(state: CampaignState, event: CampaignEvent): void {
   switch (event.type) {
     case 'impressions': {
       const { items, indices, out, at } = event;
+      state.analytics?.begin();
+      state.journal?.beginMessage?.();
       for (let k = 0; k < items.length; k++) {
         state.current = k;
         out[indices[k]] = countImpression(state, items[k], at);
       }
       state.current = -1;
+      state.analytics?.flush(state.info.id, at, state.journal);
       event.done();
       return;
     }
@@ -183,6 +204,7 @@ function handle(state: CampaignState, event: CampaignEvent): void {
         scanned += state.idempotency.duplicate.sweep(event.at, event.budget);
       }
       state.windows.compact(event.at);
+      if (state.analytics !== undefined) scanned += state.analytics.compact(event.at, event.budget);
       event.reply(scanned);
       return;
     }
@@ -197,6 +219,8 @@ function handle(state: CampaignState, event: CampaignEvent): void {
     case 'capture':
       event.reply(captureState(state));
       return;
+    default:
+      handleAnalytics(state, event);
   }
 }
 
@@ -211,6 +235,7 @@ export function captureState(state: CampaignState): CampaignImage {
     windows: state.windows.capture(),
     dedupe,
     idempotency: counted && duplicate && { counted, duplicate },
+    ...(state.analytics && { analytics: state.analytics.capture() }),
   };
   // Not enumerable: the image is data; `release` is how its holder hands the arrays back.
   Object.defineProperty(image, 'release', {
@@ -235,6 +260,8 @@ export function answerInflight(state: CampaignState): Impression | undefined {
   state.current = -1;
   switch (event?.type) {
     case 'impressions':
+      // The items applied before the crash stay counted: their tally goes to the journal too.
+      state.analytics?.flush(state.info.id, event.at, state.journal);
       event.done();
       break;
     case 'stats':
@@ -243,6 +270,11 @@ export function answerInflight(state: CampaignState): Impression | undefined {
     case 'sweep':
       event.reply(0);
       break;
+    case 'describe':
+    case 'capture':
+      break;
+    default:
+      if (event !== undefined) answerAnalyticsInflight(event);
   }
   return item;
 }

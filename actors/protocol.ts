@@ -1,3 +1,5 @@
+import type { AnalyticsEvent, AnalyticsJournal } from './analytics-protocol.js';
+import type { AnalyticsImage } from './analytics.js';
 import type { DedupeImage } from './dedupe.js';
 import type { WindowsImage } from './windows.js';
 
@@ -24,6 +26,8 @@ export interface Impression {
   readonly adId: string;
   /** Idempotency key: a retry with the same id within a day returns the first outcome. */
   readonly impressionId?: string;
+  /** Its user agent is on the bot list: not counted, tallied as bot_filtered (issue 6). */
+  readonly bot?: boolean;
 }
 
 /**
@@ -31,13 +35,13 @@ export interface Impression {
  * time, for a campaign that does not exist, or not processed because its campaign actor is down
  * (crashed while handling it, or restarting too often).
  */
-export type Outcome = 'counted' | 'duplicate' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter';
+export type Outcome = 'counted' | 'duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter';
 
 /**
  * Where campaign and registry actors record the facts that change state, in processing order: the
  * durable journal implements it (src/storage). Calls are synchronous and must not throw.
  */
-export interface JournalSink {
+export interface JournalSink extends Partial<AnalyticsJournal> {
   created(info: CampaignInfo): void;
   /** The user with 128-bit digest `user` was counted at `at`. */
   counted(campaignId: string, at: number, user: Uint32Array): void;
@@ -80,7 +84,8 @@ export type CampaignEvent =
   | { readonly type: 'stats'; readonly at: number; readonly reply: Reply<Stats | 'not_found' | undefined> }
   | { readonly type: 'sweep'; readonly at: number; readonly budget: number; readonly reply: Reply<number> }
   | { readonly type: 'describe'; readonly reply: Reply<CampaignDescription> }
-  | { readonly type: 'capture'; readonly reply: Reply<CampaignImage> };
+  | { readonly type: 'capture'; readonly reply: Reply<CampaignImage> }
+  | AnalyticsEvent;
 
 /**
  * A campaign's whole state as plain values, for a snapshot. Its arrays must not be written to while
@@ -93,4 +98,6 @@ export interface CampaignImage {
   readonly windows: WindowsImage;
   readonly dedupe: DedupeImage;
   readonly idempotency: { readonly counted: DedupeImage; readonly duplicate: DedupeImage } | undefined;
+  /** Ads, clicks and analytics buckets; absent when the campaign never had any. */
+  readonly analytics?: AnalyticsImage;
 }

@@ -2,6 +2,7 @@ import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type 
 import { answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
 import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from './protocol.js';
 import { isRetirable, type RemoteCampaignLogic } from './remote-campaign.js';
+import type { AnalyticsEvent, AnalyticsOptions } from './analytics-protocol.js';
 
 /** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
 export interface SupervisionLimits {
@@ -22,6 +23,8 @@ export interface RegistryInput {
    * on demand (and loses it again once the store says there is no such campaign).
    */
   readonly remote?: RemoteCampaignLogic;
+  /** Ads, clicks and analytics limits and retention for every campaign actor (issue 6). */
+  readonly analytics?: AnalyticsOptions;
 }
 
 /** Distinct crashing items remembered per campaign, and the crashes that make an item poison. */
@@ -103,7 +106,18 @@ export type RegistryEvent =
   | { readonly type: 'campaign.restore'; readonly state: CampaignState }
   | { readonly type: 'campaign.capture'; readonly id: string; readonly reply: Reply<CampaignImage | undefined> }
   | { readonly type: 'shutdown' }
+  | { readonly type: 'campaign.forward'; readonly id: string; readonly at: number; readonly message: (reply: Reply<any>) => AnalyticsEvent; readonly reply: Reply<ForwardResult> }
   | { readonly type: `xstate.error.actor.${string}`; readonly error: unknown; readonly actorId: string };
+
+/**
+ * The answer to a forwarded analytics message: the campaign's reply, or why there is none
+ * (`unsupported`: campaigns kept in a remote store have no analytics).
+ */
+export type ForwardResult =
+  | { readonly value: unknown }
+  | { readonly error: 'not_found' }
+  | { readonly error: 'unsupported' }
+  | { readonly error: 'unavailable'; readonly retryAfterMs: number };
 
 /** A campaign as the registry knows it. `ref` is absent while the campaign is suspended. */
 interface Entry {
@@ -219,6 +233,10 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
       case 'shutdown':
         for (const entry of state.order) if (entry.ref) scope.stopChild(entry.ref);
         return snapshot;
+      case 'campaign.forward':
+        state.lastAt = Math.max(state.lastAt, event.at);
+        forward(state, scope, event);
+        return snapshot;
       default:
         if (event.type.startsWith(ERROR_PREFIX)) supervise(state, scope, event.actorId, event.error);
         return snapshot;
@@ -252,7 +270,7 @@ function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, 
     parent: scope.self as AnyActorRef,
     id,
     systemId: id,
-    input: { info: entry.info, ttlMs: input.ttlMs, journal: input.journal },
+    input: { info: entry.info, ttlMs: input.ttlMs, journal: input.journal, analytics: input.analytics },
     snapshot: restored && resumed(restored),
   });
   ref.start();
@@ -441,4 +459,15 @@ function describe(state: RegistryState, after = 0, limit = Infinity): RegistryDe
     entry.ref.send({ type: 'describe', reply: (d) => children.push({ ...d, ...supervision, suspended: false }) });
   }
   return { campaigns: state.order.length, suspended, restarts, children, next: end < state.order.length ? end : undefined };
+}
+
+/** Hands an analytics message (ads, clicks, reads) to its campaign's actor and relays the reply. */
+function forward(state: RegistryState, scope: Scope, event: Extract<RegistryEvent, { type: 'campaign.forward' }>): void {
+  if (state.input.remote !== undefined) return event.reply({ error: 'unsupported' });
+  const entry = state.campaigns.get(event.id);
+  if (entry === undefined) return event.reply({ error: 'not_found' });
+  const ref = live(state, scope, entry);
+  const unavailable = (): void => event.reply({ error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
+  if (ref === undefined) return unavailable();
+  ref.send(event.message((value: unknown) => (value === undefined ? unavailable() : event.reply({ value }))));
 }

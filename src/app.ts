@@ -1,5 +1,6 @@
 import Koa, { type Context } from 'koa';
 import type { Counter } from './counter.js';
+import type { BotFilter } from './http/bots.js';
 import { Readiness } from './health.js';
 import { debugRouter } from './http/debug.js';
 import { errorHandler } from './http/errors.js';
@@ -23,6 +24,8 @@ export interface AppDeps {
   readonly inspector?: Inspector;
   /** Token `/debug/*` requires; empty or absent: none. */
   readonly inspectorToken?: string;
+  /** BOT_FILTER: which impressions and clicks are bots' (isbot's list when absent). */
+  readonly bots?: BotFilter;
 }
 
 /** Builds the Koa application. It never listens: `main.ts` does, tests use `app.callback()`. */

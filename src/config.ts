@@ -28,6 +28,16 @@ export interface Config {
   readonly redisClusterNodes: readonly RedisNode[];
   readonly redisTimeoutMs: number;
   readonly redisRetryIntervalMs: number;
+  /** Ads, clicks and analytics (issue 6). */
+  readonly botFilter: boolean;
+  /** 0: click dedupe off. */
+  readonly clickDedupTtlMs: number;
+  readonly clickMaxSkewMs: number;
+  readonly analyticsMaxAds: number;
+  readonly seriesMinuteRetentionMs: number;
+  readonly seriesHourRetentionMs: number;
+  /** Infinity: forever. */
+  readonly seriesDayRetentionMs: number;
 }
 
 /** Where counting state lives: in this process, or in Redis shared by every node. */
@@ -91,6 +101,13 @@ export const CONFIG_KEYS = [
   key({ env: 'REDIS_TIMEOUT', field: 'redisTimeoutMs', fallback: '500ms', doc: 'how long one Redis command may take; after 3 failures in a row Redis is treated as down and requests answer 503 at once', expected: 'a duration from 10ms to 10s', parse: (r) => between(duration(r), 10, 10_000) }),
   key({ env: 'REDIS_RETRY_INTERVAL', field: 'redisRetryIntervalMs', fallback: '1s', doc: 'while Redis is down: how often it is probed, and the Retry-After of the 503s', expected: 'a duration from 100ms to 1m', parse: (r) => between(duration(r), 100, 60_000) }),
   key({ env: 'INSPECTOR_TOKEN', field: 'inspectorToken', fallback: '', doc: 'token the inspector requires, sent as Authorization: Bearer <token> or ?token=<token>; empty: none (loopback only)', expected: '16–256 characters from A-Z a-z 0-9 . _ ~ -', parse: (r) => (r === '' || /^[\w.~-]{16,256}$/.test(r) ? r : undefined) }),
+  key({ env: 'BOT_FILTER', field: 'botFilter', fallback: 'on', doc: "on: impressions and clicks whose viewer's user agent (the user_agent field, or a browser's User-Agent header) is on isbot's list are not counted and are reported as bot_filtered", expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
+  key({ env: 'CLICK_DEDUP_TTL', field: 'clickDedupTtlMs', fallback: 'off', doc: 'off, or a window in which repeated clicks of the same user (or IP) on the same ad are dropped as duplicates', expected: 'off or a duration from 1ms to 24d', parse: (r) => (r === 'off' ? 0 : between(duration(r), 1, MAX_DEDUP_TTL_MS)) }),
+  key({ env: 'CLICK_MAX_SKEW', field: 'clickMaxSkewMs', fallback: '1h', doc: "how far a click's timestamp may be from the server's clock (further: 400); later ones count now", expected: 'a duration from 1s to 7d', parse: (r) => between(duration(r), 1000, 7 * 86_400_000) }),
+  key({ env: 'ANALYTICS_MAX_ADS', field: 'analyticsMaxAds', fallback: '1000', doc: 'distinct ads with figures of their own per campaign (later ones share the "(other)" row), and most ads registered per campaign', expected: 'an integer 1–10000', parse: (r) => int(r, 1, 10_000) }),
+  key({ env: 'SERIES_MINUTE_RETENTION', field: 'seriesMinuteRetentionMs', fallback: '48h', doc: 'how long minute buckets are kept for time series (analytics windows keep at least 24 h)', expected: 'a duration from 1h to 30d', parse: (r) => between(duration(r), 3_600_000, 30 * 86_400_000) }),
+  key({ env: 'SERIES_HOUR_RETENTION', field: 'seriesHourRetentionMs', fallback: '90d', doc: 'how long hour (quarter-hour) buckets are kept for time series', expected: 'a duration from 1d to 400d', parse: (r) => between(duration(r), 86_400_000, 400 * 86_400_000) }),
+  key({ env: 'SERIES_DAY_RETENTION', field: 'seriesDayRetentionMs', fallback: 'forever', doc: 'how long day buckets are kept for time series', expected: 'forever or a duration of at least 1d', parse: (r) => (r === 'forever' ? Infinity : between(duration(r), 86_400_000, Number.MAX_SAFE_INTEGER)) }),
 ] as const;
 
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */

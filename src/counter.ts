@@ -4,6 +4,7 @@ import type { Clock } from '../actors/clock.js';
 import type { CampaignInfo, Impression, Outcome, Stats } from '../actors/protocol.js';
 import type { IngestResult, RegistryDescription, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry.js';
 import type { Reply } from '../actors/protocol.js';
+import { AnalyticsFacade, type AnalyticsConfig } from './analytics.js';
 import { CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, UnavailableError } from './errors.js';
 
 /** What the façade needs of the journal: whether it is behind, and a wait for durability. */
@@ -31,6 +32,8 @@ export interface CounterDeps {
   readonly durability?: Durability;
   /** Absent when the registry holds the campaigns (STORE=memory). */
   readonly campaigns?: CampaignDirectory;
+  /** Click skew and retention for ads, clicks and analytics; defaults when absent. */
+  readonly analytics?: AnalyticsConfig;
 }
 
 export interface NewCampaign {
@@ -49,8 +52,11 @@ export class Counter {
   private readonly newId: () => string;
   private readonly durability: Durability | undefined;
   private readonly campaigns: CampaignDirectory | undefined;
+  /** Ads, clicks, analytics and time series (issue 6). */
+  readonly analytics: AnalyticsFacade;
 
   constructor(deps: CounterDeps) {
+    this.analytics = new AnalyticsFacade(deps);
     this.campaigns = deps.campaigns;
     this.durability = deps.durability;
     this.registry = deps.registry;
@@ -85,9 +91,14 @@ export class Counter {
 
   /** Records one impression: true if counted, false if a duplicate; throws for anything else. */
   async recordImpression(impression: Impression): Promise<boolean> {
+    return (await this.recordImpressionOutcome(impression)) === 'counted';
+  }
+
+  /** Records one impression: counted, a duplicate, or filtered as a bot; throws for anything else. */
+  async recordImpressionOutcome(impression: Impression): Promise<'counted' | 'duplicate' | 'bot_filtered'> {
     const { outcomes, retryAfterMs } = await this.recordImpressions([impression]);
     const outcome = outcomes[0];
-    if (outcome === 'counted' || outcome === 'duplicate') return outcome === 'counted';
+    if (outcome === 'counted' || outcome === 'duplicate' || outcome === 'bot_filtered') return outcome;
     throw await this.outcomeError(outcome, impression.campaignId, retryAfterMs);
   }
 
@@ -127,7 +138,7 @@ export class Counter {
   }
 
   /** The error a non-counting outcome stands for, with the same message for single and batch items. */
-  async outcomeError(outcome: Exclude<Outcome, 'counted' | 'duplicate'>, campaignId: string, retryAfterMs: number): Promise<Error> {
+  async outcomeError(outcome: Exclude<Outcome, 'counted' | 'duplicate' | 'bot_filtered'>, campaignId: string, retryAfterMs: number): Promise<Error> {
     switch (outcome) {
       case 'not_found':
         return new CampaignNotFoundError(campaignId);

@@ -3,7 +3,9 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { systemClock } from '../actors/clock.js';
 import { startCounterSystem } from '../actors/system.js';
+import { analyticsConfig } from './analytics.js';
 import { createApp } from './app.js';
+import { botFilter } from './http/bots.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Counter } from './counter.js';
 import { Readiness } from './health.js';
@@ -38,6 +40,7 @@ async function main(argv: readonly string[]): Promise<void> {
   // Made before recovery so the journal can report its fsyncs; the actors' figures are asked for at
   // scrape time, by when `counter` exists.
   const metrics: Metrics = new Metrics({ source: { describe: () => counter.describe() } });
+  const analytics = analyticsConfig(config);
   const durable =
     config.durability === 'off' || redis
       ? undefined
@@ -49,6 +52,7 @@ async function main(argv: readonly string[]): Promise<void> {
           logger,
           onError: fatal('journal write failed'),
           onSync: metrics.journalSynced,
+          analytics,
         });
   if (durable) logger.info({ ...durable.report }, 'recovered state from disk');
 
@@ -60,6 +64,7 @@ async function main(argv: readonly string[]): Promise<void> {
     supervision: { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs },
     journal: durable?.store.journal,
     remote: redis?.logic,
+    analytics,
     onSupervision: (r) =>
       logger.warn({ campaign_id: r.campaignId, decision: r.decision, restarts_in_window: r.restartsInWindow, err: r.error }, 'campaign actor crashed'),
     onDeadLetter: (r) => void deadLetter(config, logger, r),
@@ -68,7 +73,7 @@ async function main(argv: readonly string[]): Promise<void> {
   for (const state of durable?.states ?? []) system.registry.send({ type: 'campaign.restore', state });
 
   const store = durable?.store;
-  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store });
+  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store, analytics });
   // Unready until listening; draining (and recovery, when it runs behind the listener) mark it so.
   const readiness = new Readiness('starting');
   metrics.watch(system.registry);
@@ -82,6 +87,7 @@ async function main(argv: readonly string[]): Promise<void> {
     readiness,
     inspector,
     inspectorToken: config.inspectorToken,
+    bots: botFilter(config.botFilter),
   });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;

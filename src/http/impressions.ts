@@ -3,47 +3,50 @@ import type { Impression, Outcome } from '../../actors/protocol.js';
 import type { Counter } from '../counter.js';
 import { AppError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
 import { NO_OUTCOMES, type ImpressionOutcome, type OutcomeRecorder } from '../metrics.js';
+import { BOTS_ON, type BotFilter } from './bots.js';
 import { validators } from './schemas.js';
 import { describe } from './validate.js';
 
-type ItemResult = { counted: boolean } | { error: string; code: number };
+type ItemResult = { counted: boolean; bot_filtered?: true } | { error: string; code: number };
 
 const COUNTED = { message: 'impression counted', counted: true } as const;
 const DUPLICATE = { message: 'duplicate impression within the dedupe window; not counted', counted: false } as const;
+const BOT = { message: 'impression from a bot user agent; not counted', counted: false, bot_filtered: true } as const;
 
-export function impressionHandlers(counter: Counter, batchLimit: number, outcomes: OutcomeRecorder = NO_OUTCOMES) {
+export function impressionHandlers(counter: Counter, batchLimit: number, outcomes: OutcomeRecorder = NO_OUTCOMES, bots: BotFilter = BOTS_ON) {
   return {
     /** One impression object, or an array of them (a batch answered item by item). */
     async record(ctx: Context): Promise<void> {
       const body: unknown = ctx.request.body;
+      const agent = ctx.get('User-Agent') || undefined;
       if (!Array.isArray(body)) {
-        const item = toImpression(body);
+        const item = toImpression(body, agent, bots);
         if (item instanceof ValidationError) {
           outcomes.add('invalid');
           throw item;
         }
-        let counted: boolean;
+        let outcome: 'counted' | 'duplicate' | 'bot_filtered';
         try {
-          counted = await counter.recordImpression(item);
+          outcome = await counter.recordImpressionOutcome(item);
         } catch (err) {
           outcomes.add(rejection(err));
           throw err;
         }
-        outcomes.add(counted ? 'counted' : 'duplicate');
-        ctx.body = counted ? COUNTED : DUPLICATE;
+        outcomes.add(outcome);
+        ctx.body = outcome === 'counted' ? COUNTED : outcome === 'duplicate' ? DUPLICATE : BOT;
         return;
       }
       if (body.length === 0) throw new ValidationError('batch is empty');
       if (body.length > batchLimit) {
         throw new PayloadTooLargeError(`batch of ${body.length} impressions exceeds the limit of ${batchLimit}`);
       }
-      ctx.body = await recordBatch(counter, body, outcomes);
+      ctx.body = await recordBatch(counter, body, outcomes, (v) => toImpression(v, agent, bots));
     },
   };
 }
 
-async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeRecorder) {
-  const parsed = body.map(toImpression);
+async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeRecorder, parse: (value: unknown) => Impression | ValidationError) {
+  const parsed = body.map(parse);
   const accepted: Impression[] = [];
   const positions: number[] = [];
   parsed.forEach((p, i) => {
@@ -65,6 +68,7 @@ async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeReco
   const errors = new Map<string, ItemResult>();
   let counted = 0;
   let duplicates = 0;
+  let bots = 0;
   for (let k = 0; k < outcomes.length; k++) {
     const outcome: Outcome = outcomes[k];
     if (outcome === 'counted') {
@@ -72,6 +76,9 @@ async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeReco
       results[positions[k]] = { counted: true };
     } else if (outcome === 'duplicate') {
       duplicates++;
+    } else if (outcome === 'bot_filtered') {
+      bots++;
+      results[positions[k]] = BOT_ITEM;
     } else {
       tally.add(outcome);
       const campaignId = accepted[k].campaignId;
@@ -85,7 +92,9 @@ async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeReco
   }
   tally.add('counted', counted);
   tally.add('duplicate', duplicates);
-  return { results, counted, duplicates, rejected: body.length - counted - duplicates };
+  tally.add('bot_filtered', bots);
+  // `bot_filtered` appears only when some were, so the answer keeps its shape where bots are not an issue.
+  return { results, counted, duplicates, ...(bots > 0 && { bot_filtered: bots }), rejected: body.length - counted - duplicates - bots };
 }
 
 /** The metrics reason of an impression the façade refused with an error. */
@@ -97,9 +106,12 @@ function rejection(err: unknown): ImpressionOutcome {
   return 'error';
 }
 
-function toImpression(value: unknown): Impression | ValidationError {
+const BOT_ITEM: ItemResult = { counted: false, bot_filtered: true };
+
+function toImpression(value: unknown, agent: string | undefined, bots: BotFilter): Impression | ValidationError {
   if (!validators.impression(value)) return new ValidationError(describe(validators.impression.errors?.[0], 'impression'));
-  return { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id ?? undefined };
+  const item: Impression = { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id ?? undefined };
+  return bots.isBot(value.user_agent ?? undefined, agent) ? { ...item, bot: true } : item;
 }
 
 function errorResult(err: Error): ItemResult {

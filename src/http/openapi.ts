@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
+import { ANALYTICS_RESPONSE_SCHEMAS, ANALYTICS_ROUTES } from './analytics-docs.js';
 import { createCampaignSchema, impressionSchema, listCampaignsSchema } from './schemas.js';
 
 /**
@@ -19,7 +20,7 @@ interface Answer {
   readonly headers?: readonly string[];
 }
 
-interface RouteDoc {
+export interface RouteDoc {
   readonly method: Method;
   /** OpenAPI form: `{id}` for path parameters. */
   readonly path: string;
@@ -148,6 +149,7 @@ export const ROUTES: readonly RouteDoc[] = [
       429: error('too many inspector clients', ['Retry-After']),
     },
   },
+  ...ANALYTICS_ROUTES,
 ];
 
 const campaign: Schema = {
@@ -193,7 +195,7 @@ const RESPONSE_SCHEMAS: Record<string, Schema> = {
     type: 'object',
     additionalProperties: false,
     required: ['message', 'counted'],
-    properties: { message: { type: 'string' }, counted: { type: 'boolean' } },
+    properties: { message: { type: 'string' }, counted: { type: 'boolean' }, bot_filtered: { const: true, description: 'BOT_FILTER: the user agent is a bot\'s' } },
   },
   BatchResult: {
     type: 'object',
@@ -201,10 +203,11 @@ const RESPONSE_SCHEMAS: Record<string, Schema> = {
     properties: {
       results: {
         type: 'array',
-        items: { oneOf: [{ type: 'object', required: ['counted'], properties: { counted: { type: 'boolean' } } }, { $ref: '#/components/schemas/Error' }] },
+        items: { oneOf: [{ type: 'object', required: ['counted'], properties: { counted: { type: 'boolean' }, bot_filtered: { const: true } } }, { $ref: '#/components/schemas/Error' }] },
       },
       counted: count,
       duplicates: count,
+      bot_filtered: { ...count, description: 'present when some items were bots (BOT_FILTER)' },
       rejected: count,
     },
   },
@@ -282,7 +285,7 @@ export function openApiDocument(version = '0.1.0'): Schema {
     ],
     paths,
     components: {
-      schemas: { Impression: toOpenApi(impressionSchema), ...RESPONSE_SCHEMAS },
+      schemas: { Impression: toOpenApi(impressionSchema), ...RESPONSE_SCHEMAS, ...toOpenApi(ANALYTICS_RESPONSE_SCHEMAS) },
       parameters: {
         RequestId: {
           name: 'X-Request-Id',

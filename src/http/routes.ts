@@ -1,7 +1,11 @@
 import Router from '@koa/router';
 import type { Counter } from '../counter.js';
 import type { OutcomeRecorder } from '../metrics.js';
+import { adHandlers } from './ads.js';
+import { analyticsHandlers } from './analytics.js';
+import type { BotFilter } from './bots.js';
 import { campaignHandlers } from './campaigns.js';
+import { clickHandlers } from './clicks.js';
 import { impressionHandlers } from './impressions.js';
 import { jsonBody } from './json-body.js';
 import { openApiHandler } from './openapi.js';
@@ -11,13 +15,18 @@ export interface RouteOptions {
   readonly batchLimit: number;
   /** Where impression outcomes are counted (metrics). */
   readonly outcomes?: OutcomeRecorder;
+  /** BOT_FILTER: which impressions and clicks are bots' (on when absent). */
+  readonly bots?: BotFilter;
 }
 
 /** Every endpoint of `/api/v1`, one line each. */
 export function apiRouter(counter: Counter, options: RouteOptions): Router {
   const json = jsonBody(options.bodyLimitBytes);
   const campaigns = campaignHandlers(counter);
-  const impressions = impressionHandlers(counter, options.batchLimit, options.outcomes);
+  const impressions = impressionHandlers(counter, options.batchLimit, options.outcomes, options.bots);
+  const ads = adHandlers(counter);
+  const clicks = clickHandlers(counter, options.batchLimit, options.bots);
+  const analytics = analyticsHandlers(counter);
 
   const router = new Router({ prefix: '/api/v1' });
   router.post('/campaigns', json, campaigns.create);
@@ -25,6 +34,13 @@ export function apiRouter(counter: Counter, options: RouteOptions): Router {
   router.get('/campaigns/:id', campaigns.get);
   router.get('/campaigns/:id/stats', campaigns.stats);
   router.post('/impressions', json, impressions.record);
+  router.post('/campaigns/:id/ads', json, ads.create);
+  router.get('/campaigns/:id/ads', ads.listForCampaign);
+  router.get('/ads', ads.listAll);
+  router.get('/ads/analytics', analytics.ads);
+  router.post('/clicks', json, clicks.record);
+  router.get('/campaigns/:id/analytics', analytics.campaign);
+  router.get('/campaigns/:id/timeseries', analytics.timeseries);
   router.get('/openapi.json', openApiHandler());
   return router;
 }

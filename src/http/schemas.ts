@@ -23,6 +23,8 @@ export interface ImpressionBody {
   user_id: string;
   ad_id: string;
   impression_id?: string;
+  /** The viewer's user agent, judged by BOT_FILTER (issue 6). */
+  user_agent?: string;
 }
 
 const id = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -31,7 +33,7 @@ export const impressionSchema: JSONSchemaType<ImpressionBody> = {
   type: 'object',
   additionalProperties: false,
   required: ['campaign_id', 'user_id', 'ad_id'],
-  properties: { campaign_id: id, user_id: id, ad_id: id, impression_id: { ...id, nullable: true } },
+  properties: { campaign_id: id, user_id: id, ad_id: id, impression_id: { ...id, nullable: true }, user_agent: { type: 'string', maxLength: 1024, nullable: true } },
 };
 
 export interface ListCampaignsQuery {
@@ -52,4 +54,99 @@ export const validators = {
   createCampaign: compile(createCampaignSchema),
   impression: compile(impressionSchema),
   listCampaigns: compile(listCampaignsSchema),
+};
+
+// ---- Ads, clicks and analytics (issue 6) ------------------------------------------------------
+
+export interface CreateAdBody {
+  id?: string;
+  name: string;
+  image_url: string;
+  target_url: string;
+}
+
+const httpUrl = { type: 'string', minLength: 10, maxLength: 2048, format: 'http-url' } as const;
+
+export const createAdSchema: JSONSchemaType<CreateAdBody> = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'image_url', 'target_url'],
+  properties: { id: { ...id, nullable: true }, name: { type: 'string', minLength: 1, maxLength: 200 }, image_url: httpUrl, target_url: httpUrl },
+};
+
+export interface ClickBody {
+  campaign_id: string;
+  ad_id: string;
+  user_id?: string;
+  ip_address?: string;
+  playback_time?: number;
+  timestamp?: string;
+  user_agent?: string;
+}
+
+export const clickSchema: JSONSchemaType<ClickBody> = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['campaign_id', 'ad_id'],
+  properties: {
+    campaign_id: id,
+    ad_id: id,
+    user_id: { ...id, nullable: true },
+    ip_address: { type: 'string', maxLength: 64, format: 'ip', nullable: true },
+    playback_time: { type: 'number', minimum: 0, maximum: 31_536_000, nullable: true, description: 'seconds of playback, 0 to 1 year' },
+    timestamp: { type: 'string', format: 'date-time', nullable: true, description: 'when the click happened; within CLICK_MAX_SKEW of the server clock' },
+    user_agent: { type: 'string', maxLength: 1024, nullable: true, description: "the viewer's user agent, judged by BOT_FILTER" },
+  },
+};
+
+/** `limit` and `cursor` of the paginated ad lists. */
+export const pageQuerySchema: JSONSchemaType<ListCampaignsQuery> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true, description: '1–1000, default 100' },
+    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$', nullable: true, description: 'next_cursor of the previous page' },
+  },
+};
+
+export interface AnalyticsQuery {
+  window?: '1h' | '6h' | '24h' | '7d' | '30d';
+  group_by?: 'ad';
+}
+
+export const analyticsQuerySchema: JSONSchemaType<AnalyticsQuery> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    window: { type: 'string', enum: ['1h', '6h', '24h', '7d', '30d'], nullable: true, description: 'trailing window, default 24h' },
+    group_by: { type: 'string', enum: ['ad'], nullable: true, description: 'ad: add one row per ad' },
+  },
+};
+
+export interface TimeseriesQuery {
+  interval?: 'minute' | 'hour' | 'day';
+  from?: string;
+  to?: string;
+  tz?: string;
+  format?: 'json' | 'csv';
+}
+
+export const timeseriesQuerySchema: JSONSchemaType<TimeseriesQuery> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    interval: { type: 'string', enum: ['minute', 'hour', 'day'], nullable: true, description: 'bucket size, default hour' },
+    from: { type: 'string', format: 'date-time', nullable: true, description: 'first instant (its bucket is the first); default: 1 h, 24 h or 30 days before `to`' },
+    to: { type: 'string', format: 'date-time', nullable: true, description: 'end, exclusive; default now' },
+    tz: { type: 'string', minLength: 1, maxLength: 64, nullable: true, description: 'IANA time zone for hour and day boundaries, default UTC' },
+    format: { type: 'string', enum: ['json', 'csv'], nullable: true, description: 'csv: text/csv (so does Accept: text/csv)' },
+  },
+};
+
+export const analyticsValidators = {
+  createAd: compile(createAdSchema),
+  click: compile(clickSchema),
+  page: compile(pageQuerySchema),
+  analytics: compile(analyticsQuerySchema),
+  timeseries: compile(timeseriesQuerySchema),
 };

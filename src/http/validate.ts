@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../errors.js';
 
@@ -5,6 +6,15 @@ import { ValidationError } from '../errors.js';
 // `verbose` adds the failing schema to errors (only on failure) so messages can state the rule.
 const ajv = new Ajv({ allErrors: false, strict: true, verbose: true });
 ajv.addFormat('date-time', { type: 'string', validate: isRfc3339 });
+ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });
+ajv.addFormat('ip', { type: 'string', validate: (text: string) => isIP(text) !== 0 });
+
+/** What each format requires, for error messages. */
+const FORMAT_RULES: Record<string, string> = {
+  'date-time': 'an RFC 3339 date-time such as 2026-01-31T12:00:00Z',
+  'http-url': 'an absolute http or https URL',
+  ip: 'an IPv4 or IPv6 address',
+};
 
 export type Validator<T> = ValidateFunction<T>;
 
@@ -34,7 +44,9 @@ export function describe(error: ErrorObject | undefined, where: string): string 
     case 'maxLength':
       return `${field} must be ${lengthRule(error.parentSchema as { minLength?: number; maxLength?: number })}`;
     case 'format':
-      return `${field} must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z`;
+      return `${field} must be ${FORMAT_RULES[(error.params as { format: string }).format] ?? FORMAT_RULES['date-time']}`;
+    case 'enum':
+      return `${field} must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
     case 'pattern':
       return `${field} is malformed`;
     default:
@@ -62,4 +74,15 @@ export function isRfc3339(text: string): boolean {
   if (hour > 23 || minute > 59 || second > 60) return false;
   if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
   return !Number.isNaN(Date.parse(text));
+}
+
+/** An absolute http(s) URL with a host (`URL` alone accepts `http:x` and other oddities). */
+export function isHttpUrl(text: string): boolean {
+  if (!/^https?:\/\/[^\s/?#]+/i.test(text)) return false;
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AdInfo, ClickFact } from '../../actors/analytics-protocol.js';
 import type { CampaignInfo, JournalSink } from '../../actors/protocol.js';
 import { FRAME_HEADER, syncDir } from './frames.js';
 
@@ -11,6 +12,12 @@ export const enum RecordType {
   Created = 1,
   Counted = 2,
   Remembered = 3,
+  /** An ad's metadata (JSON AdInfo). */
+  AdRegistered = 4,
+  /** One message's impressions by ad and fate: `[u16 ads][ads: u16 length, utf8]…[3 bytes an impression]`. */
+  Tallied = 5,
+  /** Clicks as a JSON array of `{a: at, ad, o: c|d|b, p?: playback seconds, d?: click-dedupe digest}`. */
+  Clicked = 6,
 }
 export const RECORD_FIXED = 1 + 1 + 2 + 8 + 8;
 const CHUNK_BYTES = 1 << 20;
@@ -59,6 +66,8 @@ export class Journal implements JournalSink {
   private closed = false;
   /** Segment switches requested by `rotate`, carried out by the writer between two writes. */
   private rotations: { next: number; resolve: (first: number) => void; reject: (err: unknown) => void }[] = [];
+  /** Where the current campaign message's facts begin, while it is being processed. */
+  private messageMark: { chunk: Buffer; pos: number; seq: number } | undefined;
 
   private constructor(private readonly options: JournalOptions) {
     this.seq = options.lastSeq;
@@ -86,6 +95,79 @@ export class Journal implements JournalSink {
     this.begin(RecordType.Created, info.id, info.createdAt, json.length);
     this.pos += json.copy(this.chunk, this.pos);
     this.finishOpen(json.length);
+  }
+
+  adRegistered(campaignId: string, ad: AdInfo): void {
+    this.blobRecord(RecordType.AdRegistered, campaignId, ad.createdAt, Buffer.from(JSON.stringify(ad)));
+  }
+
+  /** Marks where the facts of the campaign message about to be processed begin (see `tallied`). */
+  beginMessage(): void {
+    this.close_();
+    this.messageMark = { chunk: this.chunk, pos: this.pos, seq: this.seq };
+  }
+
+  /**
+   * The message's tally goes in front of the message's other facts (renumbered to stay in order), so
+   * that a message's last record is still its last `counted` fact and replay meets the tally first.
+   * If the message's facts already left the buffer (a chunk filled up), it simply follows them.
+   */
+  tallied(campaignId: string, at: number, ads: readonly string[], adCount: number, items: Uint8Array): void {
+    const mark = this.messageMark;
+    this.messageMark = undefined;
+    this.close_();
+    let size = 2 + items.length;
+    for (let i = 0; i < adCount; i++) size += 2 + Buffer.byteLength(ads[i]);
+    this.begin(RecordType.Tallied, campaignId, at, size);
+    const c = this.chunk;
+    let p = this.pos;
+    c.writeUInt16LE(adCount, p);
+    p += 2;
+    for (let i = 0; i < adCount; i++) {
+      const n = c.write(ads[i], p + 2);
+      c.writeUInt16LE(n, p);
+      p += 2 + n;
+    }
+    c.set(items, p);
+    this.pos = p + items.length;
+    const recordStart = (this.open as NonNullable<Journal['open']>).start;
+    this.finishOpen(size);
+    if (mark !== undefined && mark.chunk === this.chunk && mark.pos >= this.start && recordStart > mark.pos) this.moveBefore(mark, recordStart);
+  }
+
+  /** Moves the record at `recordStart` (the last one) to `mark.pos`, renumbering the records after it. */
+  private moveBefore(mark: { pos: number; seq: number }, recordStart: number): void {
+    const c = this.chunk;
+    const record = Buffer.from(c.subarray(recordStart, this.pos));
+    c.copyWithin(mark.pos + record.length, mark.pos, recordStart);
+    record.copy(c, mark.pos);
+    let seq = mark.seq;
+    for (let p = mark.pos; p < this.pos; ) {
+      const length = c.readUInt32LE(p);
+      const payload = p + FRAME_HEADER;
+      c.writeDoubleLE(++seq, payload + 4);
+      c.writeUInt32LE(crc32(c.subarray(payload, payload + length)), p + 4);
+      p = payload + length;
+    }
+  }
+
+  clicked(campaignId: string, facts: readonly ClickFact[]): void {
+    const json = facts.map((f) => ({
+      a: f.at,
+      ad: f.adId,
+      o: f.outcome === 'counted' ? 'c' : f.outcome === 'duplicate' ? 'd' : 'b',
+      ...(f.playbackTime !== undefined && { p: f.playbackTime }),
+      ...(f.digest !== undefined && { d: [...f.digest] }),
+    }));
+    this.blobRecord(RecordType.Clicked, campaignId, facts[0]?.at ?? 0, Buffer.from(JSON.stringify(json)));
+  }
+
+  /** A record whose payload after the count is `bytes` (the count holds its length). */
+  private blobRecord(type: RecordType, id: string, at: number, bytes: Buffer): void {
+    this.close_();
+    this.begin(type, id, at, bytes.length);
+    this.pos += bytes.copy(this.chunk, this.pos);
+    this.finishOpen(bytes.length);
   }
 
   counted(campaignId: string, at: number, user: Uint32Array): void {

@@ -2,6 +2,7 @@ import { crc32 } from 'node:zlib';
 import type { FileHandle } from 'node:fs/promises';
 import type { DedupeImage } from '../../actors/dedupe.js';
 import type { CampaignImage } from '../../actors/protocol.js';
+import { decodeAnalytics, encodeAnalytics } from '../../actors/analytics-codec.js';
 import { readFrame } from './frames.js';
 
 /**
@@ -30,6 +31,8 @@ interface CampaignMeta {
   windows: { head: number; hourSum: number; daySum: number; ring: boolean };
   dedupe: { ttlMs: number; shards: ShardMeta[] };
   idempotency: { counted: { ttlMs: number; shards: ShardMeta[] }; duplicate: { ttlMs: number; shards: ShardMeta[] } } | null;
+  /** Whether one more blob follows with the campaign's analytics (analytics-codec.ts); absent before issue 6. */
+  analytics?: boolean;
 }
 
 export class SnapshotWriter {
@@ -56,6 +59,7 @@ export class SnapshotWriter {
             duplicate: { ttlMs: image.idempotency.duplicate.ttlMs, shards: shards(image.idempotency.duplicate) },
           }
         : null,
+      ...(image.analytics && { analytics: true }),
     };
     await this.json(KIND.campaign, meta);
     if (image.windows.ring) await this.blob(image.windows.ring);
@@ -63,6 +67,10 @@ export class SnapshotWriter {
     if (image.idempotency) {
       for (const s of image.idempotency.counted.shards) await this.blob(s.slots);
       for (const s of image.idempotency.duplicate.shards) await this.blob(s.slots);
+    }
+    if (image.analytics) {
+      const bytes = encodeAnalytics(image.analytics);
+      await this.write(KIND.blob, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     }
   }
 
@@ -135,6 +143,7 @@ export async function readSnapshot(file: FileHandle): Promise<LoadedSnapshot> {
       windows: { ring, head: meta.windows.head, hourSum: meta.windows.hourSum, daySum: meta.windows.daySum },
       dedupe: await table(meta.dedupe),
       idempotency: meta.idempotency ? { counted: await table(meta.idempotency.counted), duplicate: await table(meta.idempotency.duplicate) } : undefined,
+      ...(meta.analytics === true && { analytics: decodeAnalytics(await next(KIND.blob)) }),
     };
     campaigns.push({ image, seq: meta.seq });
   }

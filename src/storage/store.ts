@@ -1,10 +1,12 @@
 import { mkdir, open, readdir, rename, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newCampaignState, replayCounted, replayRemembered, restoreCampaignState, type CampaignState } from '../../actors/campaign.js';
+import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
 import type { CampaignImage, CampaignInfo } from '../../actors/protocol.js';
 import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/registry.js';
 import { ask } from '../../actors/ask.js';
 import type { Logger } from '../log.js';
+import { isAnalyticsRecord, replayAnalyticsRecord } from './analytics-records.js';
 import { readFrame, syncDir } from './frames.js';
 import { Journal, RECORD_FIXED, RecordType, type DurabilityMode } from './journal.js';
 import { readSnapshot, SnapshotWriter, snapshotName } from './snapshot.js';
@@ -18,12 +20,17 @@ export interface StoreOptions {
   readonly onError: (err: unknown) => void;
   /** Passed to the journal: each group commit's fdatasync time in seconds. */
   readonly onSync?: (seconds: number) => void;
+  /** Analytics limits and retention the recovered campaigns get (defaults when absent). */
+  readonly analytics?: AnalyticsOptions;
 }
 
 export interface RecoveryReport {
   snapshot: string | undefined;
   campaigns: number;
+  /** Counting records replayed (campaigns, counted users, impression ids). */
   records: number;
+  /** Analytics records replayed (ads, impression tallies, clicks). */
+  analyticsRecords: number;
   /** Segments whose torn or corrupt tail was cut off. */
   cut: string[];
   ms: number;
@@ -69,7 +76,7 @@ export class Store {
       try {
         const snap = await readSnapshot(file);
         for (const { image, seq } of snap.campaigns) {
-          states.set(image.info.id, restoreCampaignState(image, options.ttlMs));
+          states.set(image.info.id, restoreCampaignState(image, options.ttlMs, undefined, options.analytics));
           covered.set(image.info.id, seq);
           lastSeq = Math.max(lastSeq, seq);
         }
@@ -85,6 +92,7 @@ export class Store {
 
     const cut: string[] = [];
     let records = 0;
+    let analyticsRecords = 0;
     const digest = new Uint32Array(4);
     for (const name of names.filter((n) => SEGMENT.test(n)).sort()) {
       const path = join(options.dir, name);
@@ -100,14 +108,15 @@ export class Store {
             cut.push(name);
             break;
           }
-          const seq = apply(r.payload, states, covered, options.ttlMs, digest);
+          const seq = apply(r.payload, states, covered, options.ttlMs, digest, options.analytics);
           if (seq < 0) {
             logger.warn({ file: name, offset: position, bytes: size - position }, 'journal record malformed; cutting the tail from it');
             cut.push(name);
             break;
           }
           position = r.next;
-          records++;
+          if (isAnalyticsRecord(r.payload[0] as RecordType)) analyticsRecords++;
+          else records++;
           lastSeq = Math.max(lastSeq, seq);
         }
       } finally {
@@ -116,8 +125,9 @@ export class Store {
       if (cut.at(-1) === name) await truncate(path, position);
     }
 
+    for (const state of states.values()) state.analytics?.endReplay();
     const journal = await Journal.create({ dir: options.dir, mode: options.mode, lastSeq, maxPendingBytes: options.maxPendingBytes, onError: options.onError, onSync: options.onSync });
-    const report: RecoveryReport = { snapshot: snapshotFile, campaigns: states.size, records, cut, ms: Math.round(performance.now() - started) };
+    const report: RecoveryReport = { snapshot: snapshotFile, campaigns: states.size, records, analyticsRecords, cut, ms: Math.round(performance.now() - started) };
     return { store: new Store(journal, options), states: [...states.values()], report };
   }
 
@@ -197,13 +207,20 @@ async function listAll(registry: RegistryRef): Promise<CampaignInfo[]> {
 }
 
 /** Bytes per item of each record type (Created carries `count` bytes of JSON). */
-const ITEM_BYTES: Record<number, number> = { [RecordType.Created]: 1, [RecordType.Counted]: 16, [RecordType.Remembered]: 17 };
+const ITEM_BYTES: Record<number, number> = {
+  [RecordType.Created]: 1,
+  [RecordType.Counted]: 16,
+  [RecordType.Remembered]: 17,
+  [RecordType.AdRegistered]: 1,
+  [RecordType.Tallied]: 1,
+  [RecordType.Clicked]: 1,
+};
 
 /**
  * Applies one journal record to the recovering states; returns its sequence number, or -1 when the
  * record is malformed (its checksum matched, but its sizes do not add up).
  */
-function apply(payload: Buffer, states: Map<string, CampaignState>, covered: Map<string, number>, ttlMs: number, digest: Uint32Array): number {
+function apply(payload: Buffer, states: Map<string, CampaignState>, covered: Map<string, number>, ttlMs: number, digest: Uint32Array, analytics?: AnalyticsOptions): number {
   if (payload.length < RECORD_FIXED + 4) return -1;
   const type = payload[0] as RecordType;
   const itemBytes = ITEM_BYTES[type];
@@ -218,11 +235,12 @@ function apply(payload: Buffer, states: Map<string, CampaignState>, covered: Map
   const count = payload.readUInt32LE(p);
   p += 4;
   if (type === RecordType.Created) {
-    if (!states.has(id)) states.set(id, newCampaignState({ info: JSON.parse(payload.toString('utf8', p, p + count)) as CampaignInfo, ttlMs }));
+    if (!states.has(id)) states.set(id, newCampaignState({ info: JSON.parse(payload.toString('utf8', p, p + count)) as CampaignInfo, ttlMs, analytics }));
     return seq;
   }
   const state = states.get(id);
   if (state === undefined || seq <= (covered.get(id) ?? -1)) return seq;
+  if (isAnalyticsRecord(type)) return replayAnalyticsRecord(type, state, at, payload.subarray(p, p + count)) ? seq : -1;
   for (let k = 0; k < count; k++) {
     digest[0] = payload.readUInt32LE(p);
     digest[1] = payload.readUInt32LE(p + 4);

@@ -1,0 +1,528 @@
+import {
+  DEFAULT_ANALYTICS,
+  OTHER_AD,
+  SeriesSource,
+  TallyCode,
+  type AdInfo,
+  type AdPage,
+  type AdRegistration,
+  type AdTotals,
+  type AnalyticsJournal,
+  type AnalyticsOptions,
+  type AnalyticsReport,
+  type AnalyticsWindow,
+  type Click,
+  type ClickFact,
+  type ClickOutcome,
+  type SeriesAnswer,
+  type SeriesQuery,
+  type WindowFigures,
+} from './analytics-protocol.js';
+import { DedupeTable, type DedupeImage } from './dedupe.js';
+import { hash128 } from './hash128.js';
+import { estimate } from './hll.js';
+import { DAY_MS, DayTier, FULL, Metric, SERIES, SketchTier, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
+
+const MINUTE_MS = 60_000;
+const QUARTER_MS = 15 * MINUTE_MS;
+const HOUR_MS = 3_600_000;
+const TEN_MINUTES_MS = 10 * MINUTE_MS;
+
+/** HLL precision: campaign-wide 2^12 registers (±1.63 %), per ad 2^10 (±3.25 %). */
+export const CAMPAIGN_HLL_P = 12;
+export const AD_HLL_P = 10;
+
+/**
+ * How each window is read: counters from minute buckets (1h, 6h, 24h) or hour buckets (7d, 30d);
+ * distinct users from sketches per 10 minutes, hour or UTC day. A window is the bucket containing
+ * the read time and the ones before it, `count` of them in all.
+ */
+const WINDOWS: Record<AnalyticsWindow, { counters: 'minutes' | 'hours'; count: number; sketch: 'tenMin' | 'hourly' | 'daily'; sketches: number }> = {
+  '1h': { counters: 'minutes', count: 60, sketch: 'tenMin', sketches: 6 },
+  '6h': { counters: 'minutes', count: 360, sketch: 'tenMin', sketches: 36 },
+  '24h': { counters: 'minutes', count: 1440, sketch: 'hourly', sketches: 24 },
+  '7d': { counters: 'hours', count: 168, sketch: 'daily', sketches: 7 },
+  '30d': { counters: 'hours', count: 720, sketch: 'daily', sketches: 30 },
+};
+const BUCKET_MS = { minutes: MINUTE_MS, hours: HOUR_MS, tenMin: TEN_MINUTES_MS, hourly: HOUR_MS, daily: DAY_MS } as const;
+
+/**
+ * Counters and distinct-user sketches of one ad, of the `(other)` row, or of the whole campaign
+ * (which keeps minute buckets as long as its time series needs them).
+ */
+class Stats {
+  readonly minutes: Tier;
+  readonly hours = new Tier(FULL, HOUR_MS, 24, 720);
+  readonly tenMin: SketchTier;
+  readonly hourly: SketchTier;
+  readonly daily: SketchTier;
+  /** All-time counters then playback seconds (SUM_WIDTH values). */
+  readonly totals = new Float64Array(SUM_WIDTH);
+  /** The journal message this ad was last listed in, and its index there. */
+  mark = -1;
+  local = 0;
+
+  constructor(
+    readonly id: string,
+    readonly p = AD_HLL_P,
+    minutes = 1440,
+  ) {
+    this.minutes = new Tier(FULL, MINUTE_MS, 60, minutes);
+    this.tenMin = new SketchTier(p, TEN_MINUTES_MS, 36);
+    this.hourly = new SketchTier(p, HOUR_MS, 24);
+    this.daily = new SketchTier(p, DAY_MS, 30);
+  }
+
+  /** The figures of `window` ending at `at`: O(buckets in the window), whatever the traffic. */
+  figures(at: number, window: AnalyticsWindow): WindowFigures {
+    const w = WINDOWS[window];
+    const sums = new Float64Array(SUM_WIDTH);
+    const now = Math.floor(at / BUCKET_MS[w.counters]);
+    this[w.counters].sum(now - w.count + 1, now, now, sums);
+    const registers = new Uint8Array(1 << this.p);
+    const sketchNow = Math.floor(at / BUCKET_MS[w.sketch]);
+    this[w.sketch].unionInto(sketchNow - w.sketches + 1, sketchNow, sketchNow, registers);
+    return {
+      counted: sums[Metric.counted],
+      duplicates: sums[Metric.duplicates],
+      botImpressions: sums[Metric.botImpressions],
+      clicks: sums[Metric.clicks],
+      duplicateClicks: sums[Metric.duplicateClicks],
+      botClicks: sums[Metric.botClicks],
+      playbackCount: sums[Metric.playbackCount],
+      playbackSeconds: sums[SUM_WIDTH - 1],
+      uniqueUsers: estimate(registers),
+    };
+  }
+
+  count(at: number, metric: number): void {
+    this.minutes.bump(at, metric);
+    this.hours.bump(at, metric);
+    this.totals[metric]++;
+  }
+
+  playback(at: number, seconds: number): void {
+    this.minutes.playback(at, seconds);
+    this.hours.playback(at, seconds);
+    this.totals[Metric.playbackCount]++;
+    this.totals[SUM_WIDTH - 1] += seconds;
+  }
+
+  users(at: number, d: Uint32Array): void {
+    this.tenMin.add(at, d);
+    this.hourly.add(at, d);
+    this.daily.add(at, d);
+  }
+
+  compact(at: number): void {
+    this.minutes.compact(at);
+    this.hours.compact(at);
+    this.tenMin.compact(at);
+    this.hourly.compact(at);
+    this.daily.compact(at);
+  }
+
+  get bytes(): number {
+    return this.minutes.bytes + this.hours.bytes + this.tenMin.bytes + this.hourly.bytes + this.daily.bytes;
+  }
+}
+
+/**
+ * A campaign's analytics: ad metadata, per-ad and campaign-wide counters in time buckets, distinct-user
+ * sketches, the time series and the click dedupe table. Owned by the campaign actor's state (created on
+ * first use) and mutated in place like the rest of it. Every answer is computed from buckets.
+ */
+export class CampaignAnalytics {
+  readonly options: AnalyticsOptions;
+  readonly ads = new Map<string, AdInfo>();
+  private readonly tracked = new Map<string, Stats>();
+  private other: Stats | undefined;
+  /** Campaign-wide figures. */
+  private readonly all: Stats;
+  /** Time series beyond the minute buckets: counted impressions and clicks per quarter hour and per day. */
+  private readonly quarters: Tier;
+  private readonly days: DayTier;
+  private clickDedupe: DedupeTable | undefined;
+  private readonly clickDigest = new Uint32Array(4);
+  // The message being tallied for the journal: 3 bytes per impression and the ads it names.
+  private tally = new Uint8Array(0);
+  private tallyLength = 0;
+  private readonly tallyAds: string[] = [];
+  private tallyAdCount = 0;
+  private tallyMessage = 0;
+  private lastAd: Stats | undefined;
+  // Recovery only: digests of replayed `counted` facts waiting for their `tallied` fact.
+  private stash = new Uint32Array(0);
+  private stashed = 0;
+  private readonly pendingAds: string[] = [];
+  private pendingHead = 0;
+
+  constructor(options: AnalyticsOptions = DEFAULT_ANALYTICS) {
+    this.options = options;
+    this.all = new Stats('', CAMPAIGN_HLL_P, Math.max(1440, Math.ceil(options.minuteRetentionMs / MINUTE_MS)));
+    this.quarters = new Tier(SERIES, QUARTER_MS, 96, Math.ceil(options.hourRetentionMs / QUARTER_MS));
+    this.days = new DayTier(options.dayRetentionMs / DAY_MS);
+    if (options.clickTtlMs > 0) this.clickDedupe = new DedupeTable(options.clickTtlMs);
+  }
+
+  // ---- impressions ------------------------------------------------------------------------------
+
+  /** Starts tallying one `impressions` message. */
+  begin(): void {
+    this.tallyLength = 0;
+    this.tallyAdCount = 0;
+    this.tallyMessage++;
+  }
+
+  /**
+   * Records one impression's fate at `at` (a TallyCode). `d` is the user's digest, added to the
+   * distinct-user sketches when counted. O(1): a few bucket bumps and sketch updates, and no
+   * allocation in the steady state.
+   */
+  impression(adId: string, at: number, code: number, d: Uint32Array | undefined): void {
+    const ad = this.adFor(adId);
+    const metric = code === TallyCode.counted ? Metric.counted : code === TallyCode.duplicate ? Metric.duplicates : Metric.botImpressions;
+    this.all.count(at, metric);
+    ad.count(at, metric);
+    if (code === TallyCode.counted) {
+      this.quarters.bump(at, 0);
+      this.days.bump(at, 0);
+      if (d !== undefined) {
+        this.all.users(at, d);
+        ad.users(at, d);
+      }
+    }
+    this.pushTally(ad, code);
+  }
+
+  /** Journals the tally of the message begun last (also after a crash part-way through it). */
+  flush(campaignId: string, at: number, journal: Partial<AnalyticsJournal> | undefined): void {
+    if (this.tallyLength > 0) journal?.tallied?.(campaignId, at, this.tallyAds, this.tallyAdCount, this.tally.subarray(0, this.tallyLength));
+    this.tallyLength = 0;
+    this.tallyAdCount = 0;
+  }
+
+  private pushTally(ad: Stats, code: number): void {
+    if (ad.mark !== this.tallyMessage) {
+      ad.mark = this.tallyMessage;
+      ad.local = this.tallyAdCount;
+      this.tallyAds[this.tallyAdCount++] = ad.id;
+    }
+    if (this.tallyLength + 3 > this.tally.length) {
+      const grown = new Uint8Array(Math.max(48, this.tally.length * 2));
+      grown.set(this.tally.subarray(0, this.tallyLength));
+      this.tally = grown;
+    }
+    const t = this.tally;
+    const i = this.tallyLength;
+    t[i] = ad.local & 0xff;
+    t[i + 1] = ad.local >>> 8;
+    t[i + 2] = code;
+    this.tallyLength = i + 3;
+  }
+
+  /** The row of `adId`: its own while fewer than `maxAds` ads are tracked, else `(other)`. */
+  private adFor(adId: string): Stats {
+    const last = this.lastAd;
+    if (last !== undefined && last.id === adId) return last;
+    let ad = this.tracked.get(adId);
+    if (ad === undefined) {
+      if (this.tracked.size < this.options.maxAds && adId !== OTHER_AD) this.tracked.set(adId, (ad = new Stats(adId)));
+      else ad = this.other ??= new Stats(OTHER_AD);
+    }
+    this.lastAd = ad;
+    return ad;
+  }
+
+  // ---- clicks -----------------------------------------------------------------------------------
+
+  /**
+   * Applies one click of a started campaign and says what became of it; `facts` collects what the
+   * journal must hold.
+   */
+  click(click: Click, facts: ClickFact[] | undefined): ClickOutcome {
+    const ad = this.adFor(click.adId);
+    const at = click.at;
+    if (click.bot === true) {
+      this.all.count(at, Metric.botClicks);
+      ad.count(at, Metric.botClicks);
+      facts?.push({ at, adId: click.adId, outcome: 'bot_filtered', playbackTime: undefined, digest: undefined });
+      return 'bot_filtered';
+    }
+    let digest: Uint32Array | undefined;
+    const key = click.userId !== undefined ? `u${click.userId}` : click.ipAddress !== undefined ? `i${click.ipAddress}` : undefined;
+    if (this.clickDedupe !== undefined && key !== undefined) {
+      digest = this.clickDigest;
+      hash128(`${click.adId}\u0000${key}`, digest);
+      if (!this.clickDedupe.admitDigest(digest, at)) {
+        this.all.count(at, Metric.duplicateClicks);
+        ad.count(at, Metric.duplicateClicks);
+        facts?.push({ at, adId: click.adId, outcome: 'duplicate', playbackTime: undefined, digest: undefined });
+        return 'duplicate';
+      }
+    }
+    this.countClick(ad, at, click.playbackTime);
+    facts?.push({ at, adId: click.adId, outcome: 'counted', playbackTime: click.playbackTime, digest: digest?.slice() });
+    return 'counted';
+  }
+
+  private countClick(ad: Stats, at: number, playbackTime: number | undefined): void {
+    this.all.count(at, Metric.clicks);
+    ad.count(at, Metric.clicks);
+    this.quarters.bump(at, 1);
+    this.days.bump(at, 1);
+    if (playbackTime !== undefined) {
+      this.all.playback(at, playbackTime);
+      ad.playback(at, playbackTime);
+    }
+  }
+
+  // ---- ads --------------------------------------------------------------------------------------
+
+  register(ad: AdInfo): AdRegistration {
+    const existing = this.ads.get(ad.id);
+    if (existing !== undefined) {
+      const same = existing.name === ad.name && existing.imageUrl === ad.imageUrl && existing.targetUrl === ad.targetUrl;
+      return same ? 'exists' : 'conflict';
+    }
+    if (this.ads.size >= this.options.maxAds) return 'limit';
+    this.ads.set(ad.id, ad);
+    this.adFor(ad.id); // a row of its own from the start, while there is room
+    return 'created';
+  }
+
+  listAds(after: number, limit: number): AdPage {
+    const all = [...this.ads.values()];
+    const end = after + limit;
+    return { ads: all.slice(after, end), next: end < all.length ? end : undefined };
+  }
+
+  /** All-time figures per ad row. */
+  totals(): AdTotals[] {
+    const rows: AdTotals[] = [];
+    for (const ad of this.rows()) {
+      const t = ad.totals;
+      rows.push({ adId: ad.id, counted: t[Metric.counted], clicks: t[Metric.clicks], playbackCount: t[Metric.playbackCount], playbackSeconds: t[SUM_WIDTH - 1] });
+    }
+    return rows;
+  }
+
+  private *rows(): Iterable<Stats> {
+    yield* this.tracked.values();
+    if (this.other !== undefined) yield this.other;
+  }
+
+  // ---- reads ------------------------------------------------------------------------------------
+
+  /** The figures of `window` ending at `at`, campaign-wide and optionally per ad. */
+  report(at: number, window: AnalyticsWindow, byAd: boolean): AnalyticsReport {
+    const campaign = this.all.figures(at, window);
+    if (!byAd) return { campaign };
+    const ads = [];
+    for (const ad of this.rows()) ads.push({ adId: ad.id, figures: ad.figures(at, window) });
+    return { campaign, ads };
+  }
+
+  /** Sums each bucket of `query` from its source (minute, quarter-hour or UTC-day buckets). */
+  series(at: number, query: SeriesQuery): SeriesAnswer {
+    const n = query.starts.length;
+    const impressions = new Float64Array(n);
+    const clicks = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const source = query.sources[i];
+      const [width, read] =
+        source === SeriesSource.minute
+          ? [MINUTE_MS, (b: number, m: 0 | 1, now: number) => this.all.minutes.get(b, m === 0 ? Metric.counted : Metric.clicks, now)]
+          : source === SeriesSource.quarterHour
+            ? [QUARTER_MS, (b: number, m: 0 | 1, now: number) => this.quarters.get(b, m, now)]
+            : [DAY_MS, (b: number, m: 0 | 1, now: number) => this.days.get(b, m, now)];
+      const now = Math.floor(at / width);
+      const last = Math.ceil(query.ends[i] / width) - 1;
+      for (let b = Math.ceil(query.starts[i] / width); b <= last; b++) {
+        impressions[i] += read(b, 0, now);
+        clicks[i] += read(b, 1, now);
+      }
+    }
+    return { impressions, clicks };
+  }
+
+  /** Frees buckets and sketches past their retention, and expired click dedupe entries. */
+  compact(at: number, budget: number): number {
+    this.all.compact(at);
+    this.quarters.compact(at);
+    this.days.compact(at);
+    for (const ad of this.rows()) ad.compact(at);
+    return this.clickDedupe?.sweep(at, budget) ?? 0;
+  }
+
+  get bytes(): number {
+    let n = this.all.bytes + this.quarters.bytes + this.days.bytes;
+    for (const ad of this.rows()) n += ad.bytes;
+    return n + (this.clickDedupe?.bytes ?? 0) + this.tally.byteLength;
+  }
+
+  // ---- recovery ---------------------------------------------------------------------------------
+
+  /**
+   * A replayed `counted` fact: it takes the ad its message's tally (met first) names for it, or waits
+   * in the stash for a tally that follows.
+   */
+  replayCountedUser(d: Uint32Array, at: number): void {
+    if (this.pendingHead < this.pendingAds.length) {
+      this.impression(this.pendingAds[this.pendingHead++], at, TallyCode.counted, d);
+      return;
+    }
+    this.stash_(d);
+  }
+
+  private stash_(d: Uint32Array): void {
+    // A well-formed journal has a tally after every message; a huge backlog means there is none.
+    if (this.stashed >= 1 << 20) this.stashed = 0;
+    if ((this.stashed + 1) * 4 > this.stash.length) {
+      const grown = new Uint32Array(Math.max(64, this.stash.length * 2));
+      grown.set(this.stash.subarray(0, this.stashed * 4));
+      this.stash = grown;
+    }
+    this.stash.set(d, this.stashed * 4);
+    this.stashed++;
+  }
+
+  /**
+   * Replays a `tallied` fact. Its counted items take their digests from the `counted` facts: the ones
+   * stashed already (a tally journaled after them), or else the ones that follow.
+   */
+  replayTallied(at: number, ads: readonly string[], items: Uint8Array): void {
+    // A new tally ends the previous message: ads it left waiting had their facts cut off.
+    this.pendingAds.length = 0;
+    this.pendingHead = 0;
+    if (this.stashed === 0) {
+      for (let i = 0; i + 2 < items.length; i += 3) {
+        const adId = ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD;
+        if (items[i + 2] === TallyCode.counted) this.pendingAds.push(adId);
+        else this.impression(adId, at, items[i + 2], undefined);
+      }
+      this.tallyLength = 0;
+      this.tallyAdCount = 0;
+      return;
+    }
+    let counted = 0;
+    for (let i = 2; i < items.length; i += 3) if (items[i] === TallyCode.counted) counted++;
+    // This message's digests are the last `counted` ones stashed (older ones belong to no tally).
+    let next = this.stashed - counted;
+    for (let i = 0; i + 2 < items.length; i += 3) {
+      const code = items[i + 2];
+      let d: Uint32Array | undefined;
+      if (code === TallyCode.counted && next++ >= 0) d = this.stash.subarray((next - 1) * 4, next * 4);
+      this.impression(ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD, at, code, d);
+    }
+    this.stashed = 0;
+    this.tallyLength = 0;
+    this.tallyAdCount = 0;
+  }
+
+  replayClicked(facts: readonly ClickFact[]): void {
+    for (const f of facts) {
+      const ad = this.adFor(f.adId);
+      if (f.outcome === 'counted') {
+        if (f.digest !== undefined) this.clickDedupe?.restoreDigest(f.digest, f.at);
+        this.countClick(ad, f.at, f.playbackTime);
+      } else {
+        const metric = f.outcome === 'duplicate' ? Metric.duplicateClicks : Metric.botClicks;
+        this.all.count(f.at, metric);
+        ad.count(f.at, metric);
+      }
+    }
+  }
+
+  /** Drops recovery scratch space once replay is over. */
+  endReplay(): void {
+    this.stash = new Uint32Array(0);
+    this.stashed = 0;
+    this.pendingAds.length = 0;
+    this.pendingHead = 0;
+  }
+
+  // ---- snapshots --------------------------------------------------------------------------------
+
+  capture(): AnalyticsImage {
+    return {
+      ads: [...this.ads.values()],
+      all: captureStats(this.all),
+      tracked: [...this.tracked.values()].map(captureStats),
+      other: this.other && captureStats(this.other),
+      quarters: this.quarters.capture(),
+      days: this.days.capture(),
+      clickDedupe: copyTable(this.clickDedupe),
+    };
+  }
+
+  /** Rebuilds analytics from `capture()` output, under (possibly new) options. */
+  static restore(image: AnalyticsImage, options: AnalyticsOptions = DEFAULT_ANALYTICS): CampaignAnalytics {
+    const a = new CampaignAnalytics(options);
+    for (const info of image.ads) a.ads.set(info.id, info);
+    loadStats(a.all, image.all);
+    for (const im of image.tracked) {
+      const target = new Stats(im.id);
+      a.tracked.set(im.id, target);
+      loadStats(target, im);
+    }
+    if (image.other !== undefined) loadStats((a.other = new Stats(OTHER_AD)), image.other);
+    a.quarters.load(image.quarters);
+    a.days.load(image.days);
+    if (image.clickDedupe !== undefined && options.clickTtlMs > 0) a.clickDedupe = DedupeTable.restore(image.clickDedupe, options.clickTtlMs);
+    return a;
+  }
+}
+
+/** The click dedupe table as fresh arrays (it is small; no copy-on-write needed). */
+function copyTable(table: DedupeTable | undefined): DedupeImage | undefined {
+  if (table === undefined) return undefined;
+  const image = table.capture();
+  const copy = { ttlMs: image.ttlMs, shards: image.shards.map((s) => ({ ...s, slots: s.slots.slice() })) };
+  image.release();
+  return copy;
+}
+
+function captureStats(s: Stats): StatsImage {
+  return {
+    id: s.id,
+    totals: s.totals.slice(),
+    minutes: s.minutes.capture(),
+    hours: s.hours.capture(),
+    tenMin: s.tenMin.capture(),
+    hourly: s.hourly.capture(),
+    daily: s.daily.capture(),
+  };
+}
+
+function loadStats(target: Stats, im: StatsImage): void {
+  target.totals.set(im.totals);
+  target.minutes.load(im.minutes);
+  target.hours.load(im.hours);
+  target.tenMin.load(im.tenMin);
+  target.hourly.load(im.hourly);
+  target.daily.load(im.daily);
+}
+
+type SketchImage = ReturnType<SketchTier['capture']>;
+
+export interface StatsImage {
+  readonly id: string;
+  readonly totals: Float64Array;
+  readonly minutes: TierImage;
+  readonly hours: TierImage;
+  readonly tenMin: SketchImage;
+  readonly hourly: SketchImage;
+  readonly daily: SketchImage;
+}
+
+/** A campaign's analytics as plain values, for snapshots (analytics-codec.ts turns it into bytes). */
+export interface AnalyticsImage {
+  readonly ads: AdInfo[];
+  readonly all: StatsImage;
+  readonly tracked: StatsImage[];
+  readonly other: StatsImage | undefined;
+  readonly quarters: TierImage;
+  readonly days: ReturnType<DayTier['capture']>;
+  readonly clickDedupe: DedupeImage | undefined;
+}

@@ -1,0 +1,109 @@
+import type { Context } from 'koa';
+import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
+import type { Counter } from '../counter.js';
+import { AppError, CampaignNotFoundError, CampaignNotStartedError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
+import { BOTS_ON, type BotFilter } from './bots.js';
+import { analyticsValidators as v } from './schemas.js';
+import { describe } from './validate.js';
+
+type ItemResult = { counted: boolean; duplicate?: true; bot_filtered?: true } | { error: string; code: number };
+
+const MESSAGES: Record<'counted' | 'duplicate' | 'bot_filtered', { message: string; counted: boolean; duplicate?: true; bot_filtered?: true }> = {
+  counted: { message: 'click counted', counted: true },
+  duplicate: { message: 'repeated click of the same user or IP on this ad within CLICK_DEDUP_TTL; not counted', counted: false, duplicate: true },
+  bot_filtered: { message: 'click from a bot user agent; not counted', counted: false, bot_filtered: true },
+};
+
+const ITEMS: Record<'counted' | 'duplicate' | 'bot_filtered', ItemResult> = {
+  counted: { counted: true },
+  duplicate: { counted: false, duplicate: true },
+  bot_filtered: { counted: false, bot_filtered: true },
+};
+
+/** POST /clicks: one click object, or a JSON array of them answered item by item (like impressions). */
+export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFilter = BOTS_ON) {
+  const analytics = counter.analytics;
+  return {
+    async record(ctx: Context): Promise<void> {
+      const body: unknown = ctx.request.body;
+      const agent = ctx.get('User-Agent') || undefined;
+      const now = analytics.now();
+      const parse = (value: unknown): Click | ValidationError => toClick(value, now, agent, bots, counter);
+      if (!Array.isArray(body)) {
+        const click = parse(body);
+        if (click instanceof ValidationError) throw click;
+        const { outcomes, retryAfterMs } = await analytics.recordClicks([click], now);
+        const outcome = outcomes[0];
+        if (outcome === 'counted' || outcome === 'duplicate' || outcome === 'bot_filtered') {
+          ctx.body = MESSAGES[outcome];
+          return;
+        }
+        throw await failure(counter, outcome, click.campaignId, retryAfterMs);
+      }
+      if (body.length === 0) throw new ValidationError('batch is empty');
+      if (body.length > batchLimit) throw new PayloadTooLargeError(`batch of ${body.length} clicks exceeds the limit of ${batchLimit}`);
+      const parsed = body.map(parse);
+      const accepted: Click[] = [];
+      const positions: number[] = [];
+      parsed.forEach((p, i) => {
+        if (p instanceof ValidationError) return;
+        accepted.push(p);
+        positions.push(i);
+      });
+      const { outcomes, retryAfterMs } = accepted.length > 0 ? await analytics.recordClicks(accepted, now) : { outcomes: [], retryAfterMs: 0 };
+      const results: ItemResult[] = parsed.map((p) => (p instanceof ValidationError ? errorResult(p) : { counted: false }));
+      const tally = { counted: 0, duplicate: 0, bot_filtered: 0 };
+      const errors = new Map<string, ItemResult>();
+      for (let k = 0; k < outcomes.length; k++) {
+        const outcome = outcomes[k];
+        if (outcome === 'counted' || outcome === 'duplicate' || outcome === 'bot_filtered') {
+          tally[outcome]++;
+          results[positions[k]] = ITEMS[outcome];
+          continue;
+        }
+        const key = `${outcome}\u0000${accepted[k].campaignId}`;
+        let result = errors.get(key);
+        if (result === undefined) errors.set(key, (result = errorResult(await failure(counter, outcome, accepted[k].campaignId, retryAfterMs))));
+        results[positions[k]] = result;
+      }
+      ctx.body = {
+        results,
+        counted: tally.counted,
+        duplicates: tally.duplicate,
+        bot_filtered: tally.bot_filtered,
+        rejected: body.length - tally.counted - tally.duplicate - tally.bot_filtered,
+      };
+    },
+  };
+}
+
+function toClick(value: unknown, now: number, agent: string | undefined, bots: BotFilter, counter: Counter): Click | ValidationError {
+  if (!v.click(value)) return new ValidationError(describe(v.click.errors?.[0], 'click'));
+  const at = counter.analytics.clickTime(value.timestamp == null ? undefined : Date.parse(value.timestamp), now);
+  if (typeof at === 'string') return new ValidationError(at);
+  return {
+    campaignId: value.campaign_id,
+    adId: value.ad_id,
+    userId: value.user_id ?? undefined,
+    ipAddress: value.ip_address ?? undefined,
+    playbackTime: value.playback_time ?? undefined,
+    at,
+    bot: bots.isBot(value.user_agent ?? undefined, agent),
+  };
+}
+
+async function failure(counter: Counter, outcome: Exclude<ClickOutcome, 'counted' | 'duplicate' | 'bot_filtered'>, campaignId: string, retryAfterMs: number): Promise<Error> {
+  switch (outcome) {
+    case 'not_found':
+      return new CampaignNotFoundError(campaignId);
+    case 'not_started':
+      return new CampaignNotStartedError(campaignId, (await counter.getCampaign(campaignId)).startTime);
+    case 'unavailable':
+      return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the click was not counted, retry shortly`, retryAfterMs);
+  }
+}
+
+function errorResult(err: Error): ItemResult {
+  const code = err instanceof AppError ? err.status : 500;
+  return { error: code >= 500 && code !== 503 ? 'internal server error' : err.message, code };
+}

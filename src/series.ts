@@ -1,0 +1,88 @@
+import { SeriesSource, type SeriesQuery } from '../actors/analytics-protocol.js';
+import type { AnalyticsConfig } from './analytics.js';
+import type { Zone } from './calendar.js';
+import { ValidationError } from './errors.js';
+
+export type Interval = 'minute' | 'hour' | 'day';
+
+/** Most buckets one time-series answer may hold. */
+export const MAX_BUCKETS = 10_000;
+
+const MINUTE_MS = 60_000;
+const QUARTER_MS = 15 * MINUTE_MS;
+const DAY_MS = 86_400_000;
+
+export interface SeriesPlan {
+  readonly query: SeriesQuery;
+  /** Where each bucket starts, as shown (a local day's start even when it is read from a UTC day). */
+  readonly shown: number[];
+  /** Buckets answered from UTC days because their quarter hours are past retention. */
+  readonly approximate: boolean[];
+}
+
+/**
+ * The buckets of a time series in `zone` covering [from, to): the bucket containing `from` first,
+ * then every bucket starting before `to`. Minute buckets come from the minute tier; hour buckets and
+ * day buckets from quarter hours (so local hours and days are exact in every zone, DST included);
+ * day buckets older than the quarter-hour retention come from UTC days (exact when the local day is
+ * a UTC day, otherwise the UTC day of the same date, flagged approximate). Asking for minutes or
+ * hours older than their retention is a 400.
+ */
+export function planSeries(interval: Interval, from: number, to: number, zone: Zone, now: number, config: AnalyticsConfig): SeriesPlan {
+  if (!(from < to)) throw new ValidationError('query "from" must be before "to"');
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const sources: number[] = [];
+  const approximate: boolean[] = [];
+  const shown: number[] = [];
+  const push = (s: number, e: number, source: number, approx: boolean, display = s): void => {
+    if (starts.length >= MAX_BUCKETS) {
+      throw new ValidationError(`the series would have more than ${MAX_BUCKETS} ${interval} buckets; narrow from/to or use a coarser interval`);
+    }
+    starts.push(s);
+    ends.push(e);
+    sources.push(source);
+    approximate.push(approx);
+    shown.push(display);
+  };
+
+  const minuteRetained = (Math.floor(now / MINUTE_MS) - Math.ceil(config.minuteRetentionMs / MINUTE_MS) + 1) * MINUTE_MS;
+  const quarterRetained = (Math.floor(now / QUARTER_MS) - Math.ceil(config.hourRetentionMs / QUARTER_MS) + 1) * QUARTER_MS;
+  const dayRetained = Number.isFinite(config.dayRetentionMs) ? (Math.floor(now / DAY_MS) - Math.ceil(config.dayRetentionMs / DAY_MS) + 1) * DAY_MS : -Infinity;
+
+  if (interval === 'minute') {
+    const first = Math.floor(from / MINUTE_MS) * MINUTE_MS;
+    if (first < minuteRetained) throw retention('minute', config.minuteRetentionMs, minuteRetained, zone);
+    for (let s = first; s < to; s += MINUTE_MS) push(s, s + MINUTE_MS, SeriesSource.minute, false);
+  } else if (interval === 'hour') {
+    const first = zone.startOfHour(from);
+    if (first < quarterRetained) throw retention('hour', config.hourRetentionMs, quarterRetained, zone);
+    for (let s = first; s < to; s = zone.nextHour(s)) push(s, zone.nextHour(s), SeriesSource.quarterHour, false);
+  } else {
+    const first = zone.startOfDay(from);
+    if (first < dayRetained) throw retention('day', config.dayRetentionMs, dayRetained, zone);
+    for (let s = first; s < to; ) {
+      const e = zone.nextDay(s);
+      if (s >= quarterRetained && s % QUARTER_MS === 0 && e % QUARTER_MS === 0) {
+        push(s, e, SeriesSource.quarterHour, false);
+      } else {
+        // The UTC day with the same calendar date as the local day.
+        const l = zone.local(s + 12 * 3_600_000);
+        const utc = Date.UTC(l.year, l.month - 1, l.day);
+        push(utc, utc + DAY_MS, SeriesSource.utcDay, !(utc === s && e === utc + DAY_MS), s);
+      }
+      s = e;
+    }
+  }
+  return { query: { starts: Float64Array.from(starts), ends: Float64Array.from(ends), sources: Uint8Array.from(sources) }, shown, approximate };
+}
+
+function retention(interval: Interval, kept: number, since: number, zone: Zone): ValidationError {
+  return new ValidationError(
+    `${interval} buckets are kept for ${human(kept)}; "from" must be at or after ${zone.format(since)} (use a coarser interval for older data)`,
+  );
+}
+
+function human(ms: number): string {
+  return ms % DAY_MS === 0 ? `${ms / DAY_MS} days` : ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : `${ms / MINUTE_MS} min`;
+}

@@ -1,0 +1,45 @@
+import { analyticsOf } from '../../actors/campaign-analytics.js';
+import type { CampaignState } from '../../actors/campaign.js';
+import type { AdInfo, ClickFact } from '../../actors/analytics-protocol.js';
+import { RecordType } from './journal.js';
+
+/**
+ * Replays the analytics records (ads, impression tallies, clicks) into a recovering campaign state.
+ * `body` is the record's payload after its count. Returns false when the record does not parse.
+ */
+export function replayAnalyticsRecord(type: RecordType, state: CampaignState, at: number, body: Buffer): boolean {
+  try {
+    const analytics = analyticsOf(state);
+    if (type === RecordType.AdRegistered) {
+      analytics.register(JSON.parse(body.toString()) as AdInfo);
+    } else if (type === RecordType.Tallied) {
+      const adCount = body.readUInt16LE(0);
+      let p = 2;
+      const ads: string[] = [];
+      for (let i = 0; i < adCount; i++) {
+        const n = body.readUInt16LE(p);
+        ads.push(body.toString('utf8', p + 2, p + 2 + n));
+        p += 2 + n;
+      }
+      if ((body.length - p) % 3 !== 0) return false;
+      analytics.replayTallied(at, ads, body.subarray(p));
+    } else {
+      const raw = JSON.parse(body.toString()) as { a: number; ad: string; o: 'c' | 'd' | 'b'; p?: number; d?: number[] }[];
+      const facts: ClickFact[] = raw.map((f) => ({
+        at: f.a,
+        adId: f.ad,
+        outcome: f.o === 'c' ? 'counted' : f.o === 'd' ? 'duplicate' : 'bot_filtered',
+        playbackTime: f.p,
+        digest: f.d === undefined ? undefined : Uint32Array.from(f.d),
+      }));
+      analytics.replayClicked(facts);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function isAnalyticsRecord(type: RecordType): boolean {
+  return type === RecordType.AdRegistered || type === RecordType.Tallied || type === RecordType.Clicked;
+}
