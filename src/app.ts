@@ -4,6 +4,8 @@ import type { BotFilter } from './http/bots.js';
 import { Readiness } from './health.js';
 import { debugRouter } from './http/debug.js';
 import { errorHandler } from './http/errors.js';
+import { withFastLane } from './http/fast-lane.js';
+import { impressionAnswerer } from './http/impressions.js';
 import { observeRequests, opsRouter } from './http/ops.js';
 import { requestId } from './http/request-id.js';
 import { apiRouter } from './http/routes.js';
@@ -32,7 +34,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const metrics = deps.metrics ?? new Metrics({ source: deps.counter, processMetrics: false });
-  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions }), opsRouter(metrics, deps.readiness ?? new Readiness())];
+  const impressions = impressionAnswerer(deps.counter, deps.batchLimit, metrics.impressions, deps.bots);
+  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, impressions }), opsRouter(metrics, deps.readiness ?? new Readiness())];
   if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter, token: deps.inspectorToken ?? '' }));
   app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));
   app.use(requestId);
@@ -42,5 +45,9 @@ export function createApp(deps: AppDeps): Koa {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
+  // Every server made from `app.callback()` (main and the tests alike) gets the ingest fast lane.
+  const koaCallback = app.callback.bind(app);
+  app.callback = () =>
+    withFastLane(koaCallback(), { answer: impressions, bodyLimitBytes: deps.bodyLimitBytes, metrics, logger: deps.logger }) as ReturnType<Koa['callback']>;
   return app;
 }

@@ -27,16 +27,32 @@ export async function errorHandler(ctx: Context, next: Next): Promise<void> {
       respond(ctx, ctx.status, message);
     }
   } catch (caught) {
-    const err = (caught ?? {}) as KoaLikeError;
-    const status = statusOf(err);
-    if (status >= 500) {
-      ctx.app.emit('error', caught, ctx);
-      respond(ctx, status, status === 503 && err instanceof AppError ? String(err.message) : 'internal server error');
-    } else {
-      respond(ctx, status, messageOf(err, status));
-    }
-    if (err instanceof AppError || (status < 500 && err.headers)) ctx.set(err.headers ?? {});
+    const answer = errorResponse(caught);
+    if (answer.internal) ctx.app.emit('error', caught, ctx);
+    respond(ctx, answer.status, answer.message);
+    ctx.set(answer.headers);
   }
+}
+
+export interface ErrorResponse {
+  readonly status: number;
+  readonly message: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** A 5xx other than our own 503s: to be logged, never shown. */
+  readonly internal: boolean;
+}
+
+/** What any thrown value answers: status, the message a client may see, and headers to send. */
+export function errorResponse(caught: unknown): ErrorResponse {
+  const err = (caught ?? {}) as KoaLikeError;
+  const status = statusOf(err);
+  const ours = err instanceof AppError;
+  const headers = ours || (status < 500 && err.headers) ? (err.headers ?? {}) : {};
+  if (status >= 500) {
+    const shown = status === 503 && ours;
+    return { status, message: shown ? String(err.message) : 'internal server error', headers, internal: !shown };
+  }
+  return { status, message: messageOf(err, status), headers, internal: false };
 }
 
 function statusOf(err: KoaLikeError): number {

@@ -13,34 +13,40 @@ const COUNTED = { message: 'impression counted', counted: true } as const;
 const DUPLICATE = { message: 'duplicate impression within the dedupe window; not counted', counted: false } as const;
 const BOT = { message: 'impression from a bot user agent; not counted', counted: false, bot_filtered: true } as const;
 
-export function impressionHandlers(counter: Counter, batchLimit: number, outcomes: OutcomeRecorder = NO_OUTCOMES, bots: BotFilter = BOTS_ON) {
+/** Answers a POST /impressions body: the same function serves the Koa route and the fast lane. */
+export type ImpressionAnswerer = (body: unknown, userAgent: string | undefined) => Promise<object>;
+
+export function impressionAnswerer(counter: Counter, batchLimit: number, outcomes: OutcomeRecorder = NO_OUTCOMES, bots: BotFilter = BOTS_ON): ImpressionAnswerer {
+  return async (body, agent) => {
+    if (!Array.isArray(body)) {
+      const item = toImpression(body, agent, bots);
+      if (item instanceof ValidationError) {
+        outcomes.add('invalid');
+        throw item;
+      }
+      let outcome: 'counted' | 'duplicate' | 'bot_filtered';
+      try {
+        outcome = await counter.recordImpressionOutcome(item);
+      } catch (err) {
+        outcomes.add(rejection(err));
+        throw err;
+      }
+      outcomes.add(outcome);
+      return outcome === 'counted' ? COUNTED : outcome === 'duplicate' ? DUPLICATE : BOT;
+    }
+    if (body.length === 0) throw new ValidationError('batch is empty');
+    if (body.length > batchLimit) {
+      throw new PayloadTooLargeError(`batch of ${body.length} impressions exceeds the limit of ${batchLimit}`);
+    }
+    return recordBatch(counter, body, outcomes, (v) => toImpression(v, agent, bots));
+  };
+}
+
+export function impressionHandlers(answer: ImpressionAnswerer) {
   return {
     /** One impression object, or an array of them (a batch answered item by item). */
     async record(ctx: Context): Promise<void> {
-      const body: unknown = ctx.request.body;
-      const agent = ctx.get('User-Agent') || undefined;
-      if (!Array.isArray(body)) {
-        const item = toImpression(body, agent, bots);
-        if (item instanceof ValidationError) {
-          outcomes.add('invalid');
-          throw item;
-        }
-        let outcome: 'counted' | 'duplicate' | 'bot_filtered';
-        try {
-          outcome = await counter.recordImpressionOutcome(item);
-        } catch (err) {
-          outcomes.add(rejection(err));
-          throw err;
-        }
-        outcomes.add(outcome);
-        ctx.body = outcome === 'counted' ? COUNTED : outcome === 'duplicate' ? DUPLICATE : BOT;
-        return;
-      }
-      if (body.length === 0) throw new ValidationError('batch is empty');
-      if (body.length > batchLimit) {
-        throw new PayloadTooLargeError(`batch of ${body.length} impressions exceeds the limit of ${batchLimit}`);
-      }
-      ctx.body = await recordBatch(counter, body, outcomes, (v) => toImpression(v, agent, bots));
+      ctx.body = await answer(ctx.request.body, ctx.get('User-Agent') || undefined);
     },
   };
 }

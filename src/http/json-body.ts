@@ -23,16 +23,20 @@ export function jsonBody(limitBytes: number): Middleware {
     if (encoding !== '' && encoding.toLowerCase() !== 'identity') {
       throw new AppError(415, `unsupported Content-Encoding ${JSON.stringify(encoding)}; send the body uncompressed`);
     }
-    const declared = Number(ctx.get('Content-Length') || 0);
-    if (declared > limitBytes) throw tooLarge(limitBytes);
-    const text = await readBody(ctx.req, limitBytes);
-    try {
-      ctx.request.body = JSON.parse(text);
-    } catch (err) {
-      throw new ValidationError(`request body is not valid JSON (${(err as Error).message})`);
-    }
+    ctx.request.body = await readJson(ctx.req, limitBytes);
     await next();
   };
+}
+
+/** Reads and parses the JSON body of `req` (its type already checked): 413 past the limit, 400 if malformed. */
+export async function readJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+  if (Number(req.headers['content-length'] ?? 0) > limitBytes) throw tooLarge(limitBytes);
+  const text = await readBody(req, limitBytes);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`request body is not valid JSON (${(err as Error).message})`);
+  }
 }
 
 function tooLarge(limitBytes: number): PayloadTooLargeError {

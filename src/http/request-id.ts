@@ -16,3 +16,8 @@ export function requestId(ctx: Context, next: Next): Promise<void> {
   // Not async: nothing happens after `next`, so no extra promise per request.
   return next();
 }
+
+/** The caller's id when sane, else a new UUID. */
+export function pickRequestId(given: string | undefined): string {
+  return given !== undefined && given !== '' && SANE_ID.test(given) ? given : randomUUID();
+}

@@ -6,7 +6,7 @@ import { analyticsHandlers } from './analytics.js';
 import type { BotFilter } from './bots.js';
 import { campaignHandlers } from './campaigns.js';
 import { clickHandlers } from './clicks.js';
-import { impressionHandlers } from './impressions.js';
+import { impressionAnswerer, impressionHandlers, type ImpressionAnswerer } from './impressions.js';
 import { jsonBody } from './json-body.js';
 import { openApiHandler } from './openapi.js';
 
@@ -17,13 +17,15 @@ export interface RouteOptions {
   readonly outcomes?: OutcomeRecorder;
   /** BOT_FILTER: which impressions and clicks are bots' (on when absent). */
   readonly bots?: BotFilter;
+  /** The impression answerer, shared with the fast lane; built here when absent. */
+  readonly impressions?: ImpressionAnswerer;
 }
 
 /** Every endpoint of `/api/v1`, one line each. */
 export function apiRouter(counter: Counter, options: RouteOptions): Router {
   const json = jsonBody(options.bodyLimitBytes);
   const campaigns = campaignHandlers(counter);
-  const impressions = impressionHandlers(counter, options.batchLimit, options.outcomes, options.bots);
+  const impressions = impressionHandlers(options.impressions ?? impressionAnswerer(counter, options.batchLimit, options.outcomes, options.bots));
   const ads = adHandlers(counter);
   const clicks = clickHandlers(counter, options.batchLimit, options.bots);
   const analytics = analyticsHandlers(counter);
