@@ -102,7 +102,6 @@ export class Counter {
     throw await this.outcomeError(outcome, impression.campaignId, retryAfterMs);
   }
 
-  /** Records a batch; one outcome per item, in order. */
   /**
    * Records a batch; one outcome per item, in order. With durability on, the answer waits until the
    * journal holds every fact it depends on (a duplicate may depend on a count not yet synced).

@@ -2,7 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { errorResponse } from './errors.js';
-import type { ImpressionAnswerer } from './impressions.js';
+import { SERIALIZED, type ImpressionAnswerer } from './impressions.js';
 import { readJson } from './json-body.js';
 import { recordRequest } from './ops.js';
 import { pickRequestId } from './request-id.js';
@@ -48,7 +48,8 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
   let headers: Readonly<Record<string, string>> | undefined;
   try {
     const body = await readJson(req, deps.bodyLimitBytes);
-    payload = JSON.stringify(await deps.answer(body, req.headers['user-agent']));
+    const answer = await deps.answer(body, req.headers['user-agent']);
+    payload = SERIALIZED.get(answer) ?? JSON.stringify(answer);
   } catch (err) {
     const e = errorResponse(err);
     if (e.internal) deps.logger.error({ err, request_id: requestId }, 'request failed');
@@ -56,11 +57,8 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
     headers = e.headers;
     payload = JSON.stringify({ error: e.message, code: e.status });
   }
-  res.statusCode = status;
-  res.setHeader('Content-Type', CONTENT_TYPE);
-  res.setHeader('Content-Length', Buffer.byteLength(payload));
-  res.setHeader('X-Request-Id', requestId);
   if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]);
+  res.writeHead(status, ['Content-Type', CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(payload)), 'X-Request-Id', requestId]);
   res.end(payload);
   recordRequest(deps.metrics, deps.logger, requestId, 'POST', FAST_LANE_PATH, status, started);
 }

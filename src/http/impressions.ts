@@ -13,6 +13,9 @@ const COUNTED = { message: 'impression counted', counted: true } as const;
 const DUPLICATE = { message: 'duplicate impression within the dedupe window; not counted', counted: false } as const;
 const BOT = { message: 'impression from a bot user agent; not counted', counted: false, bot_filtered: true } as const;
 
+/** The single-impression answers, serialized once (the fast lane sends these bytes as they are). */
+export const SERIALIZED: ReadonlyMap<object, string> = new Map([COUNTED, DUPLICATE, BOT].map((a) => [a, JSON.stringify(a)]));
+
 /** Answers a POST /impressions body: the same function serves the Koa route and the fast lane. */
 export type ImpressionAnswerer = (body: unknown, userAgent: string | undefined) => Promise<object>;
 
