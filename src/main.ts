@@ -9,6 +9,7 @@ import { botFilter } from './http/bots.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Counter } from './counter.js';
 import { Readiness } from './health.js';
+import { startingAnswer } from './http/ops.js';
 import { Inspector } from './inspector.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -34,6 +35,20 @@ async function main(argv: readonly string[]): Promise<void> {
     logger.fatal({ err }, `${what}; exiting`);
     process.exit(1);
   };
+
+  // The port is bound before recovery, so that probes see `/healthz` alive and `/readyz` unready
+  // ("recovering") while a large state loads; every other request is answered 503 until then.
+  const readiness = new Readiness('recovering');
+  const recovering = startingAnswer(readiness);
+  const server = createServer(recovering);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 
   // STORE=redis: Redis holds the counting state, so there is nothing of it to keep on the local disk.
   const redis = config.store === 'redis' ? await openRedisStore(config, logger) : undefined;
@@ -74,8 +89,6 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const store = durable?.store;
   const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store, analytics });
-  // Unready until listening; draining (and recovery, when it runs behind the listener) mark it so.
-  const readiness = new Readiness('starting');
   metrics.watch(system.registry);
   const inspector = config.inspector ? new Inspector({ system: system.registry.system }) : undefined;
   const app = createApp({
@@ -89,8 +102,9 @@ async function main(argv: readonly string[]): Promise<void> {
     inspectorToken: config.inspectorToken,
     bots: botFilter(config.botFilter),
   });
-  const server = createServer(app.callback());
-  server.keepAliveTimeout = 65_000;
+  // Recovered and wired: the real app takes over the bound port.
+  server.off('request', recovering);
+  server.on('request', app.callback());
 
   const snapshots = store
     ? setInterval(() => {
@@ -102,24 +116,22 @@ async function main(argv: readonly string[]): Promise<void> {
     : undefined;
   snapshots?.unref();
 
-  server.listen(config.port, config.host, () => {
-    readiness.ready();
-    redis?.store.reportTo(readiness);
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : config.port;
-    logger.info(
-      {
-        host: config.host,
-        port,
-        dedup_ttl_ms: config.dedupTtlMs,
-        store: redis ? 'redis' : store ? 'disk' : 'memory',
-        durability: redis ? undefined : config.durability,
-        data_dir: store ? config.dataDir : undefined,
-        inspector: config.inspector ? `on at http://${config.host}:${port}/debug/` : 'off',
-      },
-      `listening on http://${config.host}:${port}`,
-    );
-  });
+  readiness.ready();
+  redis?.store.reportTo(readiness);
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  logger.info(
+    {
+      host: config.host,
+      port,
+      dedup_ttl_ms: config.dedupTtlMs,
+      store: redis ? 'redis' : store ? 'disk' : 'memory',
+      durability: redis ? undefined : config.durability,
+      data_dir: store ? config.dataDir : undefined,
+      inspector: config.inspector ? `on at http://${config.host}:${port}/debug/` : 'off',
+    },
+    `listening on http://${config.host}:${port}`,
+  );
 
   let stopping = false;
   const shutdown = (signal: string): void => {

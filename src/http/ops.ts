@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { RequestListener } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
 import type { Readiness } from '../health.js';
 import type { Logger } from '../log.js';
@@ -59,4 +60,21 @@ export function recordRequest(metrics: Metrics, logger: Logger, requestId: strin
   if (logger.isLevelEnabled('debug')) {
     logger.debug({ request_id: requestId, method, route, status, ms: seconds * 1000 }, 'request');
   }
+}
+
+/** Answers while state is being recovered: alive, not ready, and 503 for everything else. */
+export function startingAnswer(readiness: Readiness): RequestListener {
+  return (req, res) => {
+    const state = readiness.state;
+    const reason = state.ready ? 'starting' : state.reason;
+    const [status, body] =
+      req.url === '/healthz'
+        ? [200, { status: 'alive' }]
+        : req.url === '/readyz'
+          ? [503, { status: 'unready', reason, error: `not ready: ${reason}`, code: 503 }]
+          : [503, { error: `the service is ${reason}; retry shortly`, code: 503 }];
+    req.resume();
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1', 'Cache-Control': 'no-store' });
+    res.end(JSON.stringify(body));
+  };
 }

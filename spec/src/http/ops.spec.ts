@@ -1,6 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { Readiness } from '../../../src/health.js';
+import { startingAnswer } from '../../../src/http/ops.js';
 import { Metrics } from '../../../src/metrics.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { API, createCampaign, impression, postImpression } from '../../helpers/http.js';
@@ -186,5 +189,32 @@ describe('operations endpoints', () => {
       expect(line).to.include({ level: 50, request_id: 'req-500' });
       expect(line!.err.message).to.equal('internal detail');
     });
+  });
+});
+
+describe('startingAnswer (the port is bound while state is recovered)', () => {
+  async function serve(readiness: Readiness) {
+    const server = createServer(startingAnswer(readiness));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { base, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('is alive, unready with its reason, and answers everything else 503 with Retry-After', async () => {
+    const s = await serve(new Readiness('recovering'));
+    try {
+      const alive = await fetch(`${s.base}/healthz`);
+      expect(alive.status).to.equal(200);
+      expect(await alive.json()).to.deep.equal({ status: 'alive' });
+      const ready = await fetch(`${s.base}/readyz`);
+      expect(ready.status).to.equal(503);
+      expect(await ready.json()).to.include({ status: 'unready', reason: 'recovering', code: 503 });
+      const api = await fetch(`${s.base}/api/v1/impressions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(api.status).to.equal(503);
+      expect(api.headers.get('retry-after')).to.equal('1');
+      expect(await api.json()).to.deep.equal({ error: 'the service is recovering; retry shortly', code: 503 });
+    } finally {
+      await s.close();
+    }
   });
 });
