@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -132,15 +133,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once `port` accepts connections; rejects if the child exits first or `timeoutMs` passes. */
+/**
+ * Resolves once `port` accepts connections and does not answer `/readyz` with 503 (the service binds
+ * its port before recovering state); rejects if the child exits first or `timeoutMs` passes.
+ */
 export async function waitForPort(child: Child, port: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!child.running) throw new Error(child.describeExit());
-    if (await canConnect(port)) return;
+    if ((await canConnect(port)) && (await notUnready(port))) return;
     if (Date.now() > deadline) throw new Error(`${child.name} did not listen on ${HOST}:${port} within ${timeoutMs} ms:\n${child.output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+function notUnready(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpGet({ host: HOST, port, path: '/readyz', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode !== 503);
+    });
+    req.once('error', () => resolve(false));
+  });
 }
 
 function canConnect(port: number): Promise<boolean> {
