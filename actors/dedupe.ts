@@ -64,7 +64,7 @@ export class DedupeTable {
     if (slot >= 0) {
       const countedAt = shard.epoch + shard.slots[slot + 3] - 1;
       if (at - countedAt < this.ttlMs) return false;
-      if (shard.frozen) shard = this.thaw(shardIndex);
+      if (shard.frozen !== undefined) preserve(shard.frozen, slot);
       this.lastShard = shard;
       this.lastSlot = slot;
       this.lastStamp = shard.slots[slot + 3];
@@ -76,8 +76,6 @@ export class DedupeTable {
       // that even right after growing a key costs at most 16 / (0.85 / 1.25) ≈ 23.5 bytes.
       const factor = shard.capacity < DedupeTable.DOUBLING_BELOW ? 2 : DedupeTable.GROWTH;
       shard = this.shards[shardIndex] = resize(shard, Math.ceil(shard.capacity * factor), shard.epoch);
-    } else if (shard.frozen) {
-      shard = this.thaw(shardIndex);
     }
     this.lastSlot = insert(shard, d[0], d[1], d[3], stampOf(shard, at));
     this.entries++;
@@ -89,7 +87,10 @@ export class DedupeTable {
 
   /** Reverts the last counting `admit` (the entry reads as expired again). */
   undoLastAdmit(): void {
-    if (this.lastShard !== undefined && this.lastSlot >= 0) this.lastShard.slots[this.lastSlot + 3] = this.lastStamp;
+    if (this.lastShard !== undefined && this.lastSlot >= 0) {
+      if (this.lastShard.frozen !== undefined) preserve(this.lastShard.frozen, this.lastSlot);
+      this.lastShard.slots[this.lastSlot + 3] = this.lastStamp;
+    }
     this.lastShard = undefined;
     this.lastSlot = -1;
   }
@@ -100,12 +101,12 @@ export class DedupeTable {
    */
   restoreDigest(d: Uint32Array, at: number): void {
     const index = d[3] >>> 24 >>> this.shardShift;
-    let shard = this.shards[index];
+    const shard = this.shards[index];
     const slot = shard === undefined ? -1 : find(shard, d[0], d[1], d[3]);
     if (shard !== undefined && slot >= 0) {
       const stamp = stampOf(shard, at);
       if (stamp > shard.slots[slot + 3]) {
-        if (shard.frozen) shard = this.thaw(index);
+        if (shard.frozen !== undefined) preserve(shard.frozen, slot);
         shard.slots[slot + 3] = stamp;
       }
       return;
@@ -115,22 +116,31 @@ export class DedupeTable {
   }
 
   /**
-   * The table's contents for a snapshot, without copying: each shard is frozen and the image holds
-   * its arrays; the first write to a frozen shard copies that shard (copy-on-write, ~1 ms for a
-   * shard of 40k keys), so the image stays exactly as captured while the actor goes on. Call
-   * `release` once the image is written to stop copying.
+   * The table's contents for a snapshot, without copying up front: each shard is frozen, and from
+   * then on the first write to any 4 KiB page of a frozen shard first keeps that page's original
+   * (copy-on-write by page, so the batch right after a capture copies a few pages, not the table).
+   * An image shard's `slots` composes the array as captured when read; its `release` (or the
+   * image's) ends the copying once the snapshot holds it.
    */
   capture(): DedupeImage & { release(): void } {
     const shards: DedupeImage['shards'] = [];
-    const frozen: Shard[] = [];
+    const releases: (() => void)[] = [];
     this.shards.forEach((shard, index) => {
       if (shard === undefined) return;
-      shard.frozen = true;
-      frozen.push(shard);
-      shards.push({ index, epoch: shard.epoch, size: shard.size, slots: shard.slots });
+      const frozen: Frozen = { slots: shard.slots, pages: new Map() };
+      shard.frozen = frozen;
+      const release = (): void => {
+        if (shard.frozen === frozen) shard.frozen = undefined;
+        frozen.pages.clear();
+      };
+      const entry = { index, epoch: shard.epoch, size: shard.size } as DedupeImage['shards'][number];
+      Object.defineProperty(entry, 'slots', { enumerable: true, get: () => compose(frozen) });
+      Object.defineProperty(entry, 'release', { value: release });
+      shards.push(entry);
+      releases.push(release);
     });
     const image = { ttlMs: this.ttlMs, shards } as DedupeImage & { release(): void };
-    Object.defineProperty(image, 'release', { value: () => frozen.forEach((s) => (s.frozen = false)) });
+    Object.defineProperty(image, 'release', { value: () => releases.forEach((r) => r()) });
     return image;
   }
 
@@ -156,21 +166,13 @@ export class DedupeTable {
     this.sweepCursor = 0;
   }
 
-  /** Gives a frozen shard's live role to a copy, leaving the original to the snapshot. */
-  private thaw(index: number): Shard {
-    const old = this.shards[index] as Shard;
-    const copy: Shard = { slots: old.slots.slice(), capacity: old.capacity, size: old.size, epoch: old.epoch, frozen: false };
-    this.shards[index] = copy;
-    return copy;
-  }
-
   /** Rebuilds a table from `capture()` output (which it takes ownership of). */
   static restore(image: DedupeImage, ttlMs: number): DedupeTable {
     const table = new DedupeTable(ttlMs);
     // Only a split table has shards past index 0; a lone shard 0 works either way.
     if (image.shards.some((s) => s.index > 0)) table.unsplit(false);
     for (const s of image.shards) {
-      table.shards[s.index] = { slots: s.slots, capacity: s.slots.length / 4, size: s.size, epoch: s.epoch, frozen: false };
+      table.shards[s.index] = { slots: s.slots, capacity: s.slots.length / 4, size: s.size, epoch: s.epoch, frozen: undefined };
       table.entries += s.size;
     }
     return table;
@@ -256,12 +258,33 @@ interface Shard {
   size: number;
   /** Stamps are stored relative to this time so that they fit 32 bits. */
   epoch: number;
-  /** Held by a snapshot image: copy before writing (see `capture`). */
-  frozen: boolean;
+  /** Set while a snapshot image holds this shard's array: keep a page's original before writing it. */
+  frozen: Frozen | undefined;
+}
+
+/** A shard's array as a snapshot captured it: the array, and the original of every page written since. */
+interface Frozen {
+  readonly slots: Uint32Array;
+  readonly pages: Map<number, Uint32Array>;
+}
+
+/** 1,024 words = 4 KiB; a slot (4 words) never straddles two pages. */
+const PAGE_SHIFT = 10;
+
+function preserve(frozen: Frozen, word: number): void {
+  const page = word >>> PAGE_SHIFT;
+  if (!frozen.pages.has(page)) frozen.pages.set(page, frozen.slots.slice(page << PAGE_SHIFT, (page + 1) << PAGE_SHIFT));
+}
+
+/** The frozen array as it was at capture. */
+function compose(frozen: Frozen): Uint32Array {
+  const out = frozen.slots.slice();
+  for (const [page, original] of frozen.pages) out.set(original, page << PAGE_SHIFT);
+  return out;
 }
 
 function newShard(capacity: number, epoch: number): Shard {
-  return { slots: new Uint32Array(capacity * 4), capacity, size: 0, epoch, frozen: false };
+  return { slots: new Uint32Array(capacity * 4), capacity, size: 0, epoch, frozen: undefined };
 }
 
 function stampOf(shard: Shard, at: number): number {
@@ -302,8 +325,10 @@ function insert(shard: Shard, a: number, b: number, c: number, stamp: number): n
   let i = home(a, capacity);
   let dist = 0;
   let landed = -1;
+  const frozen = shard.frozen;
   for (;;) {
     if (s[i + 3] === 0) {
+      if (frozen !== undefined) preserve(frozen, i);
       s[i] = a; s[i + 1] = b; s[i + 2] = c; s[i + 3] = stamp;
       shard.size++;
       return landed < 0 ? i : landed;
@@ -311,6 +336,7 @@ function insert(shard: Shard, a: number, b: number, c: number, stamp: number): n
     let theirs = i - home(s[i], capacity);
     if (theirs < 0) theirs += words;
     if (theirs < dist) {
+      if (frozen !== undefined) preserve(frozen, i);
       const ta = s[i], tb = s[i + 1], tc = s[i + 2], ts = s[i + 3];
       s[i] = a; s[i + 1] = b; s[i + 2] = c; s[i + 3] = stamp;
       if (landed < 0) landed = i;

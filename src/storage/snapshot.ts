@@ -63,10 +63,10 @@ export class SnapshotWriter {
     };
     await this.json(KIND.campaign, meta);
     if (image.windows.ring) await this.blob(image.windows.ring);
-    for (const s of image.dedupe.shards) await this.blob(s.slots);
+    for (const s of image.dedupe.shards) await this.shard(s);
     if (image.idempotency) {
-      for (const s of image.idempotency.counted.shards) await this.blob(s.slots);
-      for (const s of image.idempotency.duplicate.shards) await this.blob(s.slots);
+      for (const s of image.idempotency.counted.shards) await this.shard(s);
+      for (const s of image.idempotency.duplicate.shards) await this.shard(s);
     }
     if (image.analytics) {
       const bytes = encodeAnalytics(image.analytics);
@@ -80,6 +80,12 @@ export class SnapshotWriter {
 
   private json(kind: number, value: unknown): Promise<void> {
     return this.write(kind, Buffer.from(JSON.stringify(value)));
+  }
+
+  /** Writes one dedupe shard and lets its table stop keeping pages for the snapshot. */
+  private async shard(s: DedupeImage['shards'][number]): Promise<void> {
+    await this.blob(s.slots);
+    (s as { release?: () => void }).release?.();
   }
 
   private blob(array: Uint32Array): Promise<void> {
