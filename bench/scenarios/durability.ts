@@ -346,7 +346,7 @@ async function restartAndPauses(ctx: BenchContext, p: Params): Promise<[Section,
           `over a ${(ws.windowMs / 1000).toFixed(1)} s window in which store.snapshot wrote ${(snapshot.bytes / 2 ** 20).toFixed(0)} MiB (${snapshot.ms} ms) while a paced load ` +
           `(one batch of ${BATCH} new users into the same campaign every ${LOAD_PACE_MS} ms, ${ws.loadUsers.toLocaleString('en-US')} users) went on; ` +
           `baseline: the same load and probe for ${(wb.windowMs / 1000).toFixed(1)} s without a snapshot; maxPauseMs is the store's own figure (the longest campaign capture ask), which does not see the copy-on-write ` +
-          'copying that the first writes after a capture do (a batch of 1,000 random users touches nearly every one of the 256 frozen dedupe shards, so one batch copies about the whole table)',
+          'copying that the first writes after a capture do (by 4 KiB page: a batch of 1,000 random users copies a few MiB of pages, which the stall figure includes)',
       ],
     };
     return [restart, pauses];
