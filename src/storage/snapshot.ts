@@ -35,8 +35,14 @@ interface CampaignMeta {
   analytics?: boolean;
 }
 
+/** Frames are gathered and written in one writev once this much is waiting (or at the end). */
+const FLUSH_BYTES = 4 * 1024 * 1024;
+const FLUSH_BUFFERS = 512;
+
 export class SnapshotWriter {
   private position = 0;
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
   bytes = 0;
 
   constructor(private readonly file: FileHandle) {}
@@ -76,6 +82,18 @@ export class SnapshotWriter {
 
   async end(campaigns: number): Promise<void> {
     await this.json(KIND.end, { campaigns });
+    await this.flush();
+  }
+
+  /** Writes what is queued (the queued arrays are the image's own copies, never written to again). */
+  private async flush(): Promise<void> {
+    if (this.queued.length === 0) return;
+    const buffers = this.queued;
+    const bytes = this.queuedBytes;
+    this.queued = [];
+    this.queuedBytes = 0;
+    await this.file.writev(buffers, this.position);
+    this.position += bytes;
   }
 
   private json(kind: number, value: unknown): Promise<void> {
@@ -97,9 +115,10 @@ export class SnapshotWriter {
     head.writeUInt32LE(data.length + 1, 0);
     head[8] = kind;
     head.writeUInt32LE(crc32(data, crc32(head.subarray(8, 9))), 4);
-    await this.file.writev([head, data], this.position);
-    this.position += head.length + data.length;
-    this.bytes = this.position;
+    this.queued.push(head, data);
+    this.queuedBytes += head.length + data.length;
+    this.bytes += head.length + data.length;
+    if (this.queuedBytes >= FLUSH_BYTES || this.queued.length >= FLUSH_BUFFERS) await this.flush();
   }
 }
 

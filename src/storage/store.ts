@@ -45,6 +45,9 @@ export interface SnapshotReport {
   maxPauseMs: number;
 }
 
+/** The longest a snapshot keeps the event loop before letting requests in. */
+const YIELD_AFTER_MS = 5;
+
 const SEGMENT = /^journal-(\d{16})\.log$/;
 const SNAPSHOT = /^snapshot-(\d{16})\.bin$/;
 
@@ -156,7 +159,13 @@ export class Store {
     try {
       await writer.header(boundary, Date.now());
       const infos = await listAll(registry);
+      let turnStart = performance.now();
       for (const info of infos) {
+        // Captures of small campaigns resolve at once: give the event loop a turn every few ms.
+        if (performance.now() - turnStart > YIELD_AFTER_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          turnStart = performance.now();
+        }
         const pauseStart = performance.now();
         // The barrier is taken inside the reply, in the same turn as the capture: no other
         // request's facts can slip in between (they would be skipped on replay yet missing from
