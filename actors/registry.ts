@@ -1,7 +1,7 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
 import { answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
 import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from './protocol.js';
-import { isRetirable, type RemoteCampaignLogic } from './remote-campaign.js';
+import { isRetirable, REMOTE_NOT_FOUND, REMOTE_UNSUPPORTED, type RemoteCampaignLogic } from './remote-campaign.js';
 import type { AnalyticsEvent, AnalyticsOptions } from './analytics-protocol.js';
 
 /** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
@@ -111,7 +111,7 @@ export type RegistryEvent =
 
 /**
  * The answer to a forwarded analytics message: the campaign's reply, or why there is none
- * (`unsupported`: campaigns kept in a remote store have no analytics).
+ * (`unsupported`: figures a remote store does not keep).
  */
 export type ForwardResult =
   | { readonly value: unknown }
@@ -463,11 +463,17 @@ function describe(state: RegistryState, after = 0, limit = Infinity): RegistryDe
 
 /** Hands an analytics message (ads, clicks, reads) to its campaign's actor and relays the reply. */
 function forward(state: RegistryState, scope: Scope, event: Extract<RegistryEvent, { type: 'campaign.forward' }>): void {
-  if (state.input.remote !== undefined) return event.reply({ error: 'unsupported' });
-  const entry = state.campaigns.get(event.id);
+  const entry = find(state, scope, event.id);
   if (entry === undefined) return event.reply({ error: 'not_found' });
   const ref = live(state, scope, entry);
   const unavailable = (): void => event.reply({ error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
   if (ref === undefined) return unavailable();
-  ref.send(event.message((value: unknown) => (value === undefined ? unavailable() : event.reply({ value }))));
+  ref.send(
+    event.message((value: unknown) => {
+      if (value === undefined) unavailable();
+      else if (value === REMOTE_NOT_FOUND) event.reply({ error: 'not_found' });
+      else if (value === REMOTE_UNSUPPORTED) event.reply({ error: 'unsupported' });
+      else event.reply({ value });
+    }),
+  );
 }

@@ -1,4 +1,5 @@
 import type { ActorLogic, ActorRefFrom, AnyActorRef, Snapshot } from 'xstate';
+import type { AnalyticsWindow, Click, ClickOutcome, WindowFigures } from './analytics-protocol.js';
 import type { CampaignInput } from './campaign.js';
 import type { CampaignEvent, Impression, ImpressionsEvent, Outcome, Reply, Stats } from './protocol.js';
 
@@ -20,7 +21,18 @@ export interface CampaignStore {
   ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]>;
   /** The campaign's trailing windows and total at `at`, read as one consistent snapshot. */
   stats(campaignId: string, at: number): Promise<Stats | 'not_found'>;
+  /** Applies clicks as one atomic step: one outcome per click, in order (every one `not_found` without the campaign). */
+  clicks?(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]>;
+  /** The campaign's analytics figures of `window` ending at `at`, read as one consistent snapshot. */
+  analytics?(campaignId: string, at: number, window: AnalyticsWindow): Promise<WindowFigures | 'not_found'>;
 }
+
+/**
+ * What a remote campaign actor answers an analytics message with when the store has no campaign of
+ * that id, or keeps no such figures (ads, per-ad figures, series): the registry relays them as errors.
+ */
+export const REMOTE_NOT_FOUND = 'remote.not_found';
+export const REMOTE_UNSUPPORTED = 'remote.unsupported';
 
 export interface RemoteCampaignOptions {
   readonly store: CampaignStore;
@@ -53,7 +65,8 @@ export type RemoteCampaignSnapshot = Snapshot<undefined> & {
 /** What the store answered, delivered back to the actor as a message so that state changes stay in its mailbox. */
 export type RemoteResultEvent =
   | { readonly type: 'remote.ingested'; readonly outcomes: Outcome[] | undefined }
-  | { readonly type: 'remote.stats'; readonly result: Stats | 'not_found' | undefined; readonly reply: Reply<Stats | 'not_found' | undefined> };
+  | { readonly type: 'remote.stats'; readonly result: Stats | 'not_found' | undefined; readonly reply: Reply<Stats | 'not_found' | undefined> }
+  | { readonly type: 'remote.read'; readonly missing: boolean | undefined; readonly answer: () => void };
 
 export type RemoteCampaignEvent = CampaignEvent | RemoteResultEvent;
 
@@ -127,6 +140,38 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           if (event.result !== undefined) state.missing = event.result === 'not_found';
           event.reply(event.result);
           return snapshot;
+        case 'clicks': {
+          const { items, out, reply } = event;
+          const clicks = store.clicks?.bind(store);
+          if (clicks === undefined) {
+            unsupported(reply);
+            return snapshot;
+          }
+          read(state, scope.self, () => clicks(state.id, items), (outcomes) => {
+            if (outcomes === undefined) return { missing: undefined, answer: () => reply(undefined) };
+            outcomes.forEach((o, k) => (out[k] = o));
+            return { missing: outcomes[0] === 'not_found', answer: () => reply(out) };
+          });
+          return snapshot;
+        }
+        case 'analytics': {
+          const { at, window, byAd, reply } = event;
+          const analytics = store.analytics?.bind(store);
+          if (analytics === undefined || byAd) {
+            unsupported(reply);
+            return snapshot;
+          }
+          read(state, scope.self, () => analytics(state.id, at, window), (figures) => ({
+            missing: figures === undefined ? undefined : figures === 'not_found',
+            answer: () => (reply as Reply<unknown>)(figures === 'not_found' ? REMOTE_NOT_FOUND : figures && { campaign: figures }),
+          }));
+          return snapshot;
+        }
+        case 'remote.read':
+          state.reads--;
+          if (event.missing !== undefined) state.missing = event.missing;
+          event.answer();
+          return snapshot;
         case 'sweep':
           event.reply(0); // nothing to reclaim here: the store expires its own keys
           return snapshot;
@@ -137,8 +182,9 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           // Snapshots are for in-memory state; a remote campaign's state is in the store.
           return snapshot;
         default:
-          // Clicks and analytics are not kept in the store yet: answered as unavailable (503).
-          (event as { reply?: (value: undefined) => void }).reply?.(undefined);
+          // Ads, per-ad figures and series are not kept in the store yet (501).
+          // (Also xstate's own events, which have no reply.)
+          (event as { reply?: Reply<unknown> }).reply?.(REMOTE_UNSUPPORTED);
           return snapshot;
       }
     },
@@ -170,6 +216,27 @@ function answer(message: ImpressionsEvent, outcomes: readonly Outcome[] | undefi
   for (let k = 0; k < items.length; k++) out[indices[k]] = outcomes?.[offset + k] ?? 'unavailable';
   message.done();
   return offset + items.length;
+}
+
+/**
+ * Starts a store read (not serialized: each is one atomic script) and delivers its result back to
+ * the actor as a `remote.read` message, so state changes stay in its mailbox; `undefined` on failure.
+ */
+function read<T>(
+  state: RemoteCampaignState,
+  self: AnyActorRef,
+  run: () => Promise<T>,
+  settle: (result: T | undefined) => { missing: boolean | undefined; answer: () => void },
+): void {
+  state.reads++;
+  attempt(run).then(
+    (result) => self.send({ type: 'remote.read', ...settle(result) }),
+    () => self.send({ type: 'remote.read', ...settle(undefined) }),
+  );
+}
+
+function unsupported(reply: Reply<never>): void {
+  (reply as Reply<unknown>)(REMOTE_UNSUPPORTED);
 }
 
 /** Runs a store call so that a synchronous throw becomes a rejection. */

@@ -7,6 +7,7 @@ import { systemClock } from '../../actors/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
 import type { SupervisionReport } from '../../actors/registry.js';
 import type { RemoteCampaignLogic } from '../../actors/remote-campaign.js';
+import { DEFAULT_ANALYTICS_CONFIG } from '../../src/analytics.js';
 import { createApp, type AppDeps } from '../../src/app.js';
 import { Counter, type CampaignDirectory } from '../../src/counter.js';
 
@@ -18,6 +19,8 @@ export interface TestAppOptions {
   maxRestarts?: number;
   restartWindowMs?: number;
   onSupervision?: (r: SupervisionReport) => void;
+  /** CLICK_DEDUP_TTL (off when absent). */
+  clickTtlMs?: number;
   /** STORE=redis: the campaign actors' logic and the campaign directory (see spec/helpers/backends.ts). */
   remote?: RemoteCampaignLogic;
   campaigns?: CampaignDirectory;
@@ -43,6 +46,7 @@ export interface TestResponse {
 /** Builds the real app on an ephemeral loopback port (no fixed port), with a silent logger. */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const clock = options.clock ?? systemClock;
+  const analytics = options.clickTtlMs === undefined ? undefined : { ...DEFAULT_ANALYTICS_CONFIG, clickTtlMs: options.clickTtlMs };
   const system = startCounterSystem({
     clock,
     ttlMs: options.ttlMs ?? 3_600_000,
@@ -51,8 +55,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     supervision: { maxRestarts: options.maxRestarts ?? 5, windowMs: options.restartWindowMs ?? 60_000 },
     onSupervision: options.onSupervision,
     remote: options.remote,
+    analytics,
   });
-  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000, campaigns: options.campaigns });
+  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000, campaigns: options.campaigns, analytics });
   const app = createApp({
     counter,
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,

@@ -116,7 +116,7 @@ export const ALL_BACKENDS: readonly (() => Backend)[] = [memoryBackend, redisBac
 export async function startRedisNode(endpoint: RedisEndpoint, options: NodeOptions): Promise<NodeApp> {
   const { redisTimeoutMs = 250, redisRetryIntervalMs = 250, ...appOptions } = options;
   const store = await RedisStore.open(
-    { endpoint, ttlMs: options.ttlMs ?? 3_600_000, commandTimeoutMs: redisTimeoutMs, retryIntervalMs: redisRetryIntervalMs },
+    { endpoint, ttlMs: options.ttlMs ?? 3_600_000, clickTtlMs: options.clickTtlMs, commandTimeoutMs: redisTimeoutMs, retryIntervalMs: redisRetryIntervalMs },
     2000,
   );
   const readiness = new Readiness();

@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { IDEMPOTENCY_TTL_MS } from '../../actors/campaign.js';
+import type { AnalyticsWindow, Click, ClickOutcome, WindowFigures } from '../../actors/analytics-protocol.js';
 import type { CampaignInfo, Outcome, Stats } from '../../actors/protocol.js';
 import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic } from '../../actors/remote-campaign.js';
 import type { Config } from '../config.js';
@@ -15,6 +16,8 @@ export interface RedisStoreOptions {
   readonly endpoint: RedisEndpoint;
   /** DEDUP_TTL. */
   readonly ttlMs: number;
+  /** CLICK_DEDUP_TTL (0 or absent: off). */
+  readonly clickTtlMs?: number;
   /** How long one command may take before it counts as a failure. */
   readonly commandTimeoutMs: number;
   /** How long the circuit stays open after failures before Redis is probed again; also `Retry-After`. */
@@ -36,6 +39,48 @@ const PREFIX = 'ic:';
 const CAMPAIGN_LIST = `${PREFIX}campaigns`;
 
 /**
+ * Analytics buckets, shared by the ingest and click scripts (defined after `base`): counters per
+ * minute (`am:<minute>`) and hour (`ah:<hour>`) as hashes of metric letters (c counted, d duplicate,
+ * b bot impression, k click, K duplicate click, B bot click, p playbacks, s playback seconds), and the
+ * counted users in HyperLogLogs per 10 minutes, hour and UTC day (`hm:`, `hh:`, `hd:`), the buckets
+ * memory mode reads its windows from (actors/analytics.ts). Each key expires (on Redis's clock) a
+ * little after the longest window that reads it; reads pick buckets by the caller's clock.
+ */
+const TALLY_LUA = `
+local counters, sketches = {}, {}
+local function bucket(at, what, size) return base .. what .. ':' .. math.floor(at / size) end
+local function tally(at, metric, n)
+  for _, key in ipairs({bucket(at, 'am', 60000), bucket(at, 'ah', 3600000)}) do
+    local c = counters[key]
+    if not c then c = {}; counters[key] = c end
+    c[metric] = (c[metric] or 0) + (n or 1)
+  end
+end
+local function seen(at, user)
+  for _, key in ipairs({bucket(at, 'hm', 600000), bucket(at, 'hh', 3600000), bucket(at, 'hd', 86400000)}) do
+    local s = sketches[key]
+    if not s then s = {}; sketches[key] = s end
+    s[#s + 1] = user
+  end
+end
+local KEEP = {am = 90000000, ah = 2682000000, hm = 25200000, hh = 90000000, hd = 2682000000}
+local function keep(key) return KEEP[string.sub(key, #base + 1, #base + 2)] end
+local function flushTallies()
+  for key, c in pairs(counters) do
+    for metric, n in pairs(c) do
+      if metric == 's' then redis.call('HINCRBYFLOAT', key, metric, string.format('%.17g', n))
+      else redis.call('HINCRBY', key, metric, n) end
+    end
+    redis.call('PEXPIRE', key, keep(key))
+  end
+  for key, users in pairs(sketches) do
+    for j = 1, #users, 1000 do redis.call('PFADD', key, unpack(users, j, math.min(j + 999, #users))) end
+    redis.call('PEXPIRE', key, keep(key))
+  end
+end
+`;
+
+/**
  * One atomic step for a batch of one campaign's impressions. All keys share the hash tag of the
  * campaign (`ic:{<id>}:...`), so one shard owns a campaign and the script never crosses slots.
  *
@@ -43,7 +88,8 @@ const CAMPAIGN_LIST = `${PREFIX}campaigns`;
  * ARGV = ttl, expiry margin, idempotency ttl, then per group: at, n, and n pairs (user, tag) where the
  * tag is `-` (plain), `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted).
  * Returns one character per item (c counted, d duplicate, s not started, b bot), or `N` when the campaign
- * does not exist. The fixed-window rule is the in-memory one (actors/dedupe.ts): a user counts when
+ * does not exist. Counted, duplicate and bot impressions are tallied in the analytics buckets
+ * (TALLY_LUA), counted users in its sketches; idempotent retries are not tallied again. The fixed-window rule is the in-memory one (actors/dedupe.ts): a user counts when
  * no counted impression of theirs is less than ttl old; duplicates never move the window.
  */
 const INGEST_LUA = `
@@ -52,6 +98,7 @@ local start = redis.call('HGET', meta, 's')
 if not start then return 'N' end
 start = tonumber(start)
 local base = string.sub(meta, 1, -2)
+${TALLY_LUA}
 local ttl, margin, idemTtl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out, buckets, counted = {}, {}, 0
 local i = 4
@@ -68,6 +115,7 @@ while i <= #ARGV do
       o = 's'
     elseif tag == 'b' then
       o = 'b'
+      tally(at, 'b')
     else
       local idKey
       if tag ~= '-' then
@@ -85,7 +133,9 @@ while i <= #ARGV do
           redis.call('SET', userKey, atText, 'PX', ttl + margin)
           counted = counted + 1
           buckets[minute] = (buckets[minute] or 0) + 1
+          seen(at, user)
         end
+        tally(at, o)
         if idKey then redis.call('SET', idKey, o .. atText, 'PX', idemTtl + margin) end
       end
     end
@@ -106,6 +156,7 @@ if counted > 0 then
     end
   end
 end
+flushTallies()
 return table.concat(out)
 `;
 
@@ -132,14 +183,102 @@ end
 return {hour, day, tonumber(total)}
 `;
 
+/**
+ * One atomic step for a batch of one campaign's clicks, with memory mode's rules
+ * (actors/analytics.ts): before the campaign's start a click is `s` (not started); a bot's is `b`
+ * (tallied, not counted); with click dedupe on (ttl > 0) a repeat of the same user (or IP) on the same
+ * ad less than ttl after its counted click is `d`; otherwise `c`, with its playback time if any.
+ * KEYS[1] = the campaign hash. ARGV = ttl, expiry margin, then 5 per click: at, ad, dedupe key (`` none),
+ * bot (`1`/`0`), playback seconds (`` none). Returns one character per click, or `N` (no campaign).
+ */
+const CLICKS_LUA = `
+local meta = KEYS[1]
+local start = redis.call('HGET', meta, 's')
+if not start then return 'N' end
+start = tonumber(start)
+local base = string.sub(meta, 1, -2)
+${TALLY_LUA}
+local ttl, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 5 do
+  local atText, ad, key, bot, play = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local at = tonumber(atText)
+  local o
+  if at < start then
+    o = 's'
+  elseif bot == '1' then
+    o = 'b'
+    tally(at, 'B')
+  else
+    if ttl > 0 and key ~= '' then
+      local k = base .. 'k:' .. ad .. '\\0' .. key
+      local last = redis.call('GET', k)
+      if last and at - tonumber(last) < ttl then o = 'd' else redis.call('SET', k, atText, 'PX', ttl + margin) end
+    end
+    if o == 'd' then
+      tally(at, 'K')
+    else
+      o = 'c'
+      tally(at, 'k')
+      if play ~= '' then
+        tally(at, 'p')
+        tally(at, 's', tonumber(play))
+      end
+    end
+  end
+  out[#out + 1] = o
+end
+flushTallies()
+return table.concat(out)
+`;
+
+/**
+ * A campaign's analytics figures at ARGV[1] as one consistent read: counters summed over the
+ * ARGV[4] buckets of ARGV[3] ms in tier ARGV[2] ending with the one holding \`at\`, and the distinct
+ * users of the union (PFCOUNT over several keys, never a sum) of the ARGV[7] sketches of ARGV[6] ms in
+ * tier ARGV[5]. All keys share the campaign's hash tag, so the union never crosses slots. KEYS[1] =
+ * the campaign hash. Returns {counted, duplicates, bot impressions, clicks, duplicate clicks, bot
+ * clicks, playbacks, playback seconds (a string), users}, or {} when the campaign does not exist.
+ */
+const ANALYTICS_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local base = string.sub(KEYS[1], 1, -2)
+local at = tonumber(ARGV[1])
+local tier, size, count = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = math.floor(at / size)
+local sums = {c = 0, d = 0, b = 0, k = 0, K = 0, B = 0, p = 0, s = 0}
+for b = now - count + 1, now do
+  local f = redis.call('HGETALL', base .. tier .. ':' .. b)
+  for j = 1, #f, 2 do sums[f[j]] = (sums[f[j]] or 0) + tonumber(f[j + 1]) end
+end
+local sketch, ssize, scount = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local snow = math.floor(at / ssize)
+local keys = {}
+for b = snow - scount + 1, snow do keys[#keys + 1] = base .. sketch .. ':' .. b end
+local users = redis.call('PFCOUNT', unpack(keys))
+return {sums.c, sums.d, sums.b, sums.k, sums.K, sums.B, sums.p, string.format('%.17g', sums.s), users}
+`;
+
+/** How each analytics window is read: memory mode's buckets (actors/analytics.ts WINDOWS). */
+const ANALYTICS_WINDOWS: Record<AnalyticsWindow, readonly [string, number, number, string, number, number]> = {
+  '1h': ['am', 60_000, 60, 'hm', 600_000, 6],
+  '6h': ['am', 60_000, 360, 'hm', 600_000, 36],
+  '24h': ['am', 60_000, 1440, 'hh', 3_600_000, 24],
+  '7d': ['ah', 3_600_000, 168, 'hd', 86_400_000, 7],
+  '30d': ['ah', 3_600_000, 720, 'hd', 86_400_000, 30],
+};
+
 type Client = Redis | Cluster;
 
 interface Scripts {
   icIngest(key: string, ...args: (string | number)[]): Promise<string>;
   icStats(meta: string, minutes: string, at: number): Promise<number[]>;
+  icClicks(key: string, ...args: (string | number)[]): Promise<string>;
+  icAnalytics(key: string, ...args: (string | number)[]): Promise<(number | string)[]>;
 }
 
 const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
+const CLICK_OUTCOMES: Readonly<Record<string, ClickOutcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
 
 /**
  * Campaigns, dedupe windows and counters in Redis (or a Redis Cluster), for STORE=redis: service
@@ -173,6 +312,8 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     this.client.on('error', (err: Error) => options.onClientError?.(err));
     this.client.defineCommand('icIngest', { numberOfKeys: 1, lua: INGEST_LUA });
     this.client.defineCommand('icStats', { numberOfKeys: 2, lua: STATS_LUA, readOnly: true });
+    this.client.defineCommand('icClicks', { numberOfKeys: 1, lua: CLICKS_LUA });
+    this.client.defineCommand('icAnalytics', { numberOfKeys: 1, lua: ANALYTICS_LUA, readOnly: true });
     // ioredis's own timeout covers one command; this also bounds cluster redirections and retries.
     this.deadlineMs = 2 * commandTimeoutMs + 50;
     this.breaker = new CircuitBreaker({
@@ -250,6 +391,35 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return { lastHour: Number(reply[0]), lastDay: Number(reply[1]), total: Number(reply[2]) };
   }
 
+  async clicks(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]> {
+    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS];
+    for (const c of items) {
+      const key = c.userId !== undefined ? `u${c.userId}` : c.ipAddress !== undefined ? `i${c.ipAddress}` : '';
+      args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime);
+    }
+    const reply = await this.call(() => this.scripts.icClicks(this.key(campaignId, 'c'), ...args));
+    if (reply === 'N') return new Array<ClickOutcome>(items.length).fill('not_found');
+    if (reply.length !== items.length) throw new Error(`clicks script answered ${reply.length} outcomes for ${items.length} clicks`);
+    return [...reply].map((o) => CLICK_OUTCOMES[o]);
+  }
+
+  async analytics(campaignId: string, at: number, window: AnalyticsWindow): Promise<WindowFigures | 'not_found'> {
+    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), at, ...ANALYTICS_WINDOWS[window]));
+    if (reply.length === 0) return 'not_found';
+    const n = reply.map(Number);
+    return {
+      counted: n[0],
+      duplicates: n[1],
+      botImpressions: n[2],
+      clicks: n[3],
+      duplicateClicks: n[4],
+      botClicks: n[5],
+      playbackCount: n[6],
+      playbackSeconds: n[7],
+      uniqueUsers: n[8],
+    };
+  }
+
   async create(info: CampaignInfo): Promise<CampaignInfo> {
     const meta = this.key(info.id, 'c');
     await this.call(() => this.client.hset(meta, 'n', info.name, 's', info.startTime, 'c', info.createdAt, 't', 0));
@@ -320,6 +490,7 @@ export async function openRedisStore(config: Config, logger: Logger): Promise<{ 
   const store = await RedisStore.open({
     endpoint,
     ttlMs: config.dedupTtlMs,
+    clickTtlMs: config.clickDedupTtlMs,
     commandTimeoutMs: config.redisTimeoutMs,
     retryIntervalMs: config.redisRetryIntervalMs,
     onClientError: (err) => logger.debug({ err }, 'Redis client error'),

@@ -154,8 +154,22 @@ describe('storage/redis', function () {
       expect(await store.stats('x', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
       expect(await store.stats('x}:u:y', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
       const keys = (await raw.keys('*')).sort();
-      for (const key of keys.filter((k) => k !== 'ic:campaigns')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*)$/);
+      for (const key of keys.filter((k) => k !== 'ic:campaigns')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*|k:.*|(am|ah|hm|hh|hd):\d+)$/);
       expect(keys).to.include('ic:{x}:u:y}:c');
+    });
+
+    it('gives every analytics bucket and sketch an expiry, and answers clicks and analytics of a missing campaign not_found', async () => {
+      await store.create({ id: 'c', name: 'c', startTime: 0, createdAt: 0 });
+      await store.ingest('c', [{ at: 1000, items: [item('c', 'u1'), item('c', 'u1'), item('c', 'u2', { bot: true })] }]);
+      expect(await store.clicks('c', [{ campaignId: 'c', adId: 'a', userId: 'u1', at: 1000, playbackTime: 1.5 }])).to.deep.equal(['counted']);
+      const buckets = (await raw.keys('ic:{c}:*')).filter((k) => /:(am|ah|hm|hh|hd):/.test(k));
+      expect(buckets.map((k) => k.split(':')[2]).sort()).to.deep.equal(['ah', 'am', 'hd', 'hh', 'hm']);
+      for (const key of buckets) expect(await raw.pttl(key), key).to.be.above(0);
+      expect(await store.analytics('c', 1000, '1h')).to.deep.equal({
+        counted: 1, duplicates: 1, botImpressions: 1, clicks: 1, duplicateClicks: 0, botClicks: 0, playbackCount: 1, playbackSeconds: 1.5, uniqueUsers: 1,
+      });
+      expect(await store.clicks('nope', [{ campaignId: 'nope', adId: 'a', at: 1000 }])).to.deep.equal(['not_found']);
+      expect(await store.analytics('nope', 1000, '24h')).to.equal('not_found');
     });
 
     it('expires dedupe keys a minute after their window (decisions use the stored time, not the expiry)', async () => {
