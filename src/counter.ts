@@ -36,6 +36,9 @@ export interface CounterDeps {
   readonly analytics?: AnalyticsConfig;
 }
 
+/** Impressions per registry message when a batch is larger (see `recordImpressions`). */
+const INGEST_CHUNK = 1000;
+
 export interface NewCampaign {
   readonly name: string;
   readonly startTime?: number;
@@ -108,8 +111,25 @@ export class Counter {
    */
   async recordImpressions(items: readonly Impression[]): Promise<IngestResult> {
     this.admit();
-    const at = this.clock.now();
-    const result = await this.ask<IngestResult>((reply) => ({ type: 'impressions', at, items, reply }));
+    let result: IngestResult;
+    if (items.length <= INGEST_CHUNK) {
+      const at = this.clock.now();
+      result = await this.ask<IngestResult>((reply) => ({ type: 'impressions', at, items, reply }));
+    } else {
+      // A large batch goes to the registry in chunks with a turn of the event loop between them, so
+      // that 10,000 impressions never hold the loop for more than a few milliseconds at a time.
+      const outcomes: IngestResult['outcomes'] = [];
+      let retryAfterMs = 0;
+      for (let start = 0; start < items.length; start += INGEST_CHUNK) {
+        if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+        const chunk = items.slice(start, start + INGEST_CHUNK);
+        const at = this.clock.now();
+        const part = await this.ask<IngestResult>((reply) => ({ type: 'impressions', at, items: chunk, reply }));
+        for (const o of part.outcomes) outcomes.push(o);
+        retryAfterMs = Math.max(retryAfterMs, part.retryAfterMs);
+      }
+      result = { outcomes, retryAfterMs };
+    }
     await this.durability?.durable();
     return result;
   }

@@ -54,7 +54,13 @@ export function impressionHandlers(answer: ImpressionAnswerer) {
   };
 }
 
+/** Batches at least this large give the event loop a turn between parsing, validating and answering. */
+const LARGE_BATCH = 1000;
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeRecorder, parse: (value: unknown) => Impression | ValidationError) {
+  const large = body.length >= LARGE_BATCH;
+  if (large) await yieldToLoop(); // JSON.parse of the body ran in this turn
   const parsed = body.map(parse);
   const accepted: Impression[] = [];
   const positions: number[] = [];
@@ -72,6 +78,7 @@ async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeReco
     throw err;
   }
   const { outcomes, retryAfterMs } = answer;
+  if (large) await yieldToLoop();
 
   const results: ItemResult[] = parsed.map((p) => (p instanceof ValidationError ? errorResult(p) : DUPLICATE_ITEM));
   const errors = new Map<string, ItemResult>();
