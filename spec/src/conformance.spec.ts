@@ -367,6 +367,17 @@ for (const makeBackend of ALL_BACKENDS) {
           expect(listed.body.campaigns.map((c: { id: string }) => c.id)).to.deep.equal([id]);
         });
 
+        it('answers 501 for what Redis does not keep yet: ads, per-ad figures and time series', async () => {
+          const id = await createCampaign(t);
+          const ad = { name: 'a', image_url: 'https://cdn.example.com/a.png', target_url: 'https://example.com/' };
+          expectError(await t.request('POST', `${API}/campaigns/${id}/ads`, ad), 501, 'STORE=redis');
+          expectError(await t.request('GET', `${API}/campaigns/${id}/ads`), 501);
+          expectError(await t.request('GET', `${API}/campaigns/${id}/analytics?group_by=ad`), 501);
+          expectError(await t.request('GET', `${API}/campaigns/${id}/timeseries`), 501);
+          expectError(await t.request('GET', `${API}/ads`), 501);
+          expectError(await t.request('GET', `${API}/ads/analytics`), 501);
+        });
+
         it('keeps no actor for ids that name no campaign (after the next tick)', async () => {
           const id = await createCampaign(t);
           await postImpression(t, impression(id, 'u1'));
