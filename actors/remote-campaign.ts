@@ -1,5 +1,5 @@
 import type { ActorLogic, ActorRefFrom, AnyActorRef, Snapshot } from 'xstate';
-import type { AnalyticsWindow, Click, ClickOutcome, WindowFigures } from './analytics-protocol.js';
+import type { AnalyticsReport, AnalyticsWindow, Click, ClickOutcome } from './analytics-protocol.js';
 import type { CampaignInput } from './campaign.js';
 import type { CampaignEvent, Impression, ImpressionsEvent, Outcome, Reply, Stats } from './protocol.js';
 
@@ -24,7 +24,7 @@ export interface CampaignStore {
   /** Applies clicks as one atomic step: one outcome per click, in order (every one `not_found` without the campaign). */
   clicks?(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]>;
   /** The campaign's analytics figures of `window` ending at `at`, read as one consistent snapshot. */
-  analytics?(campaignId: string, at: number, window: AnalyticsWindow): Promise<WindowFigures | 'not_found'>;
+  analytics?(campaignId: string, at: number, window: AnalyticsWindow, byAd: boolean): Promise<AnalyticsReport | 'not_found'>;
 }
 
 /**
@@ -157,13 +157,13 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
         case 'analytics': {
           const { at, window, byAd, reply } = event;
           const analytics = store.analytics?.bind(store);
-          if (analytics === undefined || byAd) {
+          if (analytics === undefined) {
             unsupported(reply);
             return snapshot;
           }
-          read(state, scope.self, () => analytics(state.id, at, window), (figures) => ({
-            missing: figures === undefined ? undefined : figures === 'not_found',
-            answer: () => (reply as Reply<unknown>)(figures === 'not_found' ? REMOTE_NOT_FOUND : figures && { campaign: figures }),
+          read(state, scope.self, () => analytics(state.id, at, window, byAd), (report) => ({
+            missing: report === undefined ? undefined : report === 'not_found',
+            answer: () => (reply as Reply<unknown>)(report === 'not_found' ? REMOTE_NOT_FOUND : report),
           }));
           return snapshot;
         }

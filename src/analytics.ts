@@ -57,7 +57,7 @@ export class AdLimitError extends AppError {
 
 export class AnalyticsUnsupportedError extends AppError {
   constructor() {
-    super(501, 'ads, per-ad figures (group_by=ad) and time series are not kept in Redis yet and are not available with STORE=redis');
+    super(501, 'ads and time series are not kept in Redis yet and are not available with STORE=redis');
   }
 }
 

@@ -288,6 +288,21 @@ for (const makeBackend of ALL_BACKENDS) {
         expect((await analytics(t, id, '6h')).ctr).to.equal(4 / 3);
       });
 
+      it('reports per ad with group_by=ad, first seen first (across nodes when shared)', async () => {
+        const other = backend.shared ? await node() : t;
+        const id = await createCampaign(t);
+        await postImpression(t, [impression(id, 'u1', 'ad-b'), impression(id, 'u2', 'ad-a'), impression(id, 'u1', 'ad-a'), { ...impression(id, 'u9', 'ad-c'), user_agent: GOOGLEBOT }]);
+        await other.request('POST', `${API}/clicks`, [click(id, 'ad-a', { user_id: 'u1', playback_time: 10 }), click(id, 'ad-a', { user_id: 'u2', playback_time: 20 }), click(id, 'ad-b')]);
+        const res = await other.request('GET', `${API}/campaigns/${id}/analytics?window=24h&group_by=ad`);
+        expect(res.status, JSON.stringify(res.body)).to.equal(200);
+        expect(res.body).to.deep.include({ impressions: 2, raw_impressions: 3, duplicates: 1, bot_filtered: 1, clicks: 3, unique_users: 2, total_playback_time: 30 });
+        expect(res.body.ads).to.deep.equal([
+          { ad_id: 'ad-b', impressions: 1, raw_impressions: 1, duplicates: 0, bot_filtered: 0, clicks: 1, ctr: 1, unique_users: 1, avg_playback_time: 0, total_playback_time: 0 },
+          { ad_id: 'ad-a', impressions: 1, raw_impressions: 2, duplicates: 1, bot_filtered: 0, clicks: 2, ctr: 2, unique_users: 1, avg_playback_time: 15, total_playback_time: 30 },
+          { ad_id: 'ad-c', impressions: 0, raw_impressions: 0, duplicates: 0, bot_filtered: 1, clicks: 0, ctr: 0, unique_users: 0, avg_playback_time: 0, total_playback_time: 0 },
+        ]);
+      });
+
       it('answers 404 for an unknown campaign, 409 for a click before start_time, and 0 (never NaN) for an empty window', async () => {
         expectError(await t.request('GET', `${API}/campaigns/nope/analytics`), 404, 'nope');
         expectError(await t.request('POST', `${API}/clicks`, click('nope', 'ad-a')), 404, 'nope');
@@ -367,12 +382,11 @@ for (const makeBackend of ALL_BACKENDS) {
           expect(listed.body.campaigns.map((c: { id: string }) => c.id)).to.deep.equal([id]);
         });
 
-        it('answers 501 for what Redis does not keep yet: ads, per-ad figures and time series', async () => {
+        it('answers 501 for what Redis does not keep yet: ads and time series', async () => {
           const id = await createCampaign(t);
           const ad = { name: 'a', image_url: 'https://cdn.example.com/a.png', target_url: 'https://example.com/' };
           expectError(await t.request('POST', `${API}/campaigns/${id}/ads`, ad), 501, 'STORE=redis');
           expectError(await t.request('GET', `${API}/campaigns/${id}/ads`), 501);
-          expectError(await t.request('GET', `${API}/campaigns/${id}/analytics?group_by=ad`), 501);
           expectError(await t.request('GET', `${API}/campaigns/${id}/timeseries`), 501);
           expectError(await t.request('GET', `${API}/ads`), 501);
           expectError(await t.request('GET', `${API}/ads/analytics`), 501);

@@ -9,7 +9,7 @@ const error = (description: string, headers?: readonly string[]) => ({ descripti
 const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
-const UNSUPPORTED = error('STORE=redis: ads, per-ad figures and time series are not kept in Redis yet');
+const UNSUPPORTED = error('STORE=redis: ads and time series are not kept in Redis yet');
 const count = { type: 'integer', minimum: 0 };
 const ratio = { type: 'number', minimum: 0 };
 const seconds = { type: 'number', minimum: 0, description: 'seconds' };
@@ -79,7 +79,7 @@ export const ANALYTICS_ROUTES: readonly RouteDoc[] = [
     summary: 'Impressions (counted and raw), clicks, CTR, unique users and playback time over a trailing window, optionally per ad',
     tag: 'api',
     query: analyticsQuerySchema as unknown as Schema,
-    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 501: error('STORE=redis: group_by=ad (per-ad figures are not kept in Redis yet)'), 503: UNAVAILABLE },
+    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
   },
   {
     method: 'get',

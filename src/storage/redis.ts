@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { IDEMPOTENCY_TTL_MS } from '../../actors/campaign.js';
-import type { AnalyticsWindow, Click, ClickOutcome, WindowFigures } from '../../actors/analytics-protocol.js';
+import type { AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, WindowFigures } from '../../actors/analytics-protocol.js';
 import type { CampaignInfo, Outcome, Stats } from '../../actors/protocol.js';
 import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic } from '../../actors/remote-campaign.js';
 import type { Config } from '../config.js';
@@ -18,6 +18,8 @@ export interface RedisStoreOptions {
   readonly ttlMs: number;
   /** CLICK_DEDUP_TTL (0 or absent: off). */
   readonly clickTtlMs?: number;
+  /** ANALYTICS_MAX_ADS: ads with figures of their own per campaign; later ones share `(other)` (default 1,000). */
+  readonly maxAds?: number;
   /** How long one command may take before it counts as a failure. */
   readonly commandTimeoutMs: number;
   /** How long the circuit stays open after failures before Redis is probed again; also `Retry-After`. */
@@ -43,39 +45,63 @@ const CAMPAIGN_LIST = `${PREFIX}campaigns`;
  * minute (`am:<minute>`) and hour (`ah:<hour>`) as hashes of metric letters (c counted, d duplicate,
  * b bot impression, k click, K duplicate click, B bot click, p playbacks, s playback seconds), and the
  * counted users in HyperLogLogs per 10 minutes, hour and UTC day (`hm:`, `hh:`, `hd:`), the buckets
- * memory mode reads its windows from (actors/analytics.ts). Each key expires (on Redis's clock) a
- * little after the longest window that reads it; reads pick buckets by the caller's clock.
+ * memory mode reads its windows from (actors/analytics.ts). Each ad row has fields `<metric>|<row>`
+ * in the same hashes and sketches `<sketch key>:<row>`; the first MAX_ADS ads seen get rows (set
+ * `ads`, list `adl` in order), later ones share `(other)` (flag `ado`). Each bucket expires (on Redis's
+ * clock) a little after the longest window that reads it; reads pick buckets by the caller's clock.
  */
 const TALLY_LUA = `
-local counters, sketches = {}, {}
+local counters, sketches, rows = {}, {}, {}
+local maxAds = tonumber(MAX_ADS)
+-- An ad's row: its own while fewer than maxAds ads have one (first seen first, in \`ads\`/\`adl\`), else (other).
+local function rowOf(ad)
+  local row = rows[ad]
+  if row then return row end
+  if ad ~= '(other)' and (redis.call('SISMEMBER', base .. 'ads', ad) == 1 or redis.call('SCARD', base .. 'ads') < maxAds) then
+    if redis.call('SADD', base .. 'ads', ad) == 1 then redis.call('RPUSH', base .. 'adl', ad) end
+    row = ad
+  else
+    redis.call('SET', base .. 'ado', '1')
+    row = '(other)'
+  end
+  rows[ad] = row
+  return row
+end
 local function bucket(at, what, size) return base .. what .. ':' .. math.floor(at / size) end
-local function tally(at, metric, n)
+local function tally(at, ad, metric, n)
+  local row = metric .. '|' .. rowOf(ad)
   for _, key in ipairs({bucket(at, 'am', 60000), bucket(at, 'ah', 3600000)}) do
     local c = counters[key]
     if not c then c = {}; counters[key] = c end
     c[metric] = (c[metric] or 0) + (n or 1)
+    c[row] = (c[row] or 0) + (n or 1)
   end
 end
-local function seen(at, user)
-  for _, key in ipairs({bucket(at, 'hm', 600000), bucket(at, 'hh', 3600000), bucket(at, 'hd', 86400000)}) do
-    local s = sketches[key]
-    if not s then s = {}; sketches[key] = s end
-    s[#s + 1] = user
+local function sketch(key, kind, user)
+  local s = sketches[key]
+  if not s then s = {kind = kind}; sketches[key] = s end
+  s[#s + 1] = user
+end
+local function seen(at, ad, user)
+  local row = rowOf(ad)
+  for _, kind in ipairs({{'hm', 600000}, {'hh', 3600000}, {'hd', 86400000}}) do
+    local key = bucket(at, kind[1], kind[2])
+    sketch(key, kind[1], user)
+    sketch(key .. ':' .. row, kind[1], user)
   end
 end
 local KEEP = {am = 90000000, ah = 2682000000, hm = 25200000, hh = 90000000, hd = 2682000000}
-local function keep(key) return KEEP[string.sub(key, #base + 1, #base + 2)] end
 local function flushTallies()
   for key, c in pairs(counters) do
-    for metric, n in pairs(c) do
-      if metric == 's' then redis.call('HINCRBYFLOAT', key, metric, string.format('%.17g', n))
-      else redis.call('HINCRBY', key, metric, n) end
+    for field, n in pairs(c) do
+      if string.sub(field, 1, 1) == 's' then redis.call('HINCRBYFLOAT', key, field, string.format('%.17g', n))
+      else redis.call('HINCRBY', key, field, n) end
     end
-    redis.call('PEXPIRE', key, keep(key))
+    redis.call('PEXPIRE', key, KEEP[string.sub(key, #base + 1, #base + 2)])
   end
   for key, users in pairs(sketches) do
     for j = 1, #users, 1000 do redis.call('PFADD', key, unpack(users, j, math.min(j + 999, #users))) end
-    redis.call('PEXPIRE', key, keep(key))
+    redis.call('PEXPIRE', key, KEEP[users.kind])
   end
 end
 `;
@@ -98,24 +124,25 @@ local start = redis.call('HGET', meta, 's')
 if not start then return 'N' end
 start = tonumber(start)
 local base = string.sub(meta, 1, -2)
+local MAX_ADS = ARGV[4]
 ${TALLY_LUA}
 local ttl, margin, idemTtl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out, buckets, counted = {}, {}, 0
-local i = 4
+local i = 5
 while i <= #ARGV do
   local atText = ARGV[i]
   local at, n = tonumber(atText), tonumber(ARGV[i + 1])
   local minute = math.floor(at / 60000)
   i = i + 2
   for _ = 1, n do
-    local user, tag = ARGV[i], ARGV[i + 1]
-    i = i + 2
+    local user, tag, ad = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
     local o
     if at < start then
       o = 's'
     elseif tag == 'b' then
       o = 'b'
-      tally(at, 'b')
+      tally(at, ad, 'b')
     else
       local idKey
       if tag ~= '-' then
@@ -133,9 +160,9 @@ while i <= #ARGV do
           redis.call('SET', userKey, atText, 'PX', ttl + margin)
           counted = counted + 1
           buckets[minute] = (buckets[minute] or 0) + 1
-          seen(at, user)
+          seen(at, ad, user)
         end
-        tally(at, o)
+        tally(at, ad, o)
         if idKey then redis.call('SET', idKey, o .. atText, 'PX', idemTtl + margin) end
       end
     end
@@ -197,10 +224,11 @@ local start = redis.call('HGET', meta, 's')
 if not start then return 'N' end
 start = tonumber(start)
 local base = string.sub(meta, 1, -2)
+local MAX_ADS = ARGV[3]
 ${TALLY_LUA}
 local ttl, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
-for i = 3, #ARGV, 5 do
+for i = 4, #ARGV, 5 do
   local atText, ad, key, bot, play = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local at = tonumber(atText)
   local o
@@ -208,7 +236,7 @@ for i = 3, #ARGV, 5 do
     o = 's'
   elseif bot == '1' then
     o = 'b'
-    tally(at, 'B')
+    tally(at, ad, 'B')
   else
     if ttl > 0 and key ~= '' then
       local k = base .. 'k:' .. ad .. '\\0' .. key
@@ -216,13 +244,13 @@ for i = 3, #ARGV, 5 do
       if last and at - tonumber(last) < ttl then o = 'd' else redis.call('SET', k, atText, 'PX', ttl + margin) end
     end
     if o == 'd' then
-      tally(at, 'K')
+      tally(at, ad, 'K')
     else
       o = 'c'
-      tally(at, 'k')
+      tally(at, ad, 'k')
       if play ~= '' then
-        tally(at, 'p')
-        tally(at, 's', tonumber(play))
+        tally(at, ad, 'p')
+        tally(at, ad, 's', tonumber(play))
       end
     end
   end
@@ -236,28 +264,67 @@ return table.concat(out)
  * A campaign's analytics figures at ARGV[1] as one consistent read: counters summed over the
  * ARGV[4] buckets of ARGV[3] ms in tier ARGV[2] ending with the one holding \`at\`, and the distinct
  * users of the union (PFCOUNT over several keys, never a sum) of the ARGV[7] sketches of ARGV[6] ms in
- * tier ARGV[5]. All keys share the campaign's hash tag, so the union never crosses slots. KEYS[1] =
- * the campaign hash. Returns {counted, duplicates, bot impressions, clicks, duplicate clicks, bot
- * clicks, playbacks, playback seconds (a string), users}, or {} when the campaign does not exist.
+ * tier ARGV[5]. All keys share the campaign's hash tag, so the union never crosses slots. With
+ * ARGV[8] = 1, the same per ad row too (first seen first, \`(other)\` last). KEYS[1] = the campaign
+ * hash. Returns the campaign's figures {counted, duplicates, bot impressions, clicks, duplicate
+ * clicks, bot clicks, playbacks, playback seconds (a string), users}, then per row its id and its
+ * figures; or {} when the campaign does not exist.
  */
 const ANALYTICS_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 local base = string.sub(KEYS[1], 1, -2)
 local at = tonumber(ARGV[1])
 local tier, size, count = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local byAd = ARGV[8] == '1'
 local now = math.floor(at / size)
-local sums = {c = 0, d = 0, b = 0, k = 0, K = 0, B = 0, p = 0, s = 0}
+local sums = {}
 for b = now - count + 1, now do
   local f = redis.call('HGETALL', base .. tier .. ':' .. b)
-  for j = 1, #f, 2 do sums[f[j]] = (sums[f[j]] or 0) + tonumber(f[j + 1]) end
+  for j = 1, #f, 2 do
+    local field = f[j]
+    if byAd or #field == 1 then sums[field] = (sums[field] or 0) + tonumber(f[j + 1]) end
+  end
 end
 local sketch, ssize, scount = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local snow = math.floor(at / ssize)
-local keys = {}
-for b = snow - scount + 1, snow do keys[#keys + 1] = base .. sketch .. ':' .. b end
-local users = redis.call('PFCOUNT', unpack(keys))
-return {sums.c, sums.d, sums.b, sums.k, sums.K, sums.B, sums.p, string.format('%.17g', sums.s), users}
+local out = {}
+local function figures(suffix)
+  local keys = {}
+  for b = snow - scount + 1, snow do keys[#keys + 1] = base .. sketch .. ':' .. b .. suffix end
+  local function n(metric) return sums[metric .. (suffix == '' and '' or '|' .. string.sub(suffix, 2))] or 0 end
+  for _, metric in ipairs({'c', 'd', 'b', 'k', 'K', 'B', 'p'}) do out[#out + 1] = n(metric) end
+  out[#out + 1] = string.format('%.17g', n('s'))
+  out[#out + 1] = redis.call('PFCOUNT', unpack(keys))
+end
+figures('')
+if byAd then
+  local rows = redis.call('LRANGE', base .. 'adl', 0, -1)
+  if redis.call('EXISTS', base .. 'ado') == 1 then rows[#rows + 1] = '(other)' end
+  for _, row in ipairs(rows) do
+    out[#out + 1] = row
+    figures(':' .. row)
+  end
+end
+return out
 `;
+
+/** Values per row in the analytics script's answer. */
+const FIGURES = 9;
+
+function figuresOf(reply: readonly (number | string)[], i: number): WindowFigures {
+  const n = (k: number): number => Number(reply[i + k]);
+  return {
+    counted: n(0),
+    duplicates: n(1),
+    botImpressions: n(2),
+    clicks: n(3),
+    duplicateClicks: n(4),
+    botClicks: n(5),
+    playbackCount: n(6),
+    playbackSeconds: n(7),
+    uniqueUsers: n(8),
+  };
+}
 
 /** How each analytics window is read: memory mode's buckets (actors/analytics.ts WINDOWS). */
 const ANALYTICS_WINDOWS: Record<AnalyticsWindow, readonly [string, number, number, string, number, number]> = {
@@ -370,11 +437,11 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]> {
-    const args: (string | number)[] = [this.options.ttlMs, EXPIRY_MARGIN_MS, IDEMPOTENCY_TTL_MS];
+    const args: (string | number)[] = [this.options.ttlMs, EXPIRY_MARGIN_MS, IDEMPOTENCY_TTL_MS, this.maxAds];
     let items = 0;
     for (const { at, items: group } of groups) {
       args.push(at, group.length);
-      for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId);
+      for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId, item.adId);
       items += group.length;
     }
     const reply = await this.call(() => this.scripts.icIngest(this.key(campaignId, 'c'), ...args));
@@ -392,7 +459,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async clicks(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]> {
-    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS];
+    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS, this.maxAds];
     for (const c of items) {
       const key = c.userId !== undefined ? `u${c.userId}` : c.ipAddress !== undefined ? `i${c.ipAddress}` : '';
       args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime);
@@ -403,21 +470,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return [...reply].map((o) => CLICK_OUTCOMES[o]);
   }
 
-  async analytics(campaignId: string, at: number, window: AnalyticsWindow): Promise<WindowFigures | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), at, ...ANALYTICS_WINDOWS[window]));
+  async analytics(campaignId: string, at: number, window: AnalyticsWindow, byAd = false): Promise<AnalyticsReport | 'not_found'> {
+    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), at, ...ANALYTICS_WINDOWS[window], byAd ? 1 : 0));
     if (reply.length === 0) return 'not_found';
-    const n = reply.map(Number);
-    return {
-      counted: n[0],
-      duplicates: n[1],
-      botImpressions: n[2],
-      clicks: n[3],
-      duplicateClicks: n[4],
-      botClicks: n[5],
-      playbackCount: n[6],
-      playbackSeconds: n[7],
-      uniqueUsers: n[8],
-    };
+    const campaign = figuresOf(reply, 0);
+    if (!byAd) return { campaign };
+    const ads: { adId: string; figures: WindowFigures }[] = [];
+    for (let i = FIGURES; i < reply.length; i += FIGURES + 1) ads.push({ adId: String(reply[i]), figures: figuresOf(reply, i + 1) });
+    return { campaign, ads };
   }
 
   async create(info: CampaignInfo): Promise<CampaignInfo> {
@@ -445,6 +505,10 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   async close(): Promise<void> {
     this.breaker.stop();
     await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  private get maxAds(): number {
+    return this.options.maxAds ?? 1000;
   }
 
   private get scripts(): Scripts {
@@ -491,6 +555,7 @@ export async function openRedisStore(config: Config, logger: Logger): Promise<{ 
     endpoint,
     ttlMs: config.dedupTtlMs,
     clickTtlMs: config.clickDedupTtlMs,
+    maxAds: config.analyticsMaxAds,
     commandTimeoutMs: config.redisTimeoutMs,
     retryIntervalMs: config.redisRetryIntervalMs,
     onClientError: (err) => logger.debug({ err }, 'Redis client error'),
