@@ -1,5 +1,5 @@
 import type { ActorLogic, ActorRefFrom, AnyActorRef, Snapshot } from 'xstate';
-import type { AnalyticsReport, AnalyticsWindow, Click, ClickOutcome } from './analytics-protocol.js';
+import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome } from './analytics-protocol.js';
 import type { CampaignInput } from './campaign.js';
 import type { CampaignEvent, Impression, ImpressionsEvent, Outcome, Reply, Stats } from './protocol.js';
 
@@ -25,6 +25,10 @@ export interface CampaignStore {
   clicks?(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]>;
   /** The campaign's analytics figures of `window` ending at `at`, read as one consistent snapshot. */
   analytics?(campaignId: string, at: number, window: AnalyticsWindow, byAd: boolean): Promise<AnalyticsReport | 'not_found'>;
+  registerAd?(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'>;
+  listAds?(campaignId: string, after: number, limit: number): Promise<AdPage | 'not_found'>;
+  /** All-time figures per ad row. */
+  adTotals?(campaignId: string): Promise<AdTotals[] | 'not_found'>;
 }
 
 /**
@@ -167,6 +171,26 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           }));
           return snapshot;
         }
+        case 'ads.register':
+        case 'ads.list':
+        case 'ads.totals': {
+          const reply = event.reply as Reply<unknown>;
+          const run =
+            event.type === 'ads.register'
+              ? store.registerAd && ((): Promise<unknown> => (store.registerAd as NonNullable<CampaignStore['registerAd']>)(state.id, event.ad))
+              : event.type === 'ads.list'
+                ? store.listAds && ((): Promise<unknown> => (store.listAds as NonNullable<CampaignStore['listAds']>)(state.id, event.after, event.limit))
+                : store.adTotals && ((): Promise<unknown> => (store.adTotals as NonNullable<CampaignStore['adTotals']>)(state.id));
+          if (run === undefined) {
+            unsupported(reply);
+            return snapshot;
+          }
+          read(state, scope.self, run, (result) => ({
+            missing: result === undefined ? undefined : result === 'not_found',
+            answer: () => reply(result === 'not_found' ? REMOTE_NOT_FOUND : result),
+          }));
+          return snapshot;
+        }
         case 'remote.read':
           state.reads--;
           if (event.missing !== undefined) state.missing = event.missing;
@@ -182,7 +206,7 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           // Snapshots are for in-memory state; a remote campaign's state is in the store.
           return snapshot;
         default:
-          // Ads, per-ad figures and series are not kept in the store yet (501).
+          // Time series are not kept in the store yet (501).
           // (Also xstate's own events, which have no reply.)
           (event as { reply?: Reply<unknown> }).reply?.(REMOTE_UNSUPPORTED);
           return snapshot;

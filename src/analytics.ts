@@ -34,6 +34,8 @@ export interface AnalyticsDeps {
   readonly newId?: () => string;
   readonly durability?: { readonly backlogged: boolean; durable(): Promise<void> };
   readonly analytics?: AnalyticsConfig;
+  /** STORE=redis: where the campaigns are listed (the registry knows only those this node has seen). */
+  readonly campaigns?: { list(after: number, limit: number): Promise<CampaignPage> };
 }
 
 export interface NewAd {
@@ -57,7 +59,7 @@ export class AdLimitError extends AppError {
 
 export class AnalyticsUnsupportedError extends AppError {
   constructor() {
-    super(501, 'ads and time series are not kept in Redis yet and are not available with STORE=redis');
+    super(501, 'time series are not kept in Redis yet and are not available with STORE=redis');
   }
 }
 
@@ -88,6 +90,7 @@ export class AnalyticsFacade {
   private readonly timeout: number;
   private readonly newId: () => string;
   private readonly durability: AnalyticsDeps['durability'];
+  private readonly campaigns: AnalyticsDeps['campaigns'];
 
   constructor(deps: AnalyticsDeps) {
     this.config = deps.analytics ?? DEFAULT_ANALYTICS_CONFIG;
@@ -96,6 +99,7 @@ export class AnalyticsFacade {
     this.timeout = deps.askTimeoutMs;
     this.newId = deps.newId ?? randomUUID;
     this.durability = deps.durability;
+    this.campaigns = deps.campaigns;
   }
 
   now(): number {
@@ -123,7 +127,7 @@ export class AnalyticsFacade {
     let position = from.campaign;
     let after = from.ad;
     for (;;) {
-      const page = await this.ask<CampaignPage>((reply) => ({ type: 'campaign.list', after: position, limit: 1000, reply }));
+      const page = await this.listCampaigns(position);
       for (let i = 0; i < page.campaigns.length; i++) {
         const campaign = page.campaigns[i];
         const got = await this.forward<AdPage>(campaign.id, (reply) => ({ type: 'ads.list', after, limit: limit - ads.length, reply }));
@@ -145,7 +149,7 @@ export class AnalyticsFacade {
     const byAd = new Map<string, { campaigns: number; impressions: number; clicks: number; playbackCount: number; playbackSeconds: number }>();
     let position = 0;
     for (;;) {
-      const page = await this.ask<CampaignPage>((reply) => ({ type: 'campaign.list', after: position, limit: 1000, reply }));
+      const page = await this.listCampaigns(position);
       for (const campaign of page.campaigns) {
         const rows = await this.forward<AdTotals[]>(campaign.id, (reply) => ({ type: 'ads.totals', reply }));
         for (const r of rows) {
@@ -209,6 +213,11 @@ export class AnalyticsFacade {
 
   series(campaignId: string, query: SeriesQuery, at: number): Promise<SeriesAnswer> {
     return this.forward<SeriesAnswer>(campaignId, (reply) => ({ type: 'series', at, query, reply }), at);
+  }
+
+  private listCampaigns(after: number): Promise<CampaignPage> {
+    if (this.campaigns) return this.campaigns.list(after, 1000);
+    return this.ask<CampaignPage>((reply) => ({ type: 'campaign.list', after, limit: 1000, reply }));
   }
 
   /** Backpressure: refuse new work while the journal is further behind than its bound. */

@@ -9,7 +9,7 @@ const error = (description: string, headers?: readonly string[]) => ({ descripti
 const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
-const UNSUPPORTED = error('STORE=redis: ads and time series are not kept in Redis yet');
+const UNSUPPORTED = error('STORE=redis: time series are not kept in Redis yet');
 const count = { type: 'integer', minimum: 0 };
 const ratio = { type: 'number', minimum: 0 };
 const seconds = { type: 'number', minimum: 0, description: 'seconds' };
@@ -29,7 +29,6 @@ export const ANALYTICS_ROUTES: readonly RouteDoc[] = [
       409: error('an ad with this id and other metadata exists, or the campaign has ANALYTICS_MAX_ADS ads'),
       413: error('body too large'),
       415: error('body is not JSON'),
-      501: UNSUPPORTED,
       503: UNAVAILABLE,
     },
   },
@@ -39,7 +38,7 @@ export const ANALYTICS_ROUTES: readonly RouteDoc[] = [
     summary: "A campaign's registered ads, in registration order, a page at a time",
     tag: 'api',
     query: pageQuerySchema as unknown as Schema,
-    answers: { 200: { description: 'one page', schema: 'CampaignAdPage' }, 400: INVALID, 404: NOT_FOUND, 501: UNSUPPORTED, 503: UNAVAILABLE },
+    answers: { 200: { description: 'one page', schema: 'CampaignAdPage' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
   },
   {
     method: 'get',
@@ -47,7 +46,7 @@ export const ANALYTICS_ROUTES: readonly RouteDoc[] = [
     summary: "Every campaign's registered ads, in campaign then registration order, a page at a time",
     tag: 'api',
     query: pageQuerySchema as unknown as Schema,
-    answers: { 200: { description: 'one page', schema: 'AdPage' }, 400: INVALID, 501: UNSUPPORTED, 503: UNAVAILABLE },
+    answers: { 200: { description: 'one page', schema: 'AdPage' }, 400: INVALID, 503: UNAVAILABLE },
   },
   {
     method: 'get',
@@ -55,7 +54,7 @@ export const ANALYTICS_ROUTES: readonly RouteDoc[] = [
     summary: 'All-time clicks, impressions and CTR per ad id across campaigns, most clicked first',
     tag: 'api',
     query: pageQuerySchema as unknown as Schema,
-    answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 501: UNSUPPORTED, 503: UNAVAILABLE },
+    answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 503: UNAVAILABLE },
   },
   {
     method: 'post',

@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { IDEMPOTENCY_TTL_MS } from '../../actors/campaign.js';
-import type { AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, WindowFigures } from '../../actors/analytics-protocol.js';
+import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, WindowFigures } from '../../actors/analytics-protocol.js';
 import type { CampaignInfo, Outcome, Stats } from '../../actors/protocol.js';
 import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic } from '../../actors/remote-campaign.js';
 import type { Config } from '../config.js';
@@ -49,6 +49,7 @@ const CAMPAIGN_LIST = `${PREFIX}campaigns`;
  * in the same hashes and sketches `<sketch key>:<row>`; the first MAX_ADS ads seen get rows (set
  * `ads`, list `adl` in order), later ones share `(other)` (flag `ado`). Each bucket expires (on Redis's
  * clock) a little after the longest window that reads it; reads pick buckets by the caller's clock.
+ * The hash `tot` holds the same fields all-time (GET /ads/analytics), and never expires.
  */
 const TALLY_LUA = `
 local counters, sketches, rows = {}, {}, {}
@@ -70,7 +71,7 @@ end
 local function bucket(at, what, size) return base .. what .. ':' .. math.floor(at / size) end
 local function tally(at, ad, metric, n)
   local row = metric .. '|' .. rowOf(ad)
-  for _, key in ipairs({bucket(at, 'am', 60000), bucket(at, 'ah', 3600000)}) do
+  for _, key in ipairs({bucket(at, 'am', 60000), bucket(at, 'ah', 3600000), base .. 'tot'}) do
     local c = counters[key]
     if not c then c = {}; counters[key] = c end
     c[metric] = (c[metric] or 0) + (n or 1)
@@ -97,7 +98,8 @@ local function flushTallies()
       if string.sub(field, 1, 1) == 's' then redis.call('HINCRBYFLOAT', key, field, string.format('%.17g', n))
       else redis.call('HINCRBY', key, field, n) end
     end
-    redis.call('PEXPIRE', key, KEEP[string.sub(key, #base + 1, #base + 2)])
+    local keep = KEEP[string.sub(key, #base + 1, #base + 2)]
+    if keep then redis.call('PEXPIRE', key, keep) end
   end
   for key, users in pairs(sketches) do
     for j = 1, #users, 1000 do redis.call('PFADD', key, unpack(users, j, math.min(j + 999, #users))) end
@@ -308,6 +310,71 @@ end
 return out
 `;
 
+/**
+ * Registers an ad's metadata with memory mode's rules: the same id with the same name and URLs
+ * again is `exists`, with others `conflict`; beyond MAX_ADS registered ads `limit`; else `created`,
+ * and the ad gets a row of its own while there is room. KEYS[1] = the campaign hash. ARGV = ad id,
+ * name, image URL, target URL, created at, MAX_ADS. Metadata is in hash `adm` (id → JSON), the
+ * registration order in list `adr`. Returns `N` when the campaign does not exist.
+ */
+const AD_REGISTER_LUA = `
+local meta = KEYS[1]
+if redis.call('EXISTS', meta) == 0 then return 'N' end
+local base = string.sub(meta, 1, -2)
+local MAX_ADS = ARGV[6]
+${TALLY_LUA}
+local id = ARGV[1]
+local old = redis.call('HGET', base .. 'adm', id)
+if old then
+  local ad = cjson.decode(old)
+  if ad[1] == ARGV[2] and ad[2] == ARGV[3] and ad[3] == ARGV[4] then return 'exists' end
+  return 'conflict'
+end
+if redis.call('HLEN', base .. 'adm') >= maxAds then return 'limit' end
+redis.call('HSET', base .. 'adm', id, cjson.encode({ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])}))
+redis.call('RPUSH', base .. 'adr', id)
+rowOf(id)
+return 'created'
+`;
+
+/**
+ * A page of a campaign's registered ads: ARGV[2] from position ARGV[1], and one more to tell whether
+ * there is a next page. Returns {} when the campaign does not exist, else {1, id, JSON, id, JSON, …}.
+ */
+const AD_LIST_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local base = string.sub(KEYS[1], 1, -2)
+local after, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {1}
+local ids = redis.call('LRANGE', base .. 'adr', after, after + limit)
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', base .. 'adm', id)
+end
+return out
+`;
+
+/**
+ * All-time figures per ad row (first seen first, \`(other)\` last): {} when the campaign does not
+ * exist, else {1, row, counted, clicks, playbacks, playback seconds (a string), …}.
+ */
+const AD_TOTALS_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local base = string.sub(KEYS[1], 1, -2)
+local rows = redis.call('LRANGE', base .. 'adl', 0, -1)
+if redis.call('EXISTS', base .. 'ado') == 1 then rows[#rows + 1] = '(other)' end
+local out = {1}
+for _, row in ipairs(rows) do
+  local v = redis.call('HMGET', base .. 'tot', 'c|' .. row, 'k|' .. row, 'p|' .. row, 's|' .. row)
+  out[#out + 1] = row
+  out[#out + 1] = tonumber(v[1] or 0)
+  out[#out + 1] = tonumber(v[2] or 0)
+  out[#out + 1] = tonumber(v[3] or 0)
+  out[#out + 1] = v[4] or '0'
+end
+return out
+`;
+
 /** Values per row in the analytics script's answer. */
 const FIGURES = 9;
 
@@ -342,6 +409,9 @@ interface Scripts {
   icStats(meta: string, minutes: string, at: number): Promise<number[]>;
   icClicks(key: string, ...args: (string | number)[]): Promise<string>;
   icAnalytics(key: string, ...args: (string | number)[]): Promise<(number | string)[]>;
+  icAdRegister(key: string, ...args: (string | number)[]): Promise<string>;
+  icAdList(key: string, after: number, limit: number): Promise<(number | string)[]>;
+  icAdTotals(key: string): Promise<(number | string)[]>;
 }
 
 const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
@@ -381,6 +451,9 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     this.client.defineCommand('icStats', { numberOfKeys: 2, lua: STATS_LUA, readOnly: true });
     this.client.defineCommand('icClicks', { numberOfKeys: 1, lua: CLICKS_LUA });
     this.client.defineCommand('icAnalytics', { numberOfKeys: 1, lua: ANALYTICS_LUA, readOnly: true });
+    this.client.defineCommand('icAdRegister', { numberOfKeys: 1, lua: AD_REGISTER_LUA });
+    this.client.defineCommand('icAdList', { numberOfKeys: 1, lua: AD_LIST_LUA, readOnly: true });
+    this.client.defineCommand('icAdTotals', { numberOfKeys: 1, lua: AD_TOTALS_LUA, readOnly: true });
     // ioredis's own timeout covers one command; this also bounds cluster redirections and retries.
     this.deadlineMs = 2 * commandTimeoutMs + 50;
     this.breaker = new CircuitBreaker({
@@ -478,6 +551,32 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     const ads: { adId: string; figures: WindowFigures }[] = [];
     for (let i = FIGURES; i < reply.length; i += FIGURES + 1) ads.push({ adId: String(reply[i]), figures: figuresOf(reply, i + 1) });
     return { campaign, ads };
+  }
+
+  async registerAd(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'> {
+    const reply = await this.call(() => this.scripts.icAdRegister(this.key(campaignId, 'c'), ad.id, ad.name, ad.imageUrl, ad.targetUrl, ad.createdAt, this.maxAds));
+    return reply === 'N' ? 'not_found' : (reply as AdRegistration);
+  }
+
+  async listAds(campaignId: string, after: number, limit: number): Promise<AdPage | 'not_found'> {
+    const reply = await this.call(() => this.scripts.icAdList(this.key(campaignId, 'c'), after, limit));
+    if (reply.length === 0) return 'not_found';
+    const ads: AdInfo[] = [];
+    for (let i = 1; i + 1 < reply.length && ads.length < limit; i += 2) {
+      const [name, imageUrl, targetUrl, createdAt] = JSON.parse(String(reply[i + 1])) as [string, string, string, number];
+      ads.push({ id: String(reply[i]), name, imageUrl, targetUrl, createdAt });
+    }
+    return { ads, next: (reply.length - 1) / 2 > limit ? after + limit : undefined };
+  }
+
+  async adTotals(campaignId: string): Promise<AdTotals[] | 'not_found'> {
+    const reply = await this.call(() => this.scripts.icAdTotals(this.key(campaignId, 'c')));
+    if (reply.length === 0) return 'not_found';
+    const rows: AdTotals[] = [];
+    for (let i = 1; i < reply.length; i += 5) {
+      rows.push({ adId: String(reply[i]), counted: Number(reply[i + 1]), clicks: Number(reply[i + 2]), playbackCount: Number(reply[i + 3]), playbackSeconds: Number(reply[i + 4]) });
+    }
+    return rows;
   }
 
   async create(info: CampaignInfo): Promise<CampaignInfo> {

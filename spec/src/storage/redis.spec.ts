@@ -154,7 +154,7 @@ describe('storage/redis', function () {
       expect(await store.stats('x', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
       expect(await store.stats('x}:u:y', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
       const keys = (await raw.keys('*')).sort();
-      for (const key of keys.filter((k) => k !== 'ic:campaigns')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*|k:.*|ads|adl|ado|(am|ah):\d+|(hm|hh|hd):\d+(:.*)?)$/);
+      for (const key of keys.filter((k) => k !== 'ic:campaigns')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*|k:.*|ads|adl|ado|adm|adr|tot|(am|ah):\d+|(hm|hh|hd):\d+(:.*)?)$/);
       expect(keys).to.include('ic:{x}:u:y}:c');
     });
 
