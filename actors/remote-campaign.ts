@@ -1,5 +1,5 @@
 import type { ActorLogic, ActorRefFrom, AnyActorRef, Snapshot } from 'xstate';
-import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome } from './analytics-protocol.js';
+import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from './analytics-protocol.js';
 import type { CampaignInput } from './campaign.js';
 import type { CampaignEvent, Impression, ImpressionsEvent, Outcome, Reply, Stats } from './protocol.js';
 
@@ -29,6 +29,8 @@ export interface CampaignStore {
   listAds?(campaignId: string, after: number, limit: number): Promise<AdPage | 'not_found'>;
   /** All-time figures per ad row. */
   adTotals?(campaignId: string): Promise<AdTotals[] | 'not_found'>;
+  /** The campaign's time series buckets of `query` at `at`, read as one consistent snapshot. */
+  series?(campaignId: string, at: number, query: SeriesQuery): Promise<SeriesAnswer | 'not_found'>;
 }
 
 /**
@@ -173,14 +175,17 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
         }
         case 'ads.register':
         case 'ads.list':
-        case 'ads.totals': {
+        case 'ads.totals':
+        case 'series': {
           const reply = event.reply as Reply<unknown>;
           const run =
             event.type === 'ads.register'
               ? store.registerAd && ((): Promise<unknown> => (store.registerAd as NonNullable<CampaignStore['registerAd']>)(state.id, event.ad))
               : event.type === 'ads.list'
                 ? store.listAds && ((): Promise<unknown> => (store.listAds as NonNullable<CampaignStore['listAds']>)(state.id, event.after, event.limit))
-                : store.adTotals && ((): Promise<unknown> => (store.adTotals as NonNullable<CampaignStore['adTotals']>)(state.id));
+                : event.type === 'ads.totals'
+                  ? store.adTotals && ((): Promise<unknown> => (store.adTotals as NonNullable<CampaignStore['adTotals']>)(state.id))
+                  : store.series && ((): Promise<unknown> => (store.series as NonNullable<CampaignStore['series']>)(state.id, event.at, event.query));
           if (run === undefined) {
             unsupported(reply);
             return snapshot;
@@ -206,7 +211,7 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           // Snapshots are for in-memory state; a remote campaign's state is in the store.
           return snapshot;
         default:
-          // Time series are not kept in the store yet (501).
+          // Nothing else is asked of a campaign actor; a store without some call answers 501.
           // (Also xstate's own events, which have no reply.)
           (event as { reply?: Reply<unknown> }).reply?.(REMOTE_UNSUPPORTED);
           return snapshot;

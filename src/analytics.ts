@@ -59,7 +59,7 @@ export class AdLimitError extends AppError {
 
 export class AnalyticsUnsupportedError extends AppError {
   constructor() {
-    super(501, 'time series are not kept in Redis yet and are not available with STORE=redis');
+    super(501, 'the configured store does not keep these figures');
   }
 }
 

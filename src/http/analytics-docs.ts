@@ -9,7 +9,6 @@ const error = (description: string, headers?: readonly string[]) => ({ descripti
 const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
-const UNSUPPORTED = error('STORE=redis: time series are not kept in Redis yet');
 const count = { type: 'integer', minimum: 0 };
 const ratio = { type: 'number', minimum: 0 };
 const seconds = { type: 'number', minimum: 0, description: 'seconds' };
@@ -90,7 +89,6 @@ export const ANALYTICS_ROUTES: readonly RouteDoc[] = [
       200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries' },
       400: INVALID,
       404: NOT_FOUND,
-      501: UNSUPPORTED,
       503: UNAVAILABLE,
     },
   },

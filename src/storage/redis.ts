@@ -1,6 +1,20 @@
 import { Cluster, Redis } from 'ioredis';
 import { IDEMPOTENCY_TTL_MS } from '../../actors/campaign.js';
-import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, WindowFigures } from '../../actors/analytics-protocol.js';
+import {
+  DEFAULT_ANALYTICS,
+  type AdInfo,
+  type AdPage,
+  type AdRegistration,
+  type AdTotals,
+  type AnalyticsOptions,
+  type AnalyticsReport,
+  type AnalyticsWindow,
+  type Click,
+  type ClickOutcome,
+  type SeriesAnswer,
+  type SeriesQuery,
+  type WindowFigures,
+} from '../../actors/analytics-protocol.js';
 import type { CampaignInfo, Outcome, Stats } from '../../actors/protocol.js';
 import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic } from '../../actors/remote-campaign.js';
 import type { Config } from '../config.js';
@@ -20,6 +34,8 @@ export interface RedisStoreOptions {
   readonly clickTtlMs?: number;
   /** ANALYTICS_MAX_ADS: ads with figures of their own per campaign; later ones share `(other)` (default 1,000). */
   readonly maxAds?: number;
+  /** How long minute, hour and day series buckets are read (SERIES_*_RETENTION). */
+  readonly retention?: Pick<AnalyticsOptions, 'minuteRetentionMs' | 'hourRetentionMs' | 'dayRetentionMs'>;
   /** How long one command may take before it counts as a failure. */
   readonly commandTimeoutMs: number;
   /** How long the circuit stays open after failures before Redis is probed again; also `Retry-After`. */
@@ -38,6 +54,8 @@ const BREAKER_THRESHOLD = 3;
 const EXPIRY_MARGIN_MS = 60_000;
 /** Every key starts with this, so the service's keys are easy to tell apart in a shared Redis. */
 const PREFIX = 'ic:';
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 const CAMPAIGN_LIST = `${PREFIX}campaigns`;
 
 /**
@@ -69,13 +87,22 @@ local function rowOf(ad)
   return row
 end
 local function bucket(at, what, size) return base .. what .. ':' .. math.floor(at / size) end
+local function bump(key, field, n)
+  local c = counters[key]
+  if not c then c = {}; counters[key] = c end
+  c[field] = (c[field] or 0) + n
+end
 local function tally(at, ad, metric, n)
+  n = n or 1
   local row = metric .. '|' .. rowOf(ad)
   for _, key in ipairs({bucket(at, 'am', 60000), bucket(at, 'ah', 3600000), base .. 'tot'}) do
-    local c = counters[key]
-    if not c then c = {}; counters[key] = c end
-    c[metric] = (c[metric] or 0) + (n or 1)
-    c[row] = (c[row] or 0) + (n or 1)
+    bump(key, metric, n)
+    bump(key, row, n)
+  end
+  -- The time series beyond the minute buckets: counted impressions and clicks per quarter hour and UTC day.
+  if metric == 'c' or metric == 'k' then
+    bump(bucket(at, 'aq', 900000), metric, n)
+    bump(bucket(at, 'ay', 86400000), metric, n)
   end
 end
 local function sketch(key, kind, user)
@@ -91,7 +118,7 @@ local function seen(at, ad, user)
     sketch(key .. ':' .. row, kind[1], user)
   end
 end
-local KEEP = {am = 90000000, ah = 2682000000, hm = 25200000, hh = 90000000, hd = 2682000000}
+local KEEP = {am = tonumber(KEEP_AM), ah = 2682000000, hm = 25200000, hh = 90000000, hd = 2682000000, aq = tonumber(KEEP_AQ), ay = tonumber(KEEP_AY)}
 local function flushTallies()
   for key, c in pairs(counters) do
     for field, n in pairs(c) do
@@ -99,7 +126,7 @@ local function flushTallies()
       else redis.call('HINCRBY', key, field, n) end
     end
     local keep = KEEP[string.sub(key, #base + 1, #base + 2)]
-    if keep then redis.call('PEXPIRE', key, keep) end
+    if keep and keep > 0 then redis.call('PEXPIRE', key, keep) end
   end
   for key, users in pairs(sketches) do
     for j = 1, #users, 1000 do redis.call('PFADD', key, unpack(users, j, math.min(j + 999, #users))) end
@@ -126,11 +153,11 @@ local start = redis.call('HGET', meta, 's')
 if not start then return 'N' end
 start = tonumber(start)
 local base = string.sub(meta, 1, -2)
-local MAX_ADS = ARGV[4]
+local MAX_ADS, KEEP_AM, KEEP_AQ, KEEP_AY = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 ${TALLY_LUA}
 local ttl, margin, idemTtl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out, buckets, counted = {}, {}, 0
-local i = 5
+local i = 8
 while i <= #ARGV do
   local atText = ARGV[i]
   local at, n = tonumber(atText), tonumber(ARGV[i + 1])
@@ -226,11 +253,11 @@ local start = redis.call('HGET', meta, 's')
 if not start then return 'N' end
 start = tonumber(start)
 local base = string.sub(meta, 1, -2)
-local MAX_ADS = ARGV[3]
+local MAX_ADS, KEEP_AM, KEEP_AQ, KEEP_AY = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 ${TALLY_LUA}
 local ttl, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
-for i = 4, #ARGV, 5 do
+for i = 7, #ARGV, 5 do
   local atText, ad, key, bot, play = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local at = tonumber(atText)
   local o
@@ -321,7 +348,7 @@ const AD_REGISTER_LUA = `
 local meta = KEYS[1]
 if redis.call('EXISTS', meta) == 0 then return 'N' end
 local base = string.sub(meta, 1, -2)
-local MAX_ADS = ARGV[6]
+local MAX_ADS, KEEP_AM, KEEP_AQ, KEEP_AY = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 ${TALLY_LUA}
 local id = ARGV[1]
 local old = redis.call('HGET', base .. 'adm', id)
@@ -375,6 +402,37 @@ end
 return out
 `;
 
+/**
+ * A campaign's time series at ARGV[1]: per requested bucket [start, end) (ARGV from 5, three each:
+ * start, end, source), the counted impressions and clicks summed from the source's buckets starting
+ * inside it: minute (\`am\`, 0), quarter-hour (\`aq\`, 1) or UTC-day (\`ay\`, 2) hashes, each read only
+ * within its retention in buckets (ARGV[2..4]; -1: forever), like memory mode (actors/analytics.ts).
+ * Returns {impressions, clicks, …} per bucket, or {} when the campaign does not exist.
+ */
+const SERIES_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local base = string.sub(KEYS[1], 1, -2)
+local at = tonumber(ARGV[1])
+local sources = {['0'] = {'am', 60000, tonumber(ARGV[2])}, ['1'] = {'aq', 900000, tonumber(ARGV[3])}, ['2'] = {'ay', 86400000, tonumber(ARGV[4])}}
+local out = {}
+for i = 5, #ARGV, 3 do
+  local source = sources[ARGV[i + 2]]
+  local width, retain = source[2], source[3]
+  local now = math.floor(at / width)
+  local first = math.ceil(tonumber(ARGV[i]) / width)
+  if retain >= 0 and first <= now - retain then first = now - retain + 1 end
+  local impressions, clicks = 0, 0
+  for b = first, math.ceil(tonumber(ARGV[i + 1]) / width) - 1 do
+    local v = redis.call('HMGET', base .. source[1] .. ':' .. b, 'c', 'k')
+    impressions = impressions + (tonumber(v[1]) or 0)
+    clicks = clicks + (tonumber(v[2]) or 0)
+  end
+  out[#out + 1] = impressions
+  out[#out + 1] = clicks
+end
+return out
+`;
+
 /** Values per row in the analytics script's answer. */
 const FIGURES = 9;
 
@@ -412,6 +470,7 @@ interface Scripts {
   icAdRegister(key: string, ...args: (string | number)[]): Promise<string>;
   icAdList(key: string, after: number, limit: number): Promise<(number | string)[]>;
   icAdTotals(key: string): Promise<(number | string)[]>;
+  icSeries(key: string, ...args: (string | number)[]): Promise<number[]>;
 }
 
 const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
@@ -454,6 +513,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     this.client.defineCommand('icAdRegister', { numberOfKeys: 1, lua: AD_REGISTER_LUA });
     this.client.defineCommand('icAdList', { numberOfKeys: 1, lua: AD_LIST_LUA, readOnly: true });
     this.client.defineCommand('icAdTotals', { numberOfKeys: 1, lua: AD_TOTALS_LUA, readOnly: true });
+    this.client.defineCommand('icSeries', { numberOfKeys: 1, lua: SERIES_LUA, readOnly: true });
     // ioredis's own timeout covers one command; this also bounds cluster redirections and retries.
     this.deadlineMs = 2 * commandTimeoutMs + 50;
     this.breaker = new CircuitBreaker({
@@ -510,7 +570,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]> {
-    const args: (string | number)[] = [this.options.ttlMs, EXPIRY_MARGIN_MS, IDEMPOTENCY_TTL_MS, this.maxAds];
+    const args: (string | number)[] = [this.options.ttlMs, EXPIRY_MARGIN_MS, IDEMPOTENCY_TTL_MS, ...this.tallyArgs];
     let items = 0;
     for (const { at, items: group } of groups) {
       args.push(at, group.length);
@@ -532,7 +592,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async clicks(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]> {
-    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS, this.maxAds];
+    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS, ...this.tallyArgs];
     for (const c of items) {
       const key = c.userId !== undefined ? `u${c.userId}` : c.ipAddress !== undefined ? `i${c.ipAddress}` : '';
       args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime);
@@ -554,7 +614,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async registerAd(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAdRegister(this.key(campaignId, 'c'), ad.id, ad.name, ad.imageUrl, ad.targetUrl, ad.createdAt, this.maxAds));
+    const reply = await this.call(() => this.scripts.icAdRegister(this.key(campaignId, 'c'), ad.id, ad.name, ad.imageUrl, ad.targetUrl, ad.createdAt, ...this.tallyArgs));
     return reply === 'N' ? 'not_found' : (reply as AdRegistration);
   }
 
@@ -577,6 +637,27 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
       rows.push({ adId: String(reply[i]), counted: Number(reply[i + 1]), clicks: Number(reply[i + 2]), playbackCount: Number(reply[i + 3]), playbackSeconds: Number(reply[i + 4]) });
     }
     return rows;
+  }
+
+  async series(campaignId: string, at: number, query: SeriesQuery): Promise<SeriesAnswer | 'not_found'> {
+    const { retention = DEFAULT_ANALYTICS } = this.options;
+    const args: number[] = [
+      at,
+      Math.max(1440, Math.ceil(retention.minuteRetentionMs / 60_000)),
+      Math.ceil(retention.hourRetentionMs / 900_000),
+      Number.isFinite(retention.dayRetentionMs) ? retention.dayRetentionMs / DAY_MS : -1,
+    ];
+    const n = query.starts.length;
+    for (let i = 0; i < n; i++) args.push(query.starts[i], query.ends[i], query.sources[i]);
+    const reply = await this.call(() => this.scripts.icSeries(this.key(campaignId, 'c'), ...args));
+    if (reply.length === 0) return 'not_found';
+    const impressions = new Float64Array(n);
+    const clicks = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      impressions[i] = Number(reply[2 * i]);
+      clicks[i] = Number(reply[2 * i + 1]);
+    }
+    return { impressions, clicks };
   }
 
   async create(info: CampaignInfo): Promise<CampaignInfo> {
@@ -606,8 +687,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
-  private get maxAds(): number {
-    return this.options.maxAds ?? 1000;
+  /**
+   * What every tallying script takes: MAX_ADS, then how long minute, quarter-hour and UTC-day series
+   * buckets are kept (0: forever), a little longer than the retention reads apply.
+   */
+  private get tallyArgs(): number[] {
+    const { maxAds = 1000, retention = DEFAULT_ANALYTICS } = this.options;
+    const keepDays = Number.isFinite(retention.dayRetentionMs) ? retention.dayRetentionMs + 2 * DAY_MS : 0;
+    return [maxAds, Math.max(DAY_MS, retention.minuteRetentionMs) + HOUR_MS, retention.hourRetentionMs + DAY_MS, keepDays];
   }
 
   private get scripts(): Scripts {
@@ -655,6 +742,7 @@ export async function openRedisStore(config: Config, logger: Logger): Promise<{ 
     ttlMs: config.dedupTtlMs,
     clickTtlMs: config.clickDedupTtlMs,
     maxAds: config.analyticsMaxAds,
+    retention: { minuteRetentionMs: config.seriesMinuteRetentionMs, hourRetentionMs: config.seriesHourRetentionMs, dayRetentionMs: config.seriesDayRetentionMs },
     commandTimeoutMs: config.redisTimeoutMs,
     retryIntervalMs: config.redisRetryIntervalMs,
     onClientError: (err) => logger.debug({ err }, 'Redis client error'),
