@@ -87,35 +87,66 @@ local function rowOf(ad)
   return row
 end
 local function bucket(at, what, size) return base .. what .. ':' .. math.floor(at / size) end
-local function bump(key, field, n)
+local function counterOf(key)
   local c = counters[key]
   if not c then c = {}; counters[key] = c end
-  c[field] = (c[field] or 0) + n
+  return c
 end
+local function sketchOf(key, kind)
+  local s = sketches[key]
+  if not s then s = {kind = kind}; sketches[key] = s end
+  return s
+end
+-- Per distinct time: its counter tables and sketch keys, worked out once (items of a group share one).
+local times = {}
+local function at_(at)
+  local t = times[at]
+  if t then return t end
+  t = {
+    counters = {counterOf(bucket(at, 'am', 60000)), counterOf(bucket(at, 'ah', 3600000)), counterOf(base .. 'tot')},
+    series = {counterOf(bucket(at, 'aq', 900000)), counterOf(bucket(at, 'ay', 86400000))},
+    sketchKeys = {{bucket(at, 'hm', 600000), 'hm'}, {bucket(at, 'hh', 3600000), 'hh'}, {bucket(at, 'hd', 86400000), 'hd'}},
+    sketches = {},
+  }
+  times[at] = t
+  return t
+end
+local fields = {}
 local function tally(at, ad, metric, n)
   n = n or 1
-  local row = metric .. '|' .. rowOf(ad)
-  for _, key in ipairs({bucket(at, 'am', 60000), bucket(at, 'ah', 3600000), base .. 'tot'}) do
-    bump(key, metric, n)
-    bump(key, row, n)
+  local t = at_(at)
+  local byAd = fields[metric]
+  if not byAd then byAd = {}; fields[metric] = byAd end
+  local field = byAd[ad]
+  if not field then field = metric .. '|' .. rowOf(ad); byAd[ad] = field end
+  for j = 1, 3 do
+    local c = t.counters[j]
+    c[metric] = (c[metric] or 0) + n
+    c[field] = (c[field] or 0) + n
   end
   -- The time series beyond the minute buckets: counted impressions and clicks per quarter hour and UTC day.
   if metric == 'c' or metric == 'k' then
-    bump(bucket(at, 'aq', 900000), metric, n)
-    bump(bucket(at, 'ay', 86400000), metric, n)
+    for j = 1, 2 do
+      local c = t.series[j]
+      c[metric] = (c[metric] or 0) + n
+    end
   end
 end
-local function sketch(key, kind, user)
-  local s = sketches[key]
-  if not s then s = {kind = kind}; sketches[key] = s end
-  s[#s + 1] = user
-end
 local function seen(at, ad, user)
-  local row = rowOf(ad)
-  for _, kind in ipairs({{'hm', 600000}, {'hh', 3600000}, {'hd', 86400000}}) do
-    local key = bucket(at, kind[1], kind[2])
-    sketch(key, kind[1], user)
-    sketch(key .. ':' .. row, kind[1], user)
+  local t = at_(at)
+  local lists = t.sketches[ad]
+  if not lists then
+    local row = rowOf(ad)
+    lists = {}
+    for _, k in ipairs(t.sketchKeys) do
+      lists[#lists + 1] = sketchOf(k[1], k[2])
+      lists[#lists + 1] = sketchOf(k[1] .. ':' .. row, k[2])
+    end
+    t.sketches[ad] = lists
+  end
+  for j = 1, 6 do
+    local s = lists[j]
+    s[#s + 1] = user
   end
 end
 local KEEP = {am = tonumber(KEEP_AM), ah = 2682000000, hm = 25200000, hh = 90000000, hd = 2682000000, aq = tonumber(KEEP_AQ), ay = tonumber(KEEP_AY)}
