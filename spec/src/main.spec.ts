@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client, exitWithin, killAll, prng, removeTempDirs, startServer, tempDir, waitFor, type Exit, type LogLine, type ServerProcess } from '../helpers/process.js';
@@ -391,7 +391,8 @@ describe('main (process level)', function () {
       expect(third.body).to.have.keys('error', 'code');
 
       const path = join(dataDir, 'dead-letters.jsonl');
-      await waitFor(() => existsSync(path), 3000, 'the dead-letter log');
+      // The line is appended asynchronously: wait until it is whole, not merely until the file exists.
+      await waitFor(() => existsSync(path) && readFileSync(path, 'utf8').endsWith('\n'), 3000, 'the dead-letter log');
       const lines = (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
       expect(lines).to.have.length(1);
       expect(lines[0]).to.deep.include({ campaign_id: c });
