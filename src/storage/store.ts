@@ -141,10 +141,22 @@ export class Store {
   }
 
   /** Flushes the journal, takes a final snapshot and closes. */
-  async close(registry: RegistryRef): Promise<SnapshotReport> {
-    const report = await this.snapshot(registry);
-    await this.journal.close();
-    return report;
+  /**
+   * Flushes the journal, takes a final snapshot and closes. The snapshot only shortens the next
+   * start (the synced journal already holds everything), so past `snapshotWithinMs` it is given up:
+   * the journal is closed and `undefined` returned, and the next start replays the journal.
+   */
+  async close(registry: RegistryRef, snapshotWithinMs = Number.POSITIVE_INFINITY): Promise<SnapshotReport | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<undefined>((resolve) => {
+      if (Number.isFinite(snapshotWithinMs)) timer = setTimeout(() => resolve(undefined), snapshotWithinMs);
+    });
+    try {
+      return await Promise.race([this.snapshot(registry), deadline]);
+    } finally {
+      clearTimeout(timer);
+      await this.journal.close();
+    }
   }
 
   private async takeSnapshot(registry: RegistryRef): Promise<SnapshotReport> {
