@@ -98,10 +98,11 @@ export function countImpression(state: CampaignState, impression: Impression, at
   }
   const { impressionId } = impression;
   const d = state.digest;
-  if (impressionId !== undefined && state.idempotency !== undefined) {
-    hash128(impressionId, d);
-    if (state.idempotency.counted.hasDigest(d, at)) return 'counted';
-    if (state.idempotency.duplicate.hasDigest(d, at)) return 'duplicate';
+  const id = state.idDigest;
+  if (impressionId !== undefined) {
+    hash128(impressionId, id); // once: for the retry check here and for remembering it below
+    if (state.idempotency?.counted.hasDigest(id, at)) return 'counted';
+    if (state.idempotency?.duplicate.hasDigest(id, at)) return 'duplicate';
   }
   // Each step is recorded in `stage` so that a crash part-way can be rolled back (see `rollback`):
   // an impression is either wholly applied or not at all. The journal is written last, as the commit.
@@ -115,14 +116,12 @@ export function countImpression(state: CampaignState, impression: Impression, at
     state.stage = 'counted';
   }
   let idem: DedupeTable | undefined;
-  const id = state.idDigest;
   if (impressionId !== undefined) {
     const tables = (state.idempotency ??= {
       counted: new DedupeTable(IDEMPOTENCY_TTL_MS),
       duplicate: new DedupeTable(IDEMPOTENCY_TTL_MS),
     });
     idem = counted ? tables.counted : tables.duplicate;
-    hash128(impressionId, id);
     idem.admitDigest(id, at);
     state.remembered = idem;
   }

@@ -1,18 +1,7 @@
 import { expect } from 'chai';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { API, createCampaign, impression, postImpression, stats } from '../../helpers/http.js';
-
-/** A small deterministic PRNG, so a failure can be replayed with the same traffic. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { prng } from '../../helpers/process.js';
 
 describe('concurrency over HTTP', () => {
   let t: TestApp;
