@@ -18,6 +18,7 @@ import {
 } from '../actors/analytics-protocol.js';
 import type { Reply } from '../actors/protocol.js';
 import type { CampaignPage, ForwardResult, RegistryEvent, RegistryRef } from '../actors/registry.js';
+import type { Durability } from './durability.js';
 import { AppError, CampaignNotFoundError, UnavailableError } from './errors.js';
 
 /** Analytics settings: what the campaign actors get, plus how far a click's timestamp may stray. */
@@ -32,7 +33,7 @@ export interface AnalyticsDeps {
   readonly clock: Clock;
   readonly askTimeoutMs: number;
   readonly newId?: () => string;
-  readonly durability?: { readonly backlogged: boolean; durable(): Promise<void> };
+  readonly durability?: Durability;
   readonly analytics?: AnalyticsConfig;
   /** STORE=redis: where the campaigns are listed (the registry knows only those this node has seen). */
   readonly campaigns?: { list(after: number, limit: number): Promise<CampaignPage> };
@@ -220,9 +221,9 @@ export class AnalyticsFacade {
     return this.ask<CampaignPage>((reply) => ({ type: 'campaign.list', after, limit: 1000, reply }));
   }
 
-  /** Backpressure: refuse new work while the journal is further behind than its bound. */
+  /** Backpressure: refuse new work while the journal cannot take it. */
   private admit(): void {
-    if (this.durability?.backlogged) throw new UnavailableError('the journal is behind the disk; retry shortly', 1000);
+    this.durability?.admit();
   }
 
   private async forward<T>(campaignId: string, message: (reply: Reply<T | undefined>) => AnalyticsEvent, at = this.clock.now()): Promise<T> {

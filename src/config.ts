@@ -18,6 +18,10 @@ export interface Config {
   readonly durability: DurabilityMode;
   readonly snapshotIntervalMs: number;
   readonly journalBacklogBytes: number;
+  readonly durabilityTimeoutMs: number;
+  readonly snapshotJournalBytes: number;
+  readonly snapshotKeep: number;
+  readonly recovery: RecoveryMode;
   readonly inspector: boolean;
   /** Empty when no token is required. */
   readonly inspectorToken: string;
@@ -51,6 +55,9 @@ export interface RedisNode {
 
 export type DurabilityMode = 'fsync' | 'interval' | 'off';
 const DURABILITY_MODES: readonly DurabilityMode[] = ['fsync', 'interval', 'off'];
+
+export type RecoveryMode = 'strict' | 'lenient';
+const RECOVERY_MODES: readonly RecoveryMode[] = ['strict', 'lenient'];
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -91,9 +98,13 @@ export const CONFIG_KEYS = [
   key({ env: 'SWEEP_INTERVAL', field: 'sweepIntervalMs', fallback: '250ms', doc: 'how often the system ticker reclaims expired dedupe entries', expected: 'a duration from 10ms to 1m', parse: (r) => between(duration(r), 10, 60_000) }),
   key({ env: 'SWEEP_BUDGET', field: 'sweepBudget', fallback: '65536', doc: 'dedupe slots scanned per tick, across all campaigns (bounds the pause)', expected: 'an integer 1024–16777216', parse: (r) => int(r, 1024, 16_777_216) }),
   key({ env: 'DATA_DIR', field: 'dataDir', fallback: './data', doc: 'where the journal and snapshots live', expected: 'a directory path', parse: (r) => (r.length > 0 && !r.includes('\0') ? r : undefined) }),
-  key({ env: 'DURABILITY', field: 'durability', fallback: 'fsync', doc: 'fsync: acknowledge after the record is on disk (group commit); interval: acknowledge at once, fsync every second; off: memory only', expected: DURABILITY_MODES.join(', '), parse: (r) => DURABILITY_MODES.find((m) => m === r) }),
+  key({ env: 'DURABILITY', field: 'durability', fallback: 'fsync', doc: 'fsync: acknowledge after the record is on disk (group commit); interval: acknowledge at once, fsync twice a second, lose at most 1 s; off: memory only', expected: DURABILITY_MODES.join(', '), parse: (r) => DURABILITY_MODES.find((m) => m === r) }),
   key({ env: 'SNAPSHOT_INTERVAL', field: 'snapshotIntervalMs', fallback: '5m', doc: 'how often a snapshot is taken and the journal compacted behind it', expected: 'a duration from 1s to 1d', parse: (r) => between(duration(r), 1000, 86_400_000) }),
-  key({ env: 'JOURNAL_BACKLOG', field: 'journalBacklogBytes', fallback: '64mb', doc: 'journal bytes waiting for the disk beyond which ingestion answers 503', expected: 'a size from 1mb to 1024mb', parse: (r) => between(size(r), 1024 * 1024, 1024 * 1024 * 1024) }),
+  key({ env: 'SNAPSHOT_JOURNAL_BYTES', field: 'snapshotJournalBytes', fallback: '128mb', doc: 'journal bytes written since the last snapshot that trigger the next one early (bounds the restart time)', expected: 'a size from 1mb to 16384mb', parse: (r) => between(size(r), 1024 * 1024, 16 * 1024 * 1024 * 1024) }),
+  key({ env: 'SNAPSHOT_KEEP', field: 'snapshotKeep', fallback: '2', doc: 'snapshot generations kept, each with the journal since it (a damaged newest one falls back to the previous)', expected: 'an integer 1–10', parse: (r) => int(r, 1, 10) }),
+  key({ env: 'RECOVERY', field: 'recovery', fallback: 'strict', doc: 'strict: refuse to start when recovery finds acknowledged records lost (exit code 3, saying what is damaged); lenient: start with what could be read', expected: RECOVERY_MODES.join(', '), parse: (r) => RECOVERY_MODES.find((m) => m === r) }),
+  key({ env: 'JOURNAL_BACKLOG', field: 'journalBacklogBytes', fallback: '64mb', doc: 'journal bytes held but not yet on disk beyond which ingestion answers 503', expected: 'a size from 1mb to 1024mb', parse: (r) => between(size(r), 1024 * 1024, 1024 * 1024 * 1024) }),
+  key({ env: 'DURABILITY_TIMEOUT', field: 'durabilityTimeoutMs', fallback: '2s', doc: 'fsync mode: how long an answer waits for the disk before 503 + Retry-After (a retry with the same impression_id is safe); new writes are refused while records wait longer', expected: 'a duration from 100ms to 60s', parse: (r) => between(duration(r), 100, 60_000) }),
   key({ env: 'INSPECTOR', field: 'inspector', fallback: 'off', doc: 'on: serve the live actor inspector (/debug/, /debug/actors, /debug/events); beyond loopback it needs INSPECTOR_TOKEN', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
   key({ env: 'STORE', field: 'store', fallback: 'memory', doc: 'memory: counts live in this process; redis: in Redis (REDIS_URL or REDIS_CLUSTER_NODES), shared by any number of nodes, which then keep no counting state (DATA_DIR and DURABILITY do not apply)', expected: STORE_KINDS.join(', '), parse: (r) => STORE_KINDS.find((k) => k === r) }),
   key({ env: 'REDIS_URL', field: 'redisUrl', fallback: '', doc: 'with STORE=redis: one Redis server, as redis://[user:password@]host:port[/db]', expected: 'a redis:// or rediss:// URL', parse: redisUrl }),

@@ -4,14 +4,10 @@ import type { Clock } from '../actors/clock.js';
 import type { CampaignInfo, Impression, Outcome, Stats } from '../actors/protocol.js';
 import type { IngestResult, RegistryDescription, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry.js';
 import type { Reply } from '../actors/protocol.js';
+import type { Durability } from './durability.js';
 import { AnalyticsFacade, type AnalyticsConfig } from './analytics.js';
 import { CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, UnavailableError } from './errors.js';
 
-/** What the façade needs of the journal: whether it is behind, and a wait for durability. */
-export interface Durability {
-  readonly backlogged: boolean;
-  durable(): Promise<void>;
-}
 
 /**
  * Where campaign definitions live when they are shared between service nodes (STORE=redis). A call
@@ -134,9 +130,9 @@ export class Counter {
     return result;
   }
 
-  /** Backpressure: refuse new work while the journal is further behind than its bound. */
+  /** Backpressure: refuse new work while the journal cannot take it. */
   private admit(): void {
-    if (this.durability?.backlogged) throw new UnavailableError('the journal is behind the disk; retry shortly', 1000);
+    this.durability?.admit();
   }
 
   async stats(id: string): Promise<Stats> {

@@ -49,3 +49,10 @@ export class DeadLetterError extends AppError {
     super(422, `impression crashed campaign ${JSON.stringify(campaignId)} repeatedly and was set aside in the dead-letter log; it will not be counted`);
   }
 }
+
+/** The disk under DATA_DIR is full: nothing new is accepted until space returns (reads keep working). */
+export class InsufficientStorageError extends AppError {
+  constructor(message: string, retryAfterMs: number) {
+    super(507, message, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
+  }
+}

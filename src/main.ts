@@ -14,10 +14,15 @@ import { Inspector } from './inspector.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { openRedisStore } from './storage/redis.js';
-import { Store } from './storage/store.js';
+import { RecoveryRefusedError, Store, type RecoveryReport } from './storage/store.js';
 
 /** How long shutdown waits for the final snapshot (the whole shutdown must end within 10 s). */
 const FINAL_SNAPSHOT_WITHIN_MS = 6000;
+/** How often the snapshot triggers (time, journal size) are checked, and how soon a failed snapshot is retried. */
+const SNAPSHOT_CHECK_MS = 1000;
+const SNAPSHOT_RETRY_MS = 30_000;
+/** Exit code of a start refused because recovery would lose acknowledged records. */
+const EXIT_RECOVERY_REFUSED = 3;
 
 /** Reads config, recovers durable state, starts the actor system, listens, and drains on SIGTERM/SIGINT. */
 async function main(argv: readonly string[]): Promise<void> {
@@ -59,20 +64,13 @@ async function main(argv: readonly string[]): Promise<void> {
   // scrape time, by when `counter` exists.
   const metrics: Metrics = new Metrics({ source: { describe: () => counter.describe() } });
   const analytics = analyticsConfig(config);
-  const durable =
-    config.durability === 'off' || redis
-      ? undefined
-      : await Store.open({
-          dir: config.dataDir,
-          mode: config.durability,
-          ttlMs: config.dedupTtlMs,
-          maxPendingBytes: config.journalBacklogBytes,
-          logger,
-          onError: fatal('journal write failed'),
-          onSync: metrics.journalSynced,
-          analytics,
-        });
-  if (durable) logger.info({ ...durable.report }, 'recovered state from disk');
+  const durable = config.durability === 'off' || redis ? undefined : await recover(config, logger, metrics, readiness);
+  if (durable) {
+    logger.info({ ...durable.report }, 'recovered state from disk');
+    metrics.recovered(durable.report);
+    const r = durable.report;
+    if (r.missing + r.orphaned + r.damaged.length > 0) readiness.details.recovery = recoverySummary(r);
+  }
 
   const system = startCounterSystem({
     clock: systemClock,
@@ -109,13 +107,27 @@ async function main(argv: readonly string[]): Promise<void> {
   server.off('request', recovering);
   server.on('request', app.callback());
 
+  // A snapshot every SNAPSHOT_INTERVAL, or sooner once the journal has grown by
+  // SNAPSHOT_JOURNAL_BYTES (which bounds the replay at the next start); a failed one is retried
+  // after SNAPSHOT_RETRY_MS, not every second.
+  let nextSnapshotAt = Date.now() + config.snapshotIntervalMs;
   const snapshots = store
     ? setInterval(() => {
+        const now = Date.now();
+        if (now < nextSnapshotAt && !store.journalGrown(config.snapshotJournalBytes)) return;
+        nextSnapshotAt = Number.POSITIVE_INFINITY;
         store.snapshot(system.registry).then(
-          (r) => logger.info({ ...r }, 'snapshot written'),
-          (err: unknown) => logger.error({ err }, 'snapshot failed'),
+          (r) => {
+            nextSnapshotAt = Date.now() + config.snapshotIntervalMs;
+            logger.info({ ...r }, 'snapshot written');
+          },
+          (err: unknown) => {
+            nextSnapshotAt = Date.now() + Math.min(SNAPSHOT_RETRY_MS, config.snapshotIntervalMs);
+            metrics.snapshotFailed();
+            logger.error({ err }, 'snapshot failed; the previous generations are kept');
+          },
         );
-      }, config.snapshotIntervalMs)
+      }, SNAPSHOT_CHECK_MS)
     : undefined;
   snapshots?.unref();
 
@@ -153,7 +165,13 @@ async function main(argv: readonly string[]): Promise<void> {
       void (async () => {
         // Exit 0 within 10 s whatever the size: a final snapshot still running after this gives way
         // to the journal, which is synced and complete.
-        const report = store ? await store.close(system.registry, FINAL_SNAPSHOT_WITHIN_MS) : undefined;
+        const report = store
+          ? await store.close(system.registry, FINAL_SNAPSHOT_WITHIN_MS).catch((err: unknown) => {
+              // Nothing that was not on disk was ever acknowledged: a failing disk loses no answer given.
+              logger.error({ err }, 'the journal could not be flushed at shutdown; what it held was never acknowledged');
+              return undefined;
+            })
+          : undefined;
         if (store && report === undefined) logger.warn('final snapshot did not finish in time; the synced journal holds everything');
         system.stop();
         await redis?.store.close();
@@ -169,6 +187,47 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * Recovers DATA_DIR. A disk that fails is reported through readiness and metrics, never by exiting;
+ * a recovery that would lose records stops the start (unless RECOVERY=lenient) with what to do next.
+ */
+async function recover(config: Config, logger: Logger, metrics: Metrics, readiness: Readiness): Promise<Awaited<ReturnType<typeof Store.open>>> {
+  try {
+    return await Store.open({
+      dir: config.dataDir,
+      mode: config.durability === 'interval' ? 'interval' : 'fsync',
+      ttlMs: config.dedupTtlMs,
+      maxPendingBytes: config.journalBacklogBytes,
+      durabilityTimeoutMs: config.durabilityTimeoutMs,
+      keep: config.snapshotKeep,
+      recovery: config.recovery,
+      logger,
+      onHealth: (health) => {
+        metrics.journalHealth(health);
+        if (health.ok) {
+          readiness.set('journal', undefined);
+          logger.info('the journal writes again; taking new writes');
+        } else {
+          readiness.set('journal', `journal: ${health.reason}; new writes answer ${health.code === 'ENOSPC' ? 507 : 503}`);
+          logger.error({ err: health.error, code: health.code }, 'the journal cannot write; refusing new writes, serving reads, retrying');
+        }
+      },
+      onSync: metrics.journalSynced,
+      analytics: analyticsConfig(config),
+    });
+  } catch (err) {
+    if (!(err instanceof RecoveryRefusedError)) throw err;
+    logger.fatal({ report: err.report }, 'recovery refused');
+    process.stderr.write(`impression-counter: ${err.message}\n`);
+    process.exit(EXIT_RECOVERY_REFUSED);
+  }
+}
+
+/** What `/readyz` shows of a recovery that found damage or loss. */
+function recoverySummary(r: RecoveryReport): Record<string, unknown> {
+  return { records_missing: r.missing + r.orphaned, damaged: r.damaged.length, quarantined: r.quarantined, gaps: r.gaps };
 }
 
 /** Appends a dead letter to DATA_DIR/dead-letters.jsonl (when durable) and logs it. */

@@ -105,6 +105,9 @@ export class Metrics {
   private readonly latency: FastHistogram;
   private readonly routes = new Map<string, RouteSeries>();
   private readonly deadLetters: Counter<string>;
+  private readonly journalUp: Gauge<string>;
+  private readonly journalFailures: Counter<string>;
+  private readonly snapshotFailures: Counter<string>;
   private readonly fsync: HistogramSeries;
   private readonly source: MetricsSource;
   private processMetrics: boolean;
@@ -153,6 +156,11 @@ export class Metrics {
       'Time each journal fdatasync took: per group commit (DURABILITY=fsync) or per once-a-second sync (interval).',
       FSYNC_BUCKETS,
     ).series({});
+
+    this.journalUp = new Gauge({ name: `${PREFIX}journal_writable`, help: 'Whether the journal can write and sync (1), or the disk refuses it and writes answer 507/503 (0).', registers });
+    this.journalUp.set(1);
+    this.journalFailures = new Counter({ name: `${PREFIX}journal_failures_total`, help: 'Journal writes or syncs that failed, by error code (ENOSPC, EIO, ...); nothing they held was acknowledged.', labelNames: ['code'], registers });
+    this.snapshotFailures = new Counter({ name: `${PREFIX}snapshot_failures_total`, help: 'Snapshots that failed or did not read back; the previous generations were kept.', registers });
 
     this.deadLetters = new Counter({
       name: `${PREFIX}dead_letters_total`,
@@ -211,6 +219,32 @@ export class Metrics {
     }
     requests.value++;
     series.duration.observe(seconds);
+  }
+
+  /**
+   * What recovery found at start: records replayed and skipped, records missing before a later one
+   * (lost), damaged stretches, and files set aside. Set once, after recovery.
+   */
+  recovered(report: { records: number; analyticsRecords: number; repeated: number; orphaned: number; missing: number; damaged: readonly unknown[]; torn: readonly unknown[]; quarantined: readonly unknown[]; ms: number }): void {
+    const gauge = (name: string, help: string, value: number) => new Gauge({ name: PREFIX + name, help, registers: [this.registry] }).set(value);
+    gauge('recovery_records_replayed', 'Journal records replayed at start (counting and analytics).', report.records + report.analyticsRecords);
+    gauge('recovery_records_skipped', 'Journal records read at start but not applied: repeats of records written again after a failed sync, and records of campaigns whose creation is missing.', report.repeated + report.orphaned);
+    gauge('recovery_records_missing', 'Journal records missing before a later one at start (gaps): records lost. Non-zero only with RECOVERY=lenient.', report.missing + report.orphaned);
+    gauge('recovery_damaged', 'Unreadable stretches of journal segments and unreadable snapshots found at start (torn tails left by a crash not included).', report.damaged.length);
+    gauge('recovery_torn_tails', 'Journal segments ending in a torn write at start (left by a crash; never acknowledged).', report.torn.length);
+    gauge('recovery_quarantined_files', 'Files moved or copied into DATA_DIR/quarantine/ at start.', report.quarantined.length);
+    gauge('recovery_seconds', 'How long recovery took at start.', report.ms / 1000);
+  }
+
+  /** Whether the journal can write (1) or the disk is refusing it (0), and failures by error code. */
+  readonly journalHealth = (health: { ok: boolean; code?: string }): void => {
+    this.journalUp.set(health.ok ? 1 : 0);
+    if (!health.ok) this.journalFailures.inc({ code: health.code ?? 'EUNKNOWN' });
+  };
+
+  /** Counts a snapshot that failed (it left the previous generations in place). */
+  snapshotFailed(): void {
+    this.snapshotFailures.inc();
   }
 
   /** Records one journal fdatasync (the store's `onSync`). */

@@ -70,7 +70,7 @@ workerMain<DurabilityParams, DurabilityResult>(async (p) => {
     ttlMs: config.dedupTtlMs,
     maxPendingBytes: config.journalBacklogBytes,
     logger: createLogger('warn'),
-    onError: (err) => (failure ??= err),
+    onHealth: (health) => void (health.ok || (failure ??= health.error)),
     analytics,
   });
   const system = startCounterSystem({

@@ -7,7 +7,8 @@ import type { DeadLetterReport, SupervisionReport } from '../../actors/registry.
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
 import { Counter } from '../../src/counter.js';
 import type { Logger } from '../../src/log.js';
-import { readFrame } from '../../src/storage/frames.js';
+import { FrameScanner } from '../../src/storage/frames.js';
+import { nodeFs } from '../../src/storage/fs.js';
 import { RECORD_FIXED } from '../../src/storage/journal.js';
 import { Store, type RecoveryReport, type StoreOptions } from '../../src/storage/store.js';
 
@@ -49,15 +50,15 @@ export interface DecodedRecord {
 
 /** Every good frame of a journal segment, stopping at the first torn one (as recovery does). */
 export async function readRecords(path: string): Promise<{ records: DecodedRecord[]; size: number; torn?: string }> {
-  const file = await open(path, 'r');
+  const file = await nodeFs.open(path, 'r');
   try {
-    const { size } = await file.stat();
+    const size = await file.size();
+    const scanner = new FrameScanner(file, size);
     const records: DecodedRecord[] = [];
-    let position = 0;
     for (;;) {
-      const r = await readFrame(file, position, size);
+      const r = await scanner.next();
       if (r.kind === 'end') return { records, size };
-      if (r.kind === 'torn') return { records, size, torn: r.reason };
+      if (r.kind === 'damaged') return { records, size, torn: r.reason };
       const p = r.payload;
       const idLength = p.readUInt16LE(2);
       records.push({
@@ -66,10 +67,9 @@ export async function readRecords(path: string): Promise<{ records: DecodedRecor
         at: p.readDoubleLE(12),
         id: p.toString('utf8', RECORD_FIXED, RECORD_FIXED + idLength),
         count: p.readUInt32LE(RECORD_FIXED + idLength),
-        offset: position,
+        offset: r.offset,
         end: r.next,
       });
-      position = r.next;
     }
   } finally {
     await file.close();
@@ -152,6 +152,8 @@ export interface NodeOptions {
   readonly maxRestarts?: number;
   readonly onDeadLetter?: (r: DeadLetterReport) => void;
   readonly onSupervision?: (r: SupervisionReport) => void;
+  /** Anything else the store takes (a faulty file system, a recovery mode, …). */
+  readonly store?: Partial<StoreOptions>;
 }
 
 /**
@@ -189,7 +191,10 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
     ttlMs,
     maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
     logger,
-    onError: (err) => errors.push(err),
+    onHealth: (health) => {
+      if (!health.ok) errors.push(health.error);
+    },
+    ...options.store,
   });
   const system = startCounterSystem({
     clock,

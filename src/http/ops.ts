@@ -25,13 +25,13 @@ export function opsRouter(metrics: Metrics, readiness: Readiness): Router {
     ctx.set('Cache-Control', 'no-store');
     const state = readiness.state;
     if (state.ready) {
-      ctx.body = { status: 'ready' };
+      ctx.body = { status: 'ready', ...readiness.details };
       return;
     }
     // Answered here rather than thrown: an orchestrator polls this every few seconds while the
     // service recovers or drains, and a thrown 5xx would log an error line per poll.
     ctx.status = 503;
-    ctx.body = { status: 'unready', reason: state.reason, error: `not ready: ${state.reason}`, code: 503 };
+    ctx.body = { status: 'unready', reason: state.reason, error: `not ready: ${state.reason}`, code: 503, ...readiness.details };
   });
   return router;
 }

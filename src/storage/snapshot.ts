@@ -1,16 +1,18 @@
 import { crc32 } from 'node:zlib';
-import type { FileHandle } from 'node:fs/promises';
 import type { DedupeImage } from '../../actors/dedupe.js';
 import type { CampaignImage } from '../../actors/protocol.js';
 import { decodeAnalytics, encodeAnalytics } from '../../actors/analytics-codec.js';
-import { readFrame } from './frames.js';
+import { FrameScanner } from './frames.js';
+import { writeFully, type DiskFile } from './fs.js';
 
 /**
  * Snapshot file layout: frames (see frames.ts) whose payload starts with a kind byte:
  * `H` header JSON, then per campaign a `C` JSON description followed by one `B` frame per array it
- * names (windows ring, dedupe shards, idempotency shards), and a final `E` frame. A file without its
- * `E` frame is incomplete and ignored.
+ * names (windows ring, dedupe shards, idempotency shards), and a final `E` frame carrying the count of
+ * campaigns and (from version 2) the crc32 and length of every byte before it. A file without a valid
+ * `E` frame is incomplete or damaged and is never loaded.
  */
+const VERSION = 2;
 const KIND = { header: 0x48, campaign: 0x43, blob: 0x42, end: 0x45 } as const;
 
 export function snapshotName(boundary: number): string {
@@ -43,12 +45,14 @@ export class SnapshotWriter {
   private position = 0;
   private queued: Buffer[] = [];
   private queuedBytes = 0;
+  /** crc32 of every byte framed so far. */
+  private crc = 0;
   bytes = 0;
 
-  constructor(private readonly file: FileHandle) {}
+  constructor(private readonly file: DiskFile) {}
 
   async header(boundary: number, createdAt: number): Promise<void> {
-    await this.json(KIND.header, { version: 1, boundary, createdAt });
+    await this.json(KIND.header, { version: VERSION, boundary, createdAt });
   }
 
   async campaign(image: CampaignImage, seq: number): Promise<void> {
@@ -81,7 +85,7 @@ export class SnapshotWriter {
   }
 
   async end(campaigns: number): Promise<void> {
-    await this.json(KIND.end, { campaigns });
+    await this.json(KIND.end, { campaigns, crc: this.crc, bytes: this.bytes });
     await this.flush();
   }
 
@@ -89,11 +93,9 @@ export class SnapshotWriter {
   private async flush(): Promise<void> {
     if (this.queued.length === 0) return;
     const buffers = this.queued;
-    const bytes = this.queuedBytes;
     this.queued = [];
     this.queuedBytes = 0;
-    await this.file.writev(buffers, this.position);
-    this.position += bytes;
+    this.position += await writeFully(this.file, buffers, this.position);
   }
 
   private json(kind: number, value: unknown): Promise<void> {
@@ -115,6 +117,7 @@ export class SnapshotWriter {
     head.writeUInt32LE(data.length + 1, 0);
     head[8] = kind;
     head.writeUInt32LE(crc32(data, crc32(head.subarray(8, 9))), 4);
+    this.crc = crc32(data, crc32(head, this.crc));
     this.queued.push(head, data);
     this.queuedBytes += head.length + data.length;
     this.bytes += head.length + data.length;
@@ -124,34 +127,55 @@ export class SnapshotWriter {
 
 export interface LoadedSnapshot {
   readonly boundary: number;
+  readonly version: number;
   readonly campaigns: { image: CampaignImage; seq: number }[];
 }
 
-/** Reads a whole snapshot; throws if any frame is torn or the end frame is missing. */
-export async function readSnapshot(file: FileHandle): Promise<LoadedSnapshot> {
-  const { size } = await file.stat();
-  let position = 0;
-  const next = async (expected: number): Promise<Buffer> => {
-    const r = await readFrame(file, position, size);
-    if (r.kind !== 'frame') throw new Error(r.kind === 'end' ? 'snapshot ends early' : `snapshot frame at ${position}: ${r.reason}`);
-    if (r.payload[0] !== expected) throw new Error(`snapshot frame at ${position} has kind ${r.payload[0]}, expected ${expected}`);
-    position = r.next;
-    return r.payload.subarray(1);
-  };
-  const header = JSON.parse((await next(KIND.header)).toString()) as { version: number; boundary: number };
-  if (header.version !== 1) throw new Error(`unknown snapshot version ${header.version}`);
-  const campaigns: LoadedSnapshot['campaigns'] = [];
-  for (;;) {
-    const r = await readFrame(file, position, size);
-    if (r.kind !== 'frame') throw new Error('snapshot has no end frame');
-    if (r.payload[0] === KIND.end) {
-      const end = JSON.parse(r.payload.subarray(1).toString()) as { campaigns: number };
-      if (end.campaigns !== campaigns.length) throw new Error('snapshot end frame disagrees with its contents');
-      return { boundary: header.boundary, campaigns };
+/**
+ * Reads a snapshot front to back, checking every frame, the campaign count and (version 2) the crc32
+ * of the whole file; throws on any damage. With `load: false` nothing is decoded: a read-back check
+ * of a file just written that holds one chunk in memory at a time.
+ */
+export async function readSnapshot(file: DiskFile, load = true): Promise<LoadedSnapshot> {
+  const scanner = new FrameScanner(file, await file.size());
+  let crc = 0;
+  let bytes = 0;
+  const next = async (): Promise<{ kind: number; body: Buffer }> => {
+    const r = await scanner.next();
+    if (r.kind === 'end') throw new Error('snapshot ends early (no end frame)');
+    if (r.kind === 'damaged') throw new Error(`snapshot frame at byte ${r.offset}: ${r.reason}`);
+    const kind = r.payload[0];
+    if (kind !== KIND.end) {
+      crc = crc32(r.raw, crc);
+      bytes += r.raw.length;
     }
-    const meta = JSON.parse((await next(KIND.campaign)).toString()) as CampaignMeta;
+    return { kind, body: r.payload.subarray(1) };
+  };
+  const expect = async (kind: number): Promise<Buffer> => {
+    const f = await next();
+    if (f.kind !== kind) throw new Error(`snapshot frame of kind ${f.kind} where ${kind} was expected`);
+    return f.body;
+  };
+  const header = JSON.parse((await expect(KIND.header)).toString()) as { version: number; boundary: number };
+  if (header.version !== 1 && header.version !== VERSION) throw new Error(`unknown snapshot version ${header.version}`);
+  const campaigns: LoadedSnapshot['campaigns'] = [];
+  let count = 0;
+  for (;;) {
+    const f = await next();
+    if (f.kind === KIND.end) {
+      const end = JSON.parse(f.body.toString()) as { campaigns: number; crc?: number; bytes?: number };
+      if (end.campaigns !== count) throw new Error(`snapshot end frame counts ${end.campaigns} campaigns, the file holds ${count}`);
+      if (header.version >= 2 && (end.crc !== crc || end.bytes !== bytes)) throw new Error('snapshot checksum of the whole file does not match');
+      if ((await scanner.next()).kind !== 'end') throw new Error('snapshot has bytes after its end frame');
+      return { boundary: header.boundary, version: header.version, campaigns };
+    }
+    if (f.kind !== KIND.campaign) throw new Error(`snapshot frame of kind ${f.kind} where a campaign was expected`);
+    count++;
+    const meta = JSON.parse(f.body.toString()) as CampaignMeta;
     const blob = async (): Promise<Uint32Array> => {
-      const bytes = await next(KIND.blob);
+      const bytes = await expect(KIND.blob);
+      if (!load) return EMPTY;
+      if (bytes.length % 4 !== 0) throw new Error('snapshot array of a length that is not a multiple of 4');
       const array = new Uint32Array(bytes.length / 4);
       Buffer.from(array.buffer).set(bytes);
       return array;
@@ -162,14 +186,21 @@ export async function readSnapshot(file: FileHandle): Promise<LoadedSnapshot> {
       return { ttlMs: t.ttlMs, shards };
     };
     const ring = meta.windows.ring ? await blob() : undefined;
+    const dedupe = await table(meta.dedupe);
+    const idempotency = meta.idempotency ? { counted: await table(meta.idempotency.counted), duplicate: await table(meta.idempotency.duplicate) } : undefined;
+    // The analytics blob is copied out of the scanner's buffer, which the next read reuses.
+    const analytics = meta.analytics === true ? Buffer.from(await expect(KIND.blob)) : undefined;
+    if (!load) continue;
     const image: CampaignImage = {
       info: meta.info,
       total: meta.total,
       windows: { ring, head: meta.windows.head, hourSum: meta.windows.hourSum, daySum: meta.windows.daySum },
-      dedupe: await table(meta.dedupe),
-      idempotency: meta.idempotency ? { counted: await table(meta.idempotency.counted), duplicate: await table(meta.idempotency.duplicate) } : undefined,
-      ...(meta.analytics === true && { analytics: decodeAnalytics(await next(KIND.blob)) }),
+      dedupe,
+      idempotency,
+      ...(analytics && { analytics: decodeAnalytics(analytics) }),
     };
     campaigns.push({ image, seq: meta.seq });
   }
 }
+
+const EMPTY = new Uint32Array(0);

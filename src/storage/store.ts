@@ -1,4 +1,3 @@
-import { mkdir, open, readdir, rename, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newCampaignState, replayCounted, replayRemembered, restoreCampaignState, type CampaignState } from '../../actors/campaign.js';
 import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
@@ -7,8 +6,9 @@ import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/regi
 import { ask } from '../../actors/ask.js';
 import type { Logger } from '../log.js';
 import { isAnalyticsRecord, replayAnalyticsRecord } from './analytics-records.js';
-import { readFrame, syncDir } from './frames.js';
-import { Journal, RECORD_FIXED, RecordType, type DurabilityMode } from './journal.js';
+import { FrameScanner } from './frames.js';
+import { errorCode, nodeFs, type DiskFs } from './fs.js';
+import { Journal, RECORD_FIXED, RecordType, type DurabilityMode, type JournalHealth } from './journal.js';
 import { readSnapshot, SnapshotWriter, snapshotName } from './snapshot.js';
 
 export interface StoreOptions {
@@ -17,11 +17,32 @@ export interface StoreOptions {
   readonly ttlMs: number;
   readonly maxPendingBytes: number;
   readonly logger: Logger;
-  readonly onError: (err: unknown) => void;
-  /** Passed to the journal: each group commit's fdatasync time in seconds. */
+  /** Told when the journal turns unhealthy (a write or sync failed) and healthy again. */
+  readonly onHealth?: (health: JournalHealth) => void;
+  /** Passed to the journal: each fdatasync's time in seconds. */
   readonly onSync?: (seconds: number) => void;
   /** Analytics limits and retention the recovered campaigns get (defaults when absent). */
   readonly analytics?: AnalyticsOptions;
+  /** `fsync` mode: how long an acknowledgement may wait for the disk (default 2 s). */
+  readonly durabilityTimeoutMs?: number;
+  /** Snapshot generations kept, each with the journal since it (default 2). */
+  readonly keep?: number;
+  /** `strict` (default): refuse to start when recovery finds records lost; `lenient`: start with what was readable. */
+  readonly recovery?: RecoveryMode;
+  readonly fs?: DiskFs;
+  /** Passed to the journal (specs fake these). */
+  readonly now?: () => number;
+  readonly retryMs?: number;
+}
+
+export type RecoveryMode = 'strict' | 'lenient';
+
+/** A stretch of a file recovery could not read. */
+export interface Damage {
+  readonly file: string;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly reason: string;
 }
 
 export interface RecoveryReport {
@@ -31,9 +52,33 @@ export interface RecoveryReport {
   records: number;
   /** Analytics records replayed (ads, impression tallies, clicks). */
   analyticsRecords: number;
-  /** Segments whose torn or corrupt tail was cut off. */
-  cut: string[];
+  /** Journal bytes read. */
+  bytes: number;
+  /** Records read a second time (written again after a failed sync) and not applied twice. */
+  repeated: number;
+  /** Records that name a campaign whose creation is missing: lost with it. */
+  orphaned: number;
+  /** Sequence numbers missing before a later record: records lost. */
+  missing: number;
+  gaps: { file: string; from: number; count: number }[];
+  /** Unreadable stretches in the middle of a segment (skipped, the rest read) and unreadable snapshots. */
+  damaged: Damage[];
+  /** Unreadable ends of segments: what a crash leaves of writes that were never acknowledged. */
+  torn: Damage[];
+  /** Files moved or copied into `quarantine/`. */
+  quarantined: string[];
   ms: number;
+}
+
+/** Thrown by `Store.open` when recovery would lose records and `recovery` is `strict`. */
+export class RecoveryRefusedError extends Error {
+  constructor(
+    message: string,
+    readonly report: RecoveryReport,
+  ) {
+    super(message);
+    this.name = 'RecoveryRefusedError';
+  }
 }
 
 export interface SnapshotReport {
@@ -47,91 +92,184 @@ export interface SnapshotReport {
 
 /** The longest a snapshot keeps the event loop before letting requests in. */
 const YIELD_AFTER_MS = 5;
+/** How many gaps and damaged stretches a report lists (the totals count them all). */
+const REPORT_LIMIT = 20;
+export const QUARANTINE = 'quarantine';
 
 const SEGMENT = /^journal-(\d{16})\.log$/;
 const SNAPSHOT = /^snapshot-(\d{16})\.bin$/;
 
 /**
- * Durable state under DATA_DIR: the journal of facts plus periodic snapshots. `open` recovers the
- * campaigns (last good snapshot + the journal after it, cutting any torn tail) and starts a new
- * journal segment; `snapshot` captures every campaign one at a time, then deletes what it covers.
+ * Durable state under DATA_DIR: the journal of facts plus snapshot generations. `open` recovers the
+ * campaigns (newest readable snapshot + the journal after it) and starts a new journal segment;
+ * `snapshot` captures every campaign one at a time, verifies the file it wrote, and only then removes
+ * what the kept generations no longer need.
+ *
+ * Recovery tells the truth: records carry consecutive sequence numbers, so a record missing before a
+ * later one is a loss that is counted, never smoothed over; a damaged stretch is skipped by finding
+ * the next valid frame, never by truncating; damaged files go to `quarantine/`, never deleted. With
+ * any loss, a strict start refuses.
  */
 export class Store {
   private snapshotting: Promise<SnapshotReport> | undefined;
+  /** `journal.appendedBytes` when the last snapshot started. */
+  private snapshotFromBytes = 0;
+  private readonly fs: DiskFs;
+  private readonly keep: number;
 
   private constructor(
     readonly journal: Journal,
     private readonly options: StoreOptions,
-  ) {}
+  ) {
+    this.fs = options.fs ?? nodeFs;
+    this.keep = Math.max(1, options.keep ?? 2);
+  }
 
   static async open(options: StoreOptions): Promise<{ store: Store; states: CampaignState[]; report: RecoveryReport }> {
     const started = performance.now();
-    await mkdir(options.dir, { recursive: true });
-    const names = await readdir(options.dir);
-    const { logger } = options;
+    const fs = options.fs ?? nodeFs;
+    const { dir, logger } = options;
+    await fs.mkdir(dir);
+    const names = (await fs.readdir(dir)).sort();
+    const report: RecoveryReport = {
+      snapshot: undefined,
+      campaigns: 0,
+      records: 0,
+      analyticsRecords: 0,
+      bytes: 0,
+      repeated: 0,
+      orphaned: 0,
+      missing: 0,
+      gaps: [],
+      damaged: [],
+      torn: [],
+      quarantined: [],
+      ms: 0,
+    };
+    /** Files to set aside once the start is allowed: moved, or copied when still needed. */
+    const setAside: { name: string; copy: boolean }[] = [];
 
     const states = new Map<string, CampaignState>();
     const covered = new Map<string, number>();
-    let lastSeq = 0;
-    let snapshotFile: string | undefined;
-    for (const name of names.filter((n) => SNAPSHOT.test(n)).sort().reverse()) {
-      const file = await open(join(options.dir, name), 'r');
+    let boundary = 1;
+    let legacy = false;
+    for (const name of names.filter((n) => SNAPSHOT.test(n)).reverse()) {
       try {
-        const snap = await readSnapshot(file);
-        for (const { image, seq } of snap.campaigns) {
-          states.set(image.info.id, restoreCampaignState(image, options.ttlMs, undefined, options.analytics));
-          covered.set(image.info.id, seq);
-          lastSeq = Math.max(lastSeq, seq);
+        const file = await fs.open(join(dir, name), 'r');
+        try {
+          const snap = await readSnapshot(file);
+          for (const { image, seq } of snap.campaigns) {
+            states.set(image.info.id, restoreCampaignState(image, options.ttlMs, undefined, options.analytics));
+            covered.set(image.info.id, seq);
+          }
+          boundary = snap.boundary;
+          legacy = snap.version < 2;
+          report.snapshot = name;
+        } finally {
+          await file.close();
         }
-        lastSeq = Math.max(lastSeq, snap.boundary - 1);
-        snapshotFile = name;
         break;
       } catch (err) {
-        logger.error({ err, file: name }, 'snapshot unreadable; trying an older one');
-      } finally {
-        await file.close();
+        states.clear();
+        covered.clear();
+        logger.error({ err, file: name }, 'snapshot unreadable; trying the previous generation');
+        report.damaged.push({ file: name, offset: 0, bytes: -1, reason: err instanceof Error ? err.message : String(err) });
+        setAside.push({ name, copy: false });
       }
     }
 
-    const cut: string[] = [];
-    let records = 0;
-    let analyticsRecords = 0;
+    // Replay: every record from the snapshot's boundary on, in sequence order. Segments are named
+    // after their first record, so those before the boundary hold nothing newer than the snapshot.
+    let expected: number | undefined = legacy ? undefined : boundary;
+    let lastSeq = boundary - 1;
+    const gap = (file: string, from: number, count: number) => {
+      report.missing += count;
+      if (report.gaps.length < REPORT_LIMIT) report.gaps.push({ file, from, count });
+    };
     const digest = new Uint32Array(4);
-    for (const name of names.filter((n) => SEGMENT.test(n)).sort()) {
-      const path = join(options.dir, name);
-      const file = await open(path, 'r');
-      let position = 0;
+    for (const name of names.filter((n) => SEGMENT.test(n) && Number(SEGMENT.exec(n)?.[1]) >= boundary)) {
+      const first = Number(SEGMENT.exec(name)?.[1]);
+      if (expected !== undefined && first > expected) gap(name, expected, first - expected);
+      if (expected === undefined || first > expected) expected = first;
+      const file = await fs.open(join(dir, name), 'r');
+      let damagedHere = false;
       try {
-        const { size } = await file.stat();
+        const scanner = new FrameScanner(file, await file.size(), { plausible: plausibleRecord, maxLength: 64 * 1024 * 1024 });
+        report.bytes += scanner.size;
         for (;;) {
-          const r = await readFrame(file, position, size);
+          const r = await scanner.next();
           if (r.kind === 'end') break;
-          if (r.kind === 'torn') {
-            logger.warn({ file: name, offset: position, bytes: size - position, reason: r.reason }, 'journal tail torn or corrupt; cutting it off');
-            cut.push(name);
-            break;
+          if (r.kind === 'damaged') {
+            const resumed = await scanner.resync();
+            const damage = { file: name, offset: r.offset, bytes: resumed - r.offset, reason: r.reason };
+            if (resumed >= scanner.size) {
+              report.torn.push(damage);
+              break;
+            }
+            damagedHere = true;
+            if (report.damaged.length < REPORT_LIMIT) report.damaged.push(damage);
+            continue;
           }
-          const seq = apply(r.payload, states, covered, options.ttlMs, digest, options.analytics);
-          if (seq < 0) {
-            logger.warn({ file: name, offset: position, bytes: size - position }, 'journal record malformed; cutting the tail from it');
-            cut.push(name);
-            break;
+          const seq = r.payload.readDoubleLE(4);
+          expected ??= seq;
+          if (seq < expected) {
+            report.repeated++;
+            continue;
           }
-          position = r.next;
-          if (isAnalyticsRecord(r.payload[0] as RecordType)) analyticsRecords++;
-          else records++;
-          lastSeq = Math.max(lastSeq, seq);
+          if (seq > expected) gap(name, expected, seq - expected);
+          const applied = apply(r.payload, states, covered, options.ttlMs, digest, options.analytics);
+          if (applied === 'malformed') {
+            // Its checksum matched but its sizes do not add up: unreadable, like a damaged frame.
+            damagedHere = true;
+            if (report.damaged.length < REPORT_LIMIT) report.damaged.push({ file: name, offset: r.offset, bytes: r.next - r.offset, reason: 'malformed record' });
+            continue;
+          }
+          if (applied === 'orphaned') report.orphaned++;
+          else if (isAnalyticsRecord(r.payload[0] as RecordType)) report.analyticsRecords++;
+          else report.records++;
+          expected = seq + 1;
+          lastSeq = seq;
         }
       } finally {
         await file.close();
       }
-      if (cut.at(-1) === name) await truncate(path, position);
+      if (damagedHere) setAside.push({ name, copy: true });
     }
-
+    lastSeq = Math.max(lastSeq, (expected ?? boundary) - 1);
     for (const state of states.values()) state.analytics?.endReplay();
-    const journal = await Journal.create({ dir: options.dir, mode: options.mode, lastSeq, maxPendingBytes: options.maxPendingBytes, onError: options.onError, onSync: options.onSync });
-    const report: RecoveryReport = { snapshot: snapshotFile, campaigns: states.size, records, analyticsRecords, cut, ms: Math.round(performance.now() - started) };
+    report.campaigns = states.size;
+    report.ms = Math.round(performance.now() - started);
+
+    const lost = report.missing > 0 || report.orphaned > 0;
+    if (lost && options.recovery !== 'lenient') throw new RecoveryRefusedError(refusal(dir, report), report);
+    if (lost) logger.error({ ...report }, 'recovery lost records; starting anyway (RECOVERY=lenient)');
+    else if (report.damaged.length > 0) logger.error({ ...report }, 'recovery found damaged files; nothing acknowledged was lost');
+    for (const t of report.torn) logger.warn({ ...t }, 'journal segment ends in a torn write (left by a crash; never acknowledged)');
+
+    // The new segment reuses the name of one that held no readable record: keep those bytes aside.
+    const next = `journal-${String(lastSeq + 1).padStart(16, '0')}.log`;
+    if (names.includes(next)) setAside.push({ name: next, copy: false });
+    for (const s of setAside) report.quarantined.push(await quarantine(fs, dir, s.name, s.copy, logger));
+    for (const name of names.filter((n) => n.endsWith('.tmp'))) await fs.rm(join(dir, name));
+
+    const journal = await Journal.create({
+      dir,
+      mode: options.mode,
+      lastSeq,
+      maxPendingBytes: options.maxPendingBytes,
+      durabilityTimeoutMs: options.durabilityTimeoutMs,
+      onHealth: options.onHealth,
+      onSync: options.onSync,
+      fs,
+      now: options.now,
+      retryMs: options.retryMs,
+    });
     return { store: new Store(journal, options), states: [...states.values()], report };
+  }
+
+  /** Whether the journal has grown by `bytes` since the last snapshot started. */
+  journalGrown(bytes: number): boolean {
+    return this.journal.appendedBytes - this.snapshotFromBytes >= bytes;
   }
 
   /** Takes a snapshot unless one is running (then waits for that one). */
@@ -140,7 +278,6 @@ export class Store {
     return this.snapshotting;
   }
 
-  /** Flushes the journal, takes a final snapshot and closes. */
   /**
    * Flushes the journal, takes a final snapshot and closes. The snapshot only shortens the next
    * start (the synced journal already holds everything), so past `snapshotWithinMs` it is given up:
@@ -161,59 +298,120 @@ export class Store {
 
   private async takeSnapshot(registry: RegistryRef): Promise<SnapshotReport> {
     const started = performance.now();
+    const { dir } = this.options;
+    this.snapshotFromBytes = this.journal.appendedBytes;
     const boundary = await this.journal.rotate();
     const name = snapshotName(boundary);
-    const tmp = join(this.options.dir, `${name}.tmp`);
-    const file = await open(tmp, 'w');
-    const writer = new SnapshotWriter(file);
+    const tmp = join(dir, `${name}.tmp`);
     let maxPauseMs = 0;
     let campaigns = 0;
+    let bytes: number;
     try {
-      await writer.header(boundary, Date.now());
-      const infos = await listAll(registry);
-      let turnStart = performance.now();
-      for (const info of infos) {
-        // Captures of small campaigns resolve at once: give the event loop a turn every few ms.
-        if (performance.now() - turnStart > YIELD_AFTER_MS) {
-          await new Promise((resolve) => setImmediate(resolve));
-          turnStart = performance.now();
+      const file = await this.fs.open(tmp, 'w');
+      try {
+        const writer = new SnapshotWriter(file);
+        await writer.header(boundary, Date.now());
+        const infos = await listAll(registry);
+        let turnStart = performance.now();
+        for (const info of infos) {
+          // Captures of small campaigns resolve at once: give the event loop a turn every few ms.
+          if (performance.now() - turnStart > YIELD_AFTER_MS) {
+            await new Promise((resolve) => setImmediate(resolve));
+            turnStart = performance.now();
+          }
+          const pauseStart = performance.now();
+          // The barrier is taken inside the reply, in the same turn as the capture: no other
+          // request's facts can slip in between (they would be skipped on replay yet missing from
+          // the image).
+          const captured = await ask<{ image: CampaignImage | undefined; seq: number }, RegistryEvent>(
+            registry,
+            (reply) => ({ type: 'campaign.capture', id: info.id, reply: (image) => reply({ image, seq: this.journal.barrier() }) }),
+            5000,
+          );
+          maxPauseMs = Math.max(maxPauseMs, performance.now() - pauseStart);
+          const { image, seq } = captured;
+          if (image === undefined) throw new Error(`campaign ${info.id} could not be captured`);
+          try {
+            await writer.campaign(image, seq);
+          } finally {
+            image.release?.();
+          }
+          campaigns++;
         }
-        const pauseStart = performance.now();
-        // The barrier is taken inside the reply, in the same turn as the capture: no other
-        // request's facts can slip in between (they would be skipped on replay yet missing from
-        // the image).
-        const captured = await ask<{ image: CampaignImage | undefined; seq: number }, RegistryEvent>(
-          registry,
-          (reply) => ({ type: 'campaign.capture', id: info.id, reply: (image) => reply({ image, seq: this.journal.barrier() }) }),
-          5000,
-        );
-        maxPauseMs = Math.max(maxPauseMs, performance.now() - pauseStart);
-        const { image, seq } = captured;
-        if (image === undefined) throw new Error(`campaign ${info.id} could not be captured`);
-        try {
-          await writer.campaign(image, seq);
-        } finally {
-          image.release?.();
-        }
-        campaigns++;
+        await writer.end(campaigns);
+        bytes = writer.bytes;
+        await file.datasync();
+      } finally {
+        await file.close();
       }
-      await writer.end(campaigns);
-      await file.datasync();
-    } finally {
-      await file.close();
+      await this.fs.rename(tmp, join(dir, name));
+      await this.fs.syncDir(dir);
+    } catch (err) {
+      // A failed snapshot (a full disk, say) leaves nothing behind; the previous generations stand.
+      await this.fs.rm(tmp).catch(() => undefined);
+      throw err;
     }
-    await rename(tmp, join(this.options.dir, name));
-    await syncDir(this.options.dir);
-    // Everything before `boundary` is now in the snapshot.
-    for (const old of await readdir(this.options.dir)) {
-      const seg = SEGMENT.exec(old);
-      const snap = SNAPSHOT.exec(old);
-      if ((seg && Number(seg[1]) < boundary) || (snap && old !== name) || old.endsWith('.tmp')) {
-        await rm(join(this.options.dir, old), { force: true });
+    // Read back what the disk now holds before anything older is given up.
+    try {
+      const check = await this.fs.open(join(dir, name), 'r');
+      try {
+        await readSnapshot(check, false);
+      } finally {
+        await check.close();
       }
+    } catch (err) {
+      await quarantine(this.fs, dir, name, false, this.options.logger).catch(() => undefined);
+      throw new Error(`snapshot ${name} did not read back (${err instanceof Error ? err.message : String(err)}); kept the previous generations`, { cause: err });
     }
-    return { file: name, campaigns, bytes: writer.bytes, ms: Math.round(performance.now() - started), maxPauseMs };
+    await this.compact();
+    return { file: name, campaigns, bytes, ms: Math.round(performance.now() - started), maxPauseMs };
   }
+
+  /** Removes snapshots beyond the newest `keep`, and the journal segments none of those kept needs. */
+  private async compact(): Promise<void> {
+    const { dir } = this.options;
+    const names = (await this.fs.readdir(dir)).sort();
+    const snaps = names.filter((n) => SNAPSHOT.test(n));
+    const kept = snaps.slice(-this.keep);
+    const oldestBoundary = Number(SNAPSHOT.exec(kept[0])?.[1]);
+    for (const old of names) {
+      const seg = SEGMENT.exec(old);
+      if ((seg && Number(seg[1]) < oldestBoundary) || (SNAPSHOT.test(old) && !kept.includes(old))) await this.fs.rm(join(dir, old));
+    }
+    await this.fs.syncDir(dir);
+  }
+}
+
+/** What to do next, for an operator whose start was refused. */
+function refusal(dir: string, r: RecoveryReport): string {
+  const what = [
+    r.missing > 0 && `${r.missing} journal records are missing (${r.gaps.map((g) => `${g.count} before ${g.file}`).join(', ')})`,
+    r.orphaned > 0 && `${r.orphaned} records name campaigns whose creation is missing`,
+    r.damaged.length > 0 && `damaged: ${r.damaged.map((d) => `${d.file} at byte ${d.offset} (${d.reason})`).join(', ')}`,
+  ].filter(Boolean);
+  return (
+    `recovery of ${dir} would lose acknowledged data: ${what.join('; ')}. Nothing was changed. ` +
+    `Restore the missing files if you have them, or start with RECOVERY=lenient to serve what could be read ` +
+    `(the damaged files are then kept in ${join(dir, QUARANTINE)}).`
+  );
+}
+
+/** Moves (or copies) a damaged file into `quarantine/` under a name that never overwrites another. */
+async function quarantine(fs: DiskFs, dir: string, name: string, copy: boolean, logger: Logger): Promise<string> {
+  const into = join(dir, QUARANTINE);
+  await fs.mkdir(into);
+  const target = `${name}.${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  try {
+    if (copy) await fs.copyFile(join(dir, name), join(into, target));
+    else await fs.rename(join(dir, name), join(into, target));
+    await fs.syncDir(into);
+    await fs.syncDir(dir);
+  } catch (err) {
+    logger.error({ err, file: name, code: errorCode(err) }, 'could not set a damaged file aside');
+    return name;
+  }
+  logger.error({ file: name, quarantined: join(QUARANTINE, target) }, copy ? 'damaged file copied into quarantine' : 'damaged file moved into quarantine');
+  return join(QUARANTINE, target);
 }
 
 async function listAll(registry: RegistryRef): Promise<CampaignInfo[]> {
@@ -237,17 +435,32 @@ const ITEM_BYTES: Record<number, number> = {
   [RecordType.Clicked]: 1,
 };
 
-/**
- * Applies one journal record to the recovering states; returns its sequence number, or -1 when the
- * record is malformed (its checksum matched, but its sizes do not add up).
- */
-function apply(payload: Buffer, states: Map<string, CampaignState>, covered: Map<string, number>, ttlMs: number, digest: Uint32Array, analytics?: AnalyticsOptions): number {
-  if (payload.length < RECORD_FIXED + 4) return -1;
-  const type = payload[0] as RecordType;
-  const itemBytes = ITEM_BYTES[type];
+/** A checksummed payload that starts like a journal record: resynchronising skips anything else. */
+function plausibleRecord(payload: Buffer): boolean {
+  return payload.length >= RECORD_FIXED + 4 && ITEM_BYTES[payload[0]] !== undefined && payload[1] === 0;
+}
+
+/** Whether a record's sizes add up (its checksum already matched). */
+function wellFormed(payload: Buffer): boolean {
+  const itemBytes = ITEM_BYTES[payload[0]];
+  if (itemBytes === undefined || payload.length < RECORD_FIXED + 4) return false;
   const idLength = payload.readUInt16LE(2);
-  if (itemBytes === undefined || payload.length < RECORD_FIXED + idLength + 4) return -1;
-  if (payload.length !== RECORD_FIXED + idLength + 4 + payload.readUInt32LE(RECORD_FIXED + idLength) * itemBytes) return -1;
+  if (payload.length < RECORD_FIXED + idLength + 4) return false;
+  return payload.length === RECORD_FIXED + idLength + 4 + payload.readUInt32LE(RECORD_FIXED + idLength) * itemBytes;
+}
+
+/** Applies one journal record to the recovering states. */
+function apply(
+  payload: Buffer,
+  states: Map<string, CampaignState>,
+  covered: Map<string, number>,
+  ttlMs: number,
+  digest: Uint32Array,
+  analytics?: AnalyticsOptions,
+): 'applied' | 'orphaned' | 'malformed' {
+  if (!wellFormed(payload)) return 'malformed';
+  const type = payload[0] as RecordType;
+  const idLength = payload.readUInt16LE(2);
   const seq = payload.readDoubleLE(4);
   const at = payload.readDoubleLE(12);
   let p = RECORD_FIXED;
@@ -256,12 +469,17 @@ function apply(payload: Buffer, states: Map<string, CampaignState>, covered: Map
   const count = payload.readUInt32LE(p);
   p += 4;
   if (type === RecordType.Created) {
-    if (!states.has(id)) states.set(id, newCampaignState({ info: JSON.parse(payload.toString('utf8', p, p + count)) as CampaignInfo, ttlMs, analytics }));
-    return seq;
+    try {
+      if (!states.has(id)) states.set(id, newCampaignState({ info: JSON.parse(payload.toString('utf8', p, p + count)) as CampaignInfo, ttlMs, analytics }));
+    } catch {
+      return 'malformed';
+    }
+    return 'applied';
   }
   const state = states.get(id);
-  if (state === undefined || seq <= (covered.get(id) ?? -1)) return seq;
-  if (isAnalyticsRecord(type)) return replayAnalyticsRecord(type, state, at, payload.subarray(p, p + count)) ? seq : -1;
+  if (state === undefined) return 'orphaned';
+  if (seq <= (covered.get(id) ?? -1)) return 'applied';
+  if (isAnalyticsRecord(type)) return replayAnalyticsRecord(type, state, at, payload.subarray(p, p + count)) ? 'applied' : 'malformed';
   for (let k = 0; k < count; k++) {
     digest[0] = payload.readUInt32LE(p);
     digest[1] = payload.readUInt32LE(p + 4);
@@ -271,5 +489,6 @@ function apply(payload: Buffer, states: Map<string, CampaignState>, covered: Map
     if (type === RecordType.Counted) replayCounted(state, at, digest);
     else replayRemembered(state, at, digest, payload[p++] === 1);
   }
-  return seq;
+  return 'applied';
 }
+

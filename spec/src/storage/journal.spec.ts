@@ -1,12 +1,14 @@
 import { expect } from 'chai';
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import type { FileHandle } from 'node:fs/promises';
-import { FRAME_HEADER, frame, readFrame } from '../../../src/storage/frames.js';
-import { Journal, segmentName, type JournalOptions } from '../../../src/storage/journal.js';
+import { InsufficientStorageError, UnavailableError } from '../../../src/errors.js';
+import { FRAME_HEADER, FrameScanner, frame, type ScannerOptions } from '../../../src/storage/frames.js';
+import { eventually, FaultyFs } from '../../helpers/faulty-fs.js';
+import { nodeFs, type DiskFile } from '../../../src/storage/fs.js';
+import { INTERVAL_LOSS_MS, INTERVAL_SYNC_MS, Journal, segmentName, type JournalOptions } from '../../../src/storage/journal.js';
 import { removeTempDirs, tempDir, waitFor } from '../../helpers/process.js';
-import { T0, digestOf, fileHandlePrototype, readRecords, segments, stallDatasync } from '../../helpers/storage.js';
+import { Gate, T0, digestOf, fileHandlePrototype, readRecords, segments, stallDatasync } from '../../helpers/storage.js';
 
 const CREATED = 1;
 const COUNTED = 2;
@@ -25,7 +27,7 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
 
 describe('storage/frames', () => {
   let dir: string;
-  let file: FileHandle | undefined;
+  let file: DiskFile | undefined;
   beforeEach(async () => {
     dir = await tempDir();
   });
@@ -35,39 +37,64 @@ describe('storage/frames', () => {
     await removeTempDirs();
   });
 
-  async function fileOf(bytes: Buffer): Promise<{ file: FileHandle; size: number }> {
+  async function scannerOf(bytes: Buffer, options: ScannerOptions = {}): Promise<FrameScanner> {
     const path = join(dir, 'frames.bin');
     await writeFile(path, bytes);
-    file = await open(path, 'r');
-    return { file, size: bytes.length };
+    await file?.close();
+    file = await nodeFs.open(path, 'r');
+    return new FrameScanner(file, bytes.length, options);
   }
 
   it('reads back what it framed, then reports the end', async () => {
     const a = frame(Buffer.from('first'));
     const b = frame(Buffer.from('second payload'));
-    const { file, size } = await fileOf(Buffer.concat([a, b]));
-    const r1 = await readFrame(file, 0, size);
-    expect(r1).to.include({ kind: 'frame', next: a.length });
+    const scanner = await scannerOf(Buffer.concat([a, b]));
+    const r1 = await scanner.next();
+    expect(r1).to.include({ kind: 'frame', offset: 0, next: a.length });
     expect((r1 as { payload: Buffer }).payload.toString()).to.equal('first');
-    const r2 = await readFrame(file, a.length, size);
+    const r2 = await scanner.next();
     expect((r2 as { payload: Buffer }).payload.toString()).to.equal('second payload');
-    expect(await readFrame(file, a.length + b.length, size)).to.deep.equal({ kind: 'end' });
+    expect(await scanner.next()).to.deep.equal({ kind: 'end' });
   });
 
-  it('calls a tail shorter than a header, a frame running past the end, and a bad checksum torn', async () => {
+  it('reads frames that straddle its read chunks and frames larger than a chunk', async () => {
+    const payloads = [Buffer.alloc(5, 1), Buffer.alloc(40, 2), Buffer.alloc(7, 3), Buffer.alloc(100, 4)];
+    const scanner = await scannerOf(Buffer.concat(payloads.map(frame)), { chunkBytes: 16 });
+    for (const p of payloads) {
+      const r = await scanner.next();
+      expect(r.kind).to.equal('frame');
+      expect((r as { payload: Buffer }).payload.equals(p)).to.equal(true);
+    }
+    expect((await scanner.next()).kind).to.equal('end');
+  });
+
+  it('calls a tail shorter than a header, a frame running past the end, a zero length and a bad checksum damaged', async () => {
     const good = frame(Buffer.from('payload'));
-    const short = await fileOf(good.subarray(0, FRAME_HEADER - 1));
-    expect(await readFrame(short.file, 0, short.size)).to.deep.equal({ kind: 'torn', reason: 'truncated frame header' });
-    await short.file.close();
-
-    const cut = await fileOf(good.subarray(0, good.length - 1));
-    expect(await readFrame(cut.file, 0, cut.size)).to.deep.equal({ kind: 'torn', reason: 'frame runs past the end of the file' });
-    await cut.file.close();
-
+    expect(await (await scannerOf(good.subarray(0, FRAME_HEADER - 1))).next()).to.deep.equal({ kind: 'damaged', offset: 0, reason: 'truncated frame header' });
+    expect(await (await scannerOf(good.subarray(0, good.length - 1))).next()).to.deep.equal({ kind: 'damaged', offset: 0, reason: 'frame runs past the end of the file' });
+    const zero = Buffer.from(good);
+    zero.writeUInt32LE(0, 0);
+    expect(await (await scannerOf(zero)).next()).to.deep.equal({ kind: 'damaged', offset: 0, reason: 'empty frame' });
     const flipped = Buffer.from(good);
     flipped[FRAME_HEADER + 2] ^= 0x01;
-    const bad = await fileOf(flipped);
-    expect(await readFrame(bad.file, 0, bad.size)).to.deep.equal({ kind: 'torn', reason: 'checksum mismatch' });
+    expect(await (await scannerOf(flipped)).next()).to.deep.equal({ kind: 'damaged', offset: 0, reason: 'checksum mismatch' });
+  });
+
+  it('resynchronises on the next valid frame after a damaged one, and reaches the end after a damaged tail', async () => {
+    const a = frame(Buffer.from('first'));
+    const b = frame(Buffer.from('second'));
+    const c = frame(Buffer.from('third'));
+    const bytes = Buffer.concat([a, b, c]);
+    bytes[a.length + FRAME_HEADER + 1] ^= 0x40;
+    const scanner = await scannerOf(Buffer.concat([bytes, Buffer.from('garbage')]));
+    expect((await scanner.next()).kind).to.equal('frame');
+    expect(await scanner.next()).to.deep.include({ kind: 'damaged', offset: a.length });
+    expect(await scanner.resync()).to.equal(a.length + b.length);
+    const r = await scanner.next();
+    expect((r as { payload: Buffer }).payload.toString()).to.equal('third');
+    expect((await scanner.next()).kind).to.equal('damaged');
+    expect(await scanner.resync()).to.equal(bytes.length + 'garbage'.length);
+    expect((await scanner.next()).kind).to.equal('end');
   });
 });
 
@@ -88,7 +115,7 @@ describe('storage/Journal', () => {
   });
 
   async function create(options: Partial<JournalOptions> = {}): Promise<Journal> {
-    const journal = await Journal.create({ dir, mode: 'fsync', lastSeq: 0, maxPendingBytes: 64 * 1024 * 1024, onError: (e) => errors.push(e), ...options });
+    const journal = await Journal.create({ dir, mode: 'fsync', lastSeq: 0, maxPendingBytes: 64 * 1024 * 1024, onHealth: (h) => void (h.ok || errors.push(h.error)), ...options });
     journals.push(journal);
     return journal;
   }
@@ -197,26 +224,139 @@ describe('storage/Journal', () => {
       expect(journal.backlogged).to.equal(false);
     });
 
-    it('rejects durable() and reports once when a write fails; later calls reject at once', async () => {
-      const proto = await fileHandlePrototype();
-      const journal = await create();
-      const eio = Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-      sinon.stub(proto, 'writev').rejects(eio);
+    it('answers a wait longer than DURABILITY_TIMEOUT with a 503, and refuses new writes while records wait that long', async () => {
+      const clock = sinon.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout'] });
+      const { gate } = await stallDatasync();
+      const journal = await create({ durabilityTimeoutMs: 2000, now: () => clock.now });
       journal.counted('c1', T0, digestOf('u1'));
-      let caught: unknown;
-      await journal.durable().catch((e: unknown) => (caught = e));
-      expect(caught).to.equal(eio);
-      expect(errors).to.deep.equal([eio]);
-      journal.counted('c1', T0, digestOf('u2'));
-      caught = undefined;
-      await journal.durable().catch((e: unknown) => (caught = e));
-      expect(caught).to.equal(eio);
-      sinon.restore();
+      let outcome: unknown = 'pending';
+      journal.durable().then(
+        () => (outcome = 'durable'),
+        (e: unknown) => (outcome = e),
+      );
+      await clock.tickAsync(1999);
+      expect(outcome, 'still waiting at the timeout − 1 ms').to.equal('pending');
+      expect(() => journal.admit(), 'new writes taken while the oldest waits 1999 ms').to.not.throw();
+      await clock.tickAsync(1);
+      expect(() => journal.admit(), 'at 2000 ms: not yet past the bound').to.not.throw();
+      expect(outcome).to.be.instanceOf(UnavailableError);
+      expect((outcome as UnavailableError).status).to.equal(503);
+      expect((outcome as UnavailableError).message).to.match(/impression_id/);
+      await clock.tickAsync(1);
+      expect(() => journal.admit(), 'past the bound: the disk is not keeping up').to.throw(UnavailableError, /not keeping up/);
+      gate.release();
+      await eventually(async () => (await allRecords()).length === 1, 'the record to be written');
+      await eventually(() => {
+        try {
+          journal.admit();
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'new writes to be taken again once the disk syncs');
+    });
+  });
+
+  describe('faults', () => {
+    let fs: FaultyFs;
+    let clock: sinon.SinonFakeTimers;
+    beforeEach(() => {
+      fs = new FaultyFs();
+      clock = sinon.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    });
+    afterEach(() => clock.restore());
+
+    const health = (j: Journal) => j.health;
+    const admitError = (j: Journal): unknown => {
+      try {
+        j.admit();
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    };
+    async function seqsOnDisk(): Promise<number[]> {
+      return (await allRecords()).map((r) => r.seq);
+    }
+
+    it('continues after a short write: every byte lands, in order, before anything is acknowledged', async () => {
+      fs.inject({ op: 'writev', short: 10, times: 1 });
+      const journal = await create({ fs, now: () => clock.now });
+      for (let i = 0; i < 50; i++) journal.counted('c1', T0, digestOf(`u${i}`));
+      journal.counted('c2', T0, digestOf('v'));
+      await journal.durable();
+      const records = await allRecords();
+      expect(records.map((r) => [r.id, r.count])).to.deep.equal([
+        ['c1', 50],
+        ['c2', 1],
+      ]);
+      expect(fs.calls.filter((c) => c.op === 'writev').length, 'the rest was written by a second call').to.be.at.least(2);
+      expect(health(journal).ok).to.equal(true);
+    });
+
+    it('on a full disk acknowledges nothing, refuses new writes with 507, and once space returns writes the held records to a fresh segment', async () => {
+      const journal = await create({ fs, now: () => clock.now, retryMs: 1000, lastSeq: 9, durabilityTimeoutMs: 60_000 });
+      journal.counted('c1', T0, digestOf('before'));
+      await journal.durable();
+      fs.inject({ op: 'writev', short: 7, times: 1 });
+      const full = fs.inject({ op: 'writev', error: 'ENOSPC' });
+      journal.counted('c1', T0 + 1, digestOf('u1'));
+      journal.counted('c2', T0 + 1, digestOf('u2'));
+      let acked = false;
+      const durable = journal.durable().then(() => (acked = true));
+      await eventually(() => !health(journal).ok, 'the journal to turn unhealthy');
+      expect(health(journal)).to.include({ ok: false, code: 'ENOSPC' });
+      expect(admitError(journal)).to.be.instanceOf(InsufficientStorageError);
+      expect((admitError(journal) as InsufficientStorageError).status).to.equal(507);
+      expect(errors).to.have.length(1);
+      await clock.tickAsync(999);
+      expect(acked, 'nothing acknowledged while the disk is full').to.equal(false);
+      await clock.tickAsync(1);
+      await eventually(() => errors.length === 2, 'the retry to fail again while the disk is full');
+      fs.heal();
+      full.times = 0;
+      await clock.tickAsync(1000);
+      await durable;
+      expect(health(journal).ok).to.equal(true);
+      expect(admitError(journal)).to.equal(undefined);
+      expect(await segments(dir), 'the failed segment cut back to what synced; the held records in a fresh one').to.deep.equal([segmentName(10), segmentName(11)]);
+      expect(await seqsOnDisk()).to.deep.equal([10, 11, 12]);
+      expect((await readRecords(join(dir, segmentName(10)))).torn, 'no half-written frame left behind').to.equal(undefined);
+    });
+
+    it('after a failed fdatasync never trusts that segment again: the held records go to a fresh segment', async () => {
+      const journal = await create({ fs, now: () => clock.now, retryMs: 1000 });
+      journal.counted('c1', T0, digestOf('synced'));
+      await journal.durable();
+      fs.inject({ op: 'datasync', error: 'EIO', times: 1 });
+      journal.counted('c1', T0 + 1, digestOf('unsynced'));
+      let acked = false;
+      const durable = journal.durable().then(() => (acked = true));
+      await eventually(() => !health(journal).ok, 'the journal to turn unhealthy');
+      expect(health(journal)).to.include({ ok: false, code: 'EIO' });
+      expect(admitError(journal)).to.be.instanceOf(UnavailableError);
+      expect(acked).to.equal(false);
+      await clock.tickAsync(1000);
+      await durable;
+      expect(await segments(dir)).to.deep.equal([segmentName(1), segmentName(2)]);
+      expect((await readRecords(join(dir, segmentName(1)))).records.map((r) => r.seq), 'cut back to what had synced').to.deep.equal([1]);
+      expect((await readRecords(join(dir, segmentName(2)))).records.map((r) => r.seq)).to.deep.equal([2]);
+    });
+
+    it('starts unhealthy and retries when it cannot even open its first segment', async () => {
+      fs.inject({ op: 'open', error: 'ENOSPC', times: 1 });
+      const journal = await create({ fs, now: () => clock.now, retryMs: 1000 });
+      expect(health(journal)).to.include({ ok: false, code: 'ENOSPC' });
+      journal.counted('c1', T0, digestOf('u'));
+      const durable = journal.durable();
+      await clock.tickAsync(1000);
+      await durable;
+      expect(await seqsOnDisk()).to.deep.equal([1]);
     });
   });
 
   describe('interval mode', () => {
-    it('acknowledges at once without waiting for fdatasync, writes promptly and syncs every second', async () => {
+    it('acknowledges at once without waiting for fdatasync, writes promptly and syncs every INTERVAL_SYNC_MS', async () => {
       const clock = sinon.useFakeTimers({ now: T0, toFake: ['setInterval', 'clearInterval'] });
       try {
         const { stub, gate } = await stallDatasync();
@@ -224,14 +364,44 @@ describe('storage/Journal', () => {
         journal.counted('c1', T0, digestOf('u1'));
         expect(await settled(journal.durable()), 'acknowledged at once').to.equal(true);
         await waitFor(async () => (await allRecords()).length === 1, 2000, 'the record to be written');
-        expect(stub.callCount, 'no sync before a second has passed').to.equal(0);
-        clock.tick(999);
+        expect(stub.callCount, 'written, not synced').to.equal(0);
+        clock.tick(INTERVAL_SYNC_MS - 1);
         expect(stub.callCount).to.equal(0);
         clock.tick(1);
-        expect(stub.callCount).to.equal(1);
+        await waitFor(() => stub.callCount === 1, 2000, 'the first sync');
         gate.release();
-        clock.tick(1000);
-        expect(stub.callCount).to.equal(2);
+        journal.counted('c1', T0, digestOf('u2'));
+        await waitFor(async () => (await allRecords()).length === 2, 2000, 'the second record to be written');
+        clock.tick(INTERVAL_SYNC_MS);
+        await waitFor(() => stub.callCount === 2, 2000, 'the second sync');
+        await journal.close();
+      } finally {
+        clock.restore();
+      }
+    });
+
+    it('refuses new writes once an acknowledged record has waited INTERVAL_LOSS_MS for its sync, and not before', async () => {
+      const clock = sinon.useFakeTimers({ now: 0, toFake: ['setInterval', 'clearInterval'] });
+      try {
+        const { gate } = await stallDatasync();
+        const journal = await create({ mode: 'interval', now: () => clock.now });
+        journal.counted('c1', T0, digestOf('u1'));
+        await journal.durable();
+        clock.tick(INTERVAL_LOSS_MS);
+        expect(() => journal.admit(), 'at the bound').to.not.throw();
+        clock.tick(1);
+        expect(() => journal.admit(), 'past the bound: acknowledging more could lose more than promised').to.throw(UnavailableError, /not keeping up/);
+        gate.release();
+        clock.tick(INTERVAL_SYNC_MS);
+        await eventually(() => {
+          try {
+            journal.admit();
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'writes to be taken once the sync went through');
+        await journal.close();
       } finally {
         clock.restore();
       }
@@ -254,26 +424,22 @@ describe('storage/Journal', () => {
     });
 
     it('keeps every fact that arrives while the old segment is being closed (no write to a closed file)', async () => {
-      const proto = await fileHandlePrototype();
-      const journal = await create();
+      const fs = new FaultyFs();
+      const journal = await create({ fs });
       journal.counted('c1', T0, digestOf('before'));
       await journal.durable();
-      // A request lands just as rotate()'s final sync of the old segment returns, i.e. while rotate()
-      // goes on to close that segment and open the next, as one can under load.
-      const realSync = proto.datasync;
-      let late: Promise<unknown> | undefined;
-      sinon.stub(proto, 'datasync').callsFake(async function (this: FileHandle) {
-        await realSync.call(this);
-        if (late === undefined) {
-          journal.counted('c1', T0 + 1, digestOf('during-rotate'));
-          late = journal.durable().then(
-            () => 'durable',
-            (err: unknown) => err,
-          );
-        }
-      });
-      await journal.rotate();
-      sinon.restore();
+      // A request lands while rotate() closes the old segment, before it opens the next, as one can under load.
+      const gate = new Gate();
+      fs.inject({ op: 'close', file: new RegExp(segmentName(1)), stall: gate, times: 1 });
+      const rotation = journal.rotate();
+      await eventually(() => gate.parked === 1, 'rotate() to be closing the old segment');
+      journal.counted('c1', T0 + 1, digestOf('during-rotate'));
+      const late = journal.durable().then(
+        () => 'durable',
+        (err: unknown) => err,
+      );
+      gate.release();
+      await rotation;
       expect(await late, 'the late fact is acknowledged').to.equal('durable');
       expect(errors, 'journal write errors').to.deep.equal([]);
       const records = await allRecords();

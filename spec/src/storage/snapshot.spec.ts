@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { copyFile, open, readFile, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sinon from 'sinon';
 import { captureState, countImpression, newCampaignState } from '../../../actors/campaign.js';
 import { DedupeTable } from '../../../actors/dedupe.js';
 import type { RegistryDescription, RegistryEvent } from '../../../actors/registry.js';
+import { nodeFs } from '../../../src/storage/fs.js';
 import { readSnapshot, SnapshotWriter, snapshotName } from '../../../src/storage/snapshot.js';
 import { removeTempDirs, tempDir } from '../../helpers/process.js';
 import { DAY_MS, HOUR_MS, ManualClock, T0, bootNode, listDir, segments, snapshots, users, type Node } from '../../helpers/storage.js';
@@ -37,7 +38,7 @@ describe('storage/snapshot', () => {
     }
 
     async function write(path: string, boundary: number, images: ReturnType<typeof sampleImage>[]): Promise<void> {
-      const file = await open(path, 'w');
+      const file = await nodeFs.open(path, 'w');
       const writer = new SnapshotWriter(file);
       await writer.header(boundary, T0);
       for (const [i, image] of images.entries()) await writer.campaign(image, boundary + i);
@@ -46,7 +47,7 @@ describe('storage/snapshot', () => {
     }
 
     async function read(path: string) {
-      const file = await open(path, 'r');
+      const file = await nodeFs.open(path, 'r');
       try {
         return await readSnapshot(file);
       } finally {
@@ -86,7 +87,7 @@ describe('storage/snapshot', () => {
   });
 
   describe('Store.snapshot and compaction', () => {
-    it('deletes the journal segments and snapshots it covers, keeping the segment after its boundary', async () => {
+    it('keeps SNAPSHOT_KEEP generations, each with the journal since it, and deletes only what none of them needs', async () => {
       const first = await boot();
       await first.createCampaign('c1');
       await first.record('c1', users(3));
@@ -107,7 +108,13 @@ describe('storage/snapshot', () => {
 
       await node.record('c1', ['after']);
       const second = await node.store.snapshot(node.system.registry);
-      expect(await snapshots(dir), 'only the newest snapshot is kept').to.deep.equal([second.file]);
+      expect(await snapshots(dir), 'the previous generation is kept').to.deep.equal([report.file, second.file]);
+      expect(await segments(dir), 'with the journal since it').to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`, second.file.replace('snapshot', 'journal').replace('.bin', '.log')]);
+
+      await node.record('c1', ['later']);
+      const third = await node.store.snapshot(node.system.registry);
+      expect(await snapshots(dir), 'two generations by default').to.deep.equal([second.file, third.file]);
+      expect(await segments(dir)).to.deep.equal([second.file, third.file].map((f) => f.replace('snapshot', 'journal').replace('.bin', '.log')));
     });
 
     it('a restart from the snapshot restores totals, windows, dedupe windows and idempotency keys', async () => {

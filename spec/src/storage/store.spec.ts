@@ -62,7 +62,7 @@ describe('storage/Store.open (recovery)', () => {
 
   it('starts empty on a directory that does not exist yet, and opens the first segment', async () => {
     const node = await boot();
-    expect(node.report).to.deep.include({ snapshot: undefined, campaigns: 0, records: 0, cut: [] });
+    expect(node.report).to.deep.include({ snapshot: undefined, campaigns: 0, records: 0, torn: [] });
     expect(await listDir(dir)).to.deep.equal([segmentName(1)]);
   });
 
@@ -70,7 +70,7 @@ describe('storage/Store.open (recovery)', () => {
     await history();
     const clock = new ManualClock(T0 + 30 * 60_000);
     const node = await boot(clock);
-    expect(node.report).to.deep.include({ snapshot: undefined, campaigns: 2, cut: [] });
+    expect(node.report).to.deep.include({ snapshot: undefined, campaigns: 2, torn: [] });
     expect(node.report.records).to.equal(5);
     expect(await node.counter.stats('c1')).to.deep.equal({ lastHour: 15, lastDay: 15, total: 15 });
     expect(await node.counter.stats('c2')).to.deep.equal({ lastHour: 7, lastDay: 7, total: 7 });
@@ -95,67 +95,68 @@ describe('storage/Store.open (recovery)', () => {
     expect(await third.total('c2')).to.equal(8);
   });
 
-  describe('a torn or corrupt tail is cut off, never fatal', () => {
-    it('cuts garbage appended after the last frame', async () => {
+  describe('a torn or corrupt tail is skipped and reported, never fatal, never truncated', () => {
+    it('skips garbage appended after the last frame', async () => {
       const { segment, lastFrame } = await history();
       await appendFile(join(dir, segment), Buffer.from('\x13\x00\x00\x00garbage that is not a frame'));
       const node = await boot();
-      expect(node.report.cut).to.deep.equal([segment]);
-      expect((await stat(join(dir, segment))).size, 'truncated to the end of the last good frame').to.equal(lastFrame.end);
+      expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
+      expect((await stat(join(dir, segment))).size, 'left as it was').to.equal(lastFrame.end + 31);
       expect(await node.total('c1')).to.equal(15);
       expect(await node.total('c2')).to.equal(7);
       expect(node.log.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes(segment)), 'logged, naming the segment').to.equal(true);
     });
 
-    it('cuts a last frame truncated mid-payload, keeping everything before it', async () => {
+    it('skips a last frame truncated mid-payload, keeping everything before it', async () => {
       const { segment, lastFrame } = await history();
       await truncate(join(dir, segment), lastFrame.end - 3);
       const node = await boot();
-      expect(node.report.cut).to.deep.equal([segment]);
-      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.offset);
+      expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
+      expect((await stat(join(dir, segment))).size, 'left as it was').to.equal(lastFrame.end - 3);
       await expectHistoryWithoutLateBatch(node);
     });
 
-    it('cuts a last frame truncated inside its header', async () => {
+    it('skips a last frame truncated inside its header', async () => {
       const { segment, lastFrame } = await history();
       await truncate(join(dir, segment), lastFrame.offset + 5);
       const node = await boot();
-      expect(node.report.cut).to.deep.equal([segment]);
-      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.offset);
+      expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
+      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.offset + 5);
       await expectHistoryWithoutLateBatch(node);
     });
 
-    it('cuts a last frame whose checksum no longer matches (one flipped byte)', async () => {
+    it('skips a last frame whose checksum no longer matches (one flipped byte)', async () => {
       const { segment, lastFrame } = await history();
       const path = join(dir, segment);
       const bytes = await readFile(path);
       bytes[lastFrame.end - 4] ^= 0x40;
       await writeFile(path, bytes);
       const node = await boot();
-      expect(node.report.cut).to.deep.equal([segment]);
-      expect((await stat(path)).size).to.equal(lastFrame.offset);
+      expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
+      expect((await stat(path)).size).to.equal(lastFrame.end);
       await expectHistoryWithoutLateBatch(node);
     });
 
-    it('cuts a zero-filled tail (a crash after the file grew but before its blocks were written)', async () => {
+    it('skips a zero-filled tail (a crash after the file grew but before its blocks were written)', async () => {
       const { segment, lastFrame } = await history();
       await appendFile(join(dir, segment), Buffer.alloc(4096));
       const node = await boot();
-      expect(node.report.cut).to.deep.equal([segment]);
-      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.end);
+      expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
+      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.end + 4096);
       expect(await node.total('c1')).to.equal(15);
     });
 
-    it('after a cut, the next start is clean and what was written after the cut survives', async () => {
+    it('after a torn tail, what was written in the next run survives the run after it', async () => {
       const { segment, lastFrame } = await history();
       await truncate(join(dir, segment), lastFrame.end - 1);
       const second = await boot();
-      expect(second.report.cut).to.deep.equal([segment]);
+      expect(second.report.torn.map((t) => t.file)).to.deep.equal([segment]);
       await second.record('c1', users(5, 'late-'));
       await second.record('c2', ['after-cut']);
       await second.crash();
       const third = await boot();
-      expect(third.report.cut).to.deep.equal([]);
+      expect(third.report.torn.map((t) => t.file), 'the old tail is still there, still harmless').to.deep.equal([segment]);
+      expect(third.report.missing).to.equal(0);
       expect(await third.total('c1')).to.equal(15);
       expect(await third.total('c2')).to.equal(8);
     });
@@ -165,7 +166,7 @@ describe('storage/Store.open (recovery)', () => {
     const { segment } = await history();
     await writeFile(join(dir, `${snapshotName(99)}.tmp`), Buffer.from('half a snapshot'));
     const node = await boot();
-    expect(node.report).to.deep.include({ snapshot: undefined, cut: [] });
+    expect(node.report).to.deep.include({ snapshot: undefined, torn: [] });
     expect(await node.total('c1')).to.equal(15);
     await node.shutdown();
     expect(await listDir(dir), 'the next snapshot clears the leftovers').to.not.include(`${snapshotName(99)}.tmp`);
