@@ -17,8 +17,8 @@ export function frame(payload: Buffer): Buffer {
 }
 
 export type ScanResult =
-  /** `payload` and `raw` (header + payload) are views of the scanner's buffer, valid until the next call. */
-  | { kind: 'frame'; payload: Buffer; raw: Buffer; offset: number; next: number }
+  /** `payload` is a view of the scanner's buffer, valid until the next call. */
+  | { kind: 'frame'; payload: Buffer; offset: number; next: number }
   | { kind: 'end' }
   | { kind: 'damaged'; offset: number; reason: string };
 
@@ -56,8 +56,28 @@ export class FrameScanner {
     this.maxLength = options.maxLength ?? 1 << 30;
   }
 
+  /**
+   * The frame at the current position when it is already in memory and valid (the common case,
+   * answered without a promise), else undefined: then `next()` reads on and says what is there.
+   */
+  nextBuffered(): (ScanResult & { kind: 'frame' }) | undefined {
+    const at = this.position;
+    const p = at - this.bufStart;
+    if (p < 0 || p + FRAME_HEADER > this.bufLen) return undefined;
+    const buf = this.buf;
+    const length = buf.readUInt32LE(p);
+    const end = p + FRAME_HEADER + length;
+    if (length === 0 || length > this.maxLength || end > this.bufLen) return undefined;
+    const payload = buf.subarray(p + FRAME_HEADER, end);
+    if ((this.options.plausible && !this.options.plausible(payload)) || crc32(payload) !== buf.readUInt32LE(p + 4)) return undefined;
+    this.position = at + FRAME_HEADER + length;
+    return { kind: 'frame', payload, offset: at, next: this.position };
+  }
+
   /** The frame at the current position (and moves past it when valid). */
   async next(): Promise<ScanResult> {
+    const buffered = this.nextBuffered();
+    if (buffered !== undefined) return buffered;
     const at = this.position;
     if (at >= this.size) return { kind: 'end' };
     const reason = await this.check(at);
@@ -65,13 +85,7 @@ export class FrameScanner {
     const p = at - this.bufStart;
     const length = this.buf.readUInt32LE(p);
     this.position = at + FRAME_HEADER + length;
-    return {
-      kind: 'frame',
-      payload: this.buf.subarray(p + FRAME_HEADER, p + FRAME_HEADER + length),
-      raw: this.buf.subarray(p, p + FRAME_HEADER + length),
-      offset: at,
-      next: this.position,
-    };
+    return { kind: 'frame', payload: this.buf.subarray(p + FRAME_HEADER, p + FRAME_HEADER + length), offset: at, next: this.position };
   }
 
   /**

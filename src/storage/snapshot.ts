@@ -9,7 +9,7 @@ import { writeFully, type DiskFile } from './fs.js';
  * Snapshot file layout: frames (see frames.ts) whose payload starts with a kind byte:
  * `H` header JSON, then per campaign a `C` JSON description followed by one `B` frame per array it
  * names (windows ring, dedupe shards, idempotency shards), and a final `E` frame carrying the count of
- * campaigns and (from version 2) the crc32 and length of every byte before it. A file without a valid
+ * campaigns and (from version 2) the crc32 of every payload and the length of every byte before it. A file without a valid
  * `E` frame is incomplete or damaged and is never loaded.
  */
 const VERSION = 2;
@@ -45,7 +45,7 @@ export class SnapshotWriter {
   private position = 0;
   private queued: Buffer[] = [];
   private queuedBytes = 0;
-  /** crc32 of every byte framed so far. */
+  /** crc32 of every payload framed so far, in order. */
   private crc = 0;
   bytes = 0;
 
@@ -117,7 +117,7 @@ export class SnapshotWriter {
     head.writeUInt32LE(data.length + 1, 0);
     head[8] = kind;
     head.writeUInt32LE(crc32(data, crc32(head.subarray(8, 9))), 4);
-    this.crc = crc32(data, crc32(head, this.crc));
+    this.crc = crc32(data, crc32(head.subarray(8, 9), this.crc));
     this.queued.push(head, data);
     this.queuedBytes += head.length + data.length;
     this.bytes += head.length + data.length;
@@ -146,8 +146,8 @@ export async function readSnapshot(file: DiskFile, load = true): Promise<LoadedS
     if (r.kind === 'damaged') throw new Error(`snapshot frame at byte ${r.offset}: ${r.reason}`);
     const kind = r.payload[0];
     if (kind !== KIND.end) {
-      crc = crc32(r.raw, crc);
-      bytes += r.raw.length;
+      crc = crc32(r.payload, crc);
+      bytes += r.next - r.offset;
     }
     return { kind, body: r.payload.subarray(1) };
   };

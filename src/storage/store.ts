@@ -197,7 +197,7 @@ export class Store {
         const scanner = new FrameScanner(file, await file.size(), { plausible: plausibleRecord, maxLength: 64 * 1024 * 1024 });
         report.bytes += scanner.size;
         for (;;) {
-          const r = await scanner.next();
+          const r = scanner.nextBuffered() ?? (await scanner.next());
           if (r.kind === 'end') break;
           if (r.kind === 'damaged') {
             const resumed = await scanner.resync();
