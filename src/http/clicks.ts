@@ -4,6 +4,7 @@ import type { Counter } from '../counter.js';
 import { AppError, CampaignNotFoundError, CampaignNotStartedError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
 import { BOTS_ON, type BotFilter } from './bots.js';
 import { analyticsValidators as v } from './schemas.js';
+import { illFormedPath, loneSurrogate } from './unicode.js';
 import { describe } from './validate.js';
 
 type ItemResult = { counted: boolean; duplicate?: true; bot_filtered?: true } | { error: string; code: number };
@@ -78,6 +79,8 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
 }
 
 function toClick(value: unknown, now: number, agent: string | undefined, bots: BotFilter, counter: Counter): Click | ValidationError {
+  const illFormed = illFormedPath(value, 2);
+  if (illFormed !== undefined) return loneSurrogate(illFormed, 'click');
   if (!v.click(value)) return new ValidationError(describe(v.click.errors?.[0], 'click'));
   const at = counter.analytics.clickTime(value.timestamp == null ? undefined : Date.parse(value.timestamp), now);
   if (typeof at === 'string') return new ValidationError(at);

@@ -5,6 +5,7 @@ import { AppError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterErr
 import { NO_OUTCOMES, type ImpressionOutcome, type OutcomeRecorder } from '../metrics.js';
 import { BOTS_ON, type BotFilter } from './bots.js';
 import { validators } from './schemas.js';
+import { illFormedPath, loneSurrogate } from './unicode.js';
 import { describe } from './validate.js';
 
 type ItemResult = { counted: boolean; bot_filtered?: true } | { error: string; code: number };
@@ -128,6 +129,8 @@ const DUPLICATE_ITEM: ItemResult = Object.freeze({ counted: false });
 const BOT_ITEM: ItemResult = Object.freeze({ counted: false, bot_filtered: true });
 
 function toImpression(value: unknown, agent: string | undefined, bots: BotFilter): Impression | ValidationError {
+  const illFormed = illFormedPath(value, 2);
+  if (illFormed !== undefined) return loneSurrogate(illFormed, 'impression');
   if (!validators.impression(value)) return new ValidationError(describe(validators.impression.errors?.[0], 'impression'));
   const item: Impression = { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id ?? undefined };
   return bots.isBot(value.user_agent ?? undefined, agent) ? { ...item, bot: true } : item;

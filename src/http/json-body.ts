@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
 import { AppError, PayloadTooLargeError, ValidationError } from '../errors.js';
 import { UNBOUNDED, type BodyBudget } from './body-budget.js';
+import { decodeUtf8 } from './unicode.js';
 
 declare module 'koa' {
   interface Request {
@@ -31,14 +32,14 @@ export function jsonBody(limitBytes: number, budget: BodyBudget = UNBOUNDED): Mi
 
 /**
  * Reads and parses the JSON body of `req` (its type already checked): 413 past the limit, 503 when
- * the bodies buffered across requests would exceed `budget`, 400 if malformed.
+ * the bodies buffered across requests would exceed `budget`, 400 if malformed or not UTF-8.
  */
 export async function readJson(req: IncomingMessage, limitBytes: number, budget: BodyBudget = UNBOUNDED): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limitBytes) throw tooLarge(limitBytes);
   const body = await readBody(req, limitBytes, budget, declared);
   try {
-    const text = body.bytes.toString();
+    const text = decodeUtf8(body.bytes);
     try {
       return JSON.parse(text);
     } catch (err) {
