@@ -48,8 +48,17 @@ function capConnections(server: Server, max: number): void {
   const http = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
   let open = 0;
+  // Refused connections linger a moment for their answer; past as many as the cap, a flood of them is
+  // dropped unanswered, so that open sockets (and descriptors) stay within twice MAX_CONNECTIONS.
+  let refused = 0;
   server.on('connection', (socket: Socket) => {
     if (open >= max) {
+      if (refused >= max) {
+        socket.destroy();
+        return;
+      }
+      refused++;
+      socket.once('close', () => refused--);
       refuse(socket, 503, `the server has ${max} connections open, the most MAX_CONNECTIONS allows; retry shortly`, { 'Retry-After': '1' });
       return;
     }

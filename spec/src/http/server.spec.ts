@@ -187,6 +187,17 @@ describe('http server bounds', () => {
     });
   });
 
+  it('MAX_CONNECTIONS: drops further connections unanswered while as many refused ones as the cap still linger', async () => {
+    await start({ maxConnections: 1 });
+    await client();
+    const lingering = await client({ allowHalfOpen: true });
+    await until(() => lingering.received().includes('"code":503'), 2000, 'the 503');
+    const dropped = await client();
+    await until(dropped.closed, 2000, 'the extra connection to be dropped');
+    expect(dropped.received()).to.equal('');
+    expect(lingering.closed()).to.equal(false);
+  });
+
   describe('clientErrorAnswer', () => {
     const limits = { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000 };
     const answer = (code: string) => clientErrorAnswer(Object.assign(new Error(code), { code }), limits);
