@@ -54,9 +54,11 @@ export function planSeries(interval: Interval, from: number, to: number, zone: Z
   const sources: number[] = [];
   const approximate: boolean[] = [];
   const shown: number[] = [];
+  // A short local day or hour (DST) fits an extra bucket in the span, never more than two in all: the
+  // loop below stops there even should the calendar misbehave, so a request costs what its span says.
+  const most = Math.ceil((to - first) / NOMINAL_MS[interval]) + 2;
   const push = (s: number, e: number, source: number, approx: boolean, display = s): void => {
-    // A short local day (DST) or a skipped one can fit an extra bucket or two in the span: never more.
-    if (starts.length >= MAX_BUCKETS + 2) throw tooMany(interval);
+    if (starts.length >= most) throw tooMany(interval);
     starts.push(s);
     ends.push(e);
     sources.push(source);
