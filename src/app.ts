@@ -2,6 +2,7 @@ import Koa, { type Context } from 'koa';
 import type { Counter } from './counter.js';
 import type { BotFilter } from './http/bots.js';
 import { Readiness } from './health.js';
+import { BodyBudget } from './http/body-budget.js';
 import { debugRouter } from './http/debug.js';
 import { errorHandler } from './http/errors.js';
 import { withFastLane } from './http/fast-lane.js';
@@ -17,6 +18,8 @@ export interface AppDeps {
   readonly counter: Counter;
   readonly bodyLimitBytes: number;
   readonly batchLimit: number;
+  /** BODY_BUFFER_BUDGET: request bodies buffered at once, by the routes and the fast lane together (64 MiB when absent). */
+  readonly bodyBudget?: BodyBudget;
   readonly logger: Logger;
   /** Prometheus metrics; when absent the app keeps a private set (without process metrics). */
   readonly metrics?: Metrics;
@@ -35,7 +38,8 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const metrics = deps.metrics ?? new Metrics({ source: deps.counter, processMetrics: false });
   const impressions = impressionAnswerer(deps.counter, deps.batchLimit, metrics.impressions, deps.bots);
-  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, impressions }), opsRouter(metrics, deps.readiness ?? new Readiness())];
+  const bodyBudget = deps.bodyBudget ?? new BodyBudget(64 * 1024 * 1024);
+  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, impressions, bodyBudget }), opsRouter(metrics, deps.readiness ?? new Readiness())];
   if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter, token: deps.inspectorToken ?? '' }));
   app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));
   app.use(requestId);
@@ -48,6 +52,6 @@ export function createApp(deps: AppDeps): Koa {
   // Every server made from `app.callback()` (main and the tests alike) gets the ingest fast lane.
   const koaCallback = app.callback.bind(app);
   app.callback = () =>
-    withFastLane(koaCallback(), { answer: impressions, bodyLimitBytes: deps.bodyLimitBytes, metrics, logger: deps.logger }) as ReturnType<Koa['callback']>;
+    withFastLane(koaCallback(), { answer: impressions, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger }) as ReturnType<Koa['callback']>;
   return app;
 }

@@ -8,6 +8,11 @@ export interface Config {
   readonly dedupTtlMs: number;
   readonly bodyLimitBytes: number;
   readonly batchLimit: number;
+  /** Bytes of request bodies buffered at once across all requests. */
+  readonly bodyBufferBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly maxConnections: number;
   readonly logLevel: LogLevel;
   readonly askTimeoutMs: number;
   readonly maxRestarts: number;
@@ -85,12 +90,18 @@ function key<K extends keyof Config>(k: Key<K>): Key<K> {
   return k;
 }
 
+const BODY_BUFFER_DEFAULT = '64mb';
+
 export const CONFIG_KEYS = [
   key({ env: 'PORT', field: 'port', fallback: '8080', doc: 'TCP port to listen on (0 picks a free one)', expected: 'an integer 0–65535', parse: (r) => int(r, 0, 65_535) }),
   key({ env: 'HOST', field: 'host', fallback: '0.0.0.0', doc: 'address to bind', expected: 'a host name or IP address', parse: (r) => (/^[\w.:-]+$/.test(r) ? r : undefined) }),
   key({ env: 'DEDUP_TTL', field: 'dedupTtlMs', fallback: '1h', doc: 'window after a counted impression in which the same user is a duplicate', expected: 'a duration such as 500ms, 90s, 15m, 2h, 1d (1ms to 24d)', parse: (r) => between(duration(r), 1, MAX_DEDUP_TTL_MS) }),
   key({ env: 'BODY_LIMIT', field: 'bodyLimitBytes', fallback: '1mb', doc: 'largest accepted request body', expected: 'a size such as 512kb or 1mb (1kb to 64mb)', parse: (r) => between(size(r), 1024, 64 * 1024 * 1024) }),
   key({ env: 'BATCH_LIMIT', field: 'batchLimit', fallback: '10000', doc: 'most impressions in one batch request', expected: 'an integer 1–100000', parse: (r) => int(r, 1, 100_000) }),
+  key({ env: 'BODY_BUFFER_BUDGET', field: 'bodyBufferBytes', fallback: BODY_BUFFER_DEFAULT, doc: 'bytes of request bodies buffered at once across all requests (an eighth kept for bodies of at most 16 KiB; unset, at least 2 × BODY_LIMIT); a body that does not fit → 503 and the connection is closed', expected: 'a size from 2 × BODY_LIMIT to 4096mb', parse: (r) => between(size(r), 2048, 4096 * 1024 * 1024) }),
+  key({ env: 'REQUEST_TIMEOUT', field: 'requestTimeoutMs', fallback: '30s', doc: 'the whole request, headers and body, must arrive within this; later → 408 and the connection is closed', expected: 'a duration from 1s to 10m', parse: (r) => between(duration(r), 1000, 600_000) }),
+  key({ env: 'HEADERS_TIMEOUT', field: 'headersTimeoutMs', fallback: '10s', doc: 'the request line and headers must arrive within this; later → 408 and the connection is closed', expected: 'a duration from 1s to REQUEST_TIMEOUT', parse: (r) => between(duration(r), 1000, 600_000) }),
+  key({ env: 'MAX_CONNECTIONS', field: 'maxConnections', fallback: '10000', doc: 'connections open at once (idle keep-alive ones included); one more is answered 503 and closed', expected: 'an integer 1–1000000', parse: (r) => int(r, 1, 1_000_000) }),
   key({ env: 'LOG_LEVEL', field: 'logLevel', fallback: 'info', doc: 'pino log level', expected: LOG_LEVELS.join(', '), parse: (r) => LOG_LEVELS.find((l) => l === r) }),
   key({ env: 'ASK_TIMEOUT', field: 'askTimeoutMs', fallback: '5s', doc: 'how long a request waits for an actor reply before answering 503', expected: 'a duration from 10ms to 60s', parse: (r) => between(duration(r), 10, 60_000) }),
   key({ env: 'RESTART_LIMIT', field: 'maxRestarts', fallback: '5', doc: 'restarts of one campaign actor allowed per RESTART_WINDOW before it is suspended', expected: 'an integer 0–1000', parse: (r) => int(r, 0, 1000) }),
@@ -124,12 +135,22 @@ export const CONFIG_KEYS = [
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const config: Record<string, unknown> = {};
+  const texts: Record<string, string> = {};
   for (const k of CONFIG_KEYS) {
     const raw = env[k.env];
     const text = raw === undefined || raw.trim() === '' ? k.fallback : raw.trim();
+    texts[k.env] = text;
     const value = k.parse(text);
     if (value === undefined) throw new ConfigError(k.env, text, k.expected);
     config[k.field] = value;
+  }
+  // Unset, the budget grows with a large BODY_LIMIT rather than refusing to start.
+  if ((env.BODY_BUFFER_BUDGET ?? '').trim() === '') config.bodyBufferBytes = Math.max(config.bodyBufferBytes as number, 2 * (config.bodyLimitBytes as number));
+  if ((config.bodyBufferBytes as number) < 2 * (config.bodyLimitBytes as number)) {
+    throw new ConfigError('BODY_BUFFER_BUDGET', texts.BODY_BUFFER_BUDGET, `at least twice BODY_LIMIT (${2 * (config.bodyLimitBytes as number)} bytes), so that a body of BODY_LIMIT always fits`);
+  }
+  if ((config.headersTimeoutMs as number) > (config.requestTimeoutMs as number)) {
+    throw new ConfigError('HEADERS_TIMEOUT', texts.HEADERS_TIMEOUT, `at most REQUEST_TIMEOUT (${config.requestTimeoutMs as number} ms): the headers are part of the request`);
   }
   if (config.inspector === true && config.inspectorToken === '' && !isLoopback(String(config.host))) {
     throw new ConfigError('INSPECTOR_TOKEN', '', `a token, because INSPECTOR=on and HOST=${String(config.host)} is not a loopback address (set INSPECTOR_TOKEN, or HOST=127.0.0.1)`);

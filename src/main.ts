@@ -1,5 +1,4 @@
 import { appendFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { systemClock } from '../actors/clock.js';
 import { startCounterSystem } from '../actors/system.js';
@@ -9,7 +8,9 @@ import { botFilter } from './http/bots.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Counter } from './counter.js';
 import { Readiness } from './health.js';
+import { BodyBudget } from './http/body-budget.js';
 import { startingAnswer } from './http/ops.js';
+import { createHttpServer } from './http/server.js';
 import { Inspector } from './inspector.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -48,8 +49,11 @@ async function main(argv: readonly string[]): Promise<void> {
   // ("recovering") while a large state loads; every other request is answered 503 until then.
   const readiness = new Readiness('recovering');
   const recovering = startingAnswer(readiness);
-  const server = createServer(recovering);
-  server.keepAliveTimeout = 65_000;
+  const server = createHttpServer(
+    recovering,
+    { requestTimeoutMs: config.requestTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, maxConnections: config.maxConnections, keepAliveTimeoutMs: 65_000 },
+    logger,
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -95,6 +99,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const app = createApp({
     counter,
     bodyLimitBytes: config.bodyLimitBytes,
+    bodyBudget: new BodyBudget(config.bodyBufferBytes),
     batchLimit: config.batchLimit,
     logger,
     metrics,

@@ -5,12 +5,19 @@ import { ValidationError } from './errors.js';
 
 export type Interval = 'minute' | 'hour' | 'day';
 
-/** Most buckets one time-series answer may hold. */
-export const MAX_BUCKETS = 10_000;
+/**
+ * Most buckets one time series may span (as minutes, hours or 24-hour days from its first bucket's
+ * start). Each local bucket costs ~25 µs of CPU here (Intl calls for its edges and its offset), so
+ * this keeps the worst request near 25 ms; a local day shortened by DST may add one bucket.
+ */
+export const MAX_BUCKETS = 1000;
 
 const MINUTE_MS = 60_000;
 const QUARTER_MS = 15 * MINUTE_MS;
 const DAY_MS = 86_400_000;
+
+/** A bucket's nominal length: the series limit is a span of MAX_BUCKETS of these. */
+const NOMINAL_MS: Record<Interval, number> = { minute: MINUTE_MS, hour: 3_600_000, day: DAY_MS };
 
 export interface SeriesPlan {
   readonly query: SeriesQuery;
@@ -30,15 +37,28 @@ export interface SeriesPlan {
  */
 export function planSeries(interval: Interval, from: number, to: number, zone: Zone, now: number, config: AnalyticsConfig): SeriesPlan {
   if (!(from < to)) throw new ValidationError('query "from" must be before "to"');
+  const minuteRetained = (Math.floor(now / MINUTE_MS) - Math.ceil(config.minuteRetentionMs / MINUTE_MS) + 1) * MINUTE_MS;
+  const quarterRetained = (Math.floor(now / QUARTER_MS) - Math.ceil(config.hourRetentionMs / QUARTER_MS) + 1) * QUARTER_MS;
+  const dayRetained = Number.isFinite(config.dayRetentionMs) ? (Math.floor(now / DAY_MS) - Math.ceil(config.dayRetentionMs / DAY_MS) + 1) * DAY_MS : -Infinity;
+
+  const first = interval === 'minute' ? Math.floor(from / MINUTE_MS) * MINUTE_MS : interval === 'hour' ? zone.startOfHour(from) : zone.startOfDay(from);
+  if (interval === 'minute' && first < minuteRetained) throw retention('minute', config.minuteRetentionMs, minuteRetained, zone);
+  if (interval === 'hour' && first < quarterRetained) throw retention('hour', config.hourRetentionMs, quarterRetained, zone);
+  if (interval === 'day' && first < dayRetained) throw retention('day', config.dayRetentionMs, dayRetained, zone);
+  // Every check is done before any bucket is planned, so a refused request costs next to nothing; the
+  // limit is on the span, in nominal minutes, hours or days, from the first bucket's start.
+  if (to - first > MAX_BUCKETS * NOMINAL_MS[interval]) throw tooMany(interval);
+
   const starts: number[] = [];
   const ends: number[] = [];
   const sources: number[] = [];
   const approximate: boolean[] = [];
   const shown: number[] = [];
+  // A short local day or hour (DST) fits an extra bucket in the span, never more than two in all: the
+  // loop below stops there even should the calendar misbehave, so a request costs what its span says.
+  const most = Math.ceil((to - first) / NOMINAL_MS[interval]) + 2;
   const push = (s: number, e: number, source: number, approx: boolean, display = s): void => {
-    if (starts.length >= MAX_BUCKETS) {
-      throw new ValidationError(`the series would have more than ${MAX_BUCKETS} ${interval} buckets; narrow from/to or use a coarser interval`);
-    }
+    if (starts.length >= most) throw tooMany(interval);
     starts.push(s);
     ends.push(e);
     sources.push(source);
@@ -46,21 +66,15 @@ export function planSeries(interval: Interval, from: number, to: number, zone: Z
     shown.push(display);
   };
 
-  const minuteRetained = (Math.floor(now / MINUTE_MS) - Math.ceil(config.minuteRetentionMs / MINUTE_MS) + 1) * MINUTE_MS;
-  const quarterRetained = (Math.floor(now / QUARTER_MS) - Math.ceil(config.hourRetentionMs / QUARTER_MS) + 1) * QUARTER_MS;
-  const dayRetained = Number.isFinite(config.dayRetentionMs) ? (Math.floor(now / DAY_MS) - Math.ceil(config.dayRetentionMs / DAY_MS) + 1) * DAY_MS : -Infinity;
-
   if (interval === 'minute') {
-    const first = Math.floor(from / MINUTE_MS) * MINUTE_MS;
-    if (first < minuteRetained) throw retention('minute', config.minuteRetentionMs, minuteRetained, zone);
     for (let s = first; s < to; s += MINUTE_MS) push(s, s + MINUTE_MS, SeriesSource.minute, false);
   } else if (interval === 'hour') {
-    const first = zone.startOfHour(from);
-    if (first < quarterRetained) throw retention('hour', config.hourRetentionMs, quarterRetained, zone);
-    for (let s = first; s < to; s = zone.nextHour(s)) push(s, zone.nextHour(s), SeriesSource.quarterHour, false);
+    for (let s = first; s < to; ) {
+      const e = zone.nextHour(s);
+      push(s, e, SeriesSource.quarterHour, false);
+      s = e;
+    }
   } else {
-    const first = zone.startOfDay(from);
-    if (first < dayRetained) throw retention('day', config.dayRetentionMs, dayRetained, zone);
     for (let s = first; s < to; ) {
       const e = zone.nextDay(s);
       if (s >= quarterRetained && s % QUARTER_MS === 0 && e % QUARTER_MS === 0) {
@@ -75,6 +89,10 @@ export function planSeries(interval: Interval, from: number, to: number, zone: Z
     }
   }
   return { query: { starts: Float64Array.from(starts), ends: Float64Array.from(ends), sources: Uint8Array.from(sources) }, shown, approximate };
+}
+
+function tooMany(interval: Interval): ValidationError {
+  return new ValidationError(`the series would have more than ${MAX_BUCKETS} ${interval} buckets; narrow from/to or use a coarser interval`);
 }
 
 function retention(interval: Interval, kept: number, since: number, zone: Zone): ValidationError {

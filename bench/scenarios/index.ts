@@ -1,6 +1,7 @@
 import type { Scenario } from '../lib/types.js';
 import { batch } from './batch.js';
 import { durability } from './durability.js';
+import { hostileHttp } from './hostile-http.js';
 import { inproc } from './inproc.js';
 import { memory } from './memory.js';
 import { observability } from './observability.js';
@@ -9,4 +10,4 @@ import { single } from './single.js';
 import { stats } from './stats.js';
 
 /** Every scenario, in the order they run. Add new ones here (see lib/types.ts, `Scenario`). */
-export const SCENARIOS: readonly Scenario[] = [single, batch, inproc, memory, stats, observability, redis, durability];
+export const SCENARIOS: readonly Scenario[] = [single, batch, inproc, memory, stats, observability, redis, durability, hostileHttp];

@@ -77,7 +77,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async request(method, path, body, headers = {}) {
       const init: RequestInit = { method, headers: { ...headers } };
       if (body !== undefined) {
-        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        // Strings and bytes go as they are (bytes for bodies that are not valid UTF-8).
+        init.body = typeof body === 'string' ? body : body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body);
         (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
       }
       const res = await fetch(baseUrl + path, init);

@@ -34,6 +34,10 @@ describe('config', () => {
         restartWindowMs: 60_000,
         sweepIntervalMs: 250,
         sweepBudget: 65_536,
+        bodyBufferBytes: 64 * 1024 * 1024,
+        requestTimeoutMs: 30_000,
+        headersTimeoutMs: 10_000,
+        maxConnections: 10_000,
       });
     });
 
@@ -160,6 +164,13 @@ describe('config', () => {
       ['SWEEP_INTERVAL', '2m'],
       ['SWEEP_BUDGET', '1023'],
       ['SWEEP_BUDGET', '16777217'],
+      ['BODY_BUFFER_BUDGET', '1kb'],
+      ['BODY_BUFFER_BUDGET', '4097mb'],
+      ['REQUEST_TIMEOUT', '999ms'],
+      ['REQUEST_TIMEOUT', '11m'],
+      ['HEADERS_TIMEOUT', '999ms'],
+      ['MAX_CONNECTIONS', '0'],
+      ['MAX_CONNECTIONS', '1000001'],
     ];
     for (const [variable, value] of invalid) {
       it(`rejects ${variable}=${JSON.stringify(value)} with a ConfigError naming ${variable}`, () => {
@@ -168,6 +179,22 @@ describe('config', () => {
         expect(err.message).to.include('expected');
       });
     }
+
+    it('needs BODY_BUFFER_BUDGET of at least twice BODY_LIMIT', () => {
+      expectConfigError({ BODY_LIMIT: '1mb', BODY_BUFFER_BUDGET: String(2 * 1024 * 1024 - 1) }, 'BODY_BUFFER_BUDGET');
+      expect(loadConfig({ BODY_LIMIT: '1mb', BODY_BUFFER_BUDGET: '2mb' }).bodyBufferBytes).to.equal(2 * 1024 * 1024);
+    });
+
+    it('raises an unset BODY_BUFFER_BUDGET to twice a large BODY_LIMIT, and keeps an explicit one', () => {
+      expect(loadConfig({ BODY_LIMIT: '64mb' }).bodyBufferBytes).to.equal(128 * 1024 * 1024);
+      expect(loadConfig({ BODY_LIMIT: '32mb' }).bodyBufferBytes).to.equal(64 * 1024 * 1024);
+      expectConfigError({ BODY_LIMIT: '64mb', BODY_BUFFER_BUDGET: '64mb' }, 'BODY_BUFFER_BUDGET');
+    });
+
+    it('needs HEADERS_TIMEOUT of at most REQUEST_TIMEOUT', () => {
+      expectConfigError({ REQUEST_TIMEOUT: '5s', HEADERS_TIMEOUT: '5001ms' }, 'HEADERS_TIMEOUT');
+      expect(loadConfig({ REQUEST_TIMEOUT: '5s', HEADERS_TIMEOUT: '5s' })).to.include({ requestTimeoutMs: 5000, headersTimeoutMs: 5000 });
+    });
 
     it('names the bad variable even when the others are valid', () => {
       expectConfigError({ PORT: '9000', HOST: 'localhost', DEDUP_TTL: 'forever', LOG_LEVEL: 'debug' }, 'DEDUP_TTL');

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Client, exitWithin, killAll, prng, removeTempDirs, startServer, tempDir, waitFor, type Exit, type LogLine, type ServerProcess } from '../helpers/process.js';
 import { readRecords, segments } from '../helpers/storage.js';
@@ -404,6 +405,44 @@ describe('main (process level)', function () {
       expect((await resend(client, c, ['a', 'b', 'poison-free'])).every(Boolean)).to.equal(true);
       expect((await client.stats(c)).total).to.equal(3);
       expect(server.child.exitCode).to.equal(null);
+    });
+  });
+
+  describe('slow and many clients (MAX_CONNECTIONS, HEADERS_TIMEOUT, REQUEST_TIMEOUT from the environment)', () => {
+    after(cleanUp);
+
+    /** A raw connection: what it received, and whether the server closed it. */
+    function raw(server: ServerProcess): Promise<{ socket: Socket; text: () => string; closed: () => boolean }> {
+      return new Promise((resolve, reject) => {
+        let text = '';
+        let closed = false;
+        const socket = connect({ port: server.port, host: '127.0.0.1' }, () => resolve({ socket, text: () => text, closed: () => closed }));
+        socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+        socket.on('close', () => (closed = true));
+        socket.once('error', reject);
+      });
+    }
+
+    const answer = (text: string) => ({ status: Number(text.slice(9, 12)), body: JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { error: string; code: number } });
+
+    it('answers a connection over the cap 503, and closes slow headers and slow bodies with 408, all as JSON', async () => {
+      const server = await startServer({ dataDir: await tempDir(), env: { DURABILITY: 'off', MAX_CONNECTIONS: '2', HEADERS_TIMEOUT: '1s', REQUEST_TIMEOUT: '2s' } });
+      const slowBody = await raw(server);
+      slowBody.socket.write('POST /api/v1/impressions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+      const slowHeaders = await raw(server);
+      slowHeaders.socket.write('GET /healthz HTTP/1.1\r\n');
+      const extra = await raw(server);
+      await waitFor(extra.closed, 3000, 'the connection over the cap to be closed');
+      expect(answer(extra.text())).to.deep.include({ status: 503 });
+      expect(answer(extra.text()).body.error).to.include('MAX_CONNECTIONS');
+
+      await waitFor(slowHeaders.closed, 5000, 'slow headers to be closed');
+      expect(answer(slowHeaders.text()).body).to.include({ code: 408 });
+      await waitFor(slowBody.closed, 6000, 'a slow body to be closed');
+      expect(answer(slowBody.text()).body).to.include({ code: 408 });
+      expect(answer(slowBody.text()).body.error).to.include('REQUEST_TIMEOUT');
+      server.child.kill('SIGTERM');
+      expect(await exitWithin(server, 10_000)).to.include({ code: 0 });
     });
   });
 });

@@ -10,6 +10,32 @@ import { valid } from './validate.js';
 
 const DEFAULT_SPAN = { minute: 3_600_000, hour: 86_400_000, day: 30 * 86_400_000 } as const;
 
+/**
+ * Zones by name: building one (an Intl.DateTimeFormat) costs more than many buckets, and a few zones
+ * make up most requests. Bounded: the oldest zone goes first; unknown names are not kept.
+ */
+export class ZoneCache {
+  private readonly zones = new Map<string, Zone>();
+
+  constructor(private readonly size = 64) {}
+
+  of(name: string): Zone | undefined {
+    let zone = this.zones.get(name);
+    if (zone === undefined) {
+      zone = Zone.of(name);
+      if (zone === undefined) return undefined;
+      if (this.zones.size >= this.size) this.zones.delete(this.zones.keys().next().value as string);
+      this.zones.set(name, zone);
+    }
+    return zone;
+  }
+
+  /** Zones held now. */
+  get held(): number {
+    return this.zones.size;
+  }
+}
+
 /** The figures of a window as the API shows them. */
 export function figuresJson(f: WindowFigures): Record<string, number> {
   return {
@@ -27,6 +53,7 @@ export function figuresJson(f: WindowFigures): Record<string, number> {
 
 export function analyticsHandlers(counter: Counter) {
   const analytics = counter.analytics;
+  const zones = new ZoneCache();
   return {
     /** GET /campaigns/:id/analytics?window=…&group_by=ad */
     async campaign(ctx: Context): Promise<void> {
@@ -61,10 +88,12 @@ export function analyticsHandlers(counter: Counter) {
     /** GET /campaigns/:id/timeseries?interval=…&from&to&tz (JSON, or CSV by format=csv or Accept). */
     async timeseries(ctx: Context): Promise<void> {
       const id = String(ctx.params.id);
+      // The cheap existence check first: no bucket is planned for a campaign that does not exist.
+      await counter.getCampaign(id);
       const query = valid(v.timeseries, { ...ctx.query }, 'query');
       const interval = query.interval ?? 'hour';
       const tz = query.tz ?? 'UTC';
-      const zone = Zone.of(tz);
+      const zone = zones.of(tz);
       if (zone === undefined) throw new ValidationError(`query "tz" is not an IANA time zone this server knows: ${JSON.stringify(tz)}`);
       const now = analytics.now();
       const to = query.to == null ? now : Date.parse(query.to);

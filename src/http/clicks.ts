@@ -2,8 +2,9 @@ import type { Context } from 'koa';
 import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
 import type { Counter } from '../counter.js';
 import { AppError, CampaignNotFoundError, CampaignNotStartedError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
-import { BOTS_ON, type BotFilter } from './bots.js';
+import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
 import { analyticsValidators as v } from './schemas.js';
+import { illFormedPath, loneSurrogate } from './unicode.js';
 import { describe } from './validate.js';
 
 type ItemResult = { counted: boolean; duplicate?: true; bot_filtered?: true } | { error: string; code: number };
@@ -26,9 +27,9 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
   return {
     async record(ctx: Context): Promise<void> {
       const body: unknown = ctx.request.body;
-      const agent = ctx.get('User-Agent') || undefined;
+      const isBot = bots.forRequest(ctx.get('User-Agent') || undefined);
       const now = analytics.now();
-      const parse = (value: unknown): Click | ValidationError => toClick(value, now, agent, bots, counter);
+      const parse = (value: unknown): Click | ValidationError => toClick(value, now, isBot, counter);
       if (!Array.isArray(body)) {
         const click = parse(body);
         if (click instanceof ValidationError) throw click;
@@ -77,7 +78,9 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
   };
 }
 
-function toClick(value: unknown, now: number, agent: string | undefined, bots: BotFilter, counter: Counter): Click | ValidationError {
+function toClick(value: unknown, now: number, isBot: BotJudge, counter: Counter): Click | ValidationError {
+  const illFormed = illFormedPath(value, 2);
+  if (illFormed !== undefined) return loneSurrogate(illFormed, 'click');
   if (!v.click(value)) return new ValidationError(describe(v.click.errors?.[0], 'click'));
   const at = counter.analytics.clickTime(value.timestamp == null ? undefined : Date.parse(value.timestamp), now);
   if (typeof at === 'string') return new ValidationError(at);
@@ -88,7 +91,7 @@ function toClick(value: unknown, now: number, agent: string | undefined, bots: B
     ipAddress: value.ip_address ?? undefined,
     playbackTime: value.playback_time ?? undefined,
     at,
-    bot: bots.isBot(value.user_agent ?? undefined, agent),
+    bot: isBot(value.user_agent ?? undefined),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { BodyBudget } from './body-budget.js';
 import { errorResponse } from './errors.js';
 import { SERIALIZED, type ImpressionAnswerer } from './impressions.js';
 import { readJson } from './json-body.js';
@@ -14,6 +15,8 @@ const CONTENT_TYPE = 'application/json; charset=utf-8';
 export interface FastLaneDeps {
   readonly answer: ImpressionAnswerer;
   readonly bodyLimitBytes: number;
+  /** Shared with the Koa routes: one bound on the bodies buffered at once, whichever path reads them. */
+  readonly bodyBudget: BodyBudget;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
@@ -47,7 +50,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
   let payload: string;
   let headers: Readonly<Record<string, string>> | undefined;
   try {
-    const body = await readJson(req, deps.bodyLimitBytes);
+    const body = await readJson(req, deps.bodyLimitBytes, deps.bodyBudget);
     const answer = await deps.answer(body, req.headers['user-agent']);
     payload = SERIALIZED.get(answer) ?? JSON.stringify(answer);
   } catch (err) {

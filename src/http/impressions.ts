@@ -3,8 +3,9 @@ import type { Impression, Outcome } from '../../actors/protocol.js';
 import type { Counter } from '../counter.js';
 import { AppError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
 import { NO_OUTCOMES, type ImpressionOutcome, type OutcomeRecorder } from '../metrics.js';
-import { BOTS_ON, type BotFilter } from './bots.js';
+import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
 import { validators } from './schemas.js';
+import { illFormedPath, loneSurrogate } from './unicode.js';
 import { describe } from './validate.js';
 
 type ItemResult = { counted: boolean; bot_filtered?: true } | { error: string; code: number };
@@ -21,8 +22,9 @@ export type ImpressionAnswerer = (body: unknown, userAgent: string | undefined) 
 
 export function impressionAnswerer(counter: Counter, batchLimit: number, outcomes: OutcomeRecorder = NO_OUTCOMES, bots: BotFilter = BOTS_ON): ImpressionAnswerer {
   return async (body, agent) => {
+    const isBot = bots.forRequest(agent);
     if (!Array.isArray(body)) {
-      const item = toImpression(body, agent, bots);
+      const item = toImpression(body, isBot);
       if (item instanceof ValidationError) {
         outcomes.add('invalid');
         throw item;
@@ -41,7 +43,7 @@ export function impressionAnswerer(counter: Counter, batchLimit: number, outcome
     if (body.length > batchLimit) {
       throw new PayloadTooLargeError(`batch of ${body.length} impressions exceeds the limit of ${batchLimit}`);
     }
-    return recordBatch(counter, body, outcomes, (v) => toImpression(v, agent, bots));
+    return recordBatch(counter, body, outcomes, (v) => toImpression(v, isBot));
   };
 }
 
@@ -127,10 +129,12 @@ const COUNTED_ITEM: ItemResult = Object.freeze({ counted: true });
 const DUPLICATE_ITEM: ItemResult = Object.freeze({ counted: false });
 const BOT_ITEM: ItemResult = Object.freeze({ counted: false, bot_filtered: true });
 
-function toImpression(value: unknown, agent: string | undefined, bots: BotFilter): Impression | ValidationError {
+function toImpression(value: unknown, isBot: BotJudge): Impression | ValidationError {
+  const illFormed = illFormedPath(value, 2);
+  if (illFormed !== undefined) return loneSurrogate(illFormed, 'impression');
   if (!validators.impression(value)) return new ValidationError(describe(validators.impression.errors?.[0], 'impression'));
   const item: Impression = { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id ?? undefined };
-  return bots.isBot(value.user_agent ?? undefined, agent) ? { ...item, bot: true } : item;
+  return isBot(value.user_agent ?? undefined) ? { ...item, bot: true } : item;
 }
 
 function errorResult(err: Error): ItemResult {

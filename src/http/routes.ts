@@ -3,6 +3,7 @@ import type { Counter } from '../counter.js';
 import type { OutcomeRecorder } from '../metrics.js';
 import { adHandlers } from './ads.js';
 import { analyticsHandlers } from './analytics.js';
+import type { BodyBudget } from './body-budget.js';
 import type { BotFilter } from './bots.js';
 import { campaignHandlers } from './campaigns.js';
 import { clickHandlers } from './clicks.js';
@@ -12,6 +13,8 @@ import { openApiHandler } from './openapi.js';
 
 export interface RouteOptions {
   readonly bodyLimitBytes: number;
+  /** Bytes of bodies buffered at once across requests (unbounded when absent). */
+  readonly bodyBudget?: BodyBudget;
   readonly batchLimit: number;
   /** Where impression outcomes are counted (metrics). */
   readonly outcomes?: OutcomeRecorder;
@@ -23,7 +26,7 @@ export interface RouteOptions {
 
 /** Every endpoint of `/api/v1`, one line each. */
 export function apiRouter(counter: Counter, options: RouteOptions): Router {
-  const json = jsonBody(options.bodyLimitBytes);
+  const json = jsonBody(options.bodyLimitBytes, options.bodyBudget);
   const campaigns = campaignHandlers(counter);
   const impressions = impressionHandlers(options.impressions ?? impressionAnswerer(counter, options.batchLimit, options.outcomes, options.bots));
   const ads = adHandlers(counter);

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../errors.js';
+import { assertWellFormed } from './unicode.js';
 
 /** The one ajv instance; every schema is compiled once, at load. */
 // `verbose` adds the failing schema to errors (only on failure) so messages can state the rule.
@@ -24,6 +25,7 @@ export function compile<T>(schema: JSONSchemaType<T>): Validator<T> {
 
 /** Returns `value` typed when valid; otherwise throws a ValidationError naming the field. */
 export function valid<T>(validate: Validator<T>, value: unknown, where = 'body'): T {
+  assertWellFormed(value, where);
   if (validate(value)) return value;
   throw new ValidationError(describe(validate.errors?.[0], where));
 }

@@ -8,12 +8,16 @@ import { startCounterSystem, type CounterSystem } from '../../../actors/system.j
 import { DEFAULT_ANALYTICS_CONFIG, type AnalyticsConfig } from '../../../src/analytics.js';
 import { createApp } from '../../../src/app.js';
 import { Counter } from '../../../src/counter.js';
+import { Zone } from '../../../src/calendar.js';
+import { ZoneCache } from '../../../src/http/analytics.js';
 import { botFilter } from '../../../src/http/bots.js';
+import { MAX_BUCKETS } from '../../../src/series.js';
 import { API, expectError } from '../../helpers/http.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const BROWSER = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
+const iso = (t: number) => new Date(t).toISOString();
 const GOOGLEBOT = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
 
 interface App {
@@ -323,7 +327,64 @@ describe('ads, clicks and analytics API', () => {
       expectError(await t.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-03-08T00:00:00Z`), 400, 'kept for 2 days');
       expectError(await t.request('GET', `${API}/campaigns/${id}/timeseries?tz=Mars/Olympus`), 400, 'IANA');
       expectError(await t.request('GET', `${API}/campaigns/${id}/timeseries?from=2026-03-10T10:00:00Z&to=2026-03-10T10:00:00Z`), 400, 'before');
-      expectError(await t.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-03-09T00:00:00Z&to=2026-03-20T00:00:00Z`), 400, '10000');
+      expectError(await t.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-03-09T00:00:00Z&to=2026-03-20T00:00:00Z`), 400, `${MAX_BUCKETS}`);
     });
+
+    it(`spans at most MAX_BUCKETS (${MAX_BUCKETS}) buckets: up to the limit is answered, a millisecond more is a 400`, async () => {
+      const from = Date.UTC(2026, 2, 10);
+      const series = (to: number) => t.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=${iso(from)}&to=${iso(to)}`);
+      const full = await series(from + MAX_BUCKETS * MINUTE);
+      expect(full.status, full.text).to.equal(200);
+      expect(full.body.buckets).to.have.length(MAX_BUCKETS);
+      expectError(await series(from + MAX_BUCKETS * MINUTE + 1), 400, `more than ${MAX_BUCKETS} minute buckets`);
+    });
+
+    it('looks the campaign up before anything else: an unknown one is a 404 with no bucket planned, whatever the query', async () => {
+      const planned = sinon.spy(Zone.prototype, 'nextDay');
+      try {
+        const far = `interval=day&tz=Europe/Berlin&from=1990-01-01T00:00:00Z&to=2026-01-01T00:00:00Z`;
+        expectError(await t.request('GET', `${API}/campaigns/nope/timeseries?${far}`), 404, 'not found');
+        expectError(await t.request('GET', `${API}/campaigns/nope/timeseries?interval=fortnight`), 404, 'not found');
+        expect(planned.called).to.equal(false);
+      } finally {
+        planned.restore();
+      }
+    });
+
+    it('refuses a span over the limit before planning a bucket, and plans those within it', async () => {
+      const planned = sinon.spy(Zone.prototype, 'nextDay');
+      try {
+        const to = Date.UTC(2026, 2, 10);
+        const series = (days: number) => t.request('GET', `${API}/campaigns/${id}/timeseries?interval=day&tz=Europe/Berlin&from=${iso(to - days * 86_400_000)}&to=${iso(to)}`);
+        expectError(await series(MAX_BUCKETS + 1), 400, `more than ${MAX_BUCKETS} day buckets`);
+        expect(planned.called).to.equal(false);
+        const within = await series(MAX_BUCKETS - 1);
+        expect(within.status, within.text).to.equal(200);
+        expect(within.body.buckets.length).to.be.within(MAX_BUCKETS - 1, MAX_BUCKETS + 1);
+        expect(planned.called).to.equal(true);
+      } finally {
+        planned.restore();
+      }
+    });
+  });
+});
+
+describe('ZoneCache', () => {
+  it('builds a zone once per name, keeps at most its size (oldest out) and never keeps an unknown name', () => {
+    const made = sinon.spy(Zone, 'of');
+    try {
+      const zones = new ZoneCache(2);
+      expect(zones.of('Europe/Berlin')).to.equal(zones.of('Europe/Berlin'));
+      expect(made.callCount).to.equal(1);
+      expect(zones.of('Mars/Olympus')).to.equal(undefined);
+      expect(zones.held).to.equal(1);
+      zones.of('Asia/Kolkata');
+      zones.of('UTC');
+      expect(zones.held).to.equal(2);
+      zones.of('Europe/Berlin');
+      expect(made.callCount).to.equal(5);
+    } finally {
+      made.restore();
+    }
   });
 });

@@ -53,16 +53,23 @@ describe('ingest fast lane', () => {
     ['a batch over BATCH_LIMIT', (c, _ns, u) => ({ body: Array.from({ length: 6 }, (_, i) => impression(c, `${u}-${i}`)) })],
     ['a mixed batch', (c, ns, u) => ({ body: [impression(c, u), impression(c, u), { bad: 1 }, impression('missing', u), impression(ns, u)] })],
     ['a bot user agent', (c, _ns, u) => ({ body: { ...impression(c, u), user_agent: 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' } })],
+    ['invalid UTF-8 in user_id', (c, _ns, u) => ({ body: utf8With(`{"campaign_id":"${c}","user_id":"${u}`, [0xff], '","ad_id":"a"}') })],
+    ['invalid UTF-8 in a batch item', (c, _ns, u) => ({ body: utf8With(`[${JSON.stringify(impression(c, u))},{"campaign_id":"${c}","user_id":"x","ad_id":"`, [0xed, 0xa0, 0x80], '"}]') })],
+    ['invalid UTF-8 outside any string', (c, _ns, u) => ({ body: utf8With(JSON.stringify(impression(c, u)), [0xfe], '') })],
+    ['a lone high surrogate in ad_id', (c, _ns, u) => ({ body: `{"campaign_id":"${c}","user_id":"${u}","ad_id":"\\ud800"}` })],
+    ['a lone low surrogate in user_id', (c, _ns, u) => ({ body: `{"campaign_id":"${c}","user_id":"${u}\\udc00","ad_id":"a"}` })],
+    ['a lone surrogate in one batch item', (c, _ns, u) => ({ body: `[${JSON.stringify(impression(c, u))},{"campaign_id":"${c}","user_id":"${u}","ad_id":"a","impression_id":"\\udbff"}]` })],
+    ['a surrogate pair (an emoji) in user_id', (c, _ns, u) => ({ body: `{"campaign_id":"${c}","user_id":"${u}\\ud83d\\ude00","ad_id":"a"}` })],
     ['a caller request id', (c, _ns, u) => ({ body: impression(c, u), headers: { 'x-request-id': `req-${u}` } })],
   ];
 
   for (const [name, build] of cases) {
     it(`answers ${name} exactly as the Koa route does`, async () => {
       const fast = build(campaign, notStarted, 'fast-user');
-      const slow = build(campaign, notStarted, 'koa-user');
+      const slow = build(campaign, notStarted, 'slow-user');
       const a = await t.request('POST', FAST, fast.body, fast.headers);
       const b = await t.request('POST', KOA, slow.body, slow.headers);
-      expect(a.status).to.equal(b.status);
+      expect(a.status, JSON.stringify(a.body)).to.equal(b.status);
       expect(normalise(a.body)).to.deep.equal(normalise(b.body));
       expect(a.headers.get('content-type')).to.equal(b.headers.get('content-type'));
       expect(a.headers.get('retry-after')).to.equal(b.headers.get('retry-after'));
@@ -81,7 +88,13 @@ describe('ingest fast lane', () => {
   });
 });
 
-/** Messages name the user in neither path, but JSON parse errors quote the input: strip user names. */
+/** A JSON text with raw `bytes` (not valid UTF-8) between `before` and `after`. */
+function utf8With(before: string, bytes: number[], after: string): Buffer {
+  return Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
+}
+
+/** Messages name the user in neither path, but JSON parse errors quote the input: strip user names
+ * (of equal length, so that byte offsets in messages agree). */
 function normalise(body: unknown): unknown {
-  return JSON.parse(JSON.stringify(body).replaceAll('fast-user', 'USER').replaceAll('koa-user', 'USER'));
+  return JSON.parse(JSON.stringify(body).replaceAll('fast-user', 'USER').replaceAll('slow-user', 'USER'));
 }

@@ -340,4 +340,59 @@ describe('impressions API', () => {
       expect((await stats(t, a)).total).to.equal(10_000);
     });
   });
+  describe('text that is not well-formed Unicode', () => {
+    beforeEach(async () => {
+      t = await startTestApp();
+    });
+    const withBytes = (before: string, bytes: number[], after: string) => Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
+
+    it('refuses invalid UTF-8 in user_id with a 400 naming it, so "u\\xff" and "u\\xfe" are never one user', async () => {
+      const id = await createCampaign(t);
+      for (const b of [0xff, 0xfe]) {
+        const res = await postImpression(t, withBytes(`{"campaign_id":"${id}","user_id":"u`, [b], '","ad_id":"a"}'));
+        expectError(res, 400, 'field "user_id"', 'not valid UTF-8');
+      }
+      expect((await stats(t, id)).total).to.equal(0);
+      expect((await postImpression(t, impression(id, 'u\ufffd'))).body.counted, 'U+FFFD sent as such is text like any other').to.equal(true);
+    });
+
+    it('refuses a batch holding invalid UTF-8 as a whole, naming the item and field', async () => {
+      const id = await createCampaign(t);
+      const res = await postImpression(t, withBytes(`[${JSON.stringify(impression(id, 'u1'))},{"campaign_id":"${id}","user_id":"u2","ad_id":"`, [0xc3], '"}]'));
+      expectError(res, 400, 'field "ad_id" of item 1');
+      expect((await stats(t, id)).total).to.equal(0);
+    });
+
+    for (const [name, lone] of [
+      ['high', '\ud800'],
+      ['low', '\udc00'],
+    ]) {
+      it(`refuses a lone ${name} surrogate in ad_id with a 400 naming it`, async () => {
+        const id = await createCampaign(t);
+        expectError(await postImpression(t, impression(id, 'u1', `ad${lone}`)), 400, 'field "ad_id"', 'lone surrogate');
+        expect((await stats(t, id)).total).to.equal(0);
+      });
+    }
+
+    it('counts a surrogate pair (an emoji) like any character', async () => {
+      const id = await createCampaign(t);
+      expect((await postImpression(t, impression(id, 'u\ud83d\ude00', '😀'))).body.counted).to.equal(true);
+      expect((await postImpression(t, impression(id, 'u😀'))).body.counted).to.equal(false);
+    });
+
+    it('refuses only the batch item holding a lone surrogate', async () => {
+      const id = await createCampaign(t);
+      const res = await postImpression(t, [impression(id, 'u1'), { ...impression(id, 'u2'), impression_id: 'i\udbff' }]);
+      expect(res.status).to.equal(200);
+      expect(res.body.results[0]).to.deep.equal({ counted: true });
+      expect(res.body.results[1].code).to.equal(400);
+      expect(res.body.results[1].error).to.include('field "impression_id"');
+    });
+
+    it('refuses a lone surrogate in a campaign name and a click field', async () => {
+      expectError(await t.request('POST', '/api/v1/campaigns', { name: 'spring \udfff' }), 400, 'field "name"', 'lone surrogate');
+      const id = await createCampaign(t);
+      expectError(await t.request('POST', '/api/v1/clicks', { campaign_id: id, ad_id: 'a', user_agent: 'Mozilla\ud800' }), 400, 'field "user_agent"');
+    });
+  });
 });
