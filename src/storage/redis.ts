@@ -600,6 +600,15 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     apply(this.available);
   }
 
+  /**
+   * Which of `ids` name campaigns: one EXISTS each, pipelined (per shard in a cluster), as one call
+   * of the breaker, so a batch of unknown ids is one cheap answer rather than a script per id.
+   */
+  async exists(ids: readonly string[]): Promise<boolean[]> {
+    const found = await this.call(() => Promise.all(ids.map((id) => this.client.exists(this.key(id, 'c')))));
+    return found.map((n) => n === 1);
+  }
+
   async ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]> {
     const args: (string | number)[] = [this.options.ttlMs, EXPIRY_MARGIN_MS, IDEMPOTENCY_TTL_MS, ...this.tallyArgs];
     let items = 0;

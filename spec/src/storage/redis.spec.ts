@@ -104,6 +104,24 @@ describe('storage/redis', function () {
     });
   });
 
+  describe('unknown campaign ids', () => {
+    it('answers a batch of unknown ids 404 from one lookup, leaves no campaign actor behind and the store available', async () => {
+      const node = await startNode();
+      const id = await createCampaign(node);
+      const batch = Array.from({ length: 1000 }, (_, i) => impression(`ghost-${i}`, 'u1'));
+      batch.push(impression(id, 'u1'));
+      const res = await node.request('POST', `${API}/impressions`, batch);
+      expect(res.status).to.equal(200);
+      const results = (res.body as { results: { code?: number; counted?: boolean }[] }).results;
+      expect(results.slice(0, 1000).every((r) => r.code === 404)).to.equal(true);
+      expect(results[1000]).to.deep.equal({ counted: true });
+      const tree = await node.counter.describe();
+      expect(tree.campaigns, 'only the real campaign has an actor').to.equal(1);
+      expect(node.store?.available).to.equal(true);
+      expect((await node.request('GET', '/readyz')).status).to.equal(200);
+    });
+  });
+
   describe('when Redis is not there at start', () => {
     it('starts unready, answers 503, and serves once Redis appears', async () => {
       const absent = await startRedis();
@@ -189,6 +207,13 @@ describe('storage/redis', function () {
       } finally {
         await two.close();
       }
+    });
+
+    it('says which ids name campaigns, one answer per id in order', async () => {
+      await store.create({ id: 'c', name: 'c', startTime: 0, createdAt: 0 });
+      await store.create({ id: 'x}:c', name: 'x', startTime: 0, createdAt: 0 });
+      expect(await store.exists(['nope', 'c', 'x}:c', 'x', ''])).to.deep.equal([false, true, true, false, false]);
+      expect(await store.exists([])).to.deep.equal([]);
     });
 
     it('expires dedupe keys a minute after their window (decisions use the stored time, not the expiry)', async () => {
