@@ -521,8 +521,9 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
 
   private constructor(private readonly options: RedisStoreOptions) {
     const { endpoint, commandTimeoutMs } = options;
+    // No `commandTimeout` here: ioredis would reject from a plain timer, which on a busy event loop
+    // fires before the reply already waiting in the socket is read. `withDeadline` is the one timer.
     const node = {
-      commandTimeout: commandTimeoutMs,
       connectTimeout: Math.max(1000, commandTimeoutMs),
       // Fail fast rather than hold commands for a reconnect: a resent script could run twice.
       maxRetriesPerRequest: 0,
@@ -545,7 +546,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     this.client.defineCommand('icAdList', { numberOfKeys: 1, lua: AD_LIST_LUA, readOnly: true });
     this.client.defineCommand('icAdTotals', { numberOfKeys: 1, lua: AD_TOTALS_LUA, readOnly: true });
     this.client.defineCommand('icSeries', { numberOfKeys: 1, lua: SERIES_LUA, readOnly: true });
-    // ioredis's own timeout covers one command; this also bounds cluster redirections and retries.
+    // Room for a cluster redirection (two round trips) within one call.
     this.deadlineMs = 2 * commandTimeoutMs + 50;
     this.breaker = new CircuitBreaker({
       store: 'Redis store',
@@ -803,11 +804,29 @@ function redactUrl(url: string): string {
   return u.toString();
 }
 
-/** Rejects if `promise` has not settled within `ms`. */
+/** Times a deadline is started again because this process, not Redis, was too busy to see the answer. */
+const DEADLINE_RESTARTS = 3;
+
+/**
+ * Rejects if `promise` has not settled within `ms` of time in which this process could have read
+ * the answer. When the process is too busy (a flood of requests, a long GC), the timer fires late,
+ * after commands were queued but perhaps not yet written, or answered but not yet read: a timer late
+ * by more than half the deadline starts it again (at most DEADLINE_RESTARTS times), and a rejection
+ * waits until the loop turn in which it fires has read its sockets. A busy node must not take its
+ * own slowness for a Redis failure and open the breaker for every client.
+ */
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+    let restarts = 0;
+    const arm = (): void => {
+      const due = performance.now() + ms;
+      timer = setTimeout(() => {
+        if (performance.now() - due > ms / 2 && restarts++ < DEADLINE_RESTARTS) return arm();
+        setImmediate(() => reject(new Error(`Redis did not answer within ${ms} ms`)));
+      }, ms);
+    };
+    arm();
   });
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }

@@ -104,6 +104,46 @@ describe('storage/redis', function () {
     });
   });
 
+  describe('when this process is too busy to read replies in time', () => {
+    it('takes a reply that arrived while the event loop was blocked past the deadline as an answer, not a failure', async () => {
+      const store = await RedisStore.open({ endpoint: { url: server.url }, ttlMs: TTL, commandTimeoutMs: 20, retryIntervalMs: 60_000 });
+      try {
+        await store.create({ id: 'busy', name: 'busy', startTime: 0, createdAt: 0 });
+        for (let round = 0; round < 3; round++) {
+          const answers = [store.exists(['busy', 'nope']), store.stats('busy', 1)];
+          // A starved loop: Redis answers at once, but nothing reads the socket until every timer is overdue.
+          const until = performance.now() + 200;
+          while (performance.now() < until);
+          expect(await Promise.all(answers)).to.deep.equal([[true, false], { lastHour: 0, lastDay: 0, total: 0 }]);
+        }
+        expect(store.available).to.equal(true);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('takes a reply waiting in the socket when its deadline fires a little late as an answer', async () => {
+      // Deadline 2 × 100 + 50 = 250 ms; the loop is blocked from just after the command is written
+      // until 300 ms: the timer is late by less than half the deadline, and the reply has arrived.
+      const store = await RedisStore.open({ endpoint: { url: server.url }, ttlMs: TTL, commandTimeoutMs: 100, retryIntervalMs: 60_000 });
+      try {
+        for (let round = 0; round < 3; round++) {
+          const started = performance.now();
+          const answer = store.exists(['nope']);
+          await new Promise<void>((resolve) =>
+            setImmediate(() => {
+              while (performance.now() < started + 300);
+              resolve();
+            }),
+          );
+          expect(await answer).to.deep.equal([false]);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('unknown campaign ids', () => {
     it('answers a batch of unknown ids 404 from one lookup, leaves no campaign actor behind and the store available', async () => {
       const node = await startNode();
