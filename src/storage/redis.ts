@@ -22,6 +22,8 @@ import type { CampaignDirectory } from '../counter.js';
 import type { Readiness } from '../health.js';
 import type { Logger } from '../log.js';
 import { CircuitBreaker, StoreUnavailableError } from './breaker.js';
+import { withDeadline } from './deadline.js';
+import { EPOCH_GUARD, isEpochMissing, StoreEpoch, StoreResetError, type AcceptReport, type EpochEvent, type EpochState } from './redis-epoch.js';
 
 /** One server (`redis://host:port/db`) or the seed nodes of a Redis Cluster. */
 export type RedisEndpoint = { readonly url: string } | { readonly nodes: readonly { readonly host: string; readonly port: number }[] };
@@ -42,6 +44,12 @@ export interface RedisStoreOptions {
   readonly retryIntervalMs: number;
   /** Connection errors the client reports (already reflected in failed calls); for logging. */
   readonly onClientError?: (err: Error) => void;
+  /** How often the store's epoch is sampled to notice a Redis that lost its data (default 5 s); also the `Retry-After` while it is lost. */
+  readonly checkIntervalMs?: number;
+  /** REDIS_ACCEPT_RESET=on: a store found to have lost its data is accepted as it is at once (still reported). */
+  readonly acceptReset?: boolean;
+  /** Told when the store is set up, found to have lost its data, and when that is accepted (see redis-epoch.ts). */
+  readonly onEpoch?: (event: EpochEvent) => void;
 }
 
 /** Consecutive failed calls that open the circuit. */
@@ -493,15 +501,19 @@ const ANALYTICS_WINDOWS: Record<AnalyticsWindow, readonly [string, number, numbe
 
 type Client = Redis | Cluster;
 
+/** The scripts, each taking the campaign's keys and, last, the epoch key of their slot. */
 interface Scripts {
-  icIngest(key: string, ...args: (string | number)[]): Promise<string>;
-  icStats(meta: string, minutes: string, at: number): Promise<number[]>;
-  icClicks(key: string, ...args: (string | number)[]): Promise<string>;
-  icAnalytics(key: string, ...args: (string | number)[]): Promise<(number | string)[]>;
-  icAdRegister(key: string, ...args: (string | number)[]): Promise<string>;
-  icAdList(key: string, after: number, limit: number): Promise<(number | string)[]>;
-  icAdTotals(key: string): Promise<(number | string)[]>;
-  icSeries(key: string, ...args: (string | number)[]): Promise<number[]>;
+  icIngest(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
+  icStats(meta: string, minutes: string, epoch: string, at: number): Promise<number[]>;
+  icClicks(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
+  icAnalytics(key: string, epoch: string, ...args: (string | number)[]): Promise<(number | string)[]>;
+  icAdRegister(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
+  icAdList(key: string, epoch: string, after: number, limit: number): Promise<(number | string)[]>;
+  icAdTotals(key: string, epoch: string): Promise<(number | string)[]>;
+  icSeries(key: string, epoch: string, ...args: (string | number)[]): Promise<number[]>;
+  icExists(key: string, epoch: string): Promise<number>;
+  icGet(key: string, epoch: string): Promise<(string | null)[]>;
+  icCreate(key: string, epoch: string, name: string, start: number, created: number): Promise<number>;
 }
 
 const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
@@ -518,6 +530,11 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   private readonly breaker: CircuitBreaker;
   private readonly deadlineMs: number;
   private readonly watchers: ((available: boolean) => void)[] = [];
+  private readonly changeWatchers: (() => void)[] = [];
+  private readonly epoch: StoreEpoch;
+  private readonly checkIntervalMs: number;
+  private checker: NodeJS.Timeout | undefined;
+  private wasAvailable = false;
 
   private constructor(private readonly options: RedisStoreOptions) {
     const { endpoint, commandTimeoutMs } = options;
@@ -538,14 +555,17 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
             { enableOfflineQueue: false, enableAutoPipelining: true, clusterRetryStrategy: reconnect, slotsRefreshTimeout: Math.max(1000, commandTimeoutMs), redisOptions: node },
           );
     this.client.on('error', (err: Error) => options.onClientError?.(err));
-    this.client.defineCommand('icIngest', { numberOfKeys: 1, lua: INGEST_LUA });
-    this.client.defineCommand('icStats', { numberOfKeys: 2, lua: STATS_LUA, readOnly: true });
-    this.client.defineCommand('icClicks', { numberOfKeys: 1, lua: CLICKS_LUA });
-    this.client.defineCommand('icAnalytics', { numberOfKeys: 1, lua: ANALYTICS_LUA, readOnly: true });
-    this.client.defineCommand('icAdRegister', { numberOfKeys: 1, lua: AD_REGISTER_LUA });
-    this.client.defineCommand('icAdList', { numberOfKeys: 1, lua: AD_LIST_LUA, readOnly: true });
-    this.client.defineCommand('icAdTotals', { numberOfKeys: 1, lua: AD_TOTALS_LUA, readOnly: true });
-    this.client.defineCommand('icSeries', { numberOfKeys: 1, lua: SERIES_LUA, readOnly: true });
+    this.client.defineCommand('icIngest', { numberOfKeys: 2, lua: EPOCH_GUARD + INGEST_LUA });
+    this.client.defineCommand('icStats', { numberOfKeys: 3, lua: EPOCH_GUARD + STATS_LUA, readOnly: true });
+    this.client.defineCommand('icClicks', { numberOfKeys: 2, lua: EPOCH_GUARD + CLICKS_LUA });
+    this.client.defineCommand('icAnalytics', { numberOfKeys: 2, lua: EPOCH_GUARD + ANALYTICS_LUA, readOnly: true });
+    this.client.defineCommand('icAdRegister', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_REGISTER_LUA });
+    this.client.defineCommand('icAdList', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_LIST_LUA, readOnly: true });
+    this.client.defineCommand('icAdTotals', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_TOTALS_LUA, readOnly: true });
+    this.client.defineCommand('icSeries', { numberOfKeys: 2, lua: EPOCH_GUARD + SERIES_LUA, readOnly: true });
+    this.client.defineCommand('icExists', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('EXISTS', KEYS[1])", readOnly: true });
+    this.client.defineCommand('icGet', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('HMGET', KEYS[1], 'n', 's', 'c')", readOnly: true });
+    this.client.defineCommand('icCreate', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('HSET', KEYS[1], 'n', ARGV[1], 's', ARGV[2], 'c', ARGV[3], 't', 0)" });
     // Room for a cluster redirection (two round trips) within one call.
     this.deadlineMs = 2 * commandTimeoutMs + 50;
     this.breaker = new CircuitBreaker({
@@ -554,9 +574,22 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
       openMs: options.retryIntervalMs,
       probe: () => this.ping(),
       onChange: (open) => {
-        for (const watch of this.watchers) watch(!open);
+        // Back after an outage: Redis may have restarted meanwhile, empty.
+        if (!open) this.recheck(() => this.epoch.check());
+        this.changed();
       },
     });
+    this.checkIntervalMs = options.checkIntervalMs ?? 5000;
+    this.epoch = new StoreEpoch(this.client, {
+      deadlineMs: Math.max(5000, this.deadlineMs),
+      acceptReset: options.acceptReset === true,
+      onEvent: (event) => {
+        options.onEpoch?.(event);
+        this.changed();
+      },
+    });
+    // Every (re)connection: a Redis that restarted between two calls may have come back empty.
+    this.client.on('ready', () => this.recheck(() => this.epoch.check()));
   }
 
   /**
@@ -565,10 +598,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
    */
   static async open(options: RedisStoreOptions, waitMs = 5000): Promise<RedisStore> {
     const store = new RedisStore(options);
+    store.checker = setInterval(() => store.recheck(() => store.epoch.sample()), store.checkIntervalMs);
+    store.checker.unref();
     const until = performance.now() + waitMs;
     for (;;) {
       try {
         await store.ping();
+        await store.epoch.check();
+        store.wasAvailable = store.available;
         return store;
       } catch {
         if (performance.now() >= until) break;
@@ -579,8 +616,19 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return store;
   }
 
+  /** Whether calls are served: Redis answers and still holds its data (or its loss was accepted). */
   get available(): boolean {
-    return !this.breaker.isOpen;
+    return !this.breaker.isOpen && this.epoch.state === 'ok';
+  }
+
+  /** What this node knows of the store's epoch (see redis-epoch.ts). */
+  get epochState(): EpochState {
+    return this.epoch.state;
+  }
+
+  /** Why campaign calls are refused, when it is not a passing outage: the store lost its data. */
+  get refusal(): string | undefined {
+    return this.epoch.state === 'lost' ? `${LOST_REASON}: ${this.epoch.reason}; counting is paused until an operator accepts the reset` : undefined;
   }
 
   /** Calls `watch` when Redis becomes unavailable (`false`) and available again (`true`). */
@@ -589,24 +637,61 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   /**
-   * Keeps `/readyz` unready while Redis is unavailable, from now on, without undoing any other
-   * reason to be unready (starting, draining).
+   * Accepts that the store lost its data (POST /api/v1/admin/redis/accept-reset): counting resumes
+   * into the store as it is, on this node at once and on others at their next check.
    */
-  reportTo(readiness: Readiness): void {
-    const apply = (available: boolean): void => {
-      if (!available && readiness.isReady) readiness.unready(UNAVAILABLE_REASON);
-      else if (available && !readiness.state.ready && readiness.state.reason === UNAVAILABLE_REASON) readiness.ready();
-    };
-    this.onAvailability(apply);
-    apply(this.available);
+  acceptReset(): Promise<AcceptReport> {
+    return this.epoch.accept();
+  }
+
+  /** Checks the store's epoch now, as a reconnect does. */
+  checkEpoch(): Promise<void> {
+    return this.epoch.check();
   }
 
   /**
-   * Which of `ids` name campaigns: one EXISTS each, pipelined (per shard in a cluster), as one call
-   * of the breaker, so a batch of unknown ids is one cheap answer rather than a script per id.
+   * Keeps `/readyz` unready while Redis is unavailable or has lost its data, from now on, without
+   * undoing any other reason to be unready (starting, draining).
+   */
+  reportTo(readiness: Readiness): void {
+    const apply = (): void => {
+      const reason = this.unreadyReason;
+      const state = readiness.state;
+      const ours = !state.ready && (state.reason === UNAVAILABLE_REASON || state.reason.startsWith(LOST_REASON));
+      if (reason !== undefined && (state.ready || ours)) readiness.unready(reason);
+      else if (reason === undefined && ours) readiness.ready();
+    };
+    this.changeWatchers.push(apply);
+    apply();
+  }
+
+  private get unreadyReason(): string | undefined {
+    if (this.epoch.state === 'lost') return `${LOST_REASON}: ${this.epoch.reason}; see POST /api/v1/admin/redis/accept-reset`;
+    return this.available ? undefined : UNAVAILABLE_REASON;
+  }
+
+  /** Runs a check of the epoch in the background; an unreachable Redis is the breaker's business. */
+  private recheck(check: () => Promise<void>): void {
+    check().then(
+      () => this.changed(),
+      () => undefined,
+    );
+  }
+
+  private changed(): void {
+    for (const watch of this.changeWatchers) watch();
+    const available = this.available;
+    if (available === this.wasAvailable) return;
+    this.wasAvailable = available;
+    for (const watch of this.watchers) watch(available);
+  }
+
+  /**
+   * Which of `ids` name campaigns: one tiny script each (EXISTS behind the epoch guard), pipelined
+   * (per shard in a cluster), as one call of the breaker.
    */
   async exists(ids: readonly string[]): Promise<boolean[]> {
-    const found = await this.call(() => Promise.all(ids.map((id) => this.client.exists(this.key(id, 'c')))));
+    const found = await this.call(() => Promise.all(ids.map((id) => this.scripts.icExists(this.key(id, 'c'), this.epochKey(id)))));
     return found.map((n) => n === 1);
   }
 
@@ -618,7 +703,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
       for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId, item.adId);
       items += group.length;
     }
-    const reply = await this.call(() => this.scripts.icIngest(this.key(campaignId, 'c'), ...args));
+    const reply = await this.call(() => this.scripts.icIngest(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
     if (reply === 'N') return new Array<Outcome>(items).fill('not_found');
     if (reply.length !== items) throw new Error(`ingest script answered ${reply.length} outcomes for ${items} items`);
     const outcomes = new Array<Outcome>(items);
@@ -627,7 +712,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async stats(campaignId: string, at: number): Promise<Stats | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icStats(this.key(campaignId, 'c'), this.key(campaignId, 'm'), at));
+    const reply = await this.call(() => this.scripts.icStats(this.key(campaignId, 'c'), this.key(campaignId, 'm'), this.epochKey(campaignId), at));
     if (reply.length === 0) return 'not_found';
     return { lastHour: Number(reply[0]), lastDay: Number(reply[1]), total: Number(reply[2]) };
   }
@@ -638,14 +723,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
       const key = c.userId !== undefined ? `u${c.userId}` : c.ipAddress !== undefined ? `i${c.ipAddress}` : '';
       args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime);
     }
-    const reply = await this.call(() => this.scripts.icClicks(this.key(campaignId, 'c'), ...args));
+    const reply = await this.call(() => this.scripts.icClicks(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
     if (reply === 'N') return new Array<ClickOutcome>(items.length).fill('not_found');
     if (reply.length !== items.length) throw new Error(`clicks script answered ${reply.length} outcomes for ${items.length} clicks`);
     return [...reply].map((o) => CLICK_OUTCOMES[o]);
   }
 
   async analytics(campaignId: string, at: number, window: AnalyticsWindow, byAd = false): Promise<AnalyticsReport | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), at, ...ANALYTICS_WINDOWS[window], byAd ? 1 : 0));
+    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), this.epochKey(campaignId), at, ...ANALYTICS_WINDOWS[window], byAd ? 1 : 0));
     if (reply.length === 0) return 'not_found';
     const campaign = figuresOf(reply, 0);
     if (!byAd) return { campaign };
@@ -655,12 +740,12 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async registerAd(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAdRegister(this.key(campaignId, 'c'), ad.id, ad.name, ad.imageUrl, ad.targetUrl, ad.createdAt, ...this.tallyArgs));
+    const reply = await this.call(() => this.scripts.icAdRegister(this.key(campaignId, 'c'), this.epochKey(campaignId), ad.id, ad.name, ad.imageUrl, ad.targetUrl, ad.createdAt, ...this.tallyArgs));
     return reply === 'N' ? 'not_found' : (reply as AdRegistration);
   }
 
   async listAds(campaignId: string, after: number, limit: number): Promise<AdPage | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAdList(this.key(campaignId, 'c'), after, limit));
+    const reply = await this.call(() => this.scripts.icAdList(this.key(campaignId, 'c'), this.epochKey(campaignId), after, limit));
     if (reply.length === 0) return 'not_found';
     const ads: AdInfo[] = [];
     for (let i = 1; i + 1 < reply.length && ads.length < limit; i += 2) {
@@ -671,7 +756,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async adTotals(campaignId: string): Promise<AdTotals[] | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAdTotals(this.key(campaignId, 'c')));
+    const reply = await this.call(() => this.scripts.icAdTotals(this.key(campaignId, 'c'), this.epochKey(campaignId)));
     if (reply.length === 0) return 'not_found';
     const rows: AdTotals[] = [];
     for (let i = 1; i < reply.length; i += 5) {
@@ -690,7 +775,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     ];
     const n = query.starts.length;
     for (let i = 0; i < n; i++) args.push(query.starts[i], query.ends[i], query.sources[i]);
-    const reply = await this.call(() => this.scripts.icSeries(this.key(campaignId, 'c'), ...args));
+    const reply = await this.call(() => this.scripts.icSeries(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
     if (reply.length === 0) return 'not_found';
     const impressions = new Float64Array(n);
     const clicks = new Float64Array(n);
@@ -702,15 +787,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async create(info: CampaignInfo): Promise<CampaignInfo> {
-    const meta = this.key(info.id, 'c');
-    await this.call(() => this.client.hset(meta, 'n', info.name, 's', info.startTime, 'c', info.createdAt, 't', 0));
+    await this.call(() => this.scripts.icCreate(this.key(info.id, 'c'), this.epochKey(info.id), info.name, info.startTime, info.createdAt));
     // Listed after it exists: a failure here leaves a campaign that counts but is not listed, never the reverse.
     await this.call(() => this.client.rpush(CAMPAIGN_LIST, info.id));
     return info;
   }
 
   async get(id: string): Promise<CampaignInfo | undefined> {
-    const [name, start, created] = await this.call(() => this.client.hmget(this.key(id, 'c'), 'n', 's', 'c'));
+    const [name, start, created] = await this.call(() => this.scripts.icGet(this.key(id, 'c'), this.epochKey(id)));
     if (name === null || start === null || created === null) return undefined;
     return { id, name, startTime: Number(start), createdAt: Number(created) };
   }
@@ -724,6 +808,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
 
   /** Stops probing and closes the connections. */
   async close(): Promise<void> {
+    clearInterval(this.checker);
     this.breaker.stop();
     await this.client.quit().catch(() => this.client.disconnect());
   }
@@ -742,14 +827,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return this.client as unknown as Scripts;
   }
 
-  /**
-   * `ic:{<campaign>}:<what>`. Ids made of [A-Za-z0-9_.-] are used as they are (server-made ids always
-   * are); any other id is base64url-encoded behind `=`, so that no id can carry a brace that would
-   * move the hash tag, nor a colon that would make it collide with another campaign's keys.
-   */
+  /** `ic:{<campaign tag>}:<what>` (see `tagOf`). */
   private key(campaignId: string, what: string): string {
-    const id = /^[\w.-]{1,128}$/.test(campaignId) ? campaignId : '=' + Buffer.from(campaignId).toString('base64url');
-    return `${PREFIX}{${id}}:${what}`;
+    return `${PREFIX}{${tagOf(campaignId)}}:${what}`;
+  }
+
+  /** The epoch key in the slot of the campaign's keys, which its scripts check first. */
+  private epochKey(campaignId: string): string {
+    return this.epoch.keyFor(tagOf(campaignId));
   }
 
   /** Answers only when every master answers (a cluster with one shard down is not available). */
@@ -761,12 +846,47 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     await withDeadline(Promise.all(nodes.map((n) => n.ping())), this.deadlineMs);
   }
 
-  private call<T>(command: () => Promise<T>): Promise<T> {
-    return this.breaker.run(() => withDeadline(command(), this.deadlineMs));
+  /**
+   * One Redis call: refused at once while the store is lost (or not yet checked), else through the
+   * breaker and a deadline. A script that finds its slot's epoch key missing is an answer (the store
+   * lost its data), not a failure of Redis, so it never counts towards opening the breaker.
+   */
+  private async call<T>(command: () => Promise<T>): Promise<T> {
+    this.admit();
+    const result = await this.breaker.run(async (): Promise<{ value: T } | { lost: true }> => {
+      try {
+        return { value: await withDeadline(command(), this.deadlineMs) };
+      } catch (err) {
+        if (isEpochMissing(err)) return { lost: true };
+        throw err;
+      }
+    });
+    if ('lost' in result) {
+      this.epoch.scriptFoundLoss();
+      this.admit();
+      throw new StoreResetError('the Redis store lost its data; retry later', this.checkIntervalMs);
+    }
+    return result.value;
+  }
+
+  private admit(): void {
+    const refusal = this.refusal;
+    if (refusal !== undefined) throw new StoreResetError(refusal, this.checkIntervalMs);
+    if (this.epoch.state === 'unknown') throw new StoreUnavailableError('Redis store', this.options.retryIntervalMs);
   }
 }
 
+/**
+ * The hash tag of a campaign's keys. Ids made of [A-Za-z0-9_.-] are used as they are (server-made
+ * ids always are); any other id is base64url-encoded behind `=`, so that no id can carry a brace
+ * that would move the hash tag, nor a colon that would make it collide with another campaign's keys.
+ */
+function tagOf(campaignId: string): string {
+  return /^[\w.-]{1,128}$/.test(campaignId) ? campaignId : '=' + Buffer.from(campaignId).toString('base64url');
+}
+
 const UNAVAILABLE_REASON = 'Redis is unavailable';
+const LOST_REASON = 'the Redis store lost its data';
 
 /** Per campaign per node: items in one script call, and items waiting behind it before 503s. */
 const MAX_ITEMS_PER_CALL = 1000;
@@ -802,33 +922,6 @@ function redactUrl(url: string): string {
   const u = new URL(url);
   if (u.password !== '') u.password = '***';
   return u.toString();
-}
-
-/** Times a deadline is started again because this process, not Redis, was too busy to see the answer. */
-const DEADLINE_RESTARTS = 3;
-
-/**
- * Rejects if `promise` has not settled within `ms` of time in which this process could have read
- * the answer. When the process is too busy (a flood of requests, a long GC), the timer fires late,
- * after commands were queued but perhaps not yet written, or answered but not yet read: a timer late
- * by more than half the deadline starts it again (at most DEADLINE_RESTARTS times), and a rejection
- * waits until the loop turn in which it fires has read its sockets. A busy node must not take its
- * own slowness for a Redis failure and open the breaker for every client.
- */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    let restarts = 0;
-    const arm = (): void => {
-      const due = performance.now() + ms;
-      timer = setTimeout(() => {
-        if (performance.now() - due > ms / 2 && restarts++ < DEADLINE_RESTARTS) return arm();
-        setImmediate(() => reject(new Error(`Redis did not answer within ${ms} ms`)));
-      }, ms);
-    };
-    arm();
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 export { StoreUnavailableError };
