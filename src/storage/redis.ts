@@ -644,6 +644,13 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return this.epoch.accept();
   }
 
+  /** Each master (the one server on a single Redis), for start-up checks of its settings. */
+  masters(): { readonly address: string; config(...args: string[]): Promise<unknown> }[] {
+    const client = this.client;
+    const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+    return nodes.map((n) => ({ address: `${n.options.host ?? '?'}:${n.options.port ?? '?'}`, config: (...args: string[]) => (n.config as (...a: string[]) => Promise<unknown>)(...args) }));
+  }
+
   /** Checks the store's epoch now, as a reconnect does. */
   checkEpoch(): Promise<void> {
     return this.epoch.check();
@@ -898,6 +905,7 @@ const MIN_QUEUED_ITEMS = 20_000;
  */
 export async function openRedisStore(config: Config, logger: Logger): Promise<{ store: RedisStore; logic: RemoteCampaignLogic }> {
   const endpoint: RedisEndpoint = config.redisUrl !== '' ? { url: config.redisUrl } : { nodes: config.redisClusterNodes };
+  const where = 'url' in endpoint ? redactUrl(endpoint.url) : endpoint.nodes.map((n) => `${n.host}:${n.port}`).join(',');
   const store = await RedisStore.open({
     endpoint,
     ttlMs: config.dedupTtlMs,
@@ -906,15 +914,72 @@ export async function openRedisStore(config: Config, logger: Logger): Promise<{ 
     retention: { minuteRetentionMs: config.seriesMinuteRetentionMs, hourRetentionMs: config.seriesHourRetentionMs, dayRetentionMs: config.seriesDayRetentionMs },
     commandTimeoutMs: config.redisTimeoutMs,
     retryIntervalMs: config.redisRetryIntervalMs,
+    checkIntervalMs: config.redisCheckIntervalMs,
+    acceptReset: config.redisAcceptReset,
     onClientError: (err) => logger.debug({ err }, 'Redis client error'),
+    onEpoch: (event) => logEpoch(logger, where, event),
   });
-  const where = 'url' in endpoint ? redactUrl(endpoint.url) : endpoint.nodes.map((n) => `${n.host}:${n.port}`).join(',');
-  store.onAvailability((available) =>
-    available ? logger.info({ redis: where }, 'Redis is available again') : logger.error({ redis: where }, 'Redis is unavailable: answering 503 until it answers again'),
-  );
-  if (!store.available) logger.error({ redis: where }, 'Redis is unavailable at start: answering 503 until it answers');
+  if (store.epochState !== 'unknown') await warnWithoutPersistence(store.masters(), logger);
+  // A lost store has its own error line (logEpoch); these are about Redis answering at all.
+  store.onAvailability((available) => {
+    if (available) logger.info({ redis: where }, 'Redis is available again');
+    else if (store.epochState !== 'lost') logger.error({ redis: where }, 'Redis is unavailable: answering 503 until it answers again');
+  });
+  if (store.epochState === 'unknown') logger.error({ redis: where }, 'Redis is unavailable at start: answering 503 until it answers');
   const logic = remoteCampaignLogic({ store, maxItemsPerCall: MAX_ITEMS_PER_CALL, maxQueuedItems: Math.max(MIN_QUEUED_ITEMS, 2 * config.batchLimit) });
   return { store, logic };
+}
+
+function logEpoch(logger: Logger, redis: string, event: EpochEvent): void {
+  switch (event.type) {
+    case 'initialised':
+      logger.info({ redis, epoch: event.epoch }, 'Redis store set up for first use (epoch written)');
+      return;
+    case 'lost':
+      logger.error(
+        { redis, reason: event.reason },
+        `the Redis store lost its data: ${event.reason}. Counting is paused (503, /readyz unready) so that nothing is counted into an empty store and no existing campaign is answered 404. ` +
+          'Restore Redis from a backup and restart it, or accept the loss with POST /api/v1/admin/redis/accept-reset (or REDIS_ACCEPT_RESET=on)',
+      );
+      return;
+    case 'accepted':
+      logger.warn(
+        { redis, epoch: event.epoch, repaired_slots: event.repairedSlots },
+        event.automatically ? 'the Redis store data loss was accepted at once (REDIS_ACCEPT_RESET=on): counting goes on into what is left' : 'the Redis store data loss was accepted: counting resumes into what is left',
+      );
+      return;
+    case 'restored':
+      logger.warn({ redis, epoch: event.epoch }, 'the Redis store data loss was accepted by another node: counting resumes');
+      return;
+  }
+}
+
+/**
+ * Warns, once per master at start, when Redis keeps no AOF: a restart then loses every count since
+ * the last RDB snapshot, or everything without one. A Redis that refuses CONFIG (managed services,
+ * ACLs, a renamed command) is only noted at debug level.
+ */
+export async function warnWithoutPersistence(masters: readonly { readonly address: string; config(...args: string[]): Promise<unknown> }[], logger: Logger): Promise<void> {
+  await Promise.all(
+    masters.map(async (node) => {
+      try {
+        const setting = async (name: string): Promise<string> => {
+          const reply = (await withDeadline(node.config('GET', name), 2000)) as string[];
+          return reply[1] ?? '';
+        };
+        const [appendonly, save] = [await setting('appendonly'), await setting('save')];
+        if (appendonly === 'yes') return;
+        logger.warn(
+          { redis: node.address, appendonly, save },
+          save.trim() === ''
+            ? 'Redis runs without persistence (appendonly no, save ""): a restart loses every campaign and count'
+            : `Redis keeps no AOF (appendonly no): a restart loses every count since the last RDB snapshot (save "${save}")`,
+        );
+      } catch (err) {
+        logger.debug({ redis: node.address, err }, 'could not read the Redis persistence settings (CONFIG GET refused); not checked');
+      }
+    }),
+  );
 }
 
 /** The URL without its password, for logs. */
