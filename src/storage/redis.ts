@@ -472,6 +472,13 @@ end
 return out
 `;
 
+/** Whether each of KEYS but the last (the epoch key) exists, as a string of `0`/`1`. */
+const EXISTS_LUA = `
+local out = {}
+for i = 1, #KEYS - 1 do out[i] = redis.call('EXISTS', KEYS[i]) end
+return table.concat(out)
+`;
+
 /** Values per row in the analytics script's answer. */
 const FIGURES = 9;
 
@@ -511,7 +518,8 @@ interface Scripts {
   icAdList(key: string, epoch: string, after: number, limit: number): Promise<(number | string)[]>;
   icAdTotals(key: string, epoch: string): Promise<(number | string)[]>;
   icSeries(key: string, epoch: string, ...args: (string | number)[]): Promise<number[]>;
-  icExists(key: string, epoch: string): Promise<number>;
+  /** KEYS: campaign hashes of one slot, then the slot's epoch key; one `0`/`1` per campaign. */
+  icExists(keyCount: number, ...keys: string[]): Promise<string>;
   icGet(key: string, epoch: string): Promise<(string | null)[]>;
   icCreate(key: string, epoch: string, name: string, start: number, created: number): Promise<number>;
 }
@@ -563,7 +571,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     this.client.defineCommand('icAdList', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_LIST_LUA, readOnly: true });
     this.client.defineCommand('icAdTotals', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_TOTALS_LUA, readOnly: true });
     this.client.defineCommand('icSeries', { numberOfKeys: 2, lua: EPOCH_GUARD + SERIES_LUA, readOnly: true });
-    this.client.defineCommand('icExists', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('EXISTS', KEYS[1])", readOnly: true });
+    this.client.defineCommand('icExists', { lua: EPOCH_GUARD + EXISTS_LUA, readOnly: true });
     this.client.defineCommand('icGet', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('HMGET', KEYS[1], 'n', 's', 'c')", readOnly: true });
     this.client.defineCommand('icCreate', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('HSET', KEYS[1], 'n', ARGV[1], 's', ARGV[2], 'c', ARGV[3], 't', 0)" });
     // Room for a cluster redirection (two round trips) within one call.
@@ -694,12 +702,29 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   /**
-   * Which of `ids` name campaigns: one tiny script each (EXISTS behind the epoch guard), pipelined
-   * (per shard in a cluster), as one call of the breaker.
+   * Which of `ids` name campaigns, as one call of the breaker: one script per hash slot (EXISTS
+   * behind the epoch guard), pipelined, so a batch of unknown ids costs one script on a single Redis.
    */
   async exists(ids: readonly string[]): Promise<boolean[]> {
-    const found = await this.call(() => Promise.all(ids.map((id) => this.scripts.icExists(this.key(id, 'c'), this.epochKey(id)))));
-    return found.map((n) => n === 1);
+    // One script per hash slot (the whole batch on a single Redis): ids sharing an epoch key share a slot.
+    const bySlot = new Map<string, number[]>();
+    ids.forEach((id, i) => {
+      const epoch = this.epochKey(id);
+      const group = bySlot.get(epoch);
+      if (group === undefined) bySlot.set(epoch, [i]);
+      else group.push(i);
+    });
+    const found = new Array<boolean>(ids.length);
+    await this.call(() =>
+      Promise.all(
+        [...bySlot].map(async ([epoch, group]) => {
+          const reply = await this.scripts.icExists(group.length + 1, ...group.map((i) => this.key(ids[i], 'c')), epoch);
+          if (reply.length !== group.length) throw new Error(`exists script answered ${reply.length} for ${group.length} ids`);
+          group.forEach((i, k) => (found[i] = reply[k] === '1'));
+        }),
+      ),
+    );
+    return found;
   }
 
   async ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]> {
