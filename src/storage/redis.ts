@@ -518,8 +518,10 @@ interface Scripts {
   icAdList(key: string, epoch: string, after: number, limit: number): Promise<(number | string)[]>;
   icAdTotals(key: string, epoch: string): Promise<(number | string)[]>;
   icSeries(key: string, epoch: string, ...args: (string | number)[]): Promise<number[]>;
-  /** KEYS: campaign hashes of one slot, then the slot's epoch key; one `0`/`1` per campaign. */
-  icExists(keyCount: number, ...keys: string[]): Promise<string>;
+  /** KEYS: one campaign hash, then its slot's epoch key; `0` or `1`. */
+  icExists(key: string, epoch: string): Promise<string>;
+  /** KEYS: campaign hashes, then the epoch key; one `0`/`1` per campaign. Single Redis only (see `exists`). */
+  icExistsMany(keyCount: number, ...keys: string[]): Promise<string>;
   icGet(key: string, epoch: string): Promise<(string | null)[]>;
   icCreate(key: string, epoch: string, name: string, start: number, created: number): Promise<number>;
 }
@@ -571,7 +573,8 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     this.client.defineCommand('icAdList', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_LIST_LUA, readOnly: true });
     this.client.defineCommand('icAdTotals', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_TOTALS_LUA, readOnly: true });
     this.client.defineCommand('icSeries', { numberOfKeys: 2, lua: EPOCH_GUARD + SERIES_LUA, readOnly: true });
-    this.client.defineCommand('icExists', { lua: EPOCH_GUARD + EXISTS_LUA, readOnly: true });
+    this.client.defineCommand('icExists', { numberOfKeys: 2, lua: EPOCH_GUARD + EXISTS_LUA, readOnly: true });
+    this.client.defineCommand('icExistsMany', { lua: EPOCH_GUARD + EXISTS_LUA, readOnly: true });
     this.client.defineCommand('icGet', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('HMGET', KEYS[1], 'n', 's', 'c')", readOnly: true });
     this.client.defineCommand('icCreate', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('HSET', KEYS[1], 'n', ARGV[1], 's', ARGV[2], 'c', ARGV[3], 't', 0)" });
     // Room for a cluster redirection (two round trips) within one call.
@@ -702,29 +705,21 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   /**
-   * Which of `ids` name campaigns, as one call of the breaker: one script per hash slot (EXISTS
-   * behind the epoch guard), pipelined, so a batch of unknown ids costs one script on a single Redis.
+   * Which of `ids` name campaigns, as one call of the breaker (EXISTS behind the epoch guard): one
+   * script for the whole batch on a single Redis, one per id, pipelined per shard, on a cluster.
    */
   async exists(ids: readonly string[]): Promise<boolean[]> {
-    // One script per hash slot (the whole batch on a single Redis): ids sharing an epoch key share a slot.
-    const bySlot = new Map<string, number[]>();
-    ids.forEach((id, i) => {
-      const epoch = this.epochKey(id);
-      const group = bySlot.get(epoch);
-      if (group === undefined) bySlot.set(epoch, [i]);
-      else group.push(i);
-    });
-    const found = new Array<boolean>(ids.length);
-    await this.call(() =>
-      Promise.all(
-        [...bySlot].map(async ([epoch, group]) => {
-          const reply = await this.scripts.icExists(group.length + 1, ...group.map((i) => this.key(ids[i], 'c')), epoch);
-          if (reply.length !== group.length) throw new Error(`exists script answered ${reply.length} for ${group.length} ids`);
-          group.forEach((i, k) => (found[i] = reply[k] === '1'));
-        }),
-      ),
-    );
-    return found;
+    if (ids.length === 0) return [];
+    // On a cluster, one script per id: ioredis's cluster auto-pipelining routes a command with a
+    // variable number of keys by its first argument (the key count), not by its first key, and then
+    // refuses pipelines mixing nodes; and ids of a batch rarely share a slot anyway.
+    if (this.client instanceof Cluster) {
+      const replies = await this.call(() => Promise.all(ids.map((id) => this.scripts.icExists(this.key(id, 'c'), this.epochKey(id)))));
+      return replies.map((r) => r === '1');
+    }
+    const reply = await this.call(() => this.scripts.icExistsMany(ids.length + 1, ...ids.map((id) => this.key(id, 'c')), this.epochKey(ids[0])));
+    if (reply.length !== ids.length) throw new Error(`exists script answered ${reply.length} for ${ids.length} ids`);
+    return [...reply].map((r) => r === '1');
   }
 
   async ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]> {

@@ -243,6 +243,10 @@ describe('storage/redis-epoch', function () {
         // Campaigns on every master, then one master loses its data.
         const ids = Array.from({ length: 30 }, (_, i) => `camp-${i}`);
         for (const id of ids) await store.create(info(id));
+        // Many ids over every master looked up at once (one auto-pipeline per node), answered in order.
+        const ghosts = Array.from({ length: 300 }, (_, i) => `ghost-${i}`);
+        const asked = [...ghosts.slice(0, 150), ...ids, ...ghosts.slice(150)];
+        expect(await store.exists(asked)).to.deep.equal(asked.map((id) => id.startsWith('camp-')));
         for (const id of ids) expect(await store.ingest(id, [{ at: 1, items: [item(id, 'u1')] }])).to.deep.equal(['counted']);
         const owned = await masters[1].keys('ic:{camp-*}:c');
         expect(owned.length).to.be.above(0);
