@@ -213,8 +213,8 @@ describe('storage/redis-epoch', function () {
     let cluster: RedisCluster;
     const open: RedisStore[] = [];
     let endpoint: RedisEndpoint;
-    const openStore = async (): Promise<RedisStore> => {
-      const store = await RedisStore.open({ endpoint, ttlMs: TTL, commandTimeoutMs: 500, retryIntervalMs: 100, checkIntervalMs: 60_000 });
+    const openStore = async (checkIntervalMs = 60_000): Promise<RedisStore> => {
+      const store = await RedisStore.open({ endpoint, ttlMs: TTL, commandTimeoutMs: 500, retryIntervalMs: 100, checkIntervalMs });
       open.push(store);
       return store;
     };
@@ -225,7 +225,29 @@ describe('storage/redis-epoch', function () {
       endpoint = { nodes: [{ host: '127.0.0.1', port: cluster.nodes[0].port }] };
     });
     after(() => cluster?.stop());
-    afterEach(() => Promise.all(open.splice(0).map((s) => s.close())));
+    afterEach(async () => {
+      sinon.restore();
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    });
+
+    it('finds at the periodic check, which samples one slot per master, a master that lost its data while idle', async () => {
+      const clock = sinon.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+      const store = await openStore(5000);
+      const last = new Redis(cluster.nodes[2].port, '127.0.0.1');
+      try {
+        await last.flushall();
+        clock.tick(4999);
+        await last.ping();
+        await last.ping();
+        expect(store.epochState).to.equal('ok');
+        clock.tick(1);
+        await eventually(() => store.epochState === 'lost', 'the sampled check to find the loss');
+        expect(store.refusal).to.include(`served by 127.0.0.1:${cluster.nodes[2].port}`);
+        expect((await store.acceptReset()).accepted).to.equal(true);
+      } finally {
+        last.disconnect();
+      }
+    });
 
     it('keeps one epoch key per hash slot, in that slot; a master emptied loses only its slots, which a starting node notices too', async () => {
       const store = await openStore();
