@@ -19,13 +19,23 @@ export interface RegistryInput {
   readonly journal?: JournalSink;
   /**
    * Campaigns kept in a shared store (STORE=redis): their actors run this logic and hold no counting
-   * state, and an id this registry has not seen may still name a campaign there, so it gets an actor
-   * on demand (and loses it again once the store says there is no such campaign).
+   * state. An id this registry has not seen may still name a campaign there, so the store is asked
+   * first and an actor is made only when it has the campaign (and dropped again once the store says
+   * the campaign is gone).
    */
   readonly remote?: RemoteCampaignLogic;
   /** Ads, clicks and analytics limits and retention for every campaign actor (issue 6). */
   readonly analytics?: AnalyticsOptions;
 }
+
+/**
+ * Ids waiting for the store to say whether they name campaigns. Beyond this, an id not seen yet is
+ * answered `unavailable` at once instead of being looked up: a flood of unknown ids costs bounded
+ * memory, and campaigns this node already serves are unaffected.
+ */
+export const MAX_PENDING_LOOKUPS = 50_000;
+/** `Retry-After` of an id whose lookup failed or was refused. */
+const LOOKUP_RETRY_MS = 1000;
 
 /** Distinct crashing items remembered per campaign, and the crashes that make an item poison. */
 const CRASH_MEMORY = 1000;
@@ -107,6 +117,8 @@ export type RegistryEvent =
   | { readonly type: 'campaign.capture'; readonly id: string; readonly reply: Reply<CampaignImage | undefined> }
   | { readonly type: 'shutdown' }
   | { readonly type: 'campaign.forward'; readonly id: string; readonly at: number; readonly message: (reply: Reply<any>) => AnalyticsEvent; readonly reply: Reply<ForwardResult> }
+  /** The shared store's answer to a lookup (`found` absent when it could not answer); sent by the registry to itself. */
+  | { readonly type: 'campaign.found'; readonly ids: readonly string[]; readonly found: readonly boolean[] | undefined }
   | { readonly type: `xstate.error.actor.${string}`; readonly error: unknown; readonly actorId: string };
 
 /**
@@ -142,7 +154,14 @@ interface RegistryState {
   sweepCursor: number;
   /** The latest event time seen: the registry's only notion of "now" for supervision. */
   lastAt: number;
+  /** With a remote store: ids being looked up, and what waits for each answer. */
+  readonly lookups: Map<string, ((found: Found) => void)[]>;
+  /** Ids to look up once the current event is handled, as one store call. */
+  asking: string[];
 }
+
+/** What a campaign id turned out to be: its entry, no campaign, or unknown for now (the store did not answer). */
+type Found = Entry | undefined | 'unavailable';
 
 export type RegistrySnapshot = Snapshot<undefined> & {
   readonly status: 'active' | 'done' | 'error' | 'stopped';
@@ -163,7 +182,7 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
     status: 'active',
     output: undefined,
     error: undefined,
-    context: { input, campaigns: new Map(), order: [], sweepCursor: 0, lastAt: 0 },
+    context: { input, campaigns: new Map(), order: [], sweepCursor: 0, lastAt: 0, lookups: new Map(), asking: [] },
   }),
 
   transition(snapshot, event, scope) {
@@ -209,20 +228,25 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
       case 'impressions':
         state.lastAt = Math.max(state.lastAt, event.at);
         ingest(state, scope, event.items, event.at, event.reply);
+        lookUp(state, scope);
         return snapshot;
       case 'stats': {
         state.lastAt = Math.max(state.lastAt, event.at);
-        const entry = find(state, scope, event.id);
-        if (entry === undefined) {
-          event.reply({ error: 'not_found' });
-          return snapshot;
-        }
-        const ref = live(state, scope, entry);
-        const unavailable = (): void => event.reply({ error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
-        if (ref === undefined) unavailable();
-        else ref.send({ type: 'stats', at: event.at, reply: (s) => (s === undefined ? unavailable() : event.reply(s === 'not_found' ? { error: s } : s)) });
+        const { at, reply } = event;
+        withEntry(state, event.id, (entry) => {
+          if (entry === 'unavailable') return reply({ error: 'unavailable', retryAfterMs: LOOKUP_RETRY_MS });
+          if (entry === undefined) return reply({ error: 'not_found' });
+          const ref = live(state, scope, entry);
+          const unavailable = (): void => reply({ error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
+          if (ref === undefined) unavailable();
+          else ref.send({ type: 'stats', at, reply: (s) => (s === undefined ? unavailable() : reply(s === 'not_found' ? { error: s } : s)) });
+        });
+        lookUp(state, scope);
         return snapshot;
       }
+      case 'campaign.found':
+        settleLookups(state, scope, event.ids, event.found);
+        return snapshot;
       case 'tick':
         state.lastAt = Math.max(state.lastAt, event.at);
         sweep(state, scope, event.at);
@@ -236,6 +260,7 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
       case 'campaign.forward':
         state.lastAt = Math.max(state.lastAt, event.at);
         forward(state, scope, event);
+        lookUp(state, scope);
         return snapshot;
       default:
         if (event.type.startsWith(ERROR_PREFIX)) supervise(state, scope, event.actorId, event.error);
@@ -277,14 +302,57 @@ function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, 
   return ref;
 }
 
-/** A campaign's entry; with a remote store, one is made on demand for an id not seen here. */
-function find(state: RegistryState, scope: Scope, id: string): Entry | undefined {
+/**
+ * Calls `then` with a campaign's entry: at once when the registry has it (or holds every campaign
+ * itself), else, with a remote store, once the store has said whether the id names a campaign
+ * (looked up by `lookUp` at the end of the event). Only then is an actor made for it, so an id that
+ * names nothing never costs an actor, whether the store answered `no` or did not answer at all.
+ */
+function withEntry(state: RegistryState, id: string, then: (found: Found) => void): void {
   const entry = state.campaigns.get(id);
-  if (entry !== undefined || state.input.remote === undefined) return entry;
-  // The store knows the campaign's name and start; its actor needs only the id.
-  const made = register(state, { id, name: '', startTime: 0, createdAt: 0 });
-  made.ref = spawn(scope, made, undefined, state.input);
-  return made;
+  if (entry !== undefined || state.input.remote === undefined) return then(entry);
+  const waiting = state.lookups.get(id);
+  if (waiting !== undefined) {
+    waiting.push(then);
+    return;
+  }
+  if (state.lookups.size >= MAX_PENDING_LOOKUPS) return then('unavailable');
+  state.lookups.set(id, [then]);
+  state.asking.push(id);
+}
+
+/** Asks the store about the ids gathered while handling this event, in one call. */
+function lookUp(state: RegistryState, scope: Scope): void {
+  const remote = state.input.remote;
+  if (remote === undefined || state.asking.length === 0) return;
+  const ids = state.asking;
+  state.asking = [];
+  const self = scope.self;
+  remote.exists(ids).then(
+    (found) => self.send({ type: 'campaign.found', ids, found }),
+    () => self.send({ type: 'campaign.found', ids, found: undefined }),
+  );
+}
+
+function settleLookups(state: RegistryState, scope: Scope, ids: readonly string[], found: readonly boolean[] | undefined): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    const waiting = state.lookups.get(id) ?? [];
+    state.lookups.delete(id);
+    let entry: Found;
+    if (found === undefined || found.length !== ids.length) entry = 'unavailable';
+    else if (!found[i]) entry = undefined;
+    else entry = state.campaigns.get(id) ?? made(state, scope, id);
+    for (const then of waiting) then(entry);
+  }
+  lookUp(state, scope);
+}
+
+/** An entry and actor for a campaign the store has: the store knows its name and start, the actor needs only the id. */
+function made(state: RegistryState, scope: Scope, id: string): Entry {
+  const entry = register(state, { id, name: '', startTime: 0, createdAt: 0 });
+  entry.ref = spawn(scope, entry, undefined, state.input);
+  return entry;
 }
 
 /** Drops idle remote actors whose campaign the store does not have, so unknown ids cannot pile up actors. */
@@ -328,7 +396,11 @@ function ingest(state: RegistryState, scope: Scope, items: readonly Impression[]
   const finish = (): void => {
     if (--pending === 0) reply({ outcomes, retryAfterMs });
   };
-  const route = (entry: Entry | undefined, group: readonly Impression[], indices: readonly number[]): void => {
+  const route = (entry: Found, group: readonly Impression[], indices: readonly number[]): void => {
+    if (entry === 'unavailable') {
+      retryAfterMs = Math.max(retryAfterMs, LOOKUP_RETRY_MS);
+      return;
+    }
     if (entry === undefined) {
       for (const i of indices) outcomes[i] = 'not_found';
       return;
@@ -354,8 +426,15 @@ function ingest(state: RegistryState, scope: Scope, items: readonly Impression[]
     };
     ref.send({ type: 'impressions', at, items: group, indices, out: outcomes, done });
   };
+  const routeWhenFound = (id: string, group: readonly Impression[], indices: readonly number[]): void => {
+    pending++;
+    withEntry(state, id, (entry) => {
+      route(entry, group, indices);
+      finish();
+    });
+  };
   if (items.length === 1) {
-    route(find(state, scope, items[0].campaignId), items, SINGLE);
+    routeWhenFound(items[0].campaignId, items, SINGLE);
   } else {
     const groups = new Map<string, { items: Impression[]; indices: number[] }>();
     for (let i = 0; i < items.length; i++) {
@@ -365,7 +444,7 @@ function ingest(state: RegistryState, scope: Scope, items: readonly Impression[]
       group.items.push(item);
       group.indices.push(i);
     }
-    for (const [id, group] of groups) route(find(state, scope, id), group.items, group.indices);
+    for (const [id, group] of groups) routeWhenFound(id, group.items, group.indices);
   }
   finish();
 }
@@ -463,17 +542,19 @@ function describe(state: RegistryState, after = 0, limit = Infinity): RegistryDe
 
 /** Hands an analytics message (ads, clicks, reads) to its campaign's actor and relays the reply. */
 function forward(state: RegistryState, scope: Scope, event: Extract<RegistryEvent, { type: 'campaign.forward' }>): void {
-  const entry = find(state, scope, event.id);
-  if (entry === undefined) return event.reply({ error: 'not_found' });
-  const ref = live(state, scope, entry);
-  const unavailable = (): void => event.reply({ error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
-  if (ref === undefined) return unavailable();
-  ref.send(
-    event.message((value: unknown) => {
-      if (value === undefined) unavailable();
-      else if (value === REMOTE_NOT_FOUND) event.reply({ error: 'not_found' });
-      else if (value === REMOTE_UNSUPPORTED) event.reply({ error: 'unsupported' });
-      else event.reply({ value });
-    }),
-  );
+  withEntry(state, event.id, (entry) => {
+    if (entry === 'unavailable') return event.reply({ error: 'unavailable', retryAfterMs: LOOKUP_RETRY_MS });
+    if (entry === undefined) return event.reply({ error: 'not_found' });
+    const ref = live(state, scope, entry);
+    const unavailable = (): void => event.reply({ error: 'unavailable', retryAfterMs: retryAfter(state, entry) });
+    if (ref === undefined) return unavailable();
+    ref.send(
+      event.message((value: unknown) => {
+        if (value === undefined) unavailable();
+        else if (value === REMOTE_NOT_FOUND) event.reply({ error: 'not_found' });
+        else if (value === REMOTE_UNSUPPORTED) event.reply({ error: 'unsupported' });
+        else event.reply({ value });
+      }),
+    );
+  });
 }

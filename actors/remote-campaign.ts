@@ -14,6 +14,8 @@ export interface ImpressionGroup {
  * implementation is in src/storage). Both calls reject when the store cannot answer.
  */
 export interface CampaignStore {
+  /** Which of `ids` name campaigns in the store: one answer per id, in order. */
+  exists(ids: readonly string[]): Promise<boolean[]>;
   /**
    * Applies the groups in order as one atomic step and returns one outcome per item, in order
    * (every item `not_found` when the campaign does not exist).
@@ -76,7 +78,13 @@ export type RemoteResultEvent =
 
 export type RemoteCampaignEvent = CampaignEvent | RemoteResultEvent;
 
-export type RemoteCampaignLogic = ActorLogic<RemoteCampaignSnapshot, RemoteCampaignEvent, CampaignInput>;
+export type RemoteCampaignLogic = ActorLogic<RemoteCampaignSnapshot, RemoteCampaignEvent, CampaignInput> & {
+  /**
+   * Asks the store which of `ids` name campaigns (rejecting when it cannot answer), so that a registry
+   * makes actors only for campaigns that exist: an unknown id then costs one cheap read, never an actor.
+   */
+  readonly exists: (ids: readonly string[]) => Promise<boolean[]>;
+};
 
 /**
  * Campaign actor for a shared store (STORE=redis). It keeps each campaign's work serialized per
@@ -107,6 +115,8 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
   }
 
   return {
+    exists: (ids) => attempt(() => store.exists(ids)),
+
     getInitialSnapshot: (_scope, input) =>
       active({ id: input.info.id, calling: undefined, queue: [], queuedItems: 0, reads: 0, missing: false }),
 

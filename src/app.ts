@@ -3,6 +3,7 @@ import type { Counter } from './counter.js';
 import type { BotFilter } from './http/bots.js';
 import { Readiness } from './health.js';
 import { BodyBudget } from './http/body-budget.js';
+import { adminRouter, type RedisAdmin } from './http/admin.js';
 import { debugRouter } from './http/debug.js';
 import { errorHandler } from './http/errors.js';
 import { withFastLane } from './http/fast-lane.js';
@@ -31,6 +32,8 @@ export interface AppDeps {
   readonly inspectorToken?: string;
   /** BOT_FILTER: which impressions and clicks are bots' (isbot's list when absent). */
   readonly bots?: BotFilter;
+  /** STORE=redis: `/api/v1/admin/redis/*` exists only when one is given. */
+  readonly redisAdmin?: RedisAdmin;
 }
 
 /** Builds the Koa application. It never listens: `main.ts` does, tests use `app.callback()`. */
@@ -41,6 +44,7 @@ export function createApp(deps: AppDeps): Koa {
   const bodyBudget = deps.bodyBudget ?? new BodyBudget(64 * 1024 * 1024);
   const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, impressions, bodyBudget }), opsRouter(metrics, deps.readiness ?? new Readiness())];
   if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter, token: deps.inspectorToken ?? '' }));
+  if (deps.redisAdmin) routers.push(adminRouter({ redis: deps.redisAdmin, token: deps.inspectorToken ?? '' }));
   app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));
   app.use(requestId);
   app.use(observeRequests(metrics, deps.logger));

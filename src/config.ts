@@ -37,6 +37,8 @@ export interface Config {
   readonly redisClusterNodes: readonly RedisNode[];
   readonly redisTimeoutMs: number;
   readonly redisRetryIntervalMs: number;
+  readonly redisCheckIntervalMs: number;
+  readonly redisAcceptReset: boolean;
   /** Ads, clicks and analytics (issue 6). */
   readonly botFilter: boolean;
   /** 0: click dedupe off. */
@@ -122,6 +124,8 @@ export const CONFIG_KEYS = [
   key({ env: 'REDIS_CLUSTER_NODES', field: 'redisClusterNodes', fallback: '', doc: 'with STORE=redis: some nodes of a Redis Cluster, as host:port,host:port (the rest are discovered)', expected: 'comma-separated host:port pairs', parse: redisNodes }),
   key({ env: 'REDIS_TIMEOUT', field: 'redisTimeoutMs', fallback: '500ms', doc: 'how long one Redis command may take; after 3 failures in a row Redis is treated as down and requests answer 503 at once', expected: 'a duration from 10ms to 10s', parse: (r) => between(duration(r), 10, 10_000) }),
   key({ env: 'REDIS_RETRY_INTERVAL', field: 'redisRetryIntervalMs', fallback: '1s', doc: 'while Redis is down: how often it is probed, and the Retry-After of the 503s', expected: 'a duration from 100ms to 1m', parse: (r) => between(duration(r), 100, 60_000) }),
+  key({ env: 'REDIS_CHECK_INTERVAL', field: 'redisCheckIntervalMs', fallback: '5s', doc: "how often each node checks that Redis still holds its data (the store's epoch keys; also checked on every reconnect), and the Retry-After of the 503s while it does not", expected: 'a duration from 1s to 10m', parse: (r) => between(duration(r), 1000, 600_000) }),
+  key({ env: 'REDIS_ACCEPT_RESET', field: 'redisAcceptReset', fallback: 'off', doc: 'off: when Redis is found to have lost its data, refuse to count (503, unready) until POST /api/v1/admin/redis/accept-reset; on: log the loss and go on counting into what is left', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
   key({ env: 'INSPECTOR_TOKEN', field: 'inspectorToken', fallback: '', doc: 'token the inspector requires, sent as Authorization: Bearer <token> or ?token=<token>; empty: none (loopback only)', expected: '16–256 characters from A-Z a-z 0-9 . _ ~ -', parse: (r) => (r === '' || /^[\w.~-]{16,256}$/.test(r) ? r : undefined) }),
   key({ env: 'BOT_FILTER', field: 'botFilter', fallback: 'on', doc: "on: impressions and clicks whose viewer's user agent (the user_agent field, or a browser's User-Agent header) is on isbot's list are not counted and are reported as bot_filtered", expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
   key({ env: 'CLICK_DEDUP_TTL', field: 'clickDedupTtlMs', fallback: 'off', doc: 'off, or a window in which repeated clicks of the same user (or IP) on the same ad are dropped as duplicates', expected: 'off or a duration from 1ms to 24d', parse: (r) => (r === 'off' ? 0 : between(duration(r), 1, MAX_DEDUP_TTL_MS)) }),

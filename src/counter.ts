@@ -17,6 +17,8 @@ export interface CampaignDirectory {
   create(info: CampaignInfo): Promise<CampaignInfo>;
   get(id: string): Promise<CampaignInfo | undefined>;
   list(after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }>;
+  /** Why campaign calls are refused right now beyond a passing outage (e.g. the store lost its data). */
+  readonly refusal?: string;
 }
 
 export interface CounterDeps {
@@ -140,7 +142,7 @@ export class Counter {
     const result = await this.ask<StatsResult>((reply) => ({ type: 'stats', id, at, reply }));
     if (!('error' in result)) return result;
     if (result.error === 'not_found') throw new CampaignNotFoundError(id);
-    if (this.campaigns) throw new UnavailableError(`campaign ${JSON.stringify(id)} is unavailable: its store did not answer; retry shortly`, result.retryAfterMs);
+    if (this.campaigns) throw new UnavailableError(`campaign ${JSON.stringify(id)} is unavailable: ${this.campaigns.refusal ?? 'its store did not answer'}; retry shortly`, result.retryAfterMs);
     throw new UnavailableError(`campaign ${JSON.stringify(id)} is restarting; retry shortly`, result.retryAfterMs);
   }
 
@@ -161,7 +163,7 @@ export class Counter {
         return new CampaignNotStartedError(campaignId, (await this.getCampaign(campaignId)).startTime);
       case 'unavailable':
         // With a shared store the script may still have run; a retry is safe either way (it cannot count twice).
-        if (this.campaigns) return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is unavailable: its store did not answer; retrying is safe`, retryAfterMs);
+        if (this.campaigns) return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is unavailable: ${this.campaigns.refusal ?? 'its store did not answer'}; retrying is safe`, retryAfterMs);
         return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the impression was not counted, retry shortly`, retryAfterMs);
       case 'dead_letter':
         return new DeadLetterError(campaignId);

@@ -107,6 +107,7 @@ async function main(argv: readonly string[]): Promise<void> {
     inspector,
     inspectorToken: config.inspectorToken,
     bots: botFilter(config.botFilter),
+    redisAdmin: redis?.store,
   });
   // Recovered and wired: the real app takes over the bound port.
   server.off('request', recovering);

@@ -1,14 +1,22 @@
 import { expect } from 'chai';
 import { createActor } from 'xstate';
 import type { Impression, ImpressionsEvent, Outcome, Stats } from '../../actors/protocol.js';
-import { registryLogic, type IngestResult, type RegistryRef, type StatsResult } from '../../actors/registry.js';
+import { MAX_PENDING_LOOKUPS, registryLogic, type ForwardResult, type IngestResult, type RegistryRef, type StatsResult } from '../../actors/registry.js';
 import { isRetirable, remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignRef } from '../../actors/remote-campaign.js';
 import { campaignInfo, impression } from '../helpers/actors.js';
 
-/** A store whose calls stay pending until the test settles them, recording what each call carried. */
+/** A store whose calls (lookups included) stay pending until the test settles them, recording what each call carried. */
 class ManualStore implements CampaignStore {
   readonly calls: { campaignId: string; groups: readonly ImpressionGroup[]; settle: (outcomes: Outcome[] | Error) => void }[] = [];
   readonly reads: { campaignId: string; at: number; settle: (r: Stats | 'not_found' | Error) => void }[] = [];
+
+  readonly lookups: { ids: readonly string[]; settle: (r: boolean[] | Error) => void }[] = [];
+
+  exists(ids: readonly string[]): Promise<boolean[]> {
+    return new Promise((resolve, reject) => {
+      this.lookups.push({ ids, settle: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+    });
+  }
 
   ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]> {
     return new Promise((resolve, reject) => {
@@ -163,41 +171,124 @@ describe('actors/remote-campaign', () => {
       registry.start();
     }
 
-    it('gives an id it has not seen an actor on demand and routes one message per campaign', async () => {
+    const actors = (): string[] => [...registry.getSnapshot().context.campaigns.keys()].sort();
+    const ingest = (items: Impression[]): { result?: IngestResult } => {
+      const box: { result?: IngestResult } = {};
+      registry.send({ type: 'impressions', at: 3, items, reply: (r) => (box.result = r) });
+      return box;
+    };
+
+    it('asks the store about ids it has not seen, once per message, and makes actors only for campaigns it has', async () => {
       startRegistry();
-      let result: IngestResult | undefined;
-      const items = [impression('a', 'u1'), impression('b', 'u1'), impression('a', 'u2')];
-      registry.send({ type: 'impressions', at: 3, items, reply: (r) => (result = r) });
-      expect(store.calls.map((c) => [c.campaignId, c.groups[0].items.length])).to.deep.equal([
-        ['a', 2],
-        ['b', 1],
-      ]);
-      store.calls[0].settle(['counted', 'duplicate']);
-      store.calls[1].settle(['not_found']);
+      const sent = ingest([impression('a', 'u1'), impression('ghost', 'u1'), impression('a', 'u2')]);
+      expect(store.lookups.map((l) => l.ids)).to.deep.equal([['a', 'ghost']]);
+      expect(store.calls, 'nothing is counted before the lookup answers').to.have.length(0);
+      expect(actors()).to.deep.equal([]);
+      store.lookups[0].settle([true, false]);
       await flush();
-      expect(result?.outcomes).to.deep.equal(['counted', 'not_found', 'duplicate']);
+      expect(actors()).to.deep.equal(['a']);
+      expect(store.calls.map((c) => [c.campaignId, c.groups[0].items.length])).to.deep.equal([['a', 2]]);
+      expect(sent.result, 'the batch waits for its last campaign').to.equal(undefined);
+      store.calls[0].settle(['counted', 'duplicate']);
+      await flush();
+      expect(sent.result).to.deep.equal({ outcomes: ['counted', 'not_found', 'duplicate'], retryAfterMs: 0 });
+      // Known now: no second lookup.
+      ingest([impression('a', 'u3')]);
+      expect(store.lookups).to.have.length(1);
+      expect(store.calls).to.have.length(2);
+    });
+
+    it('answers the items of ids whose lookup failed unavailable with Retry-After, and keeps no actor for them', async () => {
+      startRegistry();
+      const sent = ingest([impression('x', 'u1'), impression('y', 'u1')]);
+      store.lookups[0].settle(new Error('timed out'));
+      await flush();
+      expect(sent.result).to.deep.equal({ outcomes: ['unavailable', 'unavailable'], retryAfterMs: 1000 });
+      expect(actors()).to.deep.equal([]);
+      expect(registry.getSnapshot().context.lookups.size).to.equal(0);
+    });
+
+    it('looks an id up once however many messages wait for it', async () => {
+      startRegistry();
+      const first = ingest([impression('a', 'u1')]);
+      const second = ingest([impression('a', 'u2')]);
+      let read: StatsResult | undefined;
+      registry.send({ type: 'stats', id: 'a', at: 3, reply: (r) => (read = r) });
+      expect(store.lookups.map((l) => l.ids)).to.deep.equal([['a']]);
+      store.lookups[0].settle([true]);
+      await flush();
+      expect(actors()).to.deep.equal(['a']);
+      store.calls[0].settle(['counted']);
+      await flush();
+      store.calls[1].settle(['counted']);
+      store.reads[0].settle({ lastHour: 2, lastDay: 2, total: 2 });
+      await flush();
+      expect([first.result?.outcomes, second.result?.outcomes, read]).to.deep.equal([['counted'], ['counted'], { lastHour: 2, lastDay: 2, total: 2 }]);
+    });
+
+    it(`refuses an id not seen yet at once, unavailable, while ${MAX_PENDING_LOOKUPS} are being looked up, and serves known campaigns meanwhile`, async () => {
+      startRegistry();
+      ingest([impression('known', 'u0')]);
+      store.lookups[0].settle([true]);
+      await flush();
+      store.calls[0].settle(['counted']);
+      await flush();
+      const many = Array.from({ length: MAX_PENDING_LOOKUPS - 1 }, (_, i) => impression(`ghost-${i}`, 'u'));
+      ingest(many);
+      const last = ingest([impression('ghost-last', 'u')]);
+      expect(store.lookups.map((l) => l.ids.length), 'the last free place is still looked up').to.deep.equal([1, MAX_PENDING_LOOKUPS - 1, 1]);
+      expect(last.result).to.equal(undefined);
+      const refused = ingest([impression('one-too-many', 'u'), impression('known', 'u1')]);
+      expect(store.lookups, 'no lookup beyond the bound').to.have.length(3);
+      expect(refused.result).to.equal(undefined);
+      store.calls[1].settle(['counted']);
+      await flush();
+      expect(refused.result).to.deep.equal({ outcomes: ['unavailable', 'counted'], retryAfterMs: 1000 });
+      store.lookups[1].settle(new Array<boolean>(MAX_PENDING_LOOKUPS - 1).fill(false));
+      store.lookups[2].settle([false]);
+      await flush();
+      expect(last.result?.outcomes).to.deep.equal(['not_found']);
+      expect(actors()).to.deep.equal(['known']);
+    });
+
+    it('answers stats and forwarded reads of an id the store does not have not_found, without an actor', async () => {
+      startRegistry();
+      let read: StatsResult | undefined;
+      let forwarded: ForwardResult | undefined;
+      registry.send({ type: 'stats', id: 'nope', at: 1, reply: (r) => (read = r) });
+      registry.send({ type: 'campaign.forward', id: 'nope', at: 1, message: (reply) => ({ type: 'ads.totals', reply }), reply: (r) => (forwarded = r) });
+      expect(store.lookups.map((l) => l.ids), 'the second waits for the same lookup').to.deep.equal([['nope']]);
+      store.lookups[0].settle([false]);
+      await flush();
+      expect(read).to.deep.equal({ error: 'not_found' });
+      expect(forwarded).to.deep.equal({ error: 'not_found' });
+      expect(actors()).to.deep.equal([]);
     });
 
     it('answers stats not_found from the store as not_found', async () => {
       startRegistry();
       let result: StatsResult | undefined;
-      registry.send({ type: 'stats', id: 'nope', at: 1, reply: (r) => (result = r) });
+      registry.send({ type: 'stats', id: 'gone', at: 1, reply: (r) => (result = r) });
+      store.lookups[0].settle([true]);
+      await flush();
       store.reads[0].settle('not_found');
       await flush();
       expect(result).to.deep.equal({ error: 'not_found' });
     });
 
-    it('forgets, at the next tick, actors of ids the store does not know', async () => {
+    it('forgets, at the next tick, actors of campaigns the store no longer has', async () => {
       startRegistry();
-      registry.send({ type: 'impressions', at: 1, items: [impression('ghost', 'u1')], reply: () => undefined });
-      registry.send({ type: 'impressions', at: 1, items: [impression('real', 'u1')], reply: () => undefined });
+      ingest([impression('gone', 'u1')]);
+      ingest([impression('real', 'u1')]);
+      store.lookups[0].settle([true]);
+      store.lookups[1].settle([true]);
+      await flush();
       store.calls[0].settle(['not_found']);
       store.calls[1].settle(['counted']);
       await flush();
-      const ids = (): string[] => [...registry.getSnapshot().context.campaigns.keys()].sort();
-      expect(ids()).to.deep.equal(['ghost', 'real']);
+      expect(actors()).to.deep.equal(['gone', 'real']);
       registry.send({ type: 'tick', at: 2 });
-      expect(ids()).to.deep.equal(['real']);
+      expect(actors()).to.deep.equal(['real']);
     });
   });
 });

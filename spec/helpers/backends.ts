@@ -124,7 +124,7 @@ export async function startRedisNode(endpoint: RedisEndpoint, options: NodeOptio
   const remote = remoteCampaignLogic({ store, maxItemsPerCall: 1000, maxQueuedItems: 20_000 });
   let app: TestApp;
   try {
-    app = await startTestApp({ ...appOptions, remote, campaigns: store, deps: () => ({ readiness }) });
+    app = await startTestApp({ ...appOptions, remote, campaigns: store, deps: () => ({ readiness, redisAdmin: store }) });
   } catch (err) {
     await store.close();
     throw err;

@@ -111,11 +111,32 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'get',
     path: '/readyz',
-    summary: 'Readiness: 503 with a reason while starting, recovering or draining',
+    summary: 'Readiness: 503 with a reason while starting, recovering or draining, or while Redis is unavailable or has lost its data',
     tag: 'operations',
     answers: {
       200: { description: 'ready', schema: { type: 'object', required: ['status'], properties: { status: { const: 'ready' } } } },
       503: { description: 'not ready', schema: 'Unready' },
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/admin/redis/accept-reset',
+    summary:
+      'STORE=redis only: accepts that Redis lost its data (a restart without persistence, a cluster master restarted empty), ' +
+      'so that counting resumes into the store as it is; until then the service is unready and campaign calls answer 503. ' +
+      'Accepted from loopback, or from elsewhere with Authorization: Bearer <INSPECTOR_TOKEN>.',
+    tag: 'operations',
+    answers: {
+      200: {
+        description: 'accepted, or nothing to accept',
+        schema: {
+          type: 'object',
+          required: ['accepted', 'message', 'epoch', 'repaired_slots'],
+          properties: { accepted: { type: 'boolean' }, message: { type: 'string' }, epoch: { type: ['string', 'null'] }, repaired_slots: { type: 'integer' } },
+        },
+      },
+      401: error('the token is not valid'),
+      403: error('not from loopback, and no valid token'),
     },
   },
   {

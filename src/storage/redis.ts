@@ -22,6 +22,8 @@ import type { CampaignDirectory } from '../counter.js';
 import type { Readiness } from '../health.js';
 import type { Logger } from '../log.js';
 import { CircuitBreaker, StoreUnavailableError } from './breaker.js';
+import { withDeadline } from './deadline.js';
+import { EPOCH_GUARD, isEpochMissing, StoreEpoch, StoreResetError, type AcceptReport, type EpochEvent, type EpochState } from './redis-epoch.js';
 
 /** One server (`redis://host:port/db`) or the seed nodes of a Redis Cluster. */
 export type RedisEndpoint = { readonly url: string } | { readonly nodes: readonly { readonly host: string; readonly port: number }[] };
@@ -42,6 +44,12 @@ export interface RedisStoreOptions {
   readonly retryIntervalMs: number;
   /** Connection errors the client reports (already reflected in failed calls); for logging. */
   readonly onClientError?: (err: Error) => void;
+  /** How often the store's epoch is sampled to notice a Redis that lost its data (default 5 s); also the `Retry-After` while it is lost. */
+  readonly checkIntervalMs?: number;
+  /** REDIS_ACCEPT_RESET=on: a store found to have lost its data is accepted as it is at once (still reported). */
+  readonly acceptReset?: boolean;
+  /** Told when the store is set up, found to have lost its data, and when that is accepted (see redis-epoch.ts). */
+  readonly onEpoch?: (event: EpochEvent) => void;
 }
 
 /** Consecutive failed calls that open the circuit. */
@@ -464,6 +472,13 @@ end
 return out
 `;
 
+/** Whether each of KEYS but the last (the epoch key) exists, as a string of `0`/`1`. */
+const EXISTS_LUA = `
+local out = {}
+for i = 1, #KEYS - 1 do out[i] = redis.call('EXISTS', KEYS[i]) end
+return table.concat(out)
+`;
+
 /** Values per row in the analytics script's answer. */
 const FIGURES = 9;
 
@@ -493,15 +508,22 @@ const ANALYTICS_WINDOWS: Record<AnalyticsWindow, readonly [string, number, numbe
 
 type Client = Redis | Cluster;
 
+/** The scripts, each taking the campaign's keys and, last, the epoch key of their slot. */
 interface Scripts {
-  icIngest(key: string, ...args: (string | number)[]): Promise<string>;
-  icStats(meta: string, minutes: string, at: number): Promise<number[]>;
-  icClicks(key: string, ...args: (string | number)[]): Promise<string>;
-  icAnalytics(key: string, ...args: (string | number)[]): Promise<(number | string)[]>;
-  icAdRegister(key: string, ...args: (string | number)[]): Promise<string>;
-  icAdList(key: string, after: number, limit: number): Promise<(number | string)[]>;
-  icAdTotals(key: string): Promise<(number | string)[]>;
-  icSeries(key: string, ...args: (string | number)[]): Promise<number[]>;
+  icIngest(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
+  icStats(meta: string, minutes: string, epoch: string, at: number): Promise<number[]>;
+  icClicks(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
+  icAnalytics(key: string, epoch: string, ...args: (string | number)[]): Promise<(number | string)[]>;
+  icAdRegister(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
+  icAdList(key: string, epoch: string, after: number, limit: number): Promise<(number | string)[]>;
+  icAdTotals(key: string, epoch: string): Promise<(number | string)[]>;
+  icSeries(key: string, epoch: string, ...args: (string | number)[]): Promise<number[]>;
+  /** KEYS: one campaign hash, then its slot's epoch key; `0` or `1`. */
+  icExists(key: string, epoch: string): Promise<string>;
+  /** KEYS: campaign hashes, then the epoch key; one `0`/`1` per campaign. Single Redis only (see `exists`). */
+  icExistsMany(keyCount: number, ...keys: string[]): Promise<string>;
+  icGet(key: string, epoch: string): Promise<(string | null)[]>;
+  icCreate(key: string, epoch: string, name: string, start: number, created: number): Promise<number>;
 }
 
 const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
@@ -518,11 +540,17 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   private readonly breaker: CircuitBreaker;
   private readonly deadlineMs: number;
   private readonly watchers: ((available: boolean) => void)[] = [];
+  private readonly changeWatchers: (() => void)[] = [];
+  private readonly epoch: StoreEpoch;
+  private readonly checkIntervalMs: number;
+  private checker: NodeJS.Timeout | undefined;
+  private wasAvailable = false;
 
   private constructor(private readonly options: RedisStoreOptions) {
     const { endpoint, commandTimeoutMs } = options;
+    // No `commandTimeout` here: ioredis would reject from a plain timer, which on a busy event loop
+    // fires before the reply already waiting in the socket is read. `withDeadline` is the one timer.
     const node = {
-      commandTimeout: commandTimeoutMs,
       connectTimeout: Math.max(1000, commandTimeoutMs),
       // Fail fast rather than hold commands for a reconnect: a resent script could run twice.
       maxRetriesPerRequest: 0,
@@ -537,15 +565,19 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
             { enableOfflineQueue: false, enableAutoPipelining: true, clusterRetryStrategy: reconnect, slotsRefreshTimeout: Math.max(1000, commandTimeoutMs), redisOptions: node },
           );
     this.client.on('error', (err: Error) => options.onClientError?.(err));
-    this.client.defineCommand('icIngest', { numberOfKeys: 1, lua: INGEST_LUA });
-    this.client.defineCommand('icStats', { numberOfKeys: 2, lua: STATS_LUA, readOnly: true });
-    this.client.defineCommand('icClicks', { numberOfKeys: 1, lua: CLICKS_LUA });
-    this.client.defineCommand('icAnalytics', { numberOfKeys: 1, lua: ANALYTICS_LUA, readOnly: true });
-    this.client.defineCommand('icAdRegister', { numberOfKeys: 1, lua: AD_REGISTER_LUA });
-    this.client.defineCommand('icAdList', { numberOfKeys: 1, lua: AD_LIST_LUA, readOnly: true });
-    this.client.defineCommand('icAdTotals', { numberOfKeys: 1, lua: AD_TOTALS_LUA, readOnly: true });
-    this.client.defineCommand('icSeries', { numberOfKeys: 1, lua: SERIES_LUA, readOnly: true });
-    // ioredis's own timeout covers one command; this also bounds cluster redirections and retries.
+    this.client.defineCommand('icIngest', { numberOfKeys: 2, lua: EPOCH_GUARD + INGEST_LUA });
+    this.client.defineCommand('icStats', { numberOfKeys: 3, lua: EPOCH_GUARD + STATS_LUA, readOnly: true });
+    this.client.defineCommand('icClicks', { numberOfKeys: 2, lua: EPOCH_GUARD + CLICKS_LUA });
+    this.client.defineCommand('icAnalytics', { numberOfKeys: 2, lua: EPOCH_GUARD + ANALYTICS_LUA, readOnly: true });
+    this.client.defineCommand('icAdRegister', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_REGISTER_LUA });
+    this.client.defineCommand('icAdList', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_LIST_LUA, readOnly: true });
+    this.client.defineCommand('icAdTotals', { numberOfKeys: 2, lua: EPOCH_GUARD + AD_TOTALS_LUA, readOnly: true });
+    this.client.defineCommand('icSeries', { numberOfKeys: 2, lua: EPOCH_GUARD + SERIES_LUA, readOnly: true });
+    this.client.defineCommand('icExists', { numberOfKeys: 2, lua: EPOCH_GUARD + EXISTS_LUA, readOnly: true });
+    this.client.defineCommand('icExistsMany', { lua: EPOCH_GUARD + EXISTS_LUA, readOnly: true });
+    this.client.defineCommand('icGet', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('HMGET', KEYS[1], 'n', 's', 'c')", readOnly: true });
+    this.client.defineCommand('icCreate', { numberOfKeys: 2, lua: EPOCH_GUARD + "return redis.call('HSET', KEYS[1], 'n', ARGV[1], 's', ARGV[2], 'c', ARGV[3], 't', 0)" });
+    // Room for a cluster redirection (two round trips) within one call.
     this.deadlineMs = 2 * commandTimeoutMs + 50;
     this.breaker = new CircuitBreaker({
       store: 'Redis store',
@@ -553,9 +585,22 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
       openMs: options.retryIntervalMs,
       probe: () => this.ping(),
       onChange: (open) => {
-        for (const watch of this.watchers) watch(!open);
+        // Back after an outage: Redis may have restarted meanwhile, empty.
+        if (!open) this.recheck(() => this.epoch.check());
+        this.changed();
       },
     });
+    this.checkIntervalMs = options.checkIntervalMs ?? 5000;
+    this.epoch = new StoreEpoch(this.client, {
+      deadlineMs: Math.max(5000, this.deadlineMs),
+      acceptReset: options.acceptReset === true,
+      onEvent: (event) => {
+        options.onEpoch?.(event);
+        this.changed();
+      },
+    });
+    // Every (re)connection: a Redis that restarted between two calls may have come back empty.
+    this.client.on('ready', () => this.recheck(() => this.epoch.check()));
   }
 
   /**
@@ -564,10 +609,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
    */
   static async open(options: RedisStoreOptions, waitMs = 5000): Promise<RedisStore> {
     const store = new RedisStore(options);
+    store.checker = setInterval(() => store.recheck(() => store.epoch.sample()), store.checkIntervalMs);
+    store.checker.unref();
     const until = performance.now() + waitMs;
     for (;;) {
       try {
         await store.ping();
+        await store.epoch.check();
+        store.wasAvailable = store.available;
         return store;
       } catch {
         if (performance.now() >= until) break;
@@ -578,8 +627,19 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return store;
   }
 
+  /** Whether calls are served: Redis answers and still holds its data (or its loss was accepted). */
   get available(): boolean {
-    return !this.breaker.isOpen;
+    return !this.breaker.isOpen && this.epoch.state === 'ok';
+  }
+
+  /** What this node knows of the store's epoch (see redis-epoch.ts). */
+  get epochState(): EpochState {
+    return this.epoch.state;
+  }
+
+  /** Why campaign calls are refused, when it is not a passing outage: the store lost its data. */
+  get refusal(): string | undefined {
+    return this.epoch.state === 'lost' ? `${LOST_REASON}: ${this.epoch.reason}; counting is paused until an operator accepts the reset` : undefined;
   }
 
   /** Calls `watch` when Redis becomes unavailable (`false`) and available again (`true`). */
@@ -588,16 +648,69 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   /**
-   * Keeps `/readyz` unready while Redis is unavailable, from now on, without undoing any other
-   * reason to be unready (starting, draining).
+   * Accepts that the store lost its data (POST /api/v1/admin/redis/accept-reset): counting resumes
+   * into the store as it is, on this node at once and on others at their next check.
    */
+  acceptReset(): Promise<AcceptReport> {
+    return this.epoch.accept();
+  }
+
+  /** Each master (the one server on a single Redis), for start-up checks of its settings. */
+  masters(): { readonly address: string; config(...args: string[]): Promise<unknown> }[] {
+    const client = this.client;
+    const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+    return nodes.map((n) => ({ address: `${n.options.host ?? '?'}:${n.options.port ?? '?'}`, config: (...args: string[]) => (n.config as (...a: string[]) => Promise<unknown>)(...args) }));
+  }
+
+  /** Checks the store's epoch now, as a reconnect does. */
+  checkEpoch(): Promise<void> {
+    return this.epoch.check();
+  }
+
+  /** Keeps `/readyz` unready while Redis is unavailable or has lost its data, from now on. */
   reportTo(readiness: Readiness): void {
-    const apply = (available: boolean): void => {
-      if (!available && readiness.isReady) readiness.unready(UNAVAILABLE_REASON);
-      else if (available && !readiness.state.ready && readiness.state.reason === UNAVAILABLE_REASON) readiness.ready();
-    };
-    this.onAvailability(apply);
-    apply(this.available);
+    const apply = (): void => readiness.set('redis', this.unreadyReason);
+    this.changeWatchers.push(apply);
+    apply();
+  }
+
+  private get unreadyReason(): string | undefined {
+    if (this.epoch.state === 'lost') return `${LOST_REASON}: ${this.epoch.reason}; see POST /api/v1/admin/redis/accept-reset`;
+    return this.available ? undefined : UNAVAILABLE_REASON;
+  }
+
+  /** Runs a check of the epoch in the background; an unreachable Redis is the breaker's business. */
+  private recheck(check: () => Promise<void>): void {
+    check().then(
+      () => this.changed(),
+      () => undefined,
+    );
+  }
+
+  private changed(): void {
+    for (const watch of this.changeWatchers) watch();
+    const available = this.available;
+    if (available === this.wasAvailable) return;
+    this.wasAvailable = available;
+    for (const watch of this.watchers) watch(available);
+  }
+
+  /**
+   * Which of `ids` name campaigns, as one call of the breaker (EXISTS behind the epoch guard): one
+   * script for the whole batch on a single Redis, one per id, pipelined per shard, on a cluster.
+   */
+  async exists(ids: readonly string[]): Promise<boolean[]> {
+    if (ids.length === 0) return [];
+    // On a cluster, one script per id: ioredis's cluster auto-pipelining routes a command with a
+    // variable number of keys by its first argument (the key count), not by its first key, and then
+    // refuses pipelines mixing nodes; and ids of a batch rarely share a slot anyway.
+    if (this.client instanceof Cluster) {
+      const replies = await this.call(() => Promise.all(ids.map((id) => this.scripts.icExists(this.key(id, 'c'), this.epochKey(id)))));
+      return replies.map((r) => r === '1');
+    }
+    const reply = await this.call(() => this.scripts.icExistsMany(ids.length + 1, ...ids.map((id) => this.key(id, 'c')), this.epochKey(ids[0])));
+    if (reply.length !== ids.length) throw new Error(`exists script answered ${reply.length} for ${ids.length} ids`);
+    return [...reply].map((r) => r === '1');
   }
 
   async ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]> {
@@ -608,7 +721,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
       for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId, item.adId);
       items += group.length;
     }
-    const reply = await this.call(() => this.scripts.icIngest(this.key(campaignId, 'c'), ...args));
+    const reply = await this.call(() => this.scripts.icIngest(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
     if (reply === 'N') return new Array<Outcome>(items).fill('not_found');
     if (reply.length !== items) throw new Error(`ingest script answered ${reply.length} outcomes for ${items} items`);
     const outcomes = new Array<Outcome>(items);
@@ -617,7 +730,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async stats(campaignId: string, at: number): Promise<Stats | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icStats(this.key(campaignId, 'c'), this.key(campaignId, 'm'), at));
+    const reply = await this.call(() => this.scripts.icStats(this.key(campaignId, 'c'), this.key(campaignId, 'm'), this.epochKey(campaignId), at));
     if (reply.length === 0) return 'not_found';
     return { lastHour: Number(reply[0]), lastDay: Number(reply[1]), total: Number(reply[2]) };
   }
@@ -628,14 +741,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
       const key = c.userId !== undefined ? `u${c.userId}` : c.ipAddress !== undefined ? `i${c.ipAddress}` : '';
       args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime);
     }
-    const reply = await this.call(() => this.scripts.icClicks(this.key(campaignId, 'c'), ...args));
+    const reply = await this.call(() => this.scripts.icClicks(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
     if (reply === 'N') return new Array<ClickOutcome>(items.length).fill('not_found');
     if (reply.length !== items.length) throw new Error(`clicks script answered ${reply.length} outcomes for ${items.length} clicks`);
     return [...reply].map((o) => CLICK_OUTCOMES[o]);
   }
 
   async analytics(campaignId: string, at: number, window: AnalyticsWindow, byAd = false): Promise<AnalyticsReport | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), at, ...ANALYTICS_WINDOWS[window], byAd ? 1 : 0));
+    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), this.epochKey(campaignId), at, ...ANALYTICS_WINDOWS[window], byAd ? 1 : 0));
     if (reply.length === 0) return 'not_found';
     const campaign = figuresOf(reply, 0);
     if (!byAd) return { campaign };
@@ -645,12 +758,12 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async registerAd(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAdRegister(this.key(campaignId, 'c'), ad.id, ad.name, ad.imageUrl, ad.targetUrl, ad.createdAt, ...this.tallyArgs));
+    const reply = await this.call(() => this.scripts.icAdRegister(this.key(campaignId, 'c'), this.epochKey(campaignId), ad.id, ad.name, ad.imageUrl, ad.targetUrl, ad.createdAt, ...this.tallyArgs));
     return reply === 'N' ? 'not_found' : (reply as AdRegistration);
   }
 
   async listAds(campaignId: string, after: number, limit: number): Promise<AdPage | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAdList(this.key(campaignId, 'c'), after, limit));
+    const reply = await this.call(() => this.scripts.icAdList(this.key(campaignId, 'c'), this.epochKey(campaignId), after, limit));
     if (reply.length === 0) return 'not_found';
     const ads: AdInfo[] = [];
     for (let i = 1; i + 1 < reply.length && ads.length < limit; i += 2) {
@@ -661,7 +774,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async adTotals(campaignId: string): Promise<AdTotals[] | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAdTotals(this.key(campaignId, 'c')));
+    const reply = await this.call(() => this.scripts.icAdTotals(this.key(campaignId, 'c'), this.epochKey(campaignId)));
     if (reply.length === 0) return 'not_found';
     const rows: AdTotals[] = [];
     for (let i = 1; i < reply.length; i += 5) {
@@ -680,7 +793,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     ];
     const n = query.starts.length;
     for (let i = 0; i < n; i++) args.push(query.starts[i], query.ends[i], query.sources[i]);
-    const reply = await this.call(() => this.scripts.icSeries(this.key(campaignId, 'c'), ...args));
+    const reply = await this.call(() => this.scripts.icSeries(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
     if (reply.length === 0) return 'not_found';
     const impressions = new Float64Array(n);
     const clicks = new Float64Array(n);
@@ -692,15 +805,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
   }
 
   async create(info: CampaignInfo): Promise<CampaignInfo> {
-    const meta = this.key(info.id, 'c');
-    await this.call(() => this.client.hset(meta, 'n', info.name, 's', info.startTime, 'c', info.createdAt, 't', 0));
+    await this.call(() => this.scripts.icCreate(this.key(info.id, 'c'), this.epochKey(info.id), info.name, info.startTime, info.createdAt));
     // Listed after it exists: a failure here leaves a campaign that counts but is not listed, never the reverse.
     await this.call(() => this.client.rpush(CAMPAIGN_LIST, info.id));
     return info;
   }
 
   async get(id: string): Promise<CampaignInfo | undefined> {
-    const [name, start, created] = await this.call(() => this.client.hmget(this.key(id, 'c'), 'n', 's', 'c'));
+    const [name, start, created] = await this.call(() => this.scripts.icGet(this.key(id, 'c'), this.epochKey(id)));
     if (name === null || start === null || created === null) return undefined;
     return { id, name, startTime: Number(start), createdAt: Number(created) };
   }
@@ -714,6 +826,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
 
   /** Stops probing and closes the connections. */
   async close(): Promise<void> {
+    clearInterval(this.checker);
     this.breaker.stop();
     await this.client.quit().catch(() => this.client.disconnect());
   }
@@ -732,14 +845,14 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return this.client as unknown as Scripts;
   }
 
-  /**
-   * `ic:{<campaign>}:<what>`. Ids made of [A-Za-z0-9_.-] are used as they are (server-made ids always
-   * are); any other id is base64url-encoded behind `=`, so that no id can carry a brace that would
-   * move the hash tag, nor a colon that would make it collide with another campaign's keys.
-   */
+  /** `ic:{<campaign tag>}:<what>` (see `tagOf`). */
   private key(campaignId: string, what: string): string {
-    const id = /^[\w.-]{1,128}$/.test(campaignId) ? campaignId : '=' + Buffer.from(campaignId).toString('base64url');
-    return `${PREFIX}{${id}}:${what}`;
+    return `${PREFIX}{${tagOf(campaignId)}}:${what}`;
+  }
+
+  /** The epoch key in the slot of the campaign's keys, which its scripts check first. */
+  private epochKey(campaignId: string): string {
+    return this.epoch.keyFor(tagOf(campaignId));
   }
 
   /** Answers only when every master answers (a cluster with one shard down is not available). */
@@ -751,12 +864,47 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     await withDeadline(Promise.all(nodes.map((n) => n.ping())), this.deadlineMs);
   }
 
-  private call<T>(command: () => Promise<T>): Promise<T> {
-    return this.breaker.run(() => withDeadline(command(), this.deadlineMs));
+  /**
+   * One Redis call: refused at once while the store is lost (or not yet checked), else through the
+   * breaker and a deadline. A script that finds its slot's epoch key missing is an answer (the store
+   * lost its data), not a failure of Redis, so it never counts towards opening the breaker.
+   */
+  private async call<T>(command: () => Promise<T>): Promise<T> {
+    this.admit();
+    const result = await this.breaker.run(async (): Promise<{ value: T } | { lost: true }> => {
+      try {
+        return { value: await withDeadline(command(), this.deadlineMs) };
+      } catch (err) {
+        if (isEpochMissing(err)) return { lost: true };
+        throw err;
+      }
+    });
+    if ('lost' in result) {
+      this.epoch.scriptFoundLoss();
+      this.admit();
+      throw new StoreResetError('the Redis store lost its data; retry later', this.checkIntervalMs);
+    }
+    return result.value;
+  }
+
+  private admit(): void {
+    const refusal = this.refusal;
+    if (refusal !== undefined) throw new StoreResetError(refusal, this.checkIntervalMs);
+    if (this.epoch.state === 'unknown') throw new StoreUnavailableError('Redis store', this.options.retryIntervalMs);
   }
 }
 
+/**
+ * The hash tag of a campaign's keys. Ids made of [A-Za-z0-9_.-] are used as they are (server-made
+ * ids always are); any other id is base64url-encoded behind `=`, so that no id can carry a brace
+ * that would move the hash tag, nor a colon that would make it collide with another campaign's keys.
+ */
+function tagOf(campaignId: string): string {
+  return /^[\w.-]{1,128}$/.test(campaignId) ? campaignId : '=' + Buffer.from(campaignId).toString('base64url');
+}
+
 const UNAVAILABLE_REASON = 'Redis is unavailable';
+const LOST_REASON = 'the Redis store lost its data';
 
 /** Per campaign per node: items in one script call, and items waiting behind it before 503s. */
 const MAX_ITEMS_PER_CALL = 1000;
@@ -768,6 +916,7 @@ const MIN_QUEUED_ITEMS = 20_000;
  */
 export async function openRedisStore(config: Config, logger: Logger): Promise<{ store: RedisStore; logic: RemoteCampaignLogic }> {
   const endpoint: RedisEndpoint = config.redisUrl !== '' ? { url: config.redisUrl } : { nodes: config.redisClusterNodes };
+  const where = 'url' in endpoint ? redactUrl(endpoint.url) : endpoint.nodes.map((n) => `${n.host}:${n.port}`).join(',');
   const store = await RedisStore.open({
     endpoint,
     ttlMs: config.dedupTtlMs,
@@ -776,15 +925,72 @@ export async function openRedisStore(config: Config, logger: Logger): Promise<{ 
     retention: { minuteRetentionMs: config.seriesMinuteRetentionMs, hourRetentionMs: config.seriesHourRetentionMs, dayRetentionMs: config.seriesDayRetentionMs },
     commandTimeoutMs: config.redisTimeoutMs,
     retryIntervalMs: config.redisRetryIntervalMs,
+    checkIntervalMs: config.redisCheckIntervalMs,
+    acceptReset: config.redisAcceptReset,
     onClientError: (err) => logger.debug({ err }, 'Redis client error'),
+    onEpoch: (event) => logEpoch(logger, where, event),
   });
-  const where = 'url' in endpoint ? redactUrl(endpoint.url) : endpoint.nodes.map((n) => `${n.host}:${n.port}`).join(',');
-  store.onAvailability((available) =>
-    available ? logger.info({ redis: where }, 'Redis is available again') : logger.error({ redis: where }, 'Redis is unavailable: answering 503 until it answers again'),
-  );
-  if (!store.available) logger.error({ redis: where }, 'Redis is unavailable at start: answering 503 until it answers');
+  if (store.epochState !== 'unknown') await warnWithoutPersistence(store.masters(), logger);
+  // A lost store has its own error line (logEpoch); these are about Redis answering at all.
+  store.onAvailability((available) => {
+    if (available) logger.info({ redis: where }, 'Redis is available again');
+    else if (store.epochState !== 'lost') logger.error({ redis: where }, 'Redis is unavailable: answering 503 until it answers again');
+  });
+  if (store.epochState === 'unknown') logger.error({ redis: where }, 'Redis is unavailable at start: answering 503 until it answers');
   const logic = remoteCampaignLogic({ store, maxItemsPerCall: MAX_ITEMS_PER_CALL, maxQueuedItems: Math.max(MIN_QUEUED_ITEMS, 2 * config.batchLimit) });
   return { store, logic };
+}
+
+function logEpoch(logger: Logger, redis: string, event: EpochEvent): void {
+  switch (event.type) {
+    case 'initialised':
+      logger.info({ redis, epoch: event.epoch }, 'Redis store set up for first use (epoch written)');
+      return;
+    case 'lost':
+      logger.error(
+        { redis, reason: event.reason },
+        `the Redis store lost its data: ${event.reason}. Counting is paused (503, /readyz unready) so that nothing is counted into an empty store and no existing campaign is answered 404. ` +
+          'Restore Redis from a backup and restart it, or accept the loss with POST /api/v1/admin/redis/accept-reset (or REDIS_ACCEPT_RESET=on)',
+      );
+      return;
+    case 'accepted':
+      logger.warn(
+        { redis, epoch: event.epoch, repaired_slots: event.repairedSlots },
+        event.automatically ? 'the Redis store data loss was accepted at once (REDIS_ACCEPT_RESET=on): counting goes on into what is left' : 'the Redis store data loss was accepted: counting resumes into what is left',
+      );
+      return;
+    case 'restored':
+      logger.warn({ redis, epoch: event.epoch }, 'the Redis store data loss was accepted by another node: counting resumes');
+      return;
+  }
+}
+
+/**
+ * Warns, once per master at start, when Redis keeps no AOF: a restart then loses every count since
+ * the last RDB snapshot, or everything without one. A Redis that refuses CONFIG (managed services,
+ * ACLs, a renamed command) is only noted at debug level.
+ */
+export async function warnWithoutPersistence(masters: readonly { readonly address: string; config(...args: string[]): Promise<unknown> }[], logger: Logger): Promise<void> {
+  await Promise.all(
+    masters.map(async (node) => {
+      try {
+        const setting = async (name: string): Promise<string> => {
+          const reply = (await withDeadline(node.config('GET', name), 2000)) as string[];
+          return reply[1] ?? '';
+        };
+        const [appendonly, save] = [await setting('appendonly'), await setting('save')];
+        if (appendonly === 'yes') return;
+        logger.warn(
+          { redis: node.address, appendonly, save },
+          save.trim() === ''
+            ? 'Redis runs without persistence (appendonly no, save ""): a restart loses every campaign and count'
+            : `Redis keeps no AOF (appendonly no): a restart loses every count since the last RDB snapshot (save "${save}")`,
+        );
+      } catch (err) {
+        logger.debug({ redis: node.address, err }, 'could not read the Redis persistence settings (CONFIG GET refused); not checked');
+      }
+    }),
+  );
 }
 
 /** The URL without its password, for logs. */
@@ -792,15 +998,6 @@ function redactUrl(url: string): string {
   const u = new URL(url);
   if (u.password !== '') u.password = '***';
   return u.toString();
-}
-
-/** Rejects if `promise` has not settled within `ms`. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 export { StoreUnavailableError };

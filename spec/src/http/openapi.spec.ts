@@ -38,8 +38,9 @@ describe('OpenAPI document (GET /api/v1/openapi.json)', () => {
   let t: TestApp;
   let doc: Record<string, any>;
   before(async () => {
-    // With the inspector on, so every route the service can serve is registered.
-    t = await startTestApp({ deps: (system) => ({ inspector: new Inspector({ system: system.registry.system }) }) });
+    // With the inspector on and a Redis admin, so every route the service can serve is registered.
+    const redisAdmin = { acceptReset: () => Promise.resolve({ accepted: false, epoch: undefined, repairedSlots: 0 }) };
+    t = await startTestApp({ deps: (system) => ({ inspector: new Inspector({ system: system.registry.system }), redisAdmin }) });
     const res = await t.request('GET', `${API}/openapi.json`);
     expect(res.status).to.equal(200);
     expect(res.headers.get('content-type')).to.match(/^application\/json/);

@@ -104,6 +104,64 @@ describe('storage/redis', function () {
     });
   });
 
+  describe('when this process is too busy to read replies in time', () => {
+    it('takes a reply that arrived while the event loop was blocked past the deadline as an answer, not a failure', async () => {
+      const store = await RedisStore.open({ endpoint: { url: server.url }, ttlMs: TTL, commandTimeoutMs: 20, retryIntervalMs: 60_000 });
+      try {
+        await store.create({ id: 'busy', name: 'busy', startTime: 0, createdAt: 0 });
+        for (let round = 0; round < 3; round++) {
+          const answers = [store.exists(['busy', 'nope']), store.stats('busy', 1)];
+          // A starved loop: Redis answers at once, but nothing reads the socket until every timer is overdue.
+          const until = performance.now() + 200;
+          while (performance.now() < until);
+          expect(await Promise.all(answers)).to.deep.equal([[true, false], { lastHour: 0, lastDay: 0, total: 0 }]);
+        }
+        expect(store.available).to.equal(true);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('takes a reply waiting in the socket when its deadline fires a little late as an answer', async () => {
+      // Deadline 2 × 100 + 50 = 250 ms; the loop is blocked from just after the command is written
+      // until 300 ms: the timer is late by less than half the deadline, and the reply has arrived.
+      const store = await RedisStore.open({ endpoint: { url: server.url }, ttlMs: TTL, commandTimeoutMs: 100, retryIntervalMs: 60_000 });
+      try {
+        for (let round = 0; round < 3; round++) {
+          const started = performance.now();
+          const answer = store.exists(['nope']);
+          await new Promise<void>((resolve) =>
+            setImmediate(() => {
+              while (performance.now() < started + 300);
+              resolve();
+            }),
+          );
+          expect(await answer).to.deep.equal([false]);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  describe('unknown campaign ids', () => {
+    it('answers a batch of unknown ids 404 from one lookup, leaves no campaign actor behind and the store available', async () => {
+      const node = await startNode();
+      const id = await createCampaign(node);
+      const batch = Array.from({ length: 1000 }, (_, i) => impression(`ghost-${i}`, 'u1'));
+      batch.push(impression(id, 'u1'));
+      const res = await node.request('POST', `${API}/impressions`, batch);
+      expect(res.status).to.equal(200);
+      const results = (res.body as { results: { code?: number; counted?: boolean }[] }).results;
+      expect(results.slice(0, 1000).every((r) => r.code === 404)).to.equal(true);
+      expect(results[1000]).to.deep.equal({ counted: true });
+      const tree = await node.counter.describe();
+      expect(tree.campaigns, 'only the real campaign has an actor').to.equal(1);
+      expect(node.store?.available).to.equal(true);
+      expect((await node.request('GET', '/readyz')).status).to.equal(200);
+    });
+  });
+
   describe('when Redis is not there at start', () => {
     it('starts unready, answers 503, and serves once Redis appears', async () => {
       const absent = await startRedis();
@@ -134,9 +192,10 @@ describe('storage/redis', function () {
     let store: RedisStore;
     let raw: Redis;
     beforeEach(async () => {
-      store = await RedisStore.open({ endpoint: { url: server.url }, ttlMs: TTL, commandTimeoutMs: 500, retryIntervalMs: RETRY_INTERVAL });
+      // Emptied before the store opens: emptied under it, the store would rightly report a loss.
       raw = new Redis(server.port, '127.0.0.1');
       await raw.flushall();
+      store = await RedisStore.open({ endpoint: { url: server.url }, ttlMs: TTL, commandTimeoutMs: 500, retryIntervalMs: RETRY_INTERVAL });
     });
     afterEach(async () => {
       await store.close();
@@ -154,7 +213,7 @@ describe('storage/redis', function () {
       expect(await store.stats('x', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
       expect(await store.stats('x}:u:y', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
       const keys = (await raw.keys('*')).sort();
-      for (const key of keys.filter((k) => k !== 'ic:campaigns')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*|k:.*|ads|adl|ado|adm|adr|tot|(am|ah|aq|ay):\d+|(hm|hh|hd):\d+(:.*)?)$/);
+      for (const key of keys.filter((k) => k !== 'ic:campaigns' && k !== 'ic:epoch')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*|k:.*|ads|adl|ado|adm|adr|tot|(am|ah|aq|ay):\d+|(hm|hh|hd):\d+(:.*)?)$/);
       expect(keys).to.include('ic:{x}:u:y}:c');
     });
 
@@ -189,6 +248,13 @@ describe('storage/redis', function () {
       } finally {
         await two.close();
       }
+    });
+
+    it('says which ids name campaigns, one answer per id in order', async () => {
+      await store.create({ id: 'c', name: 'c', startTime: 0, createdAt: 0 });
+      await store.create({ id: 'x}:c', name: 'x', startTime: 0, createdAt: 0 });
+      expect(await store.exists(['nope', 'c', 'x}:c', 'x', ''])).to.deep.equal([false, true, true, false, false]);
+      expect(await store.exists([])).to.deep.equal([]);
     });
 
     it('expires dedupe keys a minute after their window (decisions use the stored time, not the expiry)', async () => {
