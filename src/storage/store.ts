@@ -114,6 +114,7 @@ export class Store {
   private snapshotting: Promise<SnapshotReport> | undefined;
   /** `journal.appendedBytes` when the last snapshot started. */
   private snapshotFromBytes = 0;
+  private lastSnapshotBytes = 0;
   private readonly fs: DiskFs;
   private readonly keep: number;
 
@@ -267,9 +268,13 @@ export class Store {
     return { store: new Store(journal, options), states: [...states.values()], report };
   }
 
-  /** Whether the journal has grown by `bytes` since the last snapshot started. */
+  /**
+   * Whether the journal has grown by `bytes` since the last snapshot started, and by at least that
+   * snapshot's own size: replaying the journal then costs about what loading a snapshot does, and
+   * snapshots of a large state are not taken back to back.
+   */
   journalGrown(bytes: number): boolean {
-    return this.journal.appendedBytes - this.snapshotFromBytes >= bytes;
+    return this.journal.appendedBytes - this.snapshotFromBytes >= Math.max(bytes, this.lastSnapshotBytes);
   }
 
   /** Takes a snapshot unless one is running (then waits for that one). */
@@ -364,6 +369,7 @@ export class Store {
       throw new Error(`snapshot ${name} did not read back (${err instanceof Error ? err.message : String(err)}); kept the previous generations`, { cause: err });
     }
     await this.compact();
+    this.lastSnapshotBytes = bytes;
     return { file: name, campaigns, bytes, ms: Math.round(performance.now() - started), maxPauseMs };
   }
 

@@ -87,6 +87,26 @@ describe('storage/snapshot', () => {
   });
 
   describe('Store.snapshot and compaction', () => {
+    it('is due once the journal has grown by the given bytes and by the last snapshot\'s size, and not a byte before', async () => {
+      const node = await boot();
+      await node.createCampaign('c1');
+      await node.record('c1', users(500));
+      const grown = node.store.journal.appendedBytes;
+      expect(grown).to.be.above(0);
+      expect(node.store.journalGrown(grown)).to.equal(true);
+      expect(node.store.journalGrown(grown + 1)).to.equal(false);
+      const report = await node.store.snapshot(node.system.registry);
+      expect(node.store.journalGrown(1), 'just after a snapshot').to.equal(false);
+      const from = node.store.journal.appendedBytes;
+      let n = 0;
+      while (node.store.journal.appendedBytes - from < report.bytes) {
+        expect(node.store.journalGrown(1), `below the snapshot's own size (${node.store.journal.appendedBytes - from} of ${report.bytes} bytes)`).to.equal(false);
+        await node.record('c1', [`more-${n++}`]);
+      }
+      expect(n, 'several steps below the size were checked').to.be.above(3);
+      expect(node.store.journalGrown(1), 'at the snapshot\'s size').to.equal(true);
+    });
+
     it('keeps SNAPSHOT_KEEP generations, each with the journal since it, and deletes only what none of them needs', async () => {
       const first = await boot();
       await first.createCampaign('c1');
