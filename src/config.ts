@@ -73,8 +73,9 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 export const MAX_DEDUP_TTL_MS = 24 * 24 * 3_600_000;
 
 export class ConfigError extends Error {
-  constructor(variable: string, value: string, expected: string) {
-    super(`invalid ${variable}=${JSON.stringify(value)}: expected ${expected}`);
+  /** `value` is shown in the message unless it is a secret (a token, a URL that may hold a password). */
+  constructor(variable: string, value: string, expected: string, secret = false) {
+    super(`invalid ${variable}${secret ? ' (value not shown: it may be a secret)' : `=${JSON.stringify(value)}`}: expected ${expected}`);
     this.name = 'ConfigError';
   }
 }
@@ -86,6 +87,8 @@ interface Key<K extends keyof Config> {
   readonly doc: string;
   readonly parse: (raw: string) => Config[K] | undefined;
   readonly expected: string;
+  /** Never echoed in errors or logs. */
+  readonly secret?: boolean;
 }
 
 function key<K extends keyof Config>(k: Key<K>): Key<K> {
@@ -120,13 +123,13 @@ export const CONFIG_KEYS = [
   key({ env: 'DURABILITY_TIMEOUT', field: 'durabilityTimeoutMs', fallback: '2s', doc: 'fsync mode: how long an answer waits for the disk before 503 + Retry-After (a retry with the same impression_id is safe); new writes are refused while records wait longer', expected: 'a duration from 100ms to 60s', parse: (r) => between(duration(r), 100, 60_000) }),
   key({ env: 'INSPECTOR', field: 'inspector', fallback: 'off', doc: 'on: serve the live actor inspector (/debug/, /debug/actors, /debug/events); beyond loopback it needs INSPECTOR_TOKEN', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
   key({ env: 'STORE', field: 'store', fallback: 'memory', doc: 'memory: counts live in this process; redis: in Redis (REDIS_URL or REDIS_CLUSTER_NODES), shared by any number of nodes, which then keep no counting state (DATA_DIR and DURABILITY do not apply)', expected: STORE_KINDS.join(', '), parse: (r) => STORE_KINDS.find((k) => k === r) }),
-  key({ env: 'REDIS_URL', field: 'redisUrl', fallback: '', doc: 'with STORE=redis: one Redis server, as redis://[user:password@]host:port[/db]', expected: 'a redis:// or rediss:// URL', parse: redisUrl }),
+  key({ env: 'REDIS_URL', field: 'redisUrl', fallback: '', doc: 'with STORE=redis: one Redis server, as redis://[user:password@]host:port[/db]', expected: 'a redis:// or rediss:// URL', parse: redisUrl, secret: true }),
   key({ env: 'REDIS_CLUSTER_NODES', field: 'redisClusterNodes', fallback: '', doc: 'with STORE=redis: some nodes of a Redis Cluster, as host:port,host:port (the rest are discovered)', expected: 'comma-separated host:port pairs', parse: redisNodes }),
   key({ env: 'REDIS_TIMEOUT', field: 'redisTimeoutMs', fallback: '500ms', doc: 'how long one Redis command may take; after 3 failures in a row Redis is treated as down and requests answer 503 at once', expected: 'a duration from 10ms to 10s', parse: (r) => between(duration(r), 10, 10_000) }),
   key({ env: 'REDIS_RETRY_INTERVAL', field: 'redisRetryIntervalMs', fallback: '1s', doc: 'while Redis is down: how often it is probed, and the Retry-After of the 503s', expected: 'a duration from 100ms to 1m', parse: (r) => between(duration(r), 100, 60_000) }),
   key({ env: 'REDIS_CHECK_INTERVAL', field: 'redisCheckIntervalMs', fallback: '5s', doc: "how often each node checks that Redis still holds its data (the store's epoch keys; also checked on every reconnect), and the Retry-After of the 503s while it does not", expected: 'a duration from 1s to 10m', parse: (r) => between(duration(r), 1000, 600_000) }),
   key({ env: 'REDIS_ACCEPT_RESET', field: 'redisAcceptReset', fallback: 'off', doc: 'off: when Redis is found to have lost its data, refuse to count (503, unready) until POST /api/v1/admin/redis/accept-reset; on: log the loss and go on counting into what is left', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
-  key({ env: 'INSPECTOR_TOKEN', field: 'inspectorToken', fallback: '', doc: 'token the inspector requires, sent as Authorization: Bearer <token> or ?token=<token>; empty: none (loopback only)', expected: '16–256 characters from A-Z a-z 0-9 . _ ~ -', parse: (r) => (r === '' || /^[\w.~-]{16,256}$/.test(r) ? r : undefined) }),
+  key({ env: 'INSPECTOR_TOKEN', field: 'inspectorToken', fallback: '', doc: 'token the inspector requires, sent as Authorization: Bearer <token> or ?token=<token>; empty: none (loopback only)', expected: '16–256 characters from A-Z a-z 0-9 . _ ~ -', parse: (r) => (r === '' || /^[\w.~-]{16,256}$/.test(r) ? r : undefined), secret: true }),
   key({ env: 'BOT_FILTER', field: 'botFilter', fallback: 'on', doc: "on: impressions and clicks whose viewer's user agent (the user_agent field, or a browser's User-Agent header) is on isbot's list are not counted and are reported as bot_filtered", expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
   key({ env: 'CLICK_DEDUP_TTL', field: 'clickDedupTtlMs', fallback: 'off', doc: 'off, or a window in which repeated clicks of the same user (or IP) on the same ad are dropped as duplicates', expected: 'off or a duration from 1ms to 24d', parse: (r) => (r === 'off' ? 0 : between(duration(r), 1, MAX_DEDUP_TTL_MS)) }),
   key({ env: 'CLICK_MAX_SKEW', field: 'clickMaxSkewMs', fallback: '1h', doc: "how far a click's timestamp may be from the server's clock (further: 400); later ones count now", expected: 'a duration from 1s to 7d', parse: (r) => between(duration(r), 1000, 7 * 86_400_000) }),
@@ -145,7 +148,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const text = raw === undefined || raw.trim() === '' ? k.fallback : raw.trim();
     texts[k.env] = text;
     const value = k.parse(text);
-    if (value === undefined) throw new ConfigError(k.env, text, k.expected);
+    if (value === undefined) throw new ConfigError(k.env, text, k.expected, 'secret' in k && k.secret === true);
     config[k.field] = value;
   }
   // Unset, the budget grows with a large BODY_LIMIT rather than refusing to start.
@@ -185,7 +188,7 @@ function redisNodes(raw: string): readonly RedisNode[] | undefined {
   if (raw === '') return Object.freeze([]);
   const nodes: RedisNode[] = [];
   for (const part of raw.split(',')) {
-    const m = /^([\w.-]+|\[[\da-fA-F:]+\]):(\d{1,5})$/.exec(part.trim());
+    const m = /^([\w.-]+|\[[\da-fA-F:]+\]):([1-9]\d{0,4})$/.exec(part.trim());
     const port = m ? Number(m[2]) : 0;
     if (m === null || port < 1 || port > 65_535) return undefined;
     nodes.push(Object.freeze({ host: m[1].replace(/^\[|\]$/g, ''), port }));
@@ -201,7 +204,7 @@ export function isLoopback(host: string): boolean {
 /** The `--help` text: usage and every variable with its default. */
 export function helpText(): string {
   const width = Math.max(...CONFIG_KEYS.map((k) => k.env.length));
-  const lines = CONFIG_KEYS.map((k) => `  ${k.env.padEnd(width)}  ${k.doc} (default ${k.fallback})`);
+  const lines = CONFIG_KEYS.map((k) => `  ${k.env.padEnd(width)}  ${k.doc}\n  ${' '.repeat(width)}    default: ${k.fallback === '' ? '(none)' : k.fallback}; accepts ${k.expected}`);
   return [
     'impression-counter: counts ad impressions per campaign, dropping repeats of a user within a TTL.',
     '',
@@ -216,20 +219,26 @@ export function helpText(): string {
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
 
+/** Numbers as people write them: no sign, no leading zeros (`08080` is refused, as a typo would be). */
+const NUMBER = '(0|[1-9]\\d{0,8})';
+const INT = new RegExp(`^${NUMBER}$`);
+const DURATION = new RegExp(`^${NUMBER}(ms|s|m|h|d)$`);
+const SIZE = new RegExp(`^${NUMBER}(b|kb|mb)?$`, 'i');
+
 /** `500ms`, `90s`, `15m`, `2h`, `1d` → milliseconds. */
 export function duration(raw: string): number | undefined {
-  const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(raw);
+  const m = DURATION.exec(raw);
   return m ? Number(m[1]) * DURATION_UNITS[m[2]] : undefined;
 }
 
 /** `1024`, `512kb`, `1mb` → bytes. */
 export function size(raw: string): number | undefined {
-  const m = /^(\d{1,9})(b|kb|mb)?$/i.exec(raw);
+  const m = SIZE.exec(raw);
   return m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()] : undefined;
 }
 
 function int(raw: string, min: number, max: number): number | undefined {
-  return /^\d{1,9}$/.test(raw) ? between(Number(raw), min, max) : undefined;
+  return INT.test(raw) ? between(Number(raw), min, max) : undefined;
 }
 
 function between(n: number | undefined, min: number, max: number): number | undefined {

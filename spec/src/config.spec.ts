@@ -233,12 +233,32 @@ describe('config', () => {
   });
 
   describe('documentation', () => {
-    it('helpText lists every variable with its default', () => {
+    it('helpText lists every variable with its default (or "(none)") and what it accepts', () => {
       const text = helpText();
       for (const k of CONFIG_KEYS) {
         expect(text).to.match(new RegExp(`^\\s+${k.env}\\s`, 'm'), k.env);
-        expect(text).to.include(`(default ${k.fallback})`);
+        expect(text).to.include(`default: ${k.fallback === '' ? '(none)' : k.fallback}; accepts ${k.expected}`);
       }
+      expect(text).to.not.include('(default )');
+    });
+
+    it('refuses leading zeros in every number, duration and size, and a port with one', () => {
+      expect(() => loadConfig({ PORT: '08080' })).to.throw(ConfigError, /PORT="08080"/);
+      expect(() => loadConfig({ BATCH_LIMIT: '0100' })).to.throw(ConfigError, /BATCH_LIMIT/);
+      expect(duration('015m')).to.equal(undefined);
+      expect(duration('0ms')).to.equal(0);
+      expect(size('01mb')).to.equal(undefined);
+      expect(() => loadConfig({ STORE: 'redis', REDIS_CLUSTER_NODES: '127.0.0.1:07000' })).to.throw(ConfigError, /REDIS_CLUSTER_NODES/);
+      expect(loadConfig({ PORT: '0' }).port).to.equal(0);
+      expect(loadConfig({ PORT: '8080' }).port).to.equal(8080);
+    });
+
+    it('never echoes a secret it refuses (tokens, Redis URLs that may hold a password)', () => {
+      const token = 'short-secret';
+      const url = 'redis://user:hunter2-secret@';
+      expect(() => loadConfig({ INSPECTOR_TOKEN: token })).to.throw(ConfigError).that.satisfies((e: Error) => !e.message.includes(token));
+      expect(() => loadConfig({ STORE: 'redis', REDIS_URL: url })).to.throw(ConfigError).that.satisfies((e: Error) => !e.message.includes('hunter2'));
+      expect(() => loadConfig({ PORT: 'x1' })).to.throw(ConfigError, /PORT="x1"/);
     });
 
     it('every variable has a doc line and a default that itself parses', () => {
