@@ -159,7 +159,7 @@ export class Metrics {
 
     this.journalUp = new Gauge({ name: `${PREFIX}journal_writable`, help: 'Whether the journal can write and sync (1), or the disk refuses it and writes answer 507/503 (0).', registers });
     this.journalUp.set(1);
-    this.journalFailures = new Counter({ name: `${PREFIX}journal_failures_total`, help: 'Journal writes or syncs that failed, by error code (ENOSPC, EIO, ...); nothing they held was acknowledged.', labelNames: ['code'], registers });
+    this.journalFailures = new Counter({ name: `${PREFIX}journal_failures_total`, help: 'Times the journal became unable to write or sync, by error code (ENOSPC, EIO, ...); nothing it held was acknowledged.', labelNames: ['code'], registers });
     this.snapshotFailures = new Counter({ name: `${PREFIX}snapshot_failures_total`, help: 'Snapshots that failed or did not read back; the previous generations were kept.', registers });
 
     this.deadLetters = new Counter({

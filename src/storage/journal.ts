@@ -544,9 +544,12 @@ export class Journal implements JournalSink {
     }
   }
 
+  /** Tells `onHealth` of each change (not of every failed retry: one log line per outage). */
   private setHealth(health: JournalHealth): void {
+    const before = this.health_;
     this.health_ = health;
-    this.options.onHealth?.(health);
+    const changed = before.ok !== health.ok || (!before.ok && !health.ok && before.code !== health.code);
+    if (changed) this.options.onHealth?.(health);
     if (health.ok) this.schedule();
   }
 
