@@ -14,6 +14,16 @@ const CREATED = 1;
 const COUNTED = 2;
 const REMEMBERED = 3;
 
+/** The error `admit()` refuses new writes with, or undefined when it takes them. */
+function admitError(journal: Journal): unknown {
+  try {
+    journal.admit();
+    return undefined;
+  } catch (err) {
+    return err;
+  }
+}
+
 /** Whether `promise` has settled after the writer had every chance to run (a few event-loop turns). */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
   let done = false;
@@ -246,14 +256,7 @@ describe('storage/Journal', () => {
       expect(() => journal.admit(), 'past the bound: the disk is not keeping up').to.throw(UnavailableError, /not keeping up/);
       gate.release();
       await eventually(async () => (await allRecords()).length === 1, 'the record to be written');
-      await eventually(() => {
-        try {
-          journal.admit();
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'new writes to be taken again once the disk syncs');
+      await eventually(() => admitError(journal) === undefined, 'new writes to be taken again once the disk syncs');
     });
   });
 
@@ -267,14 +270,6 @@ describe('storage/Journal', () => {
     afterEach(() => clock.restore());
 
     const health = (j: Journal) => j.health;
-    const admitError = (j: Journal): unknown => {
-      try {
-        j.admit();
-        return undefined;
-      } catch (err) {
-        return err;
-      }
-    };
     async function seqsOnDisk(): Promise<number[]> {
       return (await allRecords()).map((r) => r.seq);
     }
@@ -395,14 +390,7 @@ describe('storage/Journal', () => {
         expect(() => journal.admit(), 'past the bound: acknowledging more could lose more than promised').to.throw(UnavailableError, /not keeping up/);
         gate.release();
         clock.tick(INTERVAL_SYNC_MS);
-        await eventually(() => {
-          try {
-            journal.admit();
-            return true;
-          } catch {
-            return false;
-          }
-        }, 'writes to be taken once the sync went through');
+        await eventually(() => admitError(journal) === undefined, 'writes to be taken once the sync went through');
         await journal.close();
       } finally {
         clock.restore();
