@@ -27,74 +27,85 @@ export class AdRow {
   /** The journal message this row was last listed in, and its index there. */
   mark = -1;
   local = 0;
-  /** All-time counters then playback seconds (SUM_WIDTH values). */
-  readonly totals: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  /**
+   * `[mask, totals…, entries…]`: the all-time totals whose bit is set in `mask` (SUM_WIDTH of them at
+   * most, zeros left out: most ads only ever count impressions), then the sorted entries.
+   */
   private log: number[] = NONE;
+  /** Numbers used in `log`. */
   private n = 0;
-  /** Pairs (tag, seconds): tag = minute for minute buckets, −(hour + 1) for hour buckets. */
-  private play: number[] | undefined;
-  private dense: Stats | undefined;
-  /** The last hour compaction looked at the entries (they are folded at most once an hour). */
-  private compactedHour = -Infinity;
+  private extra: Extra | undefined;
 
-  constructor(
-    readonly id: string,
-    readonly p = AD_HLL_P,
-  ) {}
+  constructor(readonly id: string) {}
 
   get isDense(): boolean {
-    return this.dense !== undefined;
+    return this.extra?.dense !== undefined;
   }
 
   /** Entries held while sparse. */
   get entries(): number {
-    return this.n;
+    return this.n === 0 ? 0 : this.n - this.head();
   }
 
-  /** Approximate bytes held, in O(1): the row object, its id, and its arrays or pages. */
+  /** All-time counters then playback seconds (SUM_WIDTH values). */
+  get totals(): number[] {
+    const out = [0, 0, 0, 0, 0, 0, 0, 0];
+    if (this.n === 0) return out;
+    const mask = this.log[0];
+    for (let m = 0, k = 1; m < SUM_WIDTH; m++) if (mask & (1 << m)) out[m] = this.log[k++];
+    return out;
+  }
+
+  /** Approximate bytes held, in O(1): the row object with its Map entry and id, its array, and its extras. */
   get bytes(): number {
-    const own = ROW_BYTES + this.id.length;
-    if (this.dense !== undefined) return own + DENSE_BYTES + this.dense.bytes;
-    return own + (this.log.length > 0 ? ARRAY_BYTES + this.log.length * 8 : 0) + (this.play !== undefined ? ARRAY_BYTES + this.play.length * 8 : 0);
+    let n = ROW_BYTES + this.id.length + (this.log.length > 0 ? ARRAY_BYTES + this.log.length * 8 : 0);
+    const extra = this.extra;
+    if (extra !== undefined) {
+      n += EXTRA_BYTES;
+      if (extra.play !== undefined) n += ARRAY_BYTES + extra.play.length * 8;
+      if (extra.dense !== undefined) n += DENSE_BYTES + extra.dense.bytes;
+    }
+    return n;
   }
 
   count(at: number, metric: number): void {
-    this.totals[metric]++;
+    this.addTotal(metric, 1);
     this.bump(at, metric);
   }
 
   playback(at: number, seconds: number): void {
-    this.totals[Metric.playbackCount]++;
-    this.totals[SUM_WIDTH - 1] += seconds;
+    this.addTotal(Metric.playbackCount, 1);
+    this.addTotal(SUM_WIDTH - 1, seconds);
     this.bump(at, Metric.playbackCount);
-    const dense = this.dense; // (bump may have promoted the row)
+    const dense = this.extra?.dense; // (bump may have promoted the row)
     if (dense !== undefined) {
       dense.minutes.addSeconds(at, seconds);
       dense.hours.addSeconds(at, seconds);
       return;
     }
-    const play = (this.play ??= []);
+    const extra = (this.extra ??= { play: undefined, dense: undefined });
+    const play = (extra.play ??= []);
     addSeconds(play, Math.floor(at / MINUTE_MS), seconds);
     addSeconds(play, -Math.floor(at / HOUR_MS) - 1, seconds);
   }
 
   /** Adds a counted user (its 128-bit digest) to the distinct-user registers of `at`. */
   users(at: number, d: Uint32Array): void {
-    const dense = this.dense;
+    const dense = this.extra?.dense;
     if (dense !== undefined) {
       dense.users(at, d);
       return;
     }
-    const index = d[1] >>> (32 - this.p);
+    const index = d[1] >>> (32 - AD_HLL_P);
     const w = d[2];
     const rank = w === 0 ? 33 : Math.clz32(w) + 1;
     const minute = Math.floor(at / TEN_MINUTES_MS) * 10;
     if (!(minute >= 0 && minute < MAX_MINUTE)) {
-      this.promote();
-      (this.dense as unknown as Stats).users(at, d);
+      this.promote().users(at, d);
       return;
     }
     const t = minute * KEY_MINUTE + KIND_USER + index * 64;
+    if (this.n === 0) this.insertRaw(0, 0); // the mask
     const i = this.find(t, 64);
     if (i >= 0) {
       if (this.log[i] - t < rank) this.log[i] = t + rank;
@@ -105,7 +116,8 @@ export class AdRow {
 
   /** The figures of `window` ending at `at`, the same as the paged form gives for the same events. */
   figures(at: number, window: AnalyticsWindow): WindowFigures {
-    if (this.dense !== undefined) return this.dense.figures(at, window);
+    const dense = this.extra?.dense;
+    if (dense !== undefined) return dense.figures(at, window);
     const w = WINDOWS[window];
     const sums = new Float64Array(SUM_WIDTH);
     const hours = w.counters === 'hours';
@@ -115,9 +127,9 @@ export class AdRow {
     const sketchPer = BUCKET_MS[w.sketch] / MINUTE_MS;
     const sketchNow = Math.floor(at / BUCKET_MS[w.sketch]);
     const sketchFrom = Math.max(sketchNow - w.sketches + 1, sketchNow - SKETCH_RETAIN[w.sketch] + 1);
-    const registers = new Uint8Array(1 << this.p);
+    const registers = new Uint8Array(1 << AD_HLL_P);
     const log = this.log;
-    for (let i = 0; i < this.n; i++) {
+    for (let i = this.head(); i < this.n; i++) {
       const e = log[i];
       const minute = Math.floor(e / KEY_MINUTE);
       const low = e - minute * KEY_MINUTE;
@@ -134,7 +146,8 @@ export class AdRow {
         if (registers[index] < rank) registers[index] = rank;
       }
     }
-    if (this.play !== undefined) sums[SUM_WIDTH - 1] = playbackSum(this.play, hours, from, now);
+    const play = this.extra?.play;
+    if (play !== undefined) sums[SUM_WIDTH - 1] = playbackSum(play, hours, from, now);
     return {
       counted: sums[Metric.counted],
       duplicates: sums[Metric.duplicates],
@@ -148,30 +161,34 @@ export class AdRow {
     };
   }
 
-  /** Folds detail that reads no longer see into coarser entries and drops what is past 30 days. */
+  /**
+   * Folds detail that reads no longer see into coarser entries and drops what is past 30 days. A
+   * rebuild of the row: the caller runs it about once an hour, not on every sweep.
+   */
   compact(at: number): void {
-    if (this.dense !== undefined) {
-      this.dense.compact(at);
+    const extra = this.extra;
+    if (extra?.dense !== undefined) {
+      extra.dense.compact(at);
       return;
     }
     const atHour = Math.floor(at / HOUR_MS);
-    if (atHour <= this.compactedHour) return;
-    this.compactedHour = atHour;
     const atMinute = Math.floor(at / MINUTE_MS);
     const atDay = Math.floor(at / DAY_MS);
     const countFoldBelow = atMinute - MINUTE_RETAIN + 1;
     const userFoldBelow = (atHour - HOURLY_RETAIN + 1) * 60;
-    if (this.play !== undefined) {
+    if (extra?.play !== undefined) {
       const kept: number[] = [];
-      for (let i = 0; i < this.play.length; i += 2) {
-        const tag = this.play[i];
-        if (tag >= 0 ? tag >= countFoldBelow : -tag - 1 > atHour - HOUR_RETAIN) kept.push(tag, this.play[i + 1]);
+      for (let i = 0; i < extra.play.length; i += 2) {
+        const tag = extra.play[i];
+        if (tag >= 0 ? tag >= countFoldBelow : -tag - 1 > atHour - HOUR_RETAIN) kept.push(tag, extra.play[i + 1]);
       }
-      this.play = kept.length > 0 ? kept : undefined;
+      extra.play = kept.length > 0 ? kept : undefined;
+      if (extra.play === undefined) this.extra = undefined;
     }
-    if (this.n === 0 || Math.floor(this.log[0] / KEY_MINUTE) >= Math.min(countFoldBelow, userFoldBelow)) return;
+    const head = this.head();
+    if (this.n <= head || Math.floor(this.log[head] / KEY_MINUTE) >= Math.min(countFoldBelow, userFoldBelow)) return;
     const out: number[] = [];
-    for (let i = 0; i < this.n; i++) {
+    for (let i = head; i < this.n; i++) {
       const e = this.log[i];
       const minute = Math.floor(e / KEY_MINUTE);
       const low = e - minute * KEY_MINUTE;
@@ -210,16 +227,20 @@ export class AdRow {
       }
       out[m++] = e;
     }
-    out.length = m;
-    this.log = m > 0 ? out : NONE;
-    this.n = m;
+    const next = new Array<number>(head + m);
+    for (let i = 0; i < head; i++) next[i] = this.log[i];
+    for (let i = 0; i < m; i++) next[head + i] = out[i];
+    this.log = next;
+    this.n = head + m;
   }
 
   /** Turns the row into the paged form, replaying its entries into it (same figures after as before). */
-  promote(): void {
-    if (this.dense !== undefined) return;
-    const dense = new Stats(this.id, this.p);
-    for (let i = 0; i < this.n; i++) {
+  promote(): Stats {
+    const extra = (this.extra ??= { play: undefined, dense: undefined });
+    if (extra.dense !== undefined) return extra.dense;
+    const dense = new Stats(this.id, AD_HLL_P);
+    const head = this.head();
+    for (let i = head; i < this.n; i++) {
       const e = this.log[i];
       const minute = Math.floor(e / KEY_MINUTE);
       const low = e - minute * KEY_MINUTE;
@@ -237,40 +258,70 @@ export class AdRow {
         dense.daily.addRegister(at, index, rank);
       }
     }
-    const play = this.play ?? [];
+    const play = extra.play ?? [];
     for (let i = 0; i < play.length; i += 2) {
       const tag = play[i];
       if (tag >= 0) dense.minutes.addSeconds(tag * MINUTE_MS, play[i + 1]);
       else dense.hours.addSeconds((-tag - 1) * HOUR_MS, play[i + 1]);
     }
-    this.dense = dense;
-    this.log = NONE;
-    this.n = 0;
-    this.play = undefined;
+    extra.dense = dense;
+    extra.play = undefined;
+    // Only the totals stay in the array.
+    this.log = this.n === 0 ? NONE : this.log.slice(0, head);
+    this.n = this.log.length;
+    return dense;
   }
 
   capture(): RowImage {
     const totals = Float64Array.from(this.totals);
-    if (this.dense !== undefined) return { ...captureStats(this.dense), totals };
-    return { id: this.id, totals, log: Float64Array.from(this.log.slice(0, this.n)), play: Float64Array.from(this.play ?? []) };
+    const dense = this.extra?.dense;
+    if (dense !== undefined) return { ...captureStats(dense), totals };
+    return { id: this.id, totals, log: Float64Array.from(this.log.slice(this.n === 0 ? 0 : this.head(), this.n)), play: Float64Array.from(this.extra?.play ?? []) };
   }
 
-  static restore(image: RowImage, p = AD_HLL_P): AdRow {
-    const row = new AdRow(image.id, p);
-    for (let i = 0; i < SUM_WIDTH; i++) row.totals[i] = image.totals[i] ?? 0;
+  static restore(image: RowImage): AdRow {
+    const row = new AdRow(image.id);
+    for (let m = 0; m < SUM_WIDTH; m++) if ((image.totals[m] ?? 0) !== 0) row.addTotal(m, image.totals[m]);
     if ('log' in image) {
-      row.log = image.log.length > 0 ? Array.from(image.log) : NONE;
-      row.n = image.log.length;
-      row.play = image.play.length > 0 ? Array.from(image.play) : undefined;
+      if (row.n === 0 && image.log.length > 0) row.insertRaw(0, 0); // the mask
+      for (const e of image.log) row.insertRaw(row.n, e);
+      if (image.play.length > 0) row.extra = { play: Array.from(image.play), dense: undefined };
     } else {
-      row.dense = new Stats(image.id, p);
-      loadStats(row.dense, image);
+      const dense = new Stats(image.id, AD_HLL_P);
+      loadStats(dense, image);
+      row.extra = { play: undefined, dense };
     }
     return row;
   }
 
+  /** Where the entries start: after the mask and the totals it lists. */
+  private head(): number {
+    if (this.n === 0) return 0;
+    let mask = this.log[0];
+    let h = 1;
+    while (mask !== 0) {
+      h += mask & 1;
+      mask >>>= 1;
+    }
+    return h;
+  }
+
+  private addTotal(metric: number, x: number): void {
+    if (this.n === 0) this.insertRaw(0, 0);
+    const bit = 1 << metric;
+    const mask = this.log[0];
+    let pos = 1;
+    for (let m = 0; m < metric; m++) if (mask & (1 << m)) pos++;
+    if (mask & bit) {
+      this.log[pos] += x;
+      return;
+    }
+    this.insertRaw(pos, 0 + x);
+    this.log[0] = mask | bit;
+  }
+
   private bump(at: number, metric: number): void {
-    const dense = this.dense;
+    const dense = this.extra?.dense;
     if (dense !== undefined) {
       dense.minutes.bump(at, metric);
       dense.hours.bump(at, metric);
@@ -278,6 +329,7 @@ export class AdRow {
     }
     const minute = Math.floor(at / MINUTE_MS);
     const t = minute * KEY_MINUTE + metric * COUNT_UNIT;
+    if (this.n === 0) this.insertRaw(0, 0); // the mask
     const i = minute >= 0 && minute < MAX_MINUTE ? this.find(t, COUNT_UNIT) : -1;
     if (i >= 0 && this.log[i] - t < COUNT_UNIT - 1) {
       this.log[i]++;
@@ -298,8 +350,9 @@ export class AdRow {
    */
   private find(t: number, unit: number): number {
     const log = this.log;
+    const head = this.head();
     let i = this.n - 1;
-    while (i >= 0 && log[i] >= t) {
+    while (i >= head && log[i] >= t) {
       if (log[i] < t + unit) return i;
       i--;
     }
@@ -307,6 +360,11 @@ export class AdRow {
   }
 
   private insert(at: number, value: number): void {
+    this.insertRaw(at, value);
+    if (this.n - this.head() >= PROMOTE_AT) this.promote();
+  }
+
+  private insertRaw(at: number, value: number): void {
     const n = this.n;
     if (n === this.log.length) {
       // Grown by hand to a modest slack: a pushed array would keep up to 16 spare doubles per row.
@@ -321,8 +379,13 @@ export class AdRow {
       this.log[at] = value;
     }
     this.n = n + 1;
-    if (this.n >= PROMOTE_AT) this.promote();
   }
+}
+
+/** What few rows have: playback seconds (pairs: tag, seconds; tag = minute, or −(hour + 1)), or the paged form. */
+interface Extra {
+  play: number[] | undefined;
+  dense: Stats | undefined;
 }
 
 /** A sparse row as plain values: its sorted entries and playback pairs. */
@@ -355,8 +418,9 @@ const NONE: number[] = [];
  * Heap bytes of a row object with its Map entry, of a small JS array's header, and of the paged
  * form's rings; measured with `node --expose-gc` on Node 20 (x64, no pointer compression).
  */
-const ROW_BYTES = 200;
+const ROW_BYTES = 140;
 const ARRAY_BYTES = 48;
+const EXTRA_BYTES = 40;
 const DENSE_BYTES = 3000;
 
 function addSeconds(play: number[], tag: number, seconds: number): void {

@@ -37,6 +37,7 @@ export class CampaignAnalytics {
   private other: AdRow | undefined;
   /** Bytes of every ad row (and `(other)`), kept as rows change: `bytes` never walks the rows. */
   private rowBytes = 0;
+  private rowsCompactedHour = -Infinity;
   /** Campaign-wide figures. */
   private readonly all: Stats;
   /** Time series beyond the minute buckets: counted impressions and clicks per quarter hour and per day. */
@@ -277,10 +278,15 @@ export class CampaignAnalytics {
     this.all.compact(at);
     this.quarters.compact(at);
     this.days.compact(at);
-    for (const ad of this.rows()) {
-      const before = ad.bytes;
-      ad.compact(at);
-      this.rowBytes += ad.bytes - before;
+    // Rows rebuild their arrays when they compact, so they do it once an hour, not on every sweep.
+    const hour = Math.floor(at / 3_600_000);
+    if (hour > this.rowsCompactedHour) {
+      this.rowsCompactedHour = hour;
+      for (const ad of this.rows()) {
+        const before = ad.bytes;
+        ad.compact(at);
+        this.rowBytes += ad.bytes - before;
+      }
     }
     return this.clickDedupe?.sweep(at, budget) ?? 0;
   }
