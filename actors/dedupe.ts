@@ -184,6 +184,12 @@ export class DedupeTable {
     return this.hasDigest(this.digest, at);
   }
 
+  /** Whether the table holds an entry for digest `d`, live or expired (re-counting it adds no slot). Read-only. */
+  holdsDigest(d: Uint32Array): boolean {
+    const shard = this.shards[d[3] >>> 24 >>> this.shardShift];
+    return shard !== undefined && find(shard, d[0], d[1], d[3]) >= 0;
+  }
+
   hasDigest(d: Uint32Array, at: number): boolean {
     const shard = this.shards[d[3] >>> 24 >>> this.shardShift];
     if (shard === undefined) return false;
