@@ -38,7 +38,7 @@ export interface ErrorResponse {
   readonly status: number;
   readonly message: string;
   readonly headers: Readonly<Record<string, string>>;
-  /** A 5xx other than our own 501s and 503s: to be logged, never shown. */
+  /** A 5xx other than our own 501s, 503s and 507s: to be logged, never shown. */
   readonly internal: boolean;
 }
 
@@ -49,7 +49,7 @@ export function errorResponse(caught: unknown): ErrorResponse {
   const ours = err instanceof AppError;
   const headers = ours || (status < 500 && err.headers) ? (err.headers ?? {}) : {};
   if (status >= 500) {
-    const shown = (status === 503 || status === 501) && ours;
+    const shown = (status === 503 || status === 501 || status === 507) && ours;
     return { status, message: shown ? String(err.message) : 'internal server error', headers, internal: !shown };
   }
   return { status, message: messageOf(err, status), headers, internal: false };
