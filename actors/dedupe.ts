@@ -221,10 +221,10 @@ export class DedupeTable {
     return this.entries;
   }
 
-  /** Bytes held by the slot arrays. */
+  /** Bytes held by the slot arrays, and each shard's object and typed-array header. */
   get bytes(): number {
     let total = 0;
-    for (const shard of this.shards) if (shard !== undefined) total += shard.slots.byteLength;
+    for (const shard of this.shards) if (shard !== undefined) total += shard.slots.byteLength + SHARD_BYTES;
     return total;
   }
 
@@ -251,6 +251,12 @@ export class DedupeTable {
     return next;
   }
 }
+
+/**
+ * Heap bytes of a shard beyond its slots: the shard object, the Uint32Array and its ArrayBuffer
+ * (measured: a split table of 10,000 keys held ~340 B per shard more than its slot arrays).
+ */
+const SHARD_BYTES = 340;
 
 /** A table's contents as plain values, for snapshots. */
 export interface DedupeImage {
