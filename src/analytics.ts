@@ -112,7 +112,7 @@ export class AnalyticsFacade {
     const result = await this.forward<AdRegistration>(campaignId, (reply) => ({ type: 'ads.register', ad: info, reply }));
     if (result === 'conflict') throw new AdConflictError(campaignId, info.id);
     if (result === 'limit') throw new AdLimitError(campaignId, this.config.maxAds);
-    if (result === 'over_budget') throw new OverBudgetError('registering a new ad');
+    if (result === 'over_budget') throw new OverBudgetError(`a new ad in campaign ${JSON.stringify(campaignId)}`);
     if (result === 'created') await this.durability?.durable();
     else return { ad: (await this.listCampaignAds(campaignId, 0, this.config.maxAds)).ads.find((a) => a.id === info.id) ?? info, created: false };
     return { ad: info, created: true };

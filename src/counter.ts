@@ -179,7 +179,7 @@ export class Counter {
       case 'dead_letter':
         return new DeadLetterError(campaignId);
       case 'over_budget':
-        return new OverBudgetError(`an impression of a user or ad campaign ${JSON.stringify(campaignId)} does not hold yet`);
+        return new OverBudgetError(`an impression of a new user or ad in campaign ${JSON.stringify(campaignId)}`);
     }
   }
 

@@ -101,7 +101,7 @@ async function failure(counter: Counter, outcome: Exclude<ClickOutcome, 'counted
     case 'unavailable':
       return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the click was not counted, retry shortly`, retryAfterMs);
     case 'over_budget':
-      return new OverBudgetError(`a click on an ad campaign ${JSON.stringify(campaignId)} has no figures for yet`);
+      return new OverBudgetError(`a click on a new ad in campaign ${JSON.stringify(campaignId)}`);
   }
 }
 
