@@ -296,14 +296,7 @@ export class AdRow {
 
   /** Where the entries start: after the mask and the totals it lists. */
   private head(): number {
-    if (this.n === 0) return 0;
-    let mask = this.log[0];
-    let h = 1;
-    while (mask !== 0) {
-      h += mask & 1;
-      mask >>>= 1;
-    }
-    return h;
+    return this.n === 0 ? 0 : HEAD[this.log[0]];
   }
 
   private addTotal(metric: number, x: number): void {
@@ -344,19 +337,17 @@ export class AdRow {
     this.bump(at, metric);
   }
 
-  /**
-   * The index of the entry in [t, t + unit), or −(insertion point) − 1. Entries are sorted and
-   * writes are at the newest times, so the scan from the end is short.
-   */
+  /** The index of the entry in [t, t + unit), or −(insertion point) − 1 (a binary search). */
   private find(t: number, unit: number): number {
     const log = this.log;
-    const head = this.head();
-    let i = this.n - 1;
-    while (i >= head && log[i] >= t) {
-      if (log[i] < t + unit) return i;
-      i--;
+    let lo = this.head();
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log[mid] < t) lo = mid + 1;
+      else hi = mid;
     }
-    return -(i + 1) - 1;
+    return lo < this.n && log[lo] < t + unit ? lo : -lo - 1;
   }
 
   private insert(at: number, value: number): void {
@@ -375,8 +366,9 @@ export class AdRow {
       for (let k = n + 1; k < grown.length; k++) grown[k] = 0;
       this.log = grown;
     } else {
-      this.log.copyWithin(at + 1, at, n);
-      this.log[at] = value;
+      const log = this.log;
+      for (let k = n; k > at; k--) log[k] = log[k - 1];
+      log[at] = value;
     }
     this.n = n + 1;
   }
@@ -413,6 +405,12 @@ const HOURLY_RETAIN = 24;
 const DAILY_RETAIN = 30;
 const SKETCH_RETAIN = { tenMin: 36, hourly: HOURLY_RETAIN, daily: DAILY_RETAIN } as const;
 const NONE: number[] = [];
+/** 1 + the number of bits set, for every mask of SUM_WIDTH bits: where a row's entries start. */
+const HEAD = Array.from({ length: 1 << SUM_WIDTH }, (_, mask) => {
+  let h = 1;
+  for (let m = mask; m !== 0; m >>>= 1) h += m & 1;
+  return h;
+});
 
 /**
  * Heap bytes of a row object with its Map entry, of a small JS array's header, and of the paged
