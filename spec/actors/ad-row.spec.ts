@@ -102,16 +102,16 @@ function replay(steps: readonly Step[], allowPromote: boolean): { row: AdRow; pa
 describe('AdRow (actors/ad-row.ts)', () => {
   it('gives the same figures as the paged form for the same events, in every window, across folding and retention', () => {
     fc.assert(
-      fc.property(fc.array(step, { maxLength: 300 }), (steps) => {
+      fc.property(fc.array(step, { maxLength: 300, size: 'max' }), (steps) => {
         replay([...steps, { kind: 'read', ahead: 0 }], false);
       }),
-      { numRuns: 400 },
+      { numRuns: 150 },
     );
   });
 
   it('gives the same figures after turning paged part-way (promotion replays every entry)', () => {
     fc.assert(
-      fc.property(fc.array(step, { maxLength: 200 }), (steps) => {
+      fc.property(fc.array(step, { maxLength: 200, size: 'max' }), (steps) => {
         replay([...steps, { kind: 'read', ahead: 0 }], true);
       }),
       { numRuns: 100 },
@@ -120,7 +120,7 @@ describe('AdRow (actors/ad-row.ts)', () => {
 
   it('gives the same figures after a snapshot round trip, sparse or paged', () => {
     fc.assert(
-      fc.property(fc.array(step, { maxLength: 150 }), fc.boolean(), (steps, promote) => {
+      fc.property(fc.array(step, { maxLength: 150, size: 'max' }), fc.boolean(), (steps, promote) => {
         const { row, paged, now } = replay(steps, false);
         if (promote) row.promote();
         const back = AdRow.restore(row.capture());
