@@ -1,13 +1,18 @@
 import type { AdInfo } from './analytics-protocol.js';
-import type { AnalyticsImage, StatsImage } from './analytics.js';
+import type { RowImage } from './ad-row.js';
+import type { AnalyticsImage } from './analytics.js';
 import type { DedupeImage } from './dedupe.js';
+import type { StatsImage } from './stats.js';
 import type { TierImage } from './tiers.js';
 
 /**
  * An AnalyticsImage as one byte array for a snapshot, and back. Little-endian; version byte first.
- * Typed arrays are copied whole; ad metadata travels as JSON.
+ * Typed arrays are copied whole; ad metadata travels as JSON. Version 2 gives each ad row a form
+ * byte (0 paged, 1 sparse); version 1 images (every row paged) still load.
  */
-const VERSION = 1;
+const VERSION = 2;
+const ROW_PAGED = 0;
+const ROW_SPARSE = 1;
 
 export function encodeAnalytics(image: AnalyticsImage): Uint8Array {
   const w = new Writer();
@@ -15,9 +20,9 @@ export function encodeAnalytics(image: AnalyticsImage): Uint8Array {
   w.str(JSON.stringify(image.ads));
   stats(w, image.all);
   w.u32(image.tracked.length);
-  for (const t of image.tracked) stats(w, t);
+  for (const t of image.tracked) row(w, t);
   w.u8(image.other ? 1 : 0);
-  if (image.other) stats(w, image.other);
+  if (image.other) row(w, image.other);
   tier(w, image.quarters);
   w.f64(image.days.firstDay);
   w.bytes(image.days.values ? bytesOf(image.days.values) : undefined);
@@ -38,12 +43,13 @@ export function encodeAnalytics(image: AnalyticsImage): Uint8Array {
 export function decodeAnalytics(data: Uint8Array): AnalyticsImage {
   const r = new Reader(data);
   const version = r.u8();
-  if (version !== VERSION) throw new Error(`unknown analytics image version ${version}`);
+  if (version !== VERSION && version !== 1) throw new Error(`unknown analytics image version ${version}`);
+  const readRow = version === 1 ? readStats : readRowImage;
   const ads = JSON.parse(r.str()) as AdInfo[];
   const all = readStats(r);
-  const tracked: StatsImage[] = [];
-  for (let n = r.u32(); n > 0; n--) tracked.push(readStats(r));
-  const other = r.u8() === 1 ? readStats(r) : undefined;
+  const tracked: RowImage[] = [];
+  for (let n = r.u32(); n > 0; n--) tracked.push(readRow(r));
+  const other = r.u8() === 1 ? readRow(r) : undefined;
   const quarters = readTier(r);
   const firstDay = r.f64();
   const dayBytes = r.bytes();
@@ -61,6 +67,26 @@ export function decodeAnalytics(data: Uint8Array): AnalyticsImage {
     clickDedupe = { ttlMs, shards };
   }
   return { ads, all, tracked, other, quarters, days, clickDedupe };
+}
+
+function row(w: Writer, image: RowImage): void {
+  if (!('log' in image)) {
+    w.u8(ROW_PAGED);
+    stats(w, image);
+    return;
+  }
+  w.u8(ROW_SPARSE);
+  w.str(image.id);
+  w.bytes(bytesOf(image.totals));
+  w.bytes(bytesOf(image.log));
+  w.bytes(bytesOf(image.play));
+}
+
+function readRowImage(r: Reader): RowImage {
+  if (r.u8() === ROW_PAGED) return readStats(r);
+  const id = r.str();
+  const f64 = (): Float64Array => new Float64Array(copy(r.bytes() as Uint8Array));
+  return { id, totals: f64(), log: f64(), play: f64() };
 }
 
 function stats(w: Writer, s: StatsImage): void {

@@ -28,7 +28,7 @@ export interface Click {
   readonly bot?: boolean;
 }
 
-export type ClickOutcome = 'counted' | 'duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable';
+export type ClickOutcome = 'counted' | 'duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'over_budget';
 
 export const ANALYTICS_WINDOWS = ['1h', '6h', '24h', '7d', '30d'] as const;
 export type AnalyticsWindow = (typeof ANALYTICS_WINDOWS)[number];
@@ -68,7 +68,7 @@ export interface SeriesAnswer {
   readonly clicks: Float64Array;
 }
 
-export type AdRegistration = 'created' | 'exists' | 'conflict' | 'limit';
+export type AdRegistration = 'created' | 'exists' | 'conflict' | 'limit' | 'over_budget';
 
 export interface AdPage {
   readonly ads: AdInfo[];

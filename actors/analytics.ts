@@ -16,116 +16,14 @@ import {
   type ClickOutcome,
   type SeriesAnswer,
   type SeriesQuery,
-  type WindowFigures,
 } from './analytics-protocol.js';
+import { AdRow, type RowImage } from './ad-row.js';
 import { DedupeTable, type DedupeImage } from './dedupe.js';
 import { hash128 } from './hash128.js';
-import { estimate } from './hll.js';
-import { DAY_MS, DayTier, FULL, Metric, SERIES, SketchTier, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
+import { CAMPAIGN_HLL_P, captureStats, loadStats, MINUTE_MS, QUARTER_MS, Stats, type StatsImage } from './stats.js';
+import { DAY_MS, DayTier, Metric, SERIES, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
 
-const MINUTE_MS = 60_000;
-const QUARTER_MS = 15 * MINUTE_MS;
-const HOUR_MS = 3_600_000;
-const TEN_MINUTES_MS = 10 * MINUTE_MS;
-
-/** HLL precision: campaign-wide 2^12 registers (±1.63 %), per ad 2^10 (±3.25 %). */
-export const CAMPAIGN_HLL_P = 12;
-export const AD_HLL_P = 10;
-
-/**
- * How each window is read: counters from minute buckets (1h, 6h, 24h) or hour buckets (7d, 30d);
- * distinct users from sketches per 10 minutes, hour or UTC day. A window is the bucket containing
- * the read time and the ones before it, `count` of them in all.
- */
-const WINDOWS: Record<AnalyticsWindow, { counters: 'minutes' | 'hours'; count: number; sketch: 'tenMin' | 'hourly' | 'daily'; sketches: number }> = {
-  '1h': { counters: 'minutes', count: 60, sketch: 'tenMin', sketches: 6 },
-  '6h': { counters: 'minutes', count: 360, sketch: 'tenMin', sketches: 36 },
-  '24h': { counters: 'minutes', count: 1440, sketch: 'hourly', sketches: 24 },
-  '7d': { counters: 'hours', count: 168, sketch: 'daily', sketches: 7 },
-  '30d': { counters: 'hours', count: 720, sketch: 'daily', sketches: 30 },
-};
-const BUCKET_MS = { minutes: MINUTE_MS, hours: HOUR_MS, tenMin: TEN_MINUTES_MS, hourly: HOUR_MS, daily: DAY_MS } as const;
-
-/**
- * Counters and distinct-user sketches of one ad, of the `(other)` row, or of the whole campaign
- * (which keeps minute buckets as long as its time series needs them).
- */
-class Stats {
-  readonly minutes: Tier;
-  readonly hours = new Tier(FULL, HOUR_MS, 24, 720);
-  readonly tenMin: SketchTier;
-  readonly hourly: SketchTier;
-  readonly daily: SketchTier;
-  /** All-time counters then playback seconds (SUM_WIDTH values). */
-  readonly totals = new Float64Array(SUM_WIDTH);
-  /** The journal message this ad was last listed in, and its index there. */
-  mark = -1;
-  local = 0;
-
-  constructor(
-    readonly id: string,
-    readonly p = AD_HLL_P,
-    minutes = 1440,
-  ) {
-    this.minutes = new Tier(FULL, MINUTE_MS, 60, minutes);
-    this.tenMin = new SketchTier(p, TEN_MINUTES_MS, 36);
-    this.hourly = new SketchTier(p, HOUR_MS, 24);
-    this.daily = new SketchTier(p, DAY_MS, 30);
-  }
-
-  /** The figures of `window` ending at `at`: O(buckets in the window), whatever the traffic. */
-  figures(at: number, window: AnalyticsWindow): WindowFigures {
-    const w = WINDOWS[window];
-    const sums = new Float64Array(SUM_WIDTH);
-    const now = Math.floor(at / BUCKET_MS[w.counters]);
-    this[w.counters].sum(now - w.count + 1, now, now, sums);
-    const registers = new Uint8Array(1 << this.p);
-    const sketchNow = Math.floor(at / BUCKET_MS[w.sketch]);
-    this[w.sketch].unionInto(sketchNow - w.sketches + 1, sketchNow, sketchNow, registers);
-    return {
-      counted: sums[Metric.counted],
-      duplicates: sums[Metric.duplicates],
-      botImpressions: sums[Metric.botImpressions],
-      clicks: sums[Metric.clicks],
-      duplicateClicks: sums[Metric.duplicateClicks],
-      botClicks: sums[Metric.botClicks],
-      playbackCount: sums[Metric.playbackCount],
-      playbackSeconds: sums[SUM_WIDTH - 1],
-      uniqueUsers: estimate(registers),
-    };
-  }
-
-  count(at: number, metric: number): void {
-    this.minutes.bump(at, metric);
-    this.hours.bump(at, metric);
-    this.totals[metric]++;
-  }
-
-  playback(at: number, seconds: number): void {
-    this.minutes.playback(at, seconds);
-    this.hours.playback(at, seconds);
-    this.totals[Metric.playbackCount]++;
-    this.totals[SUM_WIDTH - 1] += seconds;
-  }
-
-  users(at: number, d: Uint32Array): void {
-    this.tenMin.add(at, d);
-    this.hourly.add(at, d);
-    this.daily.add(at, d);
-  }
-
-  compact(at: number): void {
-    this.minutes.compact(at);
-    this.hours.compact(at);
-    this.tenMin.compact(at);
-    this.hourly.compact(at);
-    this.daily.compact(at);
-  }
-
-  get bytes(): number {
-    return this.minutes.bytes + this.hours.bytes + this.tenMin.bytes + this.hourly.bytes + this.daily.bytes;
-  }
-}
+export { AD_HLL_P, CAMPAIGN_HLL_P } from './stats.js';
 
 /**
  * A campaign's analytics: ad metadata, per-ad and campaign-wide counters in time buckets, distinct-user
@@ -135,8 +33,11 @@ class Stats {
 export class CampaignAnalytics {
   readonly options: AnalyticsOptions;
   readonly ads = new Map<string, AdInfo>();
-  private readonly tracked = new Map<string, Stats>();
-  private other: Stats | undefined;
+  private readonly tracked = new Map<string, AdRow>();
+  private other: AdRow | undefined;
+  /** Bytes of every ad row (and `(other)`), kept as rows change: `bytes` never walks the rows. */
+  private rowBytes = 0;
+  private rowsCompactedHour = -Infinity;
   /** Campaign-wide figures. */
   private readonly all: Stats;
   /** Time series beyond the minute buckets: counted impressions and clicks per quarter hour and per day. */
@@ -144,13 +45,15 @@ export class CampaignAnalytics {
   private readonly days: DayTier;
   private clickDedupe: DedupeTable | undefined;
   private readonly clickDigest = new Uint32Array(4);
+  /** Bytes of registered ads' metadata. */
+  private adBytes = 0;
   // The message being tallied for the journal: 3 bytes per impression and the ads it names.
   private tally = new Uint8Array(0);
   private tallyLength = 0;
   private readonly tallyAds: string[] = [];
   private tallyAdCount = 0;
   private tallyMessage = 0;
-  private lastAd: Stats | undefined;
+  private lastAd: AdRow | undefined;
   // Recovery only: digests of replayed `counted` facts waiting for their `tallied` fact.
   private stash = new Uint32Array(0);
   private stashed = 0;
@@ -181,6 +84,7 @@ export class CampaignAnalytics {
    */
   impression(adId: string, at: number, code: number, d: Uint32Array | undefined): void {
     const ad = this.adFor(adId);
+    const before = ad.bytes;
     const metric = code === TallyCode.counted ? Metric.counted : code === TallyCode.duplicate ? Metric.duplicates : Metric.botImpressions;
     this.all.count(at, metric);
     ad.count(at, metric);
@@ -192,6 +96,7 @@ export class CampaignAnalytics {
         ad.users(at, d);
       }
     }
+    this.rowBytes += ad.bytes - before;
     this.pushTally(ad, code);
   }
 
@@ -202,7 +107,7 @@ export class CampaignAnalytics {
     this.tallyAdCount = 0;
   }
 
-  private pushTally(ad: Stats, code: number): void {
+  private pushTally(ad: AdRow, code: number): void {
     if (ad.mark !== this.tallyMessage) {
       ad.mark = this.tallyMessage;
       ad.local = this.tallyAdCount;
@@ -222,16 +127,28 @@ export class CampaignAnalytics {
   }
 
   /** The row of `adId`: its own while fewer than `maxAds` ads are tracked, else `(other)`. */
-  private adFor(adId: string): Stats {
+  private adFor(adId: string): AdRow {
     const last = this.lastAd;
     if (last !== undefined && last.id === adId) return last;
     let ad = this.tracked.get(adId);
     if (ad === undefined) {
-      if (this.tracked.size < this.options.maxAds && adId !== OTHER_AD) this.tracked.set(adId, (ad = new Stats(adId)));
-      else ad = this.other ??= new Stats(OTHER_AD);
+      if (this.tracked.size < this.options.maxAds && adId !== OTHER_AD) this.tracked.set(adId, (ad = this.newRow(adId)));
+      else ad = this.other ??= this.newRow(OTHER_AD);
     }
     this.lastAd = ad;
     return ad;
+  }
+
+  private newRow(adId: string): AdRow {
+    const row = new AdRow(adId);
+    this.rowBytes += row.bytes;
+    return row;
+  }
+
+  /** Whether `adId` would need a row of its own that does not exist yet (state growth). */
+  wouldAddRow(adId: string): boolean {
+    if (this.lastAd?.id === adId || this.tracked.has(adId)) return false;
+    return this.tracked.size < this.options.maxAds && adId !== OTHER_AD ? true : this.other === undefined;
   }
 
   // ---- clicks -----------------------------------------------------------------------------------
@@ -242,6 +159,15 @@ export class CampaignAnalytics {
    */
   click(click: Click, facts: ClickFact[] | undefined): ClickOutcome {
     const ad = this.adFor(click.adId);
+    const before = ad.bytes;
+    try {
+      return this.applyClick(ad, click, facts);
+    } finally {
+      this.rowBytes += ad.bytes - before;
+    }
+  }
+
+  private applyClick(ad: AdRow, click: Click, facts: ClickFact[] | undefined): ClickOutcome {
     const at = click.at;
     if (click.bot === true) {
       this.all.count(at, Metric.botClicks);
@@ -266,7 +192,7 @@ export class CampaignAnalytics {
     return 'counted';
   }
 
-  private countClick(ad: Stats, at: number, playbackTime: number | undefined): void {
+  private countClick(ad: AdRow, at: number, playbackTime: number | undefined): void {
     this.all.count(at, Metric.clicks);
     ad.count(at, Metric.clicks);
     this.quarters.bump(at, 1);
@@ -287,6 +213,7 @@ export class CampaignAnalytics {
     }
     if (this.ads.size >= this.options.maxAds) return 'limit';
     this.ads.set(ad.id, ad);
+    this.adBytes += AD_INFO_BYTES + ad.id.length + ad.name.length + ad.imageUrl.length + ad.targetUrl.length;
     this.adFor(ad.id); // a row of its own from the start, while there is room
     return 'created';
   }
@@ -307,7 +234,7 @@ export class CampaignAnalytics {
     return rows;
   }
 
-  private *rows(): Iterable<Stats> {
+  private *rows(): Iterable<AdRow> {
     yield* this.tracked.values();
     if (this.other !== undefined) yield this.other;
   }
@@ -351,14 +278,22 @@ export class CampaignAnalytics {
     this.all.compact(at);
     this.quarters.compact(at);
     this.days.compact(at);
-    for (const ad of this.rows()) ad.compact(at);
+    // Rows rebuild their arrays when they compact, so they do it once an hour, not on every sweep.
+    const hour = Math.floor(at / 3_600_000);
+    if (hour > this.rowsCompactedHour) {
+      this.rowsCompactedHour = hour;
+      for (const ad of this.rows()) {
+        const before = ad.bytes;
+        ad.compact(at);
+        this.rowBytes += ad.bytes - before;
+      }
+    }
     return this.clickDedupe?.sweep(at, budget) ?? 0;
   }
 
+  /** Approximate bytes held, in O(1) (ad metadata is counted when registered, see `register`). */
   get bytes(): number {
-    let n = this.all.bytes + this.quarters.bytes + this.days.bytes;
-    for (const ad of this.rows()) n += ad.bytes;
-    return n + (this.clickDedupe?.bytes ?? 0) + this.tally.byteLength;
+    return ANALYTICS_BYTES + this.all.bytes + this.quarters.bytes + this.days.bytes + this.rowBytes + this.adBytes + (this.clickDedupe?.bytes ?? 0) + this.tally.byteLength + this.stash.byteLength;
   }
 
   // ---- recovery ---------------------------------------------------------------------------------
@@ -423,6 +358,7 @@ export class CampaignAnalytics {
   replayClicked(facts: readonly ClickFact[]): void {
     for (const f of facts) {
       const ad = this.adFor(f.adId);
+      const before = ad.bytes;
       if (f.outcome === 'counted') {
         if (f.digest !== undefined) this.clickDedupe?.restoreDigest(f.digest, f.at);
         this.countClick(ad, f.at, f.playbackTime);
@@ -431,6 +367,7 @@ export class CampaignAnalytics {
         this.all.count(f.at, metric);
         ad.count(f.at, metric);
       }
+      this.rowBytes += ad.bytes - before;
     }
   }
 
@@ -448,8 +385,8 @@ export class CampaignAnalytics {
     return {
       ads: [...this.ads.values()],
       all: captureStats(this.all),
-      tracked: [...this.tracked.values()].map(captureStats),
-      other: this.other && captureStats(this.other),
+      tracked: [...this.tracked.values()].map((r) => r.capture()),
+      other: this.other?.capture(),
       quarters: this.quarters.capture(),
       days: this.days.capture(),
       clickDedupe: copyTable(this.clickDedupe),
@@ -459,20 +396,33 @@ export class CampaignAnalytics {
   /** Rebuilds analytics from `capture()` output, under (possibly new) options. */
   static restore(image: AnalyticsImage, options: AnalyticsOptions = DEFAULT_ANALYTICS): CampaignAnalytics {
     const a = new CampaignAnalytics(options);
-    for (const info of image.ads) a.ads.set(info.id, info);
+    for (const info of image.ads) {
+      a.ads.set(info.id, info);
+      a.adBytes += AD_INFO_BYTES + info.id.length + info.name.length + info.imageUrl.length + info.targetUrl.length;
+    }
     loadStats(a.all, image.all);
     for (const im of image.tracked) {
-      const target = new Stats(im.id);
-      a.tracked.set(im.id, target);
-      loadStats(target, im);
+      const row = AdRow.restore(im);
+      a.tracked.set(im.id, row);
+      a.rowBytes += row.bytes;
     }
-    if (image.other !== undefined) loadStats((a.other = new Stats(OTHER_AD)), image.other);
+    if (image.other !== undefined) {
+      a.other = AdRow.restore(image.other);
+      a.rowBytes += a.other.bytes;
+    }
     a.quarters.load(image.quarters);
     a.days.load(image.days);
     if (image.clickDedupe !== undefined && options.clickTtlMs > 0) a.clickDedupe = DedupeTable.restore(image.clickDedupe, options.clickTtlMs);
     return a;
   }
 }
+
+/**
+ * Heap bytes beyond the arrays: the analytics object with its campaign-wide rings, and a registered
+ * ad's metadata object and Map entry (plus its strings); measured with `node --expose-gc`.
+ */
+const ANALYTICS_BYTES = 6000;
+const AD_INFO_BYTES = 250;
 
 /** The click dedupe table as fresh arrays (it is small; no copy-on-write needed). */
 function copyTable(table: DedupeTable | undefined): DedupeImage | undefined {
@@ -483,45 +433,12 @@ function copyTable(table: DedupeTable | undefined): DedupeImage | undefined {
   return copy;
 }
 
-function captureStats(s: Stats): StatsImage {
-  return {
-    id: s.id,
-    totals: s.totals.slice(),
-    minutes: s.minutes.capture(),
-    hours: s.hours.capture(),
-    tenMin: s.tenMin.capture(),
-    hourly: s.hourly.capture(),
-    daily: s.daily.capture(),
-  };
-}
-
-function loadStats(target: Stats, im: StatsImage): void {
-  target.totals.set(im.totals);
-  target.minutes.load(im.minutes);
-  target.hours.load(im.hours);
-  target.tenMin.load(im.tenMin);
-  target.hourly.load(im.hourly);
-  target.daily.load(im.daily);
-}
-
-type SketchImage = ReturnType<SketchTier['capture']>;
-
-export interface StatsImage {
-  readonly id: string;
-  readonly totals: Float64Array;
-  readonly minutes: TierImage;
-  readonly hours: TierImage;
-  readonly tenMin: SketchImage;
-  readonly hourly: SketchImage;
-  readonly daily: SketchImage;
-}
-
 /** A campaign's analytics as plain values, for snapshots (analytics-codec.ts turns it into bytes). */
 export interface AnalyticsImage {
   readonly ads: AdInfo[];
   readonly all: StatsImage;
-  readonly tracked: StatsImage[];
-  readonly other: StatsImage | undefined;
+  readonly tracked: RowImage[];
+  readonly other: RowImage | undefined;
   readonly quarters: TierImage;
   readonly days: ReturnType<DayTier['capture']>;
   readonly clickDedupe: DedupeImage | undefined;

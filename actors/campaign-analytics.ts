@@ -9,6 +9,10 @@ import type { CampaignState } from './campaign.js';
 export function handleAnalytics(state: CampaignState, event: AnalyticsEvent): void {
   switch (event.type) {
     case 'ads.register': {
+      if (state.budget?.full === true && !state.analytics?.ads.has(event.ad.id)) {
+        event.reply('over_budget');
+        return;
+      }
       const result = analyticsOf(state).register(event.ad);
       if (result === 'created') state.journal?.adRegistered?.(state.info.id, event.ad);
       event.reply(result);
@@ -21,12 +25,19 @@ export function handleAnalytics(state: CampaignState, event: AnalyticsEvent): vo
       event.reply(state.analytics?.totals() ?? []);
       return;
     case 'clicks': {
+      // At the budget, a click that would make analytics or an ad row is refused; others go on.
+      const full = state.budget?.full === true;
+      const had = state.analytics !== undefined;
       const analytics = analyticsOf(state);
       const journal = state.journal?.clicked ? state.journal : undefined;
       for (let k = 0; k < event.items.length; k++) {
         const click = event.items[k];
         if (click.at < state.info.startTime) {
           event.out[k] = 'not_started';
+          continue;
+        }
+        if (full && (!had || analytics.wouldAddRow(click.adId))) {
+          event.out[k] = 'over_budget';
           continue;
         }
         // One fact per click, journaled as it is applied, so a crash mid-batch loses none.

@@ -1,6 +1,7 @@
 import type { ActorLogic, ActorRefFrom, Snapshot } from 'xstate';
 import { CampaignAnalytics } from './analytics.js';
 import { DEFAULT_ANALYTICS, TallyCode, type AnalyticsOptions } from './analytics-protocol.js';
+import type { StateBudget } from './budget.js';
 import { analyticsOf, answerAnalyticsInflight, handleAnalytics } from './campaign-analytics.js';
 import { DedupeTable } from './dedupe.js';
 import { hash128 } from './hash128.js';
@@ -29,6 +30,9 @@ export interface CampaignState {
   readonly analyticsOptions: AnalyticsOptions;
   /** Set by the registry that owns the actor (a state restored from disk gets it on restore). */
   journal: JournalSink | undefined;
+  /** The shared bound on state; the bytes last added to it are `accounted`. Set like `journal`. */
+  budget: StateBudget | undefined;
+  accounted: number;
   /** Scratch space for digests (owned by this state, so never shared between actors). */
   readonly digest: Uint32Array;
   readonly idDigest: Uint32Array;
@@ -51,9 +55,10 @@ export interface CampaignInput {
   readonly ttlMs: number;
   readonly journal?: JournalSink;
   readonly analytics?: AnalyticsOptions;
+  readonly budget?: StateBudget;
 }
 
-export function newCampaignState({ info, ttlMs, journal, analytics }: CampaignInput): CampaignState {
+export function newCampaignState({ info, ttlMs, journal, analytics, budget }: CampaignInput): CampaignState {
   return {
     info,
     dedupe: new DedupeTable(ttlMs),
@@ -63,6 +68,8 @@ export function newCampaignState({ info, ttlMs, journal, analytics }: CampaignIn
     analytics: undefined,
     analyticsOptions: analytics ?? DEFAULT_ANALYTICS,
     journal,
+    budget,
+    accounted: 0,
     digest: new Uint32Array(4),
     idDigest: new Uint32Array(4),
     remembered: undefined,
@@ -89,9 +96,42 @@ export function restoreCampaignState(image: CampaignImage, ttlMs: number, journa
   };
 }
 
+/**
+ * Bytes of a campaign's state, in O(1) per structure: the actor, its registry entry and state
+ * object, the dedupe and idempotency tables, the minute ring and the analytics.
+ */
+export function campaignBytes(state: CampaignState): number {
+  const idem = state.idempotency;
+  return CAMPAIGN_BYTES + state.info.name.length + state.dedupe.bytes + state.windows.bytes + (idem ? idem.counted.bytes + idem.duplicate.bytes : 0) + (state.analytics?.bytes ?? 0);
+}
+
+/**
+ * Heap bytes of an idle campaign: its xstate actor, registry entry, state object and small arrays
+ * (measured: 3,000 campaigns without impressions grew the heap by ~7 KB each).
+ */
+const CAMPAIGN_BYTES = 7000;
+
+/** Adds the change in this campaign's bytes since it last did to the shared budget. */
+export function account(state: CampaignState): void {
+  if (state.budget === undefined) return;
+  const bytes = campaignBytes(state);
+  state.budget.change(bytes - state.accounted);
+  state.accounted = bytes;
+}
+
+/** Whether this impression would add state: a user the dedupe table does not hold, or an ad without a row. */
+function wouldGrow(state: CampaignState, impression: Impression): boolean {
+  const analytics = state.analytics;
+  if (analytics === undefined || analytics.wouldAddRow(impression.adId)) return true;
+  if (impression.bot === true) return false;
+  hash128(impression.userId, state.digest);
+  return !state.dedupe.holdsDigest(state.digest);
+}
+
 /** Applies one impression at `at` and says what became of it. */
 export function countImpression(state: CampaignState, impression: Impression, at: number): Outcome {
   if (at < state.info.startTime) return 'not_started';
+  if (state.budget?.full === true && wouldGrow(state, impression)) return 'over_budget';
   if (impression.bot === true) {
     analyticsOf(state).impression(impression.adId, at, TallyCode.bot, undefined);
     return 'bot_filtered';
@@ -158,13 +198,18 @@ export function replayRemembered(state: CampaignState, at: number, impressionId:
  * mailbox is xstate's, so impressions for one campaign are processed one at a time.
  */
 export const campaignLogic: ActorLogic<CampaignSnapshot, CampaignEvent, CampaignInput> = {
-  getInitialSnapshot: (_scope, input) => active(newCampaignState(input)),
+  getInitialSnapshot: (_scope, input) => {
+    const state = newCampaignState(input);
+    account(state);
+    return active(state);
+  },
 
   transition(snapshot, event) {
     const state = snapshot.context;
     state.inflight = event;
     handle(state, event);
     state.inflight = undefined;
+    account(state);
     return snapshot;
   },
 
@@ -212,7 +257,7 @@ function handle(state: CampaignState, event: CampaignEvent): void {
         id: state.info.id,
         total: state.total,
         dedupeEntries: state.dedupe.size,
-        bytes: state.dedupe.bytes + state.windows.bytes + (state.idempotency ? state.idempotency.counted.bytes + state.idempotency.duplicate.bytes : 0),
+        bytes: campaignBytes(state),
       });
       return;
     case 'capture':

@@ -31,6 +31,16 @@ export class Hll {
     this.addSparse(index, rank);
   }
 
+  /** Raises register `index` to `rank` (a register kept elsewhere, e.g. a sparse row's). */
+  addRegister(index: number, rank: number): void {
+    const dense = this.dense;
+    if (dense !== undefined) {
+      if (dense[index] < rank) dense[index] = rank;
+      return;
+    }
+    this.addSparse(index, rank);
+  }
+
   /** Register-wise maximum into `into` (a dense register array of 2^p bytes). */
   unionInto(into: Uint8Array): void {
     const dense = this.dense;

@@ -32,10 +32,11 @@ export interface Impression {
 
 /**
  * The fate of one impression: counted, a duplicate within the TTL, sent before the campaign's start
- * time, for a campaign that does not exist, or not processed because its campaign actor is down
- * (crashed while handling it, or restarting too often).
+ * time, for a campaign that does not exist, not processed because its campaign actor is down
+ * (crashed while handling it, or restarting too often), or refused because it would add state (a new
+ * user or ad) while state is at its memory budget.
  */
-export type Outcome = 'counted' | 'duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter';
+export type Outcome = 'counted' | 'duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter' | 'over_budget';
 
 /**
  * Where campaign and registry actors record the facts that change state, in processing order: the

@@ -1,8 +1,9 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
-import { answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
+import { account, answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
 import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from './protocol.js';
 import { isRetirable, REMOTE_NOT_FOUND, REMOTE_UNSUPPORTED, type RemoteCampaignLogic } from './remote-campaign.js';
 import type { AnalyticsEvent, AnalyticsOptions } from './analytics-protocol.js';
+import type { Refusal, StateBudget } from './budget.js';
 
 /** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
 export interface SupervisionLimits {
@@ -26,6 +27,8 @@ export interface RegistryInput {
   readonly remote?: RemoteCampaignLogic;
   /** Ads, clicks and analytics limits and retention for every campaign actor (issue 6). */
   readonly analytics?: AnalyticsOptions;
+  /** The bound on state bytes and campaigns (memory mode); absent: unbounded. */
+  readonly budget?: StateBudget;
 }
 
 /**
@@ -106,7 +109,7 @@ export interface RegistryDescription {
 }
 
 export type RegistryEvent =
-  | { readonly type: 'campaign.create'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo> }
+  | { readonly type: 'campaign.create'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo | { readonly refused: Refusal }> }
   | { readonly type: 'campaign.get'; readonly id: string; readonly reply: Reply<CampaignInfo | undefined> }
   | { readonly type: 'campaign.list'; readonly after: number; readonly limit: number; readonly reply: Reply<CampaignPage> }
   | { readonly type: 'impressions'; readonly at: number; readonly items: readonly Impression[]; readonly reply: Reply<IngestResult> }
@@ -194,6 +197,11 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
           event.reply(existing.info);
           return snapshot;
         }
+        const refused = state.input.budget?.campaignRefusal();
+        if (refused !== undefined) {
+          event.reply({ refused });
+          return snapshot;
+        }
         const entry = register(state, event.info);
         entry.ref = spawn(scope, entry, undefined, state.input);
         state.input.journal?.created(event.info);
@@ -202,8 +210,17 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
       }
       case 'campaign.restore': {
         event.state.journal = state.input.journal;
+        // Recovered state is accounted for but never refused: a state that ran must load again.
+        event.state.budget = state.input.budget;
         const entry = state.campaigns.get(event.state.info.id) ?? register(state, event.state.info);
-        if (entry.ref !== undefined) scope.stopChild(entry.ref);
+        if (entry.ref !== undefined) {
+          const replaced = (entry.ref.getSnapshot() as CampaignSnapshot).context;
+          state.input.budget?.change(-replaced.accounted);
+          // Detached, so that the stop event the old actor still processes adds nothing back.
+          replaced.budget = undefined;
+          scope.stopChild(entry.ref);
+        }
+        account(event.state);
         entry.ref = spawn(scope, entry, event.state, state.input);
         return snapshot;
       }
@@ -286,6 +303,7 @@ function register(state: RegistryState, info: CampaignInfo): Entry {
   };
   state.campaigns.set(info.id, entry);
   state.order.push(entry);
+  if (state.input.remote === undefined) state.input.budget?.campaignAdded();
   return entry;
 }
 
@@ -295,7 +313,7 @@ function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, 
     parent: scope.self as AnyActorRef,
     id,
     systemId: id,
-    input: { info: entry.info, ttlMs: input.ttlMs, journal: input.journal, analytics: input.analytics },
+    input: { info: entry.info, ttlMs: input.ttlMs, journal: input.journal, analytics: input.analytics, budget: input.remote === undefined ? input.budget : undefined },
     snapshot: restored && resumed(restored),
   });
   ref.start();

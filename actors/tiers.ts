@@ -54,6 +54,8 @@ export class Tier {
   private curEnd = -Infinity;
   private curPage: Page | undefined;
   private curWord = 0;
+  /** Bytes of the pages held, kept as pages come and go (read on every message: never a walk). */
+  private held = 0;
 
   constructor(
     readonly layout: TierLayout,
@@ -82,6 +84,12 @@ export class Tier {
     const page = this.curPage as Page;
     page.u32[this.curWord + Metric.playbackCount]++;
     (page.f64 as Float64Array)[(this.curWord + this.layout.playbackWord) >> 1] += seconds;
+  }
+
+  /** Adds `seconds` of playback to the bucket containing `at`, without counting a playback. */
+  addSeconds(at: number, seconds: number): void {
+    if (!(at >= this.curStart && at < this.curEnd) && !this.seek(at)) return;
+    ((this.curPage as Page).f64 as Float64Array)[(this.curWord + this.layout.playbackWord) >> 1] += seconds;
   }
 
   /**
@@ -118,7 +126,9 @@ export class Tier {
   compact(at: number): void {
     const oldest = Math.floor(at / this.bucketMs) - this.retain + 1;
     for (let i = 0; i < this.pages.length; i++) {
-      if (this.pages[i] !== undefined && (this.pageNos[i] + 1) * this.pageBuckets <= oldest) {
+      const page = this.pages[i];
+      if (page !== undefined && (this.pageNos[i] + 1) * this.pageBuckets <= oldest) {
+        this.held -= page.u32.byteLength;
         this.pages[i] = undefined;
         this.pageNos[i] = -1;
       }
@@ -127,9 +137,7 @@ export class Tier {
   }
 
   get bytes(): number {
-    let n = 0;
-    for (const p of this.pages) if (p !== undefined) n += p.u32.byteLength;
-    return n;
+    return this.held;
   }
 
   capture(): TierImage {
@@ -148,6 +156,7 @@ export class Tier {
       if (bytes.byteLength !== expected) continue;
       const slot = pageNo % this.pages.length;
       if (this.pageNos[slot] > pageNo) continue;
+      this.held += expected - (this.pages[slot]?.u32.byteLength ?? 0);
       this.pages[slot] = this.wrap(new Uint8Array(bytes).buffer);
       this.pageNos[slot] = pageNo;
     }
@@ -168,8 +177,10 @@ export class Tier {
     if (held > pageNo) return false; // older than the ring reaches
     let page = this.pages[slot];
     if (held !== pageNo || page === undefined) {
-      if (page === undefined) page = this.pages[slot] = this.wrap(new ArrayBuffer(this.pageBuckets * this.layout.stride * 4));
-      else page.u32.fill(0); // recycle the expired page in place
+      if (page === undefined) {
+        page = this.pages[slot] = this.wrap(new ArrayBuffer(this.pageBuckets * this.layout.stride * 4));
+        this.held += page.u32.byteLength;
+      } else page.u32.fill(0); // recycle the expired page in place
       this.pageNos[slot] = pageNo;
     }
     this.curPage = page;
@@ -265,6 +276,8 @@ export class SketchTier {
   private curStart = 0;
   private curEnd = -Infinity;
   private cur: Hll | undefined;
+  /** Bytes of the sketches held, kept as they grow and go. */
+  private held = 0;
 
   constructor(
     readonly p: number,
@@ -276,22 +289,38 @@ export class SketchTier {
   }
 
   add(at: number, d: Uint32Array): void {
-    if (at >= this.curStart && at < this.curEnd) {
-      (this.cur as Hll).add(d);
-      return;
-    }
+    const h = this.at(at);
+    if (h === undefined) return;
+    const before = h.bytes;
+    h.add(d);
+    this.held += h.bytes - before;
+  }
+
+  /** Raises register `index` of the sketch of the bucket containing `at` to `rank`. */
+  addRegister(at: number, index: number, rank: number): void {
+    const h = this.at(at);
+    if (h === undefined) return;
+    const before = h.bytes;
+    h.addRegister(index, rank);
+    this.held += h.bytes - before;
+  }
+
+  /** The sketch of the bucket containing `at` (made if need be); undefined when older than the ring reaches. */
+  private at(at: number): Hll | undefined {
+    if (at >= this.curStart && at < this.curEnd) return this.cur;
     const b = Math.floor(at / this.bucketMs);
     const slot = b % this.sketches.length;
-    if (this.bucketNos[slot] > b) return;
+    if (this.bucketNos[slot] > b) return undefined;
     let h = this.sketches[slot];
     if (this.bucketNos[slot] !== b || h === undefined) {
+      this.held -= h?.bytes ?? 0;
       h = this.sketches[slot] = new Hll(this.p);
       this.bucketNos[slot] = b;
     }
     this.cur = h;
     this.curStart = b * this.bucketMs;
     this.curEnd = this.curStart + this.bucketMs;
-    h.add(d);
+    return h;
   }
 
   /** Unions buckets `from..to` (inclusive), retained at bucket `now`, into `into` (2^p registers). */
@@ -306,7 +335,9 @@ export class SketchTier {
   compact(at: number): void {
     const oldest = Math.floor(at / this.bucketMs) - this.retain + 1;
     for (let i = 0; i < this.sketches.length; i++) {
-      if (this.sketches[i] !== undefined && this.bucketNos[i] < oldest) {
+      const h = this.sketches[i];
+      if (h !== undefined && this.bucketNos[i] < oldest) {
+        this.held -= h.bytes;
         this.sketches[i] = undefined;
         this.bucketNos[i] = -1;
       }
@@ -315,9 +346,7 @@ export class SketchTier {
   }
 
   get bytes(): number {
-    let n = 0;
-    for (const s of this.sketches) if (s !== undefined) n += s.bytes;
-    return n;
+    return this.held;
   }
 
   capture(): { bucketNo: number; dense: boolean; data: Uint8Array | Uint32Array }[] {
@@ -334,7 +363,9 @@ export class SketchTier {
       if (dense && data.length !== 1 << this.p) continue;
       const slot = bucketNo % this.sketches.length;
       if (this.bucketNos[slot] > bucketNo) continue;
-      this.sketches[slot] = Hll.restore(this.p, { dense, data });
+      this.held -= this.sketches[slot]?.bytes ?? 0;
+      const h = (this.sketches[slot] = Hll.restore(this.p, { dense, data }));
+      this.held += h.bytes;
       this.bucketNos[slot] = bucketNo;
     }
     this.curEnd = -Infinity;

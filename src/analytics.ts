@@ -19,7 +19,7 @@ import {
 import type { Reply } from '../actors/protocol.js';
 import type { CampaignPage, ForwardResult, RegistryEvent, RegistryRef } from '../actors/registry.js';
 import type { Durability } from './durability.js';
-import { AppError, CampaignNotFoundError, UnavailableError } from './errors.js';
+import { AppError, CampaignNotFoundError, OverBudgetError, UnavailableError } from './errors.js';
 
 /** Analytics settings: what the campaign actors get, plus how far a click's timestamp may stray. */
 export interface AnalyticsConfig extends AnalyticsOptions {
@@ -113,6 +113,7 @@ export class AnalyticsFacade {
     const result = await this.forward<AdRegistration>(campaignId, (reply) => ({ type: 'ads.register', ad: info, reply }));
     if (result === 'conflict') throw new AdConflictError(campaignId, info.id);
     if (result === 'limit') throw new AdLimitError(campaignId, this.config.maxAds);
+    if (result === 'over_budget') throw new OverBudgetError(`a new ad in campaign ${JSON.stringify(campaignId)}`);
     if (result === 'created') await this.durability?.durable();
     else return { ad: (await this.listCampaignAds(campaignId, 0, this.config.maxAds)).ads.find((a) => a.id === info.id) ?? info, created: false };
     return { ad: info, created: true };

@@ -1,3 +1,5 @@
+import { getHeapStatistics } from 'node:v8';
+
 /**
  * The service's configuration: one typed, validated, frozen object read once from the environment.
  * `CONFIG_KEYS` is the single source for parsing, `--help` and the README's table.
@@ -49,6 +51,9 @@ export interface Config {
   readonly seriesHourRetentionMs: number;
   /** Infinity: forever. */
   readonly seriesDayRetentionMs: number;
+  /** Bytes of counting and analytics state beyond which growth is refused. */
+  readonly memoryBudgetBytes: number;
+  readonly maxCampaigns: number;
 }
 
 /** Where counting state lives: in this process, or in Redis shared by every node. */
@@ -137,7 +142,17 @@ export const CONFIG_KEYS = [
   key({ env: 'SERIES_MINUTE_RETENTION', field: 'seriesMinuteRetentionMs', fallback: '48h', doc: 'how long minute buckets are kept for time series (analytics windows keep at least 24 h)', expected: 'a duration from 1h to 30d', parse: (r) => between(duration(r), 3_600_000, 30 * 86_400_000) }),
   key({ env: 'SERIES_HOUR_RETENTION', field: 'seriesHourRetentionMs', fallback: '90d', doc: 'how long hour (quarter-hour) buckets are kept for time series', expected: 'a duration from 1d to 400d', parse: (r) => between(duration(r), 86_400_000, 400 * 86_400_000) }),
   key({ env: 'SERIES_DAY_RETENTION', field: 'seriesDayRetentionMs', fallback: 'forever', doc: 'how long day buckets are kept for time series', expected: 'forever or a duration of at least 1d', parse: (r) => (r === 'forever' ? Infinity : between(duration(r), 86_400_000, Number.MAX_SAFE_INTEGER)) }),
+  key({ env: 'MEMORY_BUDGET', field: 'memoryBudgetBytes', fallback: 'auto', doc: 'bytes of counting and analytics state (dedupe tables, windows, idempotency keys, analytics) beyond which new campaigns, users and ads are refused (503) while duplicates and reads go on; auto: half the V8 heap limit', expected: 'auto, or a size from 16mb to 1024gb', parse: (r) => (r === 'auto' ? autoMemoryBudget() : between(size(r), 16 * 1024 * 1024, 1024 * 1024 * 1024 * 1024)) }),
+  key({ env: 'MAX_CAMPAIGNS', field: 'maxCampaigns', fallback: '1000000', doc: 'most campaigns the service holds (memory mode); creating one more answers 507', expected: 'an integer 1–100000000', parse: (r) => int(r, 1, 100_000_000) }),
 ] as const;
+
+/**
+ * MEMORY_BUDGET=auto: half the V8 heap limit. State is mostly on the heap, and the rest of the heap
+ * must hold requests in flight, snapshots being written and garbage not yet collected.
+ */
+export function autoMemoryBudget(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit / 2);
+}
 
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -217,13 +232,13 @@ export function helpText(): string {
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024, gb: 1024 * 1024 * 1024 };
 
 /** Numbers as people write them: no sign, no leading zeros (`08080` is refused, as a typo would be). */
 const NUMBER = '(0|[1-9]\\d{0,8})';
 const INT = new RegExp(`^${NUMBER}$`);
 const DURATION = new RegExp(`^${NUMBER}(ms|s|m|h|d)$`);
-const SIZE = new RegExp(`^${NUMBER}(b|kb|mb)?$`, 'i');
+const SIZE = new RegExp(`^${NUMBER}(b|kb|mb|gb)?$`, 'i');
 
 /** `500ms`, `90s`, `15m`, `2h`, `1d` → milliseconds. */
 export function duration(raw: string): number | undefined {
@@ -231,7 +246,7 @@ export function duration(raw: string): number | undefined {
   return m ? Number(m[1]) * DURATION_UNITS[m[2]] : undefined;
 }
 
-/** `1024`, `512kb`, `1mb` → bytes. */
+/** `1024`, `512kb`, `1mb`, `2gb` → bytes. */
 export function size(raw: string): number | undefined {
   const m = SIZE.exec(raw);
   return m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()] : undefined;

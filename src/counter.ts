@@ -6,7 +6,8 @@ import type { IngestResult, RegistryDescription, RegistryEvent, RegistryRef, Sta
 import type { Reply } from '../actors/protocol.js';
 import type { Durability } from './durability.js';
 import { AnalyticsFacade, type AnalyticsConfig } from './analytics.js';
-import { CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, UnavailableError } from './errors.js';
+import { CampaignLimitError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, OverBudgetError, UnavailableError } from './errors.js';
+import type { Refusal, StateBudget } from '../actors/budget.js';
 
 
 /**
@@ -32,6 +33,8 @@ export interface CounterDeps {
   readonly campaigns?: CampaignDirectory;
   /** Click skew and retention for ads, clicks and analytics; defaults when absent. */
   readonly analytics?: AnalyticsConfig;
+  /** The bound on state the registry enforces (memory mode), for the limits its errors name. */
+  readonly budget?: StateBudget;
 }
 
 /** Impressions per registry message when a batch is larger (see `recordImpressions`). */
@@ -53,12 +56,14 @@ export class Counter {
   private readonly newId: () => string;
   private readonly durability: Durability | undefined;
   private readonly campaigns: CampaignDirectory | undefined;
+  private readonly budget: StateBudget | undefined;
   /** Ads, clicks, analytics and time series (issue 6). */
   readonly analytics: AnalyticsFacade;
 
   constructor(deps: CounterDeps) {
     this.analytics = new AnalyticsFacade(deps);
     this.campaigns = deps.campaigns;
+    this.budget = deps.budget;
     this.durability = deps.durability;
     this.registry = deps.registry;
     this.clock = deps.clock;
@@ -71,7 +76,11 @@ export class Counter {
     const info: CampaignInfo = { id: this.newId(), name: campaign.name, startTime: campaign.startTime ?? now, createdAt: now };
     this.admit();
     if (this.campaigns) return this.campaigns.create(info);
-    const created = await this.ask<CampaignInfo>((reply) => ({ type: 'campaign.create', info, reply }));
+    const created = await this.ask<CampaignInfo | { refused: Refusal }>((reply) => ({ type: 'campaign.create', info, reply }));
+    if ('refused' in created) {
+      if (created.refused === 'campaigns') throw new CampaignLimitError(this.budget?.limits.maxCampaigns);
+      throw new OverBudgetError('a new campaign');
+    }
     await this.durability?.durable();
     return created;
   }
@@ -167,6 +176,8 @@ export class Counter {
         return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the impression was not counted, retry shortly`, retryAfterMs);
       case 'dead_letter':
         return new DeadLetterError(campaignId);
+      case 'over_budget':
+        return new OverBudgetError(`an impression of a new user or ad in campaign ${JSON.stringify(campaignId)}`);
     }
   }
 

@@ -56,3 +56,23 @@ export class InsufficientStorageError extends AppError {
     super(507, message, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
   }
 }
+
+/** How long a client refused at the memory budget should wait: expiring dedupe keys free state over time. */
+export const OVER_BUDGET_RETRY_AFTER_S = 30;
+
+/**
+ * State is at MEMORY_BUDGET: whatever would add state (a campaign, a new user or ad) is refused until
+ * expiring dedupe keys and ageing buckets free some; everything else goes on.
+ */
+export class OverBudgetError extends AppError {
+  constructor(what: string) {
+    super(503, `the service is at its memory budget (MEMORY_BUDGET): ${what} would add state and is refused; retry later`, { 'Retry-After': String(OVER_BUDGET_RETRY_AFTER_S) });
+  }
+}
+
+/** MAX_CAMPAIGNS campaigns exist: campaigns are never deleted, so only raising the limit helps. */
+export class CampaignLimitError extends AppError {
+  constructor(max: number | undefined) {
+    super(507, `campaign limit reached: MAX_CAMPAIGNS allows ${max ?? 'no more'} campaigns; no more can be created`);
+  }
+}

@@ -1,9 +1,11 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../actors/clock.js';
+import { StateBudget } from '../actors/budget.js';
 import { startCounterSystem } from '../actors/system.js';
 import { analyticsConfig } from './analytics.js';
 import { createApp } from './app.js';
+import { watchBudget } from './budget.js';
 import { botFilter } from './http/bots.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Counter } from './counter.js';
@@ -76,6 +78,8 @@ async function main(argv: readonly string[]): Promise<void> {
     if (r.missing + r.orphaned + r.damaged.length > 0) readiness.details.recovery = recoverySummary(r);
   }
 
+  // Memory mode only: with STORE=redis the nodes hold no counting state.
+  const budget = redis ? undefined : new StateBudget({ maxBytes: config.memoryBudgetBytes, maxCampaigns: config.maxCampaigns });
   const system = startCounterSystem({
     clock: systemClock,
     ttlMs: config.dedupTtlMs,
@@ -85,6 +89,7 @@ async function main(argv: readonly string[]): Promise<void> {
     journal: durable?.store.journal,
     remote: redis?.logic,
     analytics,
+    budget,
     onSupervision: (r) =>
       logger.warn({ campaign_id: r.campaignId, decision: r.decision, restarts_in_window: r.restartsInWindow, err: r.error }, 'campaign actor crashed'),
     onDeadLetter: (r) => void deadLetter(config, logger, r),
@@ -93,7 +98,7 @@ async function main(argv: readonly string[]): Promise<void> {
   for (const state of durable?.states ?? []) system.registry.send({ type: 'campaign.restore', state });
 
   const store = durable?.store;
-  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store, analytics });
+  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store, analytics, budget });
   metrics.watch(system.registry);
   const inspector = config.inspector ? new Inspector({ system: system.registry.system }) : undefined;
   const app = createApp({
@@ -139,6 +144,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   readiness.ready();
   redis?.store.reportTo(readiness);
+  if (budget) watchBudget(budget, readiness, logger);
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   logger.info(

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { DedupeTable } from '../../actors/dedupe.js';
 import { hash128 } from '../../actors/hash128.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, userIds } from '../helpers/actors.js';
@@ -268,7 +269,9 @@ describe('DedupeTable', () => {
     it('reports the slots it scanned: all of them when the budget allows', () => {
       const table = new DedupeTable(TTL);
       for (const id of userIds(20_000)) table.admit(id, 0);
-      const slots = table.bytes / 16;
+      const image = table.capture();
+      const slots = image.shards.reduce((n, s) => n + s.slots.length / 4, 0);
+      image.release();
 
       expect(table.sweep(1, Number.POSITIVE_INFINITY)).to.equal(slots);
     });
@@ -462,5 +465,29 @@ describe('DedupeTable', () => {
       expect(lateInPresent).to.equal(late.length);
       expect(present.filter((id) => table.admit(id, 10 * TTL + 1))).to.have.length(0);
     });
+  });
+
+  it('keeps bytes in step with its shards through admits, splits, sweeps and restores (what a walk would sum)', () => {
+    const walk = (t: DedupeTable): number => {
+      const image = t.capture();
+      const n = image.shards.reduce((sum, sh) => sum + sh.slots.byteLength + 340, 0);
+      image.release();
+      return n;
+    };
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 3 })), { maxLength: 60, size: 'max' }), (steps) => {
+        let table = new DedupeTable(TTL);
+        let at = 0;
+        let next = 0;
+        for (const [users, op] of steps) {
+          at += TTL / 3;
+          if (op === 0) table.sweep(at, 1 << 20);
+          else if (op === 1) table = DedupeTable.restore(table.capture(), TTL);
+          else for (let i = 0; i < users; i++) table.admit(`u${next++ % 7000}`, at);
+          expect(table.bytes).to.equal(walk(table));
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { hash128 } from '../../actors/hash128.js';
 import { estimate, Hll } from '../../actors/hll.js';
 
@@ -64,5 +65,33 @@ describe('HyperLogLog (actors/hll.ts)', () => {
       for (const d of digests(n, 'c')) h.add(d);
       expect(Hll.restore(12, h.capture()).estimate()).to.equal(h.estimate());
     }
+  });
+
+  it('gives, sparse or dense, exactly the estimate of plain registers holding the highest rank (any users, any p)', () => {
+    // The model: 2^p registers, each the highest rank of the digests indexed to it.
+    const word = fc.integer({ min: 0, max: 0xffff_ffff });
+    fc.assert(
+      fc.property(fc.constantFrom(10, 12), fc.array(fc.tuple(word, word, word, word), { maxLength: 3000, size: 'max' }), fc.integer({ min: 0, max: 3000 }), (p, users, split) => {
+        const h = new Hll(p);
+        const model = new Uint8Array(1 << p);
+        const registers = new Uint8Array(1 << p);
+        users.forEach((u, i) => {
+          const d = Uint32Array.from(u);
+          // Some registers arrive as registers (what a sparse ad row replays), the rest as digests.
+          const index = d[1] >>> (32 - p);
+          const rank = d[2] === 0 ? 33 : Math.clz32(d[2]) + 1;
+          if (i < split) h.add(d);
+          else h.addRegister(index, rank);
+          if (model[index] < rank) model[index] = rank;
+        });
+        h.unionInto(registers);
+        expect(registers).to.deep.equal(model);
+        expect(h.estimate()).to.equal(estimate(model));
+        // Sparse only while smaller than the dense registers, and sparse while clearly smaller.
+        expect(h.bytes).to.be.at.most(1 << p);
+        if (model.filter((r) => r > 0).length <= (1 << p) / 16) expect(h.bytes, 'few registers set: sparse').to.be.below(1 << p);
+      }),
+      { numRuns: 150 },
+    );
   });
 });

@@ -7,6 +7,7 @@ import { systemClock } from '../../actors/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
 import type { SupervisionReport } from '../../actors/registry.js';
 import type { RemoteCampaignLogic } from '../../actors/remote-campaign.js';
+import type { StateBudget } from '../../actors/budget.js';
 import { DEFAULT_ANALYTICS_CONFIG } from '../../src/analytics.js';
 import { createApp, type AppDeps } from '../../src/app.js';
 import { Counter, type CampaignDirectory } from '../../src/counter.js';
@@ -24,6 +25,8 @@ export interface TestAppOptions {
   /** STORE=redis: the campaign actors' logic and the campaign directory (see spec/helpers/backends.ts). */
   remote?: RemoteCampaignLogic;
   campaigns?: CampaignDirectory;
+  /** MEMORY_BUDGET and MAX_CAMPAIGNS (unbounded when absent). */
+  budget?: StateBudget;
   /** More app dependencies (metrics, readiness, inspector, logger), built around the started system. */
   deps?: (system: CounterSystem, counter: Counter) => Partial<AppDeps>;
 }
@@ -56,8 +59,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     onSupervision: options.onSupervision,
     remote: options.remote,
     analytics,
+    budget: options.budget,
   });
-  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000, campaigns: options.campaigns, analytics });
+  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000, campaigns: options.campaigns, analytics, budget: options.budget });
   const app = createApp({
     counter,
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,

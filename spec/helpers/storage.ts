@@ -222,7 +222,7 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
     log: lines,
     async createCampaign(id) {
       const info: CampaignInfo = { id, name: `campaign ${id}`, startTime: 0, createdAt: clock.now() };
-      const created = await new Promise<CampaignInfo>((resolve) => system.registry.send({ type: 'campaign.create', info, reply: resolve }));
+      const created = (await new Promise<unknown>((resolve) => system.registry.send({ type: 'campaign.create', info, reply: resolve }))) as CampaignInfo;
       await store.journal.durable();
       return created;
     },

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -129,6 +130,20 @@ describe('config', () => {
     });
   });
 
+  describe('MEMORY_BUDGET and MAX_CAMPAIGNS', () => {
+    it('defaults the budget to half the V8 heap limit and the campaigns to a million', () => {
+      const config = loadConfig({});
+      expect(config.memoryBudgetBytes).to.equal(Math.floor(getHeapStatistics().heap_size_limit / 2));
+      expect(config.maxCampaigns).to.equal(1_000_000);
+    });
+
+    it('reads sizes down to 16mb and up to 1024gb, and campaign limits from 1', () => {
+      expect(loadConfig({ MEMORY_BUDGET: '16mb', MAX_CAMPAIGNS: '1' })).to.include({ memoryBudgetBytes: 16 * 1024 * 1024, maxCampaigns: 1 });
+      expect(loadConfig({ MEMORY_BUDGET: '16777216' }).memoryBudgetBytes).to.equal(16 * 1024 * 1024);
+      expect(loadConfig({ MEMORY_BUDGET: '1024gb', MAX_CAMPAIGNS: '100000000' })).to.include({ memoryBudgetBytes: 1024 ** 4, maxCampaigns: 100_000_000 });
+    });
+  });
+
   describe('invalid values', () => {
     const invalid: [string, string][] = [
       ['PORT', 'abc'],
@@ -171,6 +186,11 @@ describe('config', () => {
       ['HEADERS_TIMEOUT', '999ms'],
       ['MAX_CONNECTIONS', '0'],
       ['MAX_CONNECTIONS', '1000001'],
+      ['MEMORY_BUDGET', '16777215'],
+      ['MEMORY_BUDGET', '1025gb'],
+      ['MEMORY_BUDGET', 'half'],
+      ['MAX_CAMPAIGNS', '0'],
+      ['MAX_CAMPAIGNS', '100000001'],
     ];
     for (const [variable, value] of invalid) {
       it(`rejects ${variable}=${JSON.stringify(value)} with a ConfigError naming ${variable}`, () => {
@@ -228,6 +248,7 @@ describe('config', () => {
       expect(size('512kb')).to.equal(524_288);
       expect(size('1mb')).to.equal(1_048_576);
       expect(size('10b')).to.equal(10);
+      expect(size('2gb')).to.equal(2 * 1024 ** 3);
       expect(size('1tb')).to.equal(undefined);
     });
   });

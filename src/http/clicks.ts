@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
 import type { Counter } from '../counter.js';
-import { AppError, CampaignNotFoundError, CampaignNotStartedError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
+import { AppError, CampaignNotFoundError, CampaignNotStartedError, OverBudgetError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
 import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
 import { analyticsValidators as v } from './schemas.js';
 import { illFormedPath, loneSurrogate } from './unicode.js';
@@ -103,6 +103,8 @@ async function failure(counter: Counter, outcome: Exclude<ClickOutcome, 'counted
       return new CampaignNotStartedError(campaignId, (await counter.getCampaign(campaignId)).startTime);
     case 'unavailable':
       return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the click was not counted, retry shortly`, retryAfterMs);
+    case 'over_budget':
+      return new OverBudgetError(`a click on a new ad in campaign ${JSON.stringify(campaignId)}`);
   }
 }
 

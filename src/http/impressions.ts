@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { Impression, Outcome } from '../../actors/protocol.js';
 import type { Counter } from '../counter.js';
-import { AppError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
+import { AppError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, OverBudgetError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
 import { NO_OUTCOMES, type ImpressionOutcome, type OutcomeRecorder } from '../metrics.js';
 import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
 import { validators } from './schemas.js';
@@ -121,6 +121,7 @@ function rejection(err: unknown): ImpressionOutcome {
   if (err instanceof CampaignNotStartedError) return 'not_started';
   if (err instanceof UnavailableError) return 'unavailable';
   if (err instanceof DeadLetterError) return 'dead_letter';
+  if (err instanceof OverBudgetError) return 'over_budget';
   return 'error';
 }
 

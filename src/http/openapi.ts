@@ -46,7 +46,14 @@ export const ROUTES: readonly RouteDoc[] = [
     summary: 'Create a campaign',
     tag: 'api',
     body: createCampaignSchema,
-    answers: { 201: { description: 'created', schema: 'CreatedCampaign', headers: ['Location'] }, 400: INVALID, 413: error('body too large'), 415: error('body is not JSON') },
+    answers: {
+      201: { description: 'created', schema: 'CreatedCampaign', headers: ['Location'] },
+      400: INVALID,
+      413: error('body too large'),
+      415: error('body is not JSON'),
+      503: error('journal backlog, or state at MEMORY_BUDGET; with Retry-After'),
+      507: error('MAX_CAMPAIGNS campaigns exist'),
+    },
   },
   {
     method: 'get',
@@ -111,7 +118,7 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'get',
     path: '/readyz',
-    summary: 'Readiness: 503 with a reason while starting, recovering or draining, or while Redis is unavailable or has lost its data',
+    summary: 'Readiness: 503 with a reason while starting, recovering or draining, at the memory budget, while the disk refuses the journal, or while Redis is unavailable or has lost its data',
     tag: 'operations',
     answers: {
       200: { description: 'ready', schema: { type: 'object', required: ['status'], properties: { status: { const: 'ready' } } } },
