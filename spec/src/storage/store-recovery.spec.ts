@@ -204,6 +204,24 @@ describe('storage/Store recovery from damage', () => {
       expect(refused.report.missing).to.be.above(0);
     });
 
+    it('records written again after a failed sync (the failed segment could not be cut back) are read once', async () => {
+      const totals = await history();
+      const fs = new FaultyFs();
+      const node = await boot({ fs });
+      await node.record('c2', ['synced-first']);
+      fs.inject({ op: 'datasync', file: /^journal-/, error: 'EIO', times: 1 });
+      fs.inject({ op: 'truncate', error: 'EIO' });
+      const outcome = node.record('c2', users(4, 'again-'));
+      await eventually(() => !node.store.journal.health.ok, 'the sync to fail');
+      await eventually(() => node.store.journal.health.ok, 'the journal to write the held records to a fresh segment', 5000);
+      expect(await outcome).to.deep.equal(Array(4).fill('counted'));
+      await node.crash();
+      const again = await boot();
+      expect(again.report.repeated, 'the copies in the failed segment are skipped').to.be.above(0);
+      expect(again.report.missing).to.equal(0);
+      await expectTotals(again, { c1: totals.c1, c2: totals.c2 + 5 });
+    });
+
     it('a torn tail (what kill -9 or a power cut leaves) is no loss: the start goes on', async () => {
       const totals = await history();
       const { path } = await lastSegment();
