@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { systemClock } from '../actors/clock.js';
 import { startCounterSystem } from '../actors/system.js';
 import { analyticsConfig } from './analytics.js';
-import { createApp } from './app.js';
+import { createHttpApp } from './app.js';
 import { botFilter } from './http/bots.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Counter } from './counter.js';
 import { Readiness } from './health.js';
 import { BodyBudget } from './http/body-budget.js';
+import { withFastLane } from './http/fast-lane.js';
 import { startingAnswer } from './http/ops.js';
 import { createHttpServer } from './http/server.js';
 import { Inspector } from './inspector.js';
@@ -96,7 +97,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store, analytics });
   metrics.watch(system.registry);
   const inspector = config.inspector ? new Inspector({ system: system.registry.system }) : undefined;
-  const app = createApp({
+  const http = createHttpApp({
     counter,
     bodyLimitBytes: config.bodyLimitBytes,
     bodyBudget: new BodyBudget(config.bodyBufferBytes),
@@ -109,9 +110,9 @@ async function main(argv: readonly string[]): Promise<void> {
     bots: botFilter(config.botFilter),
     redisAdmin: redis?.store,
   });
-  // Recovered and wired: the real app takes over the bound port.
+  // Recovered and wired: the real app takes over the bound port, behind the ingest fast lane.
   server.off('request', recovering);
-  server.on('request', app.callback());
+  server.on('request', withFastLane(http.app.callback(), http.fastLane));
 
   // A snapshot every SNAPSHOT_INTERVAL, or sooner once the journal has grown by
   // SNAPSHOT_JOURNAL_BYTES (which bounds the replay at the next start); a failed one is retried

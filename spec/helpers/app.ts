@@ -8,8 +8,9 @@ import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
 import type { SupervisionReport } from '../../actors/registry.js';
 import type { RemoteCampaignLogic } from '../../actors/remote-campaign.js';
 import { DEFAULT_ANALYTICS_CONFIG } from '../../src/analytics.js';
-import { createApp, type AppDeps } from '../../src/app.js';
+import { createHttpApp, type AppDeps } from '../../src/app.js';
 import { Counter, type CampaignDirectory } from '../../src/counter.js';
+import { withFastLane } from '../../src/http/fast-lane.js';
 
 export interface TestAppOptions {
   ttlMs?: number;
@@ -58,14 +59,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     analytics,
   });
   const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000, campaigns: options.campaigns, analytics });
-  const app = createApp({
+  const { app, fastLane } = createHttpApp({
     counter,
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     batchLimit: options.batchLimit ?? 10_000,
     logger: pino({ level: 'silent' }),
     ...options.deps?.(system, counter),
   });
-  const server: Server = createServer(app.callback());
+  // As main.ts serves it: the ingest fast lane in front of Koa.
+  const server: Server = createServer(withFastLane(app.callback(), fastLane));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
