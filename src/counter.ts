@@ -53,7 +53,7 @@ export class Counter {
   private readonly newId: () => string;
   private readonly durability: Durability | undefined;
   private readonly campaigns: CampaignDirectory | undefined;
-  /** Ads, clicks, analytics and time series (issue 6). */
+  /** Ads, clicks, analytics and time series. */
   readonly analytics: AnalyticsFacade;
 
   constructor(deps: CounterDeps) {
