@@ -15,7 +15,7 @@ import { createHttpServer } from './http/server.js';
 import { Inspector } from './inspector.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { openRedisStore } from './storage/redis.js';
+import { openRedis } from './compose.js';
 import { RecoveryRefusedError, Store, type RecoveryReport } from './storage/store.js';
 
 /** How long shutdown waits for the final snapshot (the whole shutdown must end within 10 s). */
@@ -64,7 +64,7 @@ async function main(argv: readonly string[]): Promise<void> {
   });
 
   // STORE=redis: Redis holds the counting state, so there is nothing of it to keep on the local disk.
-  const redis = config.store === 'redis' ? await openRedisStore(config, logger) : undefined;
+  const redis = config.store === 'redis' ? await openRedis(config, logger) : undefined;
   // Made before recovery so the journal can report its fsyncs; the actors' figures are asked for at
   // scrape time, by when `counter` exists.
   const metrics: Metrics = new Metrics({ source: { describe: () => counter.describe() } });
