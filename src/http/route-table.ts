@@ -67,6 +67,18 @@ const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
 const UNAUTHORIZED = error('INSPECTOR_TOKEN is set and the request did not carry it', ['WWW-Authenticate']);
+const ref = (component: string): Schema => ({ $ref: `#/components/schemas/${component}` });
+const eitherOf = (one: string, other: string): Schema => ({ oneOf: [ref(one), ref(other)] });
+/** A body of one item, or a batch: a non-empty JSON array of them. */
+const oneOrBatch = (item: string): Schema => ({ oneOf: [ref(item), { type: 'array', minItems: 1, items: ref(item) }] });
+/** What a POST of one item or a batch may answer besides its result. */
+const batchErrors = (notStarted: string): Record<number, Answer> => ({
+  400: INVALID,
+  404: NOT_FOUND,
+  409: error(notStarted),
+  413: error('body or batch too large'),
+  415: error('body is not JSON'),
+});
 const INSPECTOR_NOTE = 'Only when INSPECTOR=on; requires `Authorization: Bearer <token>` or `?token=` when INSPECTOR_TOKEN is set.';
 
 export const ROUTES: readonly Route[] = [
@@ -115,14 +127,10 @@ export const ROUTES: readonly Route[] = [
     tag: 'api',
     scope: 'public',
     handle: (h) => h.impressions.record,
-    body: { oneOf: [{ $ref: '#/components/schemas/Impression' }, { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/Impression' } }] },
+    body: oneOrBatch('Impression'),
     answers: {
-      200: { description: 'one impression: counted, or a duplicate within the TTL; a batch: one result per item', schema: { oneOf: [{ $ref: '#/components/schemas/ImpressionResult' }, { $ref: '#/components/schemas/BatchResult' }] } },
-      400: INVALID,
-      404: NOT_FOUND,
-      409: error('the campaign has not started yet'),
-      413: error('body or batch too large'),
-      415: error('body is not JSON'),
+      200: { description: 'one impression: counted, or a duplicate within the TTL; a batch: one result per item', schema: eitherOf('ImpressionResult', 'BatchResult') },
+      ...batchErrors('the campaign has not started yet'),
       422: error('the impression crashed its campaign repeatedly and was set aside as a dead letter'),
       503: UNAVAILABLE,
     },
@@ -183,14 +191,10 @@ export const ROUTES: readonly Route[] = [
     tag: 'api',
     scope: 'public',
     handle: (h) => h.clicks.record,
-    body: { oneOf: [{ $ref: '#/components/schemas/Click' }, { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/Click' } }] },
+    body: oneOrBatch('Click'),
     answers: {
-      200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: { oneOf: [{ $ref: '#/components/schemas/ClickResult' }, { $ref: '#/components/schemas/ClickBatchResult' }] } },
-      400: INVALID,
-      404: NOT_FOUND,
-      409: error('the campaign had not started at the click time'),
-      413: error('body or batch too large'),
-      415: error('body is not JSON'),
+      200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: eitherOf('ClickResult', 'ClickBatchResult') },
+      ...batchErrors('the campaign had not started at the click time'),
       503: UNAVAILABLE,
     },
   },
