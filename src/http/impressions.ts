@@ -72,12 +72,12 @@ function impressionBatch(counter: Counter, tally: OutcomeRecorder): BatchKind<Im
 }
 
 async function recordBatch(body: unknown[], kind: BatchKind<Impression, Outcome>, tally: OutcomeRecorder, parse: (value: unknown) => Impression | ValidationError) {
-  const counted = (value: unknown): Impression | ValidationError => {
+  const parseTallied = (value: unknown): Impression | ValidationError => {
     const item = parse(value);
     if (item instanceof ValidationError) tally.add('invalid');
     return item;
   };
-  const { results, counts, refused, rejected } = await answerBatch(body, counted, kind);
+  const { results, counts, refused, rejected } = await answerBatch(body, parseTallied, kind);
   for (const outcome of refused) tally.add(outcome);
   tally.add('counted', counts.counted);
   tally.add('duplicate', counts.duplicate);
