@@ -26,7 +26,7 @@ export interface Impression {
   readonly adId: string;
   /** Idempotency key: a retry with the same id within a day returns the first outcome. */
   readonly impressionId?: string;
-  /** Its user agent is on the bot list: not counted, tallied as bot_filtered (issue 6). */
+  /** Its user agent is on the bot list: not counted, tallied as bot_filtered. */
   readonly bot?: boolean;
 }
 

@@ -3,14 +3,13 @@ import type { Counter } from './counter.js';
 import type { BotFilter } from './http/bots.js';
 import { Readiness } from './health.js';
 import { BodyBudget } from './http/body-budget.js';
-import { adminRouter, type RedisAdmin } from './http/admin.js';
-import { debugRouter } from './http/debug.js';
+import type { RedisAdmin } from './http/admin.js';
 import { errorHandler } from './http/errors.js';
-import { withFastLane } from './http/fast-lane.js';
+import type { FastLaneDeps } from './http/fast-lane.js';
 import { impressionAnswerer } from './http/impressions.js';
-import { observeRequests, opsRouter } from './http/ops.js';
+import { observeRequests } from './http/ops.js';
 import { requestId } from './http/request-id.js';
-import { apiRouter } from './http/routes.js';
+import { router } from './http/routes.js';
 import type { Inspector } from './inspector.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -36,26 +35,30 @@ export interface AppDeps {
   readonly redisAdmin?: RedisAdmin;
 }
 
-/** Builds the Koa application. It never listens: `main.ts` does, tests use `app.callback()`. */
-export function createApp(deps: AppDeps): Koa {
+/** The Koa app, and what the ingest fast lane in front of it shares with it. */
+export interface HttpApp {
+  readonly app: Koa;
+  /** For `withFastLane(app.callback(), fastLane)`, wherever a server is built. */
+  readonly fastLane: FastLaneDeps;
+}
+
+/** Builds the Koa application and its fast lane's dependencies. It never listens: `main.ts` does. */
+export function createHttpApp(deps: AppDeps): HttpApp {
   const app = new Koa();
   const metrics = deps.metrics ?? new Metrics({ source: deps.counter, processMetrics: false });
   const impressions = impressionAnswerer(deps.counter, deps.batchLimit, metrics.impressions, deps.bots);
   const bodyBudget = deps.bodyBudget ?? new BodyBudget(64 * 1024 * 1024);
-  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, impressions, bodyBudget }), opsRouter(metrics, deps.readiness ?? new Readiness())];
-  if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter, token: deps.inspectorToken ?? '' }));
-  if (deps.redisAdmin) routers.push(adminRouter({ redis: deps.redisAdmin, token: deps.inspectorToken ?? '' }));
+  const routes = router({ ...deps, impressions, bodyBudget, metrics, readiness: deps.readiness ?? new Readiness(), inspectorToken: deps.inspectorToken ?? '' });
   app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));
   app.use(requestId);
   app.use(observeRequests(metrics, deps.logger));
   app.use(errorHandler);
-  for (const router of routers) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
-  // Every server made from `app.callback()` (main and the tests alike) gets the ingest fast lane.
-  const koaCallback = app.callback.bind(app);
-  app.callback = () =>
-    withFastLane(koaCallback(), { answer: impressions, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger }) as ReturnType<Koa['callback']>;
-  return app;
+  app.use(routes.routes());
+  app.use(routes.allowedMethods());
+  return { app, fastLane: { answer: impressions, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger } };
+}
+
+/** The Koa application alone (no fast lane): for callers that only need `app.callback()`. */
+export function createApp(deps: AppDeps): Koa {
+  return createHttpApp(deps).app;
 }

@@ -41,7 +41,7 @@ export interface Config {
   readonly redisRetryIntervalMs: number;
   readonly redisCheckIntervalMs: number;
   readonly redisAcceptReset: boolean;
-  /** Ads, clicks and analytics (issue 6). */
+  /** Ads, clicks and analytics: BOT_FILTER, CLICK_*, ANALYTICS_*, SERIES_*. */
   readonly botFilter: boolean;
   /** 0: click dedupe off. */
   readonly clickDedupTtlMs: number;

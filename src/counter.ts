@@ -8,19 +8,9 @@ import type { Durability } from './durability.js';
 import { AnalyticsFacade, type AnalyticsConfig } from './analytics.js';
 import { CampaignLimitError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, OverBudgetError, UnavailableError } from './errors.js';
 import type { Refusal, StateBudget } from '../actors/budget.js';
+import type { CampaignDirectory } from './storage/redis/directory.js';
 
-
-/**
- * Where campaign definitions live when they are shared between service nodes (STORE=redis). A call
- * that cannot be served rejects with a 503 error of its own.
- */
-export interface CampaignDirectory {
-  create(info: CampaignInfo): Promise<CampaignInfo>;
-  get(id: string): Promise<CampaignInfo | undefined>;
-  list(after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }>;
-  /** Why campaign calls are refused right now beyond a passing outage (e.g. the store lost its data). */
-  readonly refusal?: string;
-}
+export type { CampaignDirectory };
 
 export interface CounterDeps {
   readonly registry: RegistryRef;
@@ -57,7 +47,7 @@ export class Counter {
   private readonly durability: Durability | undefined;
   private readonly campaigns: CampaignDirectory | undefined;
   private readonly budget: StateBudget | undefined;
-  /** Ads, clicks, analytics and time series (issue 6). */
+  /** Ads, clicks, analytics and time series. */
   readonly analytics: AnalyticsFacade;
 
   constructor(deps: CounterDeps) {

@@ -1,22 +1,17 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { systemClock } from '../actors/clock.js';
-import { StateBudget } from '../actors/budget.js';
-import { startCounterSystem } from '../actors/system.js';
 import { analyticsConfig } from './analytics.js';
-import { createApp } from './app.js';
+import { StateBudget } from '../actors/budget.js';
 import { watchBudget } from './budget.js';
-import { botFilter } from './http/bots.js';
+import { buildApp, openRedis, startCounting } from './compose.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
-import { Counter } from './counter.js';
 import { Readiness } from './health.js';
-import { BodyBudget } from './http/body-budget.js';
+import { withFastLane } from './http/fast-lane.js';
 import { startingAnswer } from './http/ops.js';
 import { createHttpServer } from './http/server.js';
 import { Inspector } from './inspector.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { openRedisStore } from './storage/redis.js';
 import { RecoveryRefusedError, Store, type RecoveryReport } from './storage/store.js';
 
 /** How long shutdown waits for the final snapshot (the whole shutdown must end within 10 s). */
@@ -65,11 +60,10 @@ async function main(argv: readonly string[]): Promise<void> {
   });
 
   // STORE=redis: Redis holds the counting state, so there is nothing of it to keep on the local disk.
-  const redis = config.store === 'redis' ? await openRedisStore(config, logger) : undefined;
+  const redis = config.store === 'redis' ? await openRedis(config, logger) : undefined;
   // Made before recovery so the journal can report its fsyncs; the actors' figures are asked for at
   // scrape time, by when `counter` exists.
   const metrics: Metrics = new Metrics({ source: { describe: () => counter.describe() } });
-  const analytics = analyticsConfig(config);
   const durable = config.durability === 'off' || redis ? undefined : await recover(config, logger, metrics, readiness);
   if (durable) {
     logger.info({ ...durable.report }, 'recovered state from disk');
@@ -78,18 +72,14 @@ async function main(argv: readonly string[]): Promise<void> {
     if (r.missing + r.orphaned + r.damaged.length > 0) readiness.details.recovery = recoverySummary(r);
   }
 
+  const store = durable?.store;
   // Memory mode only: with STORE=redis the nodes hold no counting state.
   const budget = redis ? undefined : new StateBudget({ maxBytes: config.memoryBudgetBytes, maxCampaigns: config.maxCampaigns });
-  const system = startCounterSystem({
-    clock: systemClock,
-    ttlMs: config.dedupTtlMs,
-    tickMs: config.sweepIntervalMs,
-    sweepBudget: config.sweepBudget,
-    supervision: { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs },
-    journal: durable?.store.journal,
-    remote: redis?.logic,
-    analytics,
+  const { system, counter } = startCounting(config, {
     budget,
+    journal: store?.journal,
+    remote: redis?.logic,
+    campaigns: redis?.store,
     onSupervision: (r) =>
       logger.warn({ campaign_id: r.campaignId, decision: r.decision, restarts_in_window: r.restartsInWindow, err: r.error }, 'campaign actor crashed'),
     onDeadLetter: (r) => void deadLetter(config, logger, r),
@@ -97,26 +87,12 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   for (const state of durable?.states ?? []) system.registry.send({ type: 'campaign.restore', state });
 
-  const store = durable?.store;
-  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store, analytics, budget });
   metrics.watch(system.registry);
   const inspector = config.inspector ? new Inspector({ system: system.registry.system }) : undefined;
-  const app = createApp({
-    counter,
-    bodyLimitBytes: config.bodyLimitBytes,
-    bodyBudget: new BodyBudget(config.bodyBufferBytes),
-    batchLimit: config.batchLimit,
-    logger,
-    metrics,
-    readiness,
-    inspector,
-    inspectorToken: config.inspectorToken,
-    bots: botFilter(config.botFilter),
-    redisAdmin: redis?.store,
-  });
-  // Recovered and wired: the real app takes over the bound port.
+  const http = buildApp(config, counter, { logger, metrics, readiness, inspector, redisAdmin: redis?.store });
+  // Recovered and wired: the real app takes over the bound port, behind the ingest fast lane.
   server.off('request', recovering);
-  server.on('request', app.callback());
+  server.on('request', withFastLane(http.app.callback(), http.fastLane));
 
   // A snapshot every SNAPSHOT_INTERVAL, or sooner once the journal has grown by
   // SNAPSHOT_JOURNAL_BYTES (which bounds the replay at the next start); a failed one is retried

@@ -1,6 +1,6 @@
-import { systemClock } from '../../actors/clock.js';
 import type { Impression } from '../../actors/protocol.js';
-import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
+import type { CounterSystem } from '../../actors/system.js';
+import { startCounting } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
 import { Counter } from '../../src/counter.js';
 
@@ -15,20 +15,13 @@ export interface InProcess {
 }
 
 export function startInProcess(): InProcess {
-  const config = loadConfig({});
-  const system = startCounterSystem({
-    clock: systemClock,
-    ttlMs: config.dedupTtlMs,
-    tickMs: config.sweepIntervalMs,
-    sweepBudget: config.sweepBudget,
-    supervision: { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs },
+  let next = 0;
+  return startCounting(loadConfig({}), {
     onFatal: (err) => {
       throw err;
     },
+    newId: () => `c${next++}`,
   });
-  let next = 0;
-  const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, newId: () => `c${next++}` });
-  return { system, counter };
 }
 
 export function campaignIds(count: number): string[] {

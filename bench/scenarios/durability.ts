@@ -14,7 +14,7 @@ import { batchJson, distinctPerCampaign, impressionJson, makeWorkload, userId, t
 import type { DurabilityParams, DurabilityResult } from '../workers/durability.js';
 
 /**
- * The durability figures of issue 4, each beside a baseline measured in the same run:
+ * What durability costs and what it promises, each figure beside a baseline measured in the same run:
  * 1. batches of 1,000 over HTTP against the service with DURABILITY=fsync and DURABILITY=off (both
  *    running, measured alternately so drift and neighbours hit both alike): the fsync/off ratio;
  * 2. restart time (spawn to the "listening" log line) on a DATA_DIR holding 10M live dedupe keys

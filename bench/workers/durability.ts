@@ -3,10 +3,9 @@ import { ask } from '../../actors/ask.js';
 import { systemClock } from '../../actors/clock.js';
 import type { Impression } from '../../actors/protocol.js';
 import type { IngestResult, RegistryEvent, RegistryRef } from '../../actors/registry.js';
-import { startCounterSystem } from '../../actors/system.js';
 import { analyticsConfig } from '../../src/analytics.js';
+import { startCounting } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
-import { Counter } from '../../src/counter.js';
 import { createLogger } from '../../src/log.js';
 import { Store, type SnapshotReport } from '../../src/storage/store.js';
 import { workerMain } from '../lib/worker.js';
@@ -73,18 +72,8 @@ workerMain<DurabilityParams, DurabilityResult>(async (p) => {
     onHealth: (health) => void (health.ok || (failure ??= health.error)),
     analytics,
   });
-  const system = startCounterSystem({
-    clock: systemClock,
-    ttlMs: config.dedupTtlMs,
-    tickMs: config.sweepIntervalMs,
-    sweepBudget: config.sweepBudget,
-    supervision: { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs },
-    journal: store.journal,
-    analytics,
-    onFatal: (err) => (failure ??= err),
-  });
+  const { system, counter } = startCounting(config, { journal: store.journal, onFatal: (err) => (failure ??= err), askTimeoutMs: ASK_MS });
   for (const state of states) system.registry.send({ type: 'campaign.restore', state });
-  const counter = new Counter({ registry: system.registry, clock: systemClock, askTimeoutMs: ASK_MS, durability: store.journal, analytics });
   const campaignId = (await counter.createCampaign({ name: 'durability', startTime: 0 })).id;
   const check = (): void => {
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));

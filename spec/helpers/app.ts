@@ -3,14 +3,16 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { pino } from 'pino';
 import type { Clock } from '../../actors/clock.js';
-import { systemClock } from '../../actors/clock.js';
-import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
+import type { CounterSystem } from '../../actors/system.js';
 import type { SupervisionReport } from '../../actors/registry.js';
 import type { RemoteCampaignLogic } from '../../actors/remote-campaign.js';
 import type { StateBudget } from '../../actors/budget.js';
-import { DEFAULT_ANALYTICS_CONFIG } from '../../src/analytics.js';
-import { createApp, type AppDeps } from '../../src/app.js';
-import { Counter, type CampaignDirectory } from '../../src/counter.js';
+import type { AppDeps } from '../../src/app.js';
+import { buildApp, startCounting } from '../../src/compose.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { Counter, CampaignDirectory } from '../../src/counter.js';
+import { BodyBudget } from '../../src/http/body-budget.js';
+import { withFastLane } from '../../src/http/fast-lane.js';
 
 export interface TestAppOptions {
   ttlMs?: number;
@@ -48,28 +50,20 @@ export interface TestResponse {
 
 /** Builds the real app on an ephemeral loopback port (no fixed port), with a silent logger. */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const clock = options.clock ?? systemClock;
-  const analytics = options.clickTtlMs === undefined ? undefined : { ...DEFAULT_ANALYTICS_CONFIG, clickTtlMs: options.clickTtlMs };
-  const system = startCounterSystem({
-    clock,
-    ttlMs: options.ttlMs ?? 3_600_000,
-    tickMs: 250,
-    sweepBudget: 65_536,
-    supervision: { maxRestarts: options.maxRestarts ?? 5, windowMs: options.restartWindowMs ?? 60_000 },
-    onSupervision: options.onSupervision,
-    remote: options.remote,
-    analytics,
-    budget: options.budget,
-  });
-  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 1000, campaigns: options.campaigns, analytics, budget: options.budget });
-  const app = createApp({
-    counter,
+  const config: Config = {
+    ...loadConfig({}),
+    dedupTtlMs: options.ttlMs ?? 3_600_000,
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     batchLimit: options.batchLimit ?? 10_000,
-    logger: pino({ level: 'silent' }),
-    ...options.deps?.(system, counter),
-  });
-  const server: Server = createServer(app.callback());
+    maxRestarts: options.maxRestarts ?? 5,
+    restartWindowMs: options.restartWindowMs ?? 60_000,
+    clickDedupTtlMs: options.clickTtlMs ?? 0,
+    askTimeoutMs: 1000,
+  };
+  const { system, counter } = startCounting(config, { clock: options.clock, onSupervision: options.onSupervision, remote: options.remote, campaigns: options.campaigns, budget: options.budget });
+  const { app, fastLane } = buildApp(config, counter, { logger: pino({ level: 'silent' }), bodyBudget: new BodyBudget(64 * 1024 * 1024), ...options.deps?.(system, counter) });
+  // As main.ts serves it: the ingest fast lane in front of Koa.
+  const server: Server = createServer(withFastLane(app.callback(), fastLane));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

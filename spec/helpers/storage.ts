@@ -4,8 +4,10 @@ import sinon from 'sinon';
 import { hash128 } from '../../actors/hash128.js';
 import type { CampaignInfo, Impression, Outcome } from '../../actors/protocol.js';
 import type { DeadLetterReport, SupervisionReport } from '../../actors/registry.js';
-import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
-import { Counter } from '../../src/counter.js';
+import type { CounterSystem } from '../../actors/system.js';
+import { startCounting } from '../../src/compose.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { Counter } from '../../src/counter.js';
 import type { Logger } from '../../src/log.js';
 import { FrameScanner } from '../../src/storage/frames.js';
 import { nodeFs } from '../../src/storage/fs.js';
@@ -196,20 +198,18 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
     },
     ...options.store,
   });
-  const system = startCounterSystem({
+  // The ticker is left to the specs (an hour apart): they sweep by advancing the clock.
+  const config: Config = { ...loadConfig({}), dedupTtlMs: ttlMs, sweepIntervalMs: 3_600_000, maxRestarts: options.maxRestarts ?? 5, restartWindowMs: 60_000, askTimeoutMs: 2000 };
+  let ids = 0;
+  const { system, counter } = startCounting(config, {
     clock,
-    ttlMs,
-    tickMs: 3_600_000,
-    sweepBudget: 65_536,
-    supervision: { maxRestarts: options.maxRestarts ?? 5, windowMs: 60_000 },
     journal: store.journal,
     onDeadLetter: options.onDeadLetter,
     onSupervision: options.onSupervision,
     onFatal: (err) => errors.push(err),
+    newId: () => `generated-${++ids}`,
   });
   for (const state of states) system.registry.send({ type: 'campaign.restore', state });
-  let ids = 0;
-  const counter = new Counter({ registry: system.registry, clock, askTimeoutMs: 2000, durability: store.journal, newId: () => `generated-${++ids}` });
   let stopped = false;
   const node: Node = {
     dir,

@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { isLoopback } from '../config.js';
 import { AppError } from '../errors.js';
@@ -10,29 +9,22 @@ export interface RedisAdmin {
   acceptReset(): Promise<AcceptReport>;
 }
 
-export interface AdminOptions {
-  readonly redis: RedisAdmin;
-  /** INSPECTOR_TOKEN: with it, callers beyond loopback are let in; empty: loopback only. */
-  readonly token: string;
-}
-
-/**
- * Operator calls under `/api/v1/admin`. Until the service has API keys they are protected like the
- * inspector: always from loopback, from elsewhere only with the inspector token.
- */
-export function adminRouter(options: AdminOptions): Router {
-  const router = new Router({ prefix: '/api/v1/admin' });
-  router.post('/redis/accept-reset', operatorOnly(options.token), async (ctx: Context) => {
-    const report = await options.redis.acceptReset();
+/** Operator calls under `/api/v1/admin`; who may make them is the route table's `operator` scope. */
+export function adminHandlers(redis: RedisAdmin) {
+  const acceptReset = async (ctx: Context): Promise<void> => {
+    const report = await redis.acceptReset();
     ctx.set('Cache-Control', 'no-store');
     ctx.body = report.accepted
       ? { accepted: true, message: 'the Redis store data loss was accepted: counting resumes into what is left', epoch: report.epoch, repaired_slots: report.repairedSlots }
       : { accepted: false, message: 'nothing to accept: the Redis store has not been found to have lost data', epoch: report.epoch ?? null, repaired_slots: 0 };
-  });
-  return router;
+  };
+  return { acceptReset };
 }
 
-/** Lets a request through from loopback, or from elsewhere with the inspector token when one is set. */
+/**
+ * Lets a request through from loopback, or from elsewhere with the inspector token when one is set:
+ * until the service has API keys, operator calls are protected like the inspector.
+ */
 export function operatorOnly(token: string): Middleware {
   const want = token === '' ? undefined : digest(token);
   return async (ctx: Context, next: Next): Promise<void> => {

@@ -1,13 +1,12 @@
 import type { Context } from 'koa';
 import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
 import type { Counter } from '../counter.js';
-import { AppError, CampaignNotFoundError, CampaignNotStartedError, OverBudgetError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
+import { CampaignNotFoundError, CampaignNotStartedError, OverBudgetError, UnavailableError, ValidationError } from '../errors.js';
+import { answerBatch, checkBatchSize, type BatchKind, type ItemResult } from './batch.js';
 import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
 import { analyticsValidators as v } from './schemas.js';
 import { illFormedPath, loneSurrogate } from './unicode.js';
 import { describe } from './validate.js';
-
-type ItemResult = { counted: boolean; duplicate?: true; bot_filtered?: true } | { error: string; code: number };
 
 const MESSAGES: Record<'counted' | 'duplicate' | 'bot_filtered', { message: string; counted: boolean; duplicate?: true; bot_filtered?: true }> = {
   counted: { message: 'click counted', counted: true },
@@ -24,6 +23,12 @@ const ITEMS: Record<'counted' | 'duplicate' | 'bot_filtered', ItemResult> = {
 /** POST /clicks: one click object, or a JSON array of them answered item by item (like impressions). */
 export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFilter = BOTS_ON) {
   const analytics = counter.analytics;
+  const batch: Omit<BatchKind<Click, ClickOutcome>, 'record'> = {
+    noun: 'clicks',
+    settled: ITEMS,
+    failure: (outcome, click, retryAfterMs) => failure(counter, outcome, click.campaignId, retryAfterMs),
+    campaignOf: (click) => click.campaignId,
+  };
   return {
     async record(ctx: Context): Promise<void> {
       const body: unknown = ctx.request.body;
@@ -41,39 +46,9 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
         }
         throw await failure(counter, outcome, click.campaignId, retryAfterMs);
       }
-      if (body.length === 0) throw new ValidationError('batch is empty');
-      if (body.length > batchLimit) throw new PayloadTooLargeError(`batch of ${body.length} clicks exceeds the limit of ${batchLimit}`);
-      const parsed = body.map(parse);
-      const accepted: Click[] = [];
-      const positions: number[] = [];
-      parsed.forEach((p, i) => {
-        if (p instanceof ValidationError) return;
-        accepted.push(p);
-        positions.push(i);
-      });
-      const { outcomes, retryAfterMs } = accepted.length > 0 ? await analytics.recordClicks(accepted, now) : { outcomes: [], retryAfterMs: 0 };
-      const results: ItemResult[] = parsed.map((p) => (p instanceof ValidationError ? errorResult(p) : { counted: false }));
-      const tally = { counted: 0, duplicate: 0, bot_filtered: 0 };
-      const errors = new Map<string, ItemResult>();
-      for (let k = 0; k < outcomes.length; k++) {
-        const outcome = outcomes[k];
-        if (outcome === 'counted' || outcome === 'duplicate' || outcome === 'bot_filtered') {
-          tally[outcome]++;
-          results[positions[k]] = ITEMS[outcome];
-          continue;
-        }
-        const key = `${outcome}\u0000${accepted[k].campaignId}`;
-        let result = errors.get(key);
-        if (result === undefined) errors.set(key, (result = errorResult(await failure(counter, outcome, accepted[k].campaignId, retryAfterMs))));
-        results[positions[k]] = result;
-      }
-      ctx.body = {
-        results,
-        counted: tally.counted,
-        duplicates: tally.duplicate,
-        bot_filtered: tally.bot_filtered,
-        rejected: body.length - tally.counted - tally.duplicate - tally.bot_filtered,
-      };
+      checkBatchSize(body, batchLimit, batch.noun);
+      const { results, counts, rejected } = await answerBatch(body, parse, { ...batch, record: (items) => analytics.recordClicks(items, now) });
+      ctx.body = { results, counted: counts.counted, duplicates: counts.duplicate, bot_filtered: counts.bot_filtered, rejected };
     },
   };
 }
@@ -108,7 +83,3 @@ async function failure(counter: Counter, outcome: Exclude<ClickOutcome, 'counted
   }
 }
 
-function errorResult(err: Error): ItemResult {
-  const code = err instanceof AppError ? err.status : 500;
-  return { error: code >= 500 && code !== 503 ? 'internal server error' : err.message, code };
-}

@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Router from '@koa/router';
 import type { JSONSchemaType } from 'ajv';
 import type { Context, Middleware, Next } from 'koa';
 import type { Counter } from '../counter.js';
@@ -9,12 +8,6 @@ import { describeTree } from '../metrics.js';
 import { DEBUG_PAGE_CSP, DEBUG_PAGE_HTML } from './debug-page.js';
 import { compile, valid } from './validate.js';
 
-export interface DebugOptions {
-  readonly inspector: Inspector;
-  readonly counter: Counter;
-  /** Required from every request when not empty. */
-  readonly token: string;
-}
 
 /** Event streams open at once; more would multiply the per-event cost of inspection. */
 export const MAX_WATCHERS = 16;
@@ -69,14 +62,8 @@ const validators = {
 };
 
 /** The actor inspector under `/debug`: the page, the live tree, and the event stream. */
-export function debugRouter(options: DebugOptions): Router {
-  const { inspector, counter } = options;
-  const guard = requireToken(options.token);
-  const router = new Router();
-  router.get('/debug/', guard, page);
-  router.get('/debug/actors', guard, actorTree(inspector, counter));
-  router.get('/debug/events', guard, eventStream(inspector));
-  return router;
+export function debugHandlers(inspector: Inspector, counter: Counter) {
+  return { page, actors: actorTree(inspector, counter), events: eventStream(inspector) };
 }
 
 function page(ctx: Context): void {
@@ -147,7 +134,7 @@ function list(value: string | undefined): string[] {
 }
 
 /** Requires `Authorization: Bearer <token>` or `?token=<token>` when a token is configured. */
-function requireToken(expected: string): Middleware {
+export function requireToken(expected: string): Middleware {
   if (expected === '') return (_ctx: Context, next: Next) => next();
   const want = digest(expected);
   const challenge = { 'WWW-Authenticate': 'Bearer realm="inspector"' };

@@ -5,7 +5,6 @@ interface KoaLikeError {
   status?: number;
   statusCode?: number;
   expose?: boolean;
-  type?: string;
   message?: string;
   headers?: Record<string, string>;
 }
@@ -60,21 +59,9 @@ function statusOf(err: KoaLikeError): number {
   return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500;
 }
 
-/** Clear messages for the errors body parsing raises (raw-body / co-body `type`s). */
+/** What a 4xx says: our errors and Koa's own carry their message; anything else, its status. */
 function messageOf(err: KoaLikeError, status: number): string {
-  if (err instanceof SyntaxError || err.type === 'entity.parse.failed') {
-    return `request body is not valid JSON (${err.message})`;
-  }
-  switch (err.type) {
-    case 'entity.too.large':
-      return 'request body is too large';
-    case 'encoding.unsupported':
-      return 'unsupported content encoding';
-    case 'request.aborted':
-      return 'request aborted';
-    default:
-      return err.expose !== false && err.message ? err.message : `request failed with status ${status}`;
-  }
+  return err.expose !== false && err.message ? err.message : `request failed with status ${status}`;
 }
 
 function respond(ctx: Context, status: number, message: string): void {

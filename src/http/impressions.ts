@@ -1,14 +1,13 @@
 import type { Context } from 'koa';
 import type { Impression, Outcome } from '../../actors/protocol.js';
 import type { Counter } from '../counter.js';
-import { AppError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, OverBudgetError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
+import { CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, OverBudgetError, UnavailableError, ValidationError } from '../errors.js';
 import { NO_OUTCOMES, type ImpressionOutcome, type OutcomeRecorder } from '../metrics.js';
+import { answerBatch, checkBatchSize, type BatchKind, type ItemResult } from './batch.js';
 import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
 import { validators } from './schemas.js';
 import { illFormedPath, loneSurrogate } from './unicode.js';
 import { describe } from './validate.js';
-
-type ItemResult = { counted: boolean; bot_filtered?: true } | { error: string; code: number };
 
 const COUNTED = { message: 'impression counted', counted: true } as const;
 const DUPLICATE = { message: 'duplicate impression within the dedupe window; not counted', counted: false } as const;
@@ -21,6 +20,7 @@ export const SERIALIZED: ReadonlyMap<object, string> = new Map([COUNTED, DUPLICA
 export type ImpressionAnswerer = (body: unknown, userAgent: string | undefined) => Promise<object>;
 
 export function impressionAnswerer(counter: Counter, batchLimit: number, outcomes: OutcomeRecorder = NO_OUTCOMES, bots: BotFilter = BOTS_ON): ImpressionAnswerer {
+  const batch = impressionBatch(counter, outcomes);
   return async (body, agent) => {
     const isBot = bots.forRequest(agent);
     if (!Array.isArray(body)) {
@@ -39,11 +39,8 @@ export function impressionAnswerer(counter: Counter, batchLimit: number, outcome
       outcomes.add(outcome);
       return outcome === 'counted' ? COUNTED : outcome === 'duplicate' ? DUPLICATE : BOT;
     }
-    if (body.length === 0) throw new ValidationError('batch is empty');
-    if (body.length > batchLimit) {
-      throw new PayloadTooLargeError(`batch of ${body.length} impressions exceeds the limit of ${batchLimit}`);
-    }
-    return recordBatch(counter, body, outcomes, (v) => toImpression(v, isBot));
+    checkBatchSize(body, batchLimit, batch.noun);
+    return recordBatch(body, batch, outcomes, (v) => toImpression(v, isBot));
   };
 }
 
@@ -56,63 +53,37 @@ export function impressionHandlers(answer: ImpressionAnswerer) {
   };
 }
 
-/** Batches at least this large give the event loop a turn between parsing, validating and answering. */
-const LARGE_BATCH = 1000;
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeRecorder, parse: (value: unknown) => Impression | ValidationError) {
-  const large = body.length >= LARGE_BATCH;
-  if (large) await yieldToLoop(); // JSON.parse of the body ran in this turn
-  const parsed = body.map(parse);
-  const accepted: Impression[] = [];
-  const positions: number[] = [];
-  parsed.forEach((p, i) => {
-    if (p instanceof ValidationError) return;
-    accepted.push(p);
-    positions.push(i);
-  });
-  if (accepted.length < body.length) tally.add('invalid', body.length - accepted.length);
-  let answer: Awaited<ReturnType<Counter['recordImpressions']>> = { outcomes: [], retryAfterMs: 0 };
-  try {
-    if (accepted.length > 0) answer = await counter.recordImpressions(accepted);
-  } catch (err) {
-    tally.add(rejection(err), accepted.length);
-    throw err;
-  }
-  const { outcomes, retryAfterMs } = answer;
-  if (large) await yieldToLoop();
-
-  const results: ItemResult[] = parsed.map((p) => (p instanceof ValidationError ? errorResult(p) : DUPLICATE_ITEM));
-  const errors = new Map<string, ItemResult>();
-  let counted = 0;
-  let duplicates = 0;
-  let bots = 0;
-  for (let k = 0; k < outcomes.length; k++) {
-    const outcome: Outcome = outcomes[k];
-    if (outcome === 'counted') {
-      counted++;
-      results[positions[k]] = COUNTED_ITEM;
-    } else if (outcome === 'duplicate') {
-      duplicates++;
-    } else if (outcome === 'bot_filtered') {
-      bots++;
-      results[positions[k]] = BOT_ITEM;
-    } else {
-      tally.add(outcome);
-      const campaignId = accepted[k].campaignId;
-      const key = `${outcome}\u0000${campaignId}`;
-      let result = errors.get(key);
-      if (result === undefined) {
-        errors.set(key, (result = errorResult(await counter.outcomeError(outcome, campaignId, retryAfterMs))));
+/** How impressions are recorded and refused item by item in a batch. */
+function impressionBatch(counter: Counter, tally: OutcomeRecorder): BatchKind<Impression, Outcome> {
+  return {
+    noun: 'impressions',
+    settled: { counted: COUNTED_ITEM, duplicate: DUPLICATE_ITEM, bot_filtered: BOT_ITEM },
+    async record(items) {
+      try {
+        return await counter.recordImpressions(items);
+      } catch (err) {
+        tally.add(rejection(err), items.length);
+        throw err;
       }
-      results[positions[k]] = result;
-    }
-  }
-  tally.add('counted', counted);
-  tally.add('duplicate', duplicates);
-  tally.add('bot_filtered', bots);
+    },
+    failure: (outcome, item, retryAfterMs) => counter.outcomeError(outcome, item.campaignId, retryAfterMs),
+    campaignOf: (item) => item.campaignId,
+  };
+}
+
+async function recordBatch(body: unknown[], kind: BatchKind<Impression, Outcome>, tally: OutcomeRecorder, parse: (value: unknown) => Impression | ValidationError) {
+  const parseTallied = (value: unknown): Impression | ValidationError => {
+    const item = parse(value);
+    if (item instanceof ValidationError) tally.add('invalid');
+    return item;
+  };
+  const { results, counts, refused, rejected } = await answerBatch(body, parseTallied, kind);
+  for (const outcome of refused) tally.add(outcome);
+  tally.add('counted', counts.counted);
+  tally.add('duplicate', counts.duplicate);
+  tally.add('bot_filtered', counts.bot_filtered);
   // `bot_filtered` appears only when some were, so the answer keeps its shape where bots are not an issue.
-  return { results, counted, duplicates, ...(bots > 0 && { bot_filtered: bots }), rejected: body.length - counted - duplicates - bots };
+  return { results, counted: counts.counted, duplicates: counts.duplicate, ...(counts.bot_filtered > 0 && { bot_filtered: counts.bot_filtered }), rejected };
 }
 
 /** The metrics reason of an impression the façade refused with an error. */
@@ -138,7 +109,3 @@ function toImpression(value: unknown, isBot: BotJudge): Impression | ValidationE
   return isBot(value.user_agent ?? undefined) ? { ...item, bot: true } : item;
 }
 
-function errorResult(err: Error): ItemResult {
-  const code = err instanceof AppError ? err.status : 500;
-  return { error: code >= 500 && code !== 503 ? 'internal server error' : err.message, code };
-}

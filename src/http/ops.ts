@@ -1,4 +1,3 @@
-import Router from '@koa/router';
 import type { RequestListener } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
 import type { Readiness } from '../health.js';
@@ -9,19 +8,18 @@ import type { Metrics } from '../metrics.js';
 export const UNMATCHED_ROUTE = 'unmatched';
 
 /** `/metrics`, `/healthz` and `/readyz`: what Prometheus and an orchestrator poll. */
-export function opsRouter(metrics: Metrics, readiness: Readiness): Router {
-  const router = new Router();
-  router.get('/metrics', async (ctx: Context) => {
+export function opsHandlers(metrics: Metrics, readiness: Readiness) {
+  const metricsPage = async (ctx: Context): Promise<void> => {
     const { contentType, text } = await metrics.scrape();
     ctx.set('Cache-Control', 'no-store');
     ctx.type = contentType;
     ctx.body = text;
-  });
-  router.get('/healthz', (ctx: Context) => {
+  };
+  const healthz = (ctx: Context): void => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'alive' };
-  });
-  router.get('/readyz', (ctx: Context) => {
+  };
+  const readyz = (ctx: Context): void => {
     ctx.set('Cache-Control', 'no-store');
     const state = readiness.state;
     if (state.ready) {
@@ -32,8 +30,8 @@ export function opsRouter(metrics: Metrics, readiness: Readiness): Router {
     // service recovers or drains, and a thrown 5xx would log an error line per poll.
     ctx.status = 503;
     ctx.body = { status: 'unready', reason: state.reason, error: `not ready: ${state.reason}`, code: 503, ...readiness.details };
-  });
-  return router;
+  };
+  return { metrics: metricsPage, healthz, readyz };
 }
 
 /**

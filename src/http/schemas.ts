@@ -23,7 +23,7 @@ export interface ImpressionBody {
   user_id: string;
   ad_id: string;
   impression_id?: string;
-  /** The viewer's user agent, judged by BOT_FILTER (issue 6). */
+  /** The viewer's user agent, judged by BOT_FILTER. */
   user_agent?: string;
 }
 
@@ -56,7 +56,7 @@ export const validators = {
   listCampaigns: compile(listCampaignsSchema),
 };
 
-// ---- Ads, clicks and analytics (issue 6) ------------------------------------------------------
+// ---- Ads, clicks and analytics -----------------------------------------------------------------
 
 export interface CreateAdBody {
   id?: string;

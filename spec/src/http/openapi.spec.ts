@@ -60,8 +60,8 @@ describe('OpenAPI document (GET /api/v1/openapi.json)', () => {
     expect(registered).to.include.members(['POST /api/v1/impressions', 'GET /metrics', 'GET /debug/events']);
     const undocumented = registered.filter((r) => !documented.includes(r));
     const stale = documented.filter((r) => !registered.includes(r));
-    expect(undocumented, `registered but missing from ROUTES in src/http/openapi.ts: ${undocumented.join(', ')}`).to.deep.equal([]);
-    expect(stale, `in ROUTES (src/http/openapi.ts) but not registered: ${stale.join(', ')}`).to.deep.equal([]);
+    expect(undocumented, `registered but missing from ROUTES in src/http/route-table.ts: ${undocumented.join(', ')}`).to.deep.equal([]);
+    expect(stale, `in ROUTES (src/http/route-table.ts) but not registered: ${stale.join(', ')}`).to.deep.equal([]);
   });
 
   it('every registered route has a "## METHOD /path" heading in api.md', function () {

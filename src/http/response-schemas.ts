@@ -1,98 +1,107 @@
-import type { RouteDoc } from './openapi.js';
-import { analyticsQuerySchema, clickSchema, createAdSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
+import { clickSchema, impressionSchema } from './schemas.js';
 
-/** OpenAPI entries of the ads, clicks and analytics routes (issue 6); openapi.ts folds them in. */
+/**
+ * Response shapes for the OpenAPI document: documentation only (requests are what ajv validates),
+ * checked against real answers by the OpenAPI spec.
+ */
 
 type Schema = Record<string, unknown>;
 
-const error = (description: string, headers?: readonly string[]) => ({ description, schema: 'Error', headers });
-const INVALID = error('invalid request: the message names the field');
-const NOT_FOUND = error('no such campaign');
-const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
-const count = { type: 'integer', minimum: 0 };
 const ratio = { type: 'number', minimum: 0 };
 const seconds = { type: 'number', minimum: 0, description: 'seconds' };
+const campaign: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'start_time', 'created_at'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    start_time: { type: 'string', format: 'date-time' },
+    created_at: { type: 'string', format: 'date-time' },
+  },
+};
+const count = { type: 'integer', minimum: 0 };
 
-export const ANALYTICS_ROUTES: readonly RouteDoc[] = [
-  {
-    method: 'post',
-    path: '/api/v1/campaigns/{id}/ads',
-    summary: "Register an ad's metadata (impressions and clicks may also name ads never registered)",
-    tag: 'api',
-    body: createAdSchema as unknown as Schema,
-    answers: {
-      201: { description: 'registered', schema: 'CreatedAd' },
-      200: { description: 'the same ad was registered before with the same metadata', schema: 'CreatedAd' },
-      400: INVALID,
-      404: NOT_FOUND,
-      409: error('an ad with this id and other metadata exists, or the campaign has ANALYTICS_MAX_ADS ads'),
-      413: error('body too large'),
-      415: error('body is not JSON'),
-      503: UNAVAILABLE,
+const CORE_RESPONSE_SCHEMAS: Record<string, Schema> = {
+  Error: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['error', 'code'],
+    properties: { error: { type: 'string' }, code: { type: 'integer', minimum: 400, maximum: 599 } },
+  },
+  Campaign: campaign,
+  CreatedCampaign: {
+    ...campaign,
+    required: [...(campaign.required as string[]), 'message'],
+    properties: { ...(campaign.properties as Schema), message: { type: 'string' } },
+  },
+  CampaignPage: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['campaigns', 'next_cursor'],
+    properties: { campaigns: { type: 'array', items: { $ref: '#/components/schemas/Campaign' } }, next_cursor: { type: ['string', 'null'] } },
+  },
+  Stats: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['campaign_id', 'last_hour', 'last_day', 'total'],
+    properties: { campaign_id: { type: 'string' }, last_hour: count, last_day: count, total: count },
+  },
+  ImpressionResult: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['message', 'counted'],
+    properties: { message: { type: 'string' }, counted: { type: 'boolean' }, bot_filtered: { const: true, description: 'BOT_FILTER: the user agent is a bot\'s' } },
+  },
+  BatchResult: {
+    type: 'object',
+    required: ['results', 'counted', 'duplicates', 'rejected'],
+    properties: {
+      results: {
+        type: 'array',
+        items: { oneOf: [{ type: 'object', required: ['counted'], properties: { counted: { type: 'boolean' }, bot_filtered: { const: true } } }, { $ref: '#/components/schemas/Error' }] },
+      },
+      counted: count,
+      duplicates: count,
+      bot_filtered: { ...count, description: 'present when some items were bots (BOT_FILTER)' },
+      rejected: count,
     },
   },
-  {
-    method: 'get',
-    path: '/api/v1/campaigns/{id}/ads',
-    summary: "A campaign's registered ads, in registration order, a page at a time",
-    tag: 'api',
-    query: pageQuerySchema as unknown as Schema,
-    answers: { 200: { description: 'one page', schema: 'CampaignAdPage' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
+  Unready: {
+    type: 'object',
+    required: ['status', 'reason', 'error', 'code'],
+    properties: { status: { const: 'unready' }, reason: { type: 'string' }, error: { type: 'string' }, code: { const: 503 } },
   },
-  {
-    method: 'get',
-    path: '/api/v1/ads',
-    summary: "Every campaign's registered ads, in campaign then registration order, a page at a time",
-    tag: 'api',
-    query: pageQuerySchema as unknown as Schema,
-    answers: { 200: { description: 'one page', schema: 'AdPage' }, 400: INVALID, 503: UNAVAILABLE },
-  },
-  {
-    method: 'get',
-    path: '/api/v1/ads/analytics',
-    summary: 'All-time clicks, impressions and CTR per ad id across campaigns, most clicked first',
-    tag: 'api',
-    query: pageQuerySchema as unknown as Schema,
-    answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 503: UNAVAILABLE },
-  },
-  {
-    method: 'post',
-    path: '/api/v1/clicks',
-    summary: 'Record one click, or a batch (a JSON array) answered item by item',
-    tag: 'api',
-    body: { oneOf: [{ $ref: '#/components/schemas/Click' }, { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/Click' } }] },
-    answers: {
-      200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: { oneOf: [{ $ref: '#/components/schemas/ClickResult' }, { $ref: '#/components/schemas/ClickBatchResult' }] } },
-      400: INVALID,
-      404: NOT_FOUND,
-      409: error('the campaign had not started at the click time'),
-      413: error('body or batch too large'),
-      415: error('body is not JSON'),
-      503: UNAVAILABLE,
+  ActorTree: {
+    type: 'object',
+    required: ['id', 'campaigns', 'suspended', 'restarts', 'live_keys', 'children', 'truncated', 'inspector'],
+    properties: {
+      id: { const: 'registry' },
+      campaigns: count,
+      suspended: count,
+      restarts: count,
+      live_keys: count,
+      truncated: { type: 'boolean' },
+      inspector: { type: 'object', required: ['attached', 'watchers'], properties: { attached: { type: 'boolean' }, watchers: count } },
+      children: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['id', 'campaign_id', 'status', 'restarts', 'live_keys', 'total', 'bytes'],
+          properties: {
+            id: { type: 'string', description: 'actor id, campaign:<campaign_id>' },
+            campaign_id: { type: 'string' },
+            status: { enum: ['live', 'suspended'] },
+            restarts: count,
+            live_keys: count,
+            total: count,
+            bytes: count,
+          },
+        },
+      },
     },
   },
-  {
-    method: 'get',
-    path: '/api/v1/campaigns/{id}/analytics',
-    summary: 'Impressions (counted and raw), clicks, CTR, unique users and playback time over a trailing window, optionally per ad',
-    tag: 'api',
-    query: analyticsQuerySchema as unknown as Schema,
-    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
-  },
-  {
-    method: 'get',
-    path: '/api/v1/campaigns/{id}/timeseries',
-    summary: 'Counted impressions and clicks per minute, hour or day (local hours and days in the named zone); JSON or CSV',
-    tag: 'api',
-    query: timeseriesQuerySchema as unknown as Schema,
-    answers: {
-      200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries' },
-      400: INVALID,
-      404: NOT_FOUND,
-      503: UNAVAILABLE,
-    },
-  },
-];
+};
 
 const ad: Schema = {
   type: 'object',
@@ -121,8 +130,8 @@ const figures: Record<string, Schema> = {
 };
 const figureNames = Object.keys(figures);
 
-export const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
-  Click: clickSchema as unknown as Schema,
+const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
+  Click: clickSchema,
   Ad: ad,
   CreatedAd: { ...ad, required: [...(ad.required as string[]), 'message'], properties: { ...(ad.properties as Schema), message: { type: 'string' } } },
   CampaignAdPage: {
@@ -219,4 +228,14 @@ export const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
       },
     },
   },
+};
+
+/** Every component schema, the request bodies named by `$ref` included. */
+export const COMPONENT_SCHEMAS: Readonly<Record<string, unknown>> = { Impression: impressionSchema, ...CORE_RESPONSE_SCHEMAS, ...ANALYTICS_RESPONSE_SCHEMAS };
+
+/** What each response header documented in the route table means. */
+export const HEADER_DOCS: Record<string, string> = {
+  Location: 'URL of the new campaign',
+  'Retry-After': 'seconds to wait before retrying',
+  'WWW-Authenticate': 'Bearer realm="inspector"',
 };

@@ -1,0 +1,332 @@
+import type { Middleware } from 'koa';
+import type { adHandlers } from './ads.js';
+import type { adminHandlers } from './admin.js';
+import type { analyticsHandlers } from './analytics.js';
+import type { campaignHandlers } from './campaigns.js';
+import type { clickHandlers } from './clicks.js';
+import type { debugHandlers } from './debug.js';
+import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
+import type { impressionHandlers } from './impressions.js';
+import type { opsHandlers } from './ops.js';
+import { analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaignsSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
+
+/**
+ * Every endpoint the service serves, once: what it is (method, path, summary), what it takes (the
+ * ajv schemas its handler validates with), who may call it (scope), what it answers, and which
+ * handler serves it. `routes.ts` registers the Koa routes from this table, `openapi.ts` builds the
+ * OpenAPI document from it, and a spec holds api.md's headings to it.
+ */
+
+type Schema = Record<string, unknown>;
+
+/**
+ * Who may call a route. Today `public` and `operations` are open, `inspector` needs INSPECTOR_TOKEN
+ * when one is set, and `operator` needs loopback or that token; an API-key system will key on this.
+ */
+export type Scope = 'public' | 'operations' | 'inspector' | 'operator';
+
+export interface Answer {
+  readonly description: string;
+  /** A component name, or an inline schema; absent for answers with no JSON body. */
+  readonly schema?: string | Schema;
+  readonly type?: string;
+  readonly headers?: readonly string[];
+}
+
+/** The handlers a running app has; the inspector's and the admin's only when they are configured. */
+export interface Handlers {
+  readonly campaigns: ReturnType<typeof campaignHandlers>;
+  readonly impressions: ReturnType<typeof impressionHandlers>;
+  readonly ads: ReturnType<typeof adHandlers>;
+  readonly clicks: ReturnType<typeof clickHandlers>;
+  readonly analytics: ReturnType<typeof analyticsHandlers>;
+  readonly ops: ReturnType<typeof opsHandlers>;
+  readonly openapi: Middleware;
+  readonly debug?: ReturnType<typeof debugHandlers>;
+  readonly admin?: ReturnType<typeof adminHandlers>;
+}
+
+export interface Route {
+  readonly method: 'get' | 'post';
+  /** OpenAPI form: `{id}` for path parameters. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: 'api' | 'operations' | 'inspector';
+  readonly scope: Scope;
+  /** The handler; a route whose handler is absent (inspector off, memory store) is not served. */
+  readonly handle: (h: Handlers) => Middleware | undefined;
+  /** The JSON body it reads (a route with one gets the body reader). */
+  readonly body?: object;
+  /** Its query string, as the ajv schema its handler validates with. */
+  readonly query?: object;
+  readonly answers: Readonly<Record<number, Answer>>;
+}
+
+const error = (description: string, headers?: readonly string[]): Answer => ({ description, schema: 'Error', headers });
+const INVALID = error('invalid request: the message names the field');
+const NOT_FOUND = error('no such campaign');
+const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
+const UNAUTHORIZED = error('INSPECTOR_TOKEN is set and the request did not carry it', ['WWW-Authenticate']);
+const ref = (component: string): Schema => ({ $ref: `#/components/schemas/${component}` });
+const eitherOf = (one: string, other: string): Schema => ({ oneOf: [ref(one), ref(other)] });
+/** A body of one item, or a batch: a non-empty JSON array of them. */
+const oneOrBatch = (item: string): Schema => ({ oneOf: [ref(item), { type: 'array', minItems: 1, items: ref(item) }] });
+/** What a POST of one item or a batch may answer besides its result. */
+const batchErrors = (notStarted: string): Record<number, Answer> => ({
+  400: INVALID,
+  404: NOT_FOUND,
+  409: error(notStarted),
+  413: error('body or batch too large'),
+  415: error('body is not JSON'),
+});
+const INSPECTOR_NOTE = 'Only when INSPECTOR=on; requires `Authorization: Bearer <token>` or `?token=` when INSPECTOR_TOKEN is set.';
+
+export const ROUTES: readonly Route[] = [
+  {
+    method: 'post',
+    path: '/api/v1/campaigns',
+    summary: 'Create a campaign',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.campaigns.create,
+    body: createCampaignSchema,
+    answers: {
+      201: { description: 'created', schema: 'CreatedCampaign', headers: ['Location'] },
+      400: INVALID,
+      413: error('body too large'),
+      415: error('body is not JSON'),
+      503: error('journal backlog, a disk that fails or stalls, or state at MEMORY_BUDGET; with Retry-After'),
+      507: error('the disk under DATA_DIR is full, or MAX_CAMPAIGNS campaigns exist'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns',
+    summary: 'List campaigns in creation order, a page at a time',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.campaigns.list,
+    query: listCampaignsSchema,
+    answers: { 200: { description: 'one page', schema: 'CampaignPage' }, 400: INVALID },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}',
+    summary: 'Get one campaign',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.campaigns.get,
+    answers: { 200: { description: 'the campaign', schema: 'Campaign' }, 404: NOT_FOUND },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}/stats',
+    summary: "A campaign's counted impressions: trailing hour, trailing day, and total",
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.campaigns.stats,
+    answers: { 200: { description: 'the counts', schema: 'Stats' }, 404: NOT_FOUND, 503: UNAVAILABLE },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/impressions',
+    summary: 'Record one impression, or a batch (a JSON array) answered item by item',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.impressions.record,
+    body: oneOrBatch('Impression'),
+    answers: {
+      200: { description: 'one impression: counted, or a duplicate within the TTL; a batch: one result per item', schema: eitherOf('ImpressionResult', 'BatchResult') },
+      ...batchErrors('the campaign has not started yet'),
+      422: error('the impression crashed its campaign repeatedly and was set aside as a dead letter'),
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/campaigns/{id}/ads',
+    summary: "Register an ad's metadata (impressions and clicks may also name ads never registered)",
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.ads.create,
+    body: createAdSchema,
+    answers: {
+      201: { description: 'registered', schema: 'CreatedAd' },
+      200: { description: 'the same ad was registered before with the same metadata', schema: 'CreatedAd' },
+      400: INVALID,
+      404: NOT_FOUND,
+      409: error('an ad with this id and other metadata exists, or the campaign has ANALYTICS_MAX_ADS ads'),
+      413: error('body too large'),
+      415: error('body is not JSON'),
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}/ads',
+    summary: "A campaign's registered ads, in registration order, a page at a time",
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.ads.listForCampaign,
+    query: pageQuerySchema,
+    answers: { 200: { description: 'one page', schema: 'CampaignAdPage' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/ads',
+    summary: "Every campaign's registered ads, in campaign then registration order, a page at a time",
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.ads.listAll,
+    query: pageQuerySchema,
+    answers: { 200: { description: 'one page', schema: 'AdPage' }, 400: INVALID, 503: UNAVAILABLE },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/ads/analytics',
+    summary: 'All-time clicks, impressions and CTR per ad id across campaigns, most clicked first',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.analytics.ads,
+    query: pageQuerySchema,
+    answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 503: UNAVAILABLE },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/clicks',
+    summary: 'Record one click, or a batch (a JSON array) answered item by item',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.clicks.record,
+    body: oneOrBatch('Click'),
+    answers: {
+      200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: eitherOf('ClickResult', 'ClickBatchResult') },
+      ...batchErrors('the campaign had not started at the click time'),
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}/analytics',
+    summary: 'Impressions (counted and raw), clicks, CTR, unique users and playback time over a trailing window, optionally per ad',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.analytics.campaign,
+    query: analyticsQuerySchema,
+    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}/timeseries',
+    summary: 'Counted impressions and clicks per minute, hour or day (local hours and days in the named zone); JSON or CSV',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.analytics.timeseries,
+    query: timeseriesQuerySchema,
+    answers: {
+      200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries' },
+      400: INVALID,
+      404: NOT_FOUND,
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/openapi.json',
+    summary: 'This document',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.openapi,
+    answers: { 200: { description: 'OpenAPI 3.1', schema: { type: 'object' } } },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics (text exposition format)',
+    tag: 'operations',
+    scope: 'operations',
+    handle: (h) => h.ops.metrics,
+    answers: { 200: { description: 'metrics', type: 'text/plain' } },
+  },
+  {
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness: the process is up',
+    tag: 'operations',
+    scope: 'operations',
+    handle: (h) => h.ops.healthz,
+    answers: { 200: { description: 'alive', schema: { type: 'object', required: ['status'], properties: { status: { const: 'alive' } } } } },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness: 503 with a reason while starting, recovering or draining, at the memory budget, while the disk refuses the journal, or while Redis is unavailable or has lost its data',
+    tag: 'operations',
+    scope: 'operations',
+    handle: (h) => h.ops.readyz,
+    answers: {
+      200: { description: 'ready', schema: { type: 'object', required: ['status'], properties: { status: { const: 'ready' } } } },
+      503: { description: 'not ready', schema: 'Unready' },
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/admin/redis/accept-reset',
+    summary:
+      'STORE=redis only: accepts that Redis lost its data (a restart without persistence, a cluster master restarted empty), ' +
+      'so that counting resumes into the store as it is; until then the service is unready and campaign calls answer 503. ' +
+      'Accepted from loopback, or from elsewhere with Authorization: Bearer <INSPECTOR_TOKEN>.',
+    tag: 'operations',
+    scope: 'operator',
+    handle: (h) => h.admin?.acceptReset,
+    answers: {
+      200: {
+        description: 'accepted, or nothing to accept',
+        schema: {
+          type: 'object',
+          required: ['accepted', 'message', 'epoch', 'repaired_slots'],
+          properties: { accepted: { type: 'boolean' }, message: { type: 'string' }, epoch: { type: ['string', 'null'] }, repaired_slots: { type: 'integer' } },
+        },
+      },
+      401: error('the token is not valid'),
+      403: error('not from loopback, and no valid token'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/debug/',
+    summary: `The inspector page: the actor tree and the live event stream. ${INSPECTOR_NOTE}`,
+    tag: 'inspector',
+    scope: 'inspector',
+    handle: (h) => h.debug?.page,
+    answers: { 200: { description: 'a self-contained HTML page', type: 'text/html' }, 401: UNAUTHORIZED },
+  },
+  {
+    method: 'get',
+    path: '/debug/actors',
+    summary: `The live actor tree: the registry and each campaign actor. ${INSPECTOR_NOTE}`,
+    tag: 'inspector',
+    scope: 'inspector',
+    handle: (h) => h.debug?.actors,
+    query: actorsQuerySchema,
+    answers: { 200: { description: 'the tree', schema: 'ActorTree' }, 400: INVALID, 401: UNAUTHORIZED },
+  },
+  {
+    method: 'get',
+    path: '/debug/events',
+    summary:
+      'Server-Sent Events: one `data:` line of JSON per xstate inspection event, filtered by actor and type. ' +
+      'The inspection hook is attached only while a client is connected; a client more than 1 MiB behind is dropped; ' +
+      `reply callbacks are never sent; user ids are pseudonymised unless redact=off. ${INSPECTOR_NOTE}`,
+    tag: 'inspector',
+    scope: 'inspector',
+    handle: (h) => h.debug?.events,
+    query: eventsQuerySchema,
+    answers: {
+      200: { description: 'an event stream', type: 'text/event-stream' },
+      400: INVALID,
+      401: UNAUTHORIZED,
+      429: error('too many inspector clients', ['Retry-After']),
+    },
+  },
+];

@@ -1,0 +1,45 @@
+-- One atomic step for a batch of one campaign's clicks, with memory mode's rules
+-- (actors/analytics.ts): before the campaign's start a click is `s` (not started); a bot's is `b`
+-- (tallied, not counted); with click dedupe on (ttl > 0) a repeat of the same user (or IP) on the same
+-- ad less than ttl after its counted click is `d`; otherwise `c`, with its playback time if any.
+-- KEYS[1] = the campaign hash. ARGV = ttl, expiry margin, then 5 per click: at, ad, dedupe key (`` none),
+-- bot (`1`/`0`), playback seconds (`` none). Returns one character per click, or `N` (no campaign).
+local meta = KEYS[1]
+local start = redis.call('HGET', meta, 's')
+if not start then return 'N' end
+start = tonumber(start)
+local base = string.sub(meta, 1, -2)
+local MAX_ADS, KEEP_AM, KEEP_AQ, KEEP_AY = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+-- include: tally.lua
+local ttl, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i = 7, #ARGV, 5 do
+  local atText, ad, key, bot, play = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local at = tonumber(atText)
+  local o
+  if at < start then
+    o = 's'
+  elseif bot == '1' then
+    o = 'b'
+    tally(at, ad, 'B')
+  else
+    if ttl > 0 and key ~= '' then
+      local k = base .. 'k:' .. ad .. '\0' .. key
+      local last = redis.call('GET', k)
+      if last and at - tonumber(last) < ttl then o = 'd' else redis.call('SET', k, atText, 'PX', ttl + margin) end
+    end
+    if o == 'd' then
+      tally(at, ad, 'K')
+    else
+      o = 'c'
+      tally(at, ad, 'k')
+      if play ~= '' then
+        tally(at, ad, 'p')
+        tally(at, ad, 's', tonumber(play))
+      end
+    end
+  end
+  out[#out + 1] = o
+end
+flushTallies()
+return table.concat(out)

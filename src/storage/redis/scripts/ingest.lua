@@ -1,0 +1,76 @@
+-- One atomic step for a batch of one campaign's impressions. All keys share the hash tag of the
+-- campaign (`ic:{<id>}:...`), so one shard owns a campaign and the script never crosses slots.
+--
+-- KEYS[1] = the campaign hash (`n` name, `s` start, `c` created, `t` total).
+-- ARGV = ttl, expiry margin, idempotency ttl, then per group: at, n, and n pairs (user, tag) where the
+-- tag is `-` (plain), `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted).
+-- Returns one character per item (c counted, d duplicate, s not started, b bot), or `N` when the campaign
+-- does not exist. Counted, duplicate and bot impressions are tallied in the analytics buckets
+-- (tally.lua), counted users in its sketches; idempotent retries are not tallied again. The fixed-window rule is the in-memory one (actors/dedupe.ts): a user counts when
+-- no counted impression of theirs is less than ttl old; duplicates never move the window.
+local meta = KEYS[1]
+local start = redis.call('HGET', meta, 's')
+if not start then return 'N' end
+start = tonumber(start)
+local base = string.sub(meta, 1, -2)
+local MAX_ADS, KEEP_AM, KEEP_AQ, KEEP_AY = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+-- include: tally.lua
+local ttl, margin, idemTtl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local out, buckets, counted = {}, {}, 0
+local i = 8
+while i <= #ARGV do
+  local atText = ARGV[i]
+  local at, n = tonumber(atText), tonumber(ARGV[i + 1])
+  local minute = math.floor(at / 60000)
+  i = i + 2
+  for _ = 1, n do
+    local user, tag, ad = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    local o
+    if at < start then
+      o = 's'
+    elseif tag == 'b' then
+      o = 'b'
+      tally(at, ad, 'b')
+    else
+      local idKey
+      if tag ~= '-' then
+        idKey = base .. 'i:' .. string.sub(tag, 2)
+        local seen = redis.call('GET', idKey)
+        if seen and at - tonumber(string.sub(seen, 2)) < idemTtl then o = string.sub(seen, 1, 1) end
+      end
+      if not o then
+        local userKey = base .. 'u:' .. user
+        local last = redis.call('GET', userKey)
+        if last and at - tonumber(last) < ttl then
+          o = 'd'
+        else
+          o = 'c'
+          redis.call('SET', userKey, atText, 'PX', ttl + margin)
+          counted = counted + 1
+          buckets[minute] = (buckets[minute] or 0) + 1
+          seen(at, ad, user)
+        end
+        tally(at, ad, o)
+        if idKey then redis.call('SET', idKey, o .. atText, 'PX', idemTtl + margin) end
+      end
+    end
+    out[#out + 1] = o
+  end
+end
+if counted > 0 then
+  redis.call('HINCRBY', meta, 't', counted)
+  local minutes, newest, added = base .. 'm', nil, false
+  for minute, n in pairs(buckets) do
+    if redis.call('HINCRBY', minutes, minute, n) == n then added = true end
+    if newest == nil or minute > newest then newest = minute end
+  end
+  -- A new minute made more than a day of buckets: drop those that fell out of the day window.
+  if added and redis.call('HLEN', minutes) > 1440 then
+    for _, f in ipairs(redis.call('HKEYS', minutes)) do
+      if tonumber(f) <= newest - 1440 then redis.call('HDEL', minutes, f) end
+    end
+  end
+end
+flushTallies()
+return table.concat(out)
