@@ -25,7 +25,7 @@ export interface CampaignState {
   total: number;
   /** Impression ids seen in the last day, by first outcome; created on first use. */
   idempotency: { readonly counted: DedupeTable; readonly duplicate: DedupeTable } | undefined;
-  /** Ads, clicks and analytics buckets (issue 6); created on first use. */
+  /** Ads, clicks and analytics buckets; created on first use. */
   analytics: CampaignAnalytics | undefined;
   readonly analyticsOptions: AnalyticsOptions;
   /** Set by the registry that owns the actor (a state restored from disk gets it on restore). */

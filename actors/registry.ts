@@ -25,7 +25,7 @@ export interface RegistryInput {
    * the campaign is gone).
    */
   readonly remote?: RemoteCampaignLogic;
-  /** Ads, clicks and analytics limits and retention for every campaign actor (issue 6). */
+  /** Ads, clicks and analytics limits and retention for every campaign actor. */
   readonly analytics?: AnalyticsOptions;
   /** The bound on state bytes and campaigns (memory mode); absent: unbounded. */
   readonly budget?: StateBudget;

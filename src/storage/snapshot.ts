@@ -33,7 +33,7 @@ interface CampaignMeta {
   windows: { head: number; hourSum: number; daySum: number; ring: boolean };
   dedupe: { ttlMs: number; shards: ShardMeta[] };
   idempotency: { counted: { ttlMs: number; shards: ShardMeta[] }; duplicate: { ttlMs: number; shards: ShardMeta[] } } | null;
-  /** Whether one more blob follows with the campaign's analytics (analytics-codec.ts); absent before issue 6. */
+  /** Whether one more blob follows with the campaign's analytics (analytics-codec.ts); absent in files written before analytics existed. */
   analytics?: boolean;
 }
 
