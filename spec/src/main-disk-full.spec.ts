@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client, killAll, removeTempDirs, startServer, tempDir, waitFor, type ServerProcess } from '../helpers/process.js';
 
@@ -85,6 +85,8 @@ describe('main (process level) with a full disk', function () {
     };
     await expectTotal('reads are served while the disk is full');
 
+    // Take the last free pages too (a failed snapshot gives some back), so the restart meets a full disk.
+    await fillUp(join(mountPoint as string, 'filler'));
     // kill -9 while the disk is full, and restart on the full disk: no crash loop.
     server.child.kill('SIGKILL');
     await server.exited;
@@ -112,3 +114,22 @@ describe('main (process level) with a full disk', function () {
     client.close();
   });
 });
+
+/** Writes `path` until the file system has no page left (1 MiB writes, then 4 KiB ones). */
+async function fillUp(path: string): Promise<void> {
+  const file = await open(path, 'a');
+  try {
+    for (const size of [1024 * 1024, 4096, 1]) {
+      const chunk = Buffer.alloc(size);
+      for (let i = 0; i < 100_000; i++) {
+        try {
+          await file.write(chunk);
+        } catch {
+          break;
+        }
+      }
+    }
+  } finally {
+    await file.close().catch(() => undefined);
+  }
+}
