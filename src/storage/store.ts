@@ -188,6 +188,7 @@ export class Store {
       if (report.gaps.length < REPORT_LIMIT) report.gaps.push({ file, from, count });
     };
     const digest = new Uint32Array(4);
+    const sizes = new Map<string, number>();
     for (const name of names.filter((n) => SEGMENT.test(n) && Number(SEGMENT.exec(n)?.[1]) >= boundary)) {
       const first = Number(SEGMENT.exec(name)?.[1]);
       if (expected !== undefined && first > expected) gap(name, expected, first - expected);
@@ -197,6 +198,7 @@ export class Store {
       try {
         const scanner = new FrameScanner(file, await file.size(), { plausible: plausibleRecord, maxLength: 64 * 1024 * 1024 });
         report.bytes += scanner.size;
+        sizes.set(name, scanner.size);
         for (;;) {
           const r = scanner.nextBuffered() ?? (await scanner.next());
           if (r.kind === 'end') break;
@@ -247,9 +249,9 @@ export class Store {
     else if (report.damaged.length > 0) logger.error({ ...report }, 'recovery found damaged files; nothing acknowledged was lost');
     for (const t of report.torn) logger.warn({ ...t }, 'journal segment ends in a torn write (left by a crash; never acknowledged)');
 
-    // The new segment reuses the name of one that held no readable record: keep those bytes aside.
+    // The new segment reuses the name of one that held no readable record: keep any bytes it has aside.
     const next = `journal-${String(lastSeq + 1).padStart(16, '0')}.log`;
-    if (names.includes(next)) setAside.push({ name: next, copy: false });
+    if ((sizes.get(next) ?? 0) > 0) setAside.push({ name: next, copy: false });
     for (const s of setAside) report.quarantined.push(await quarantine(fs, dir, s.name, s.copy, logger));
     for (const name of names.filter((n) => n.endsWith('.tmp'))) await fs.rm(join(dir, name));
 

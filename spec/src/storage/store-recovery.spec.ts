@@ -279,6 +279,30 @@ describe('storage/Store recovery from damage', () => {
       await eventually(() => node.store.journal.health.ok, 'the journal to retry and recover', 5000);
     });
 
+    it('a clean shutdown and restart sets nothing aside and logs no error (the empty newest segment is reused)', async () => {
+      const node = await boot();
+      await node.createCampaign('c1');
+      await node.record('c1', users(3));
+      await node.shutdown();
+      const again = await boot();
+      expect(again.report.quarantined).to.deep.equal([]);
+      expect(await quarantined()).to.deep.equal([]);
+      expect(again.log.filter((l) => l.level === 'error' || l.level === 'fatal')).to.deep.equal([]);
+      expect(await again.total('c1')).to.equal(3);
+    });
+
+    it('a segment holding only a torn write, whose name the new segment takes, is moved aside first', async () => {
+      const node = await boot();
+      await node.createCampaign('c1');
+      await node.shutdown();
+      const names = await segments(dir);
+      const newest = names[names.length - 1];
+      await writeFile(join(dir, newest), Buffer.from([40, 0, 0, 0, 9, 9, 9]));
+      const again = await boot();
+      expect(again.report.quarantined.some((q) => q.includes(newest))).to.equal(true);
+      expect((await quarantined()).some((q) => q.startsWith(newest))).to.equal(true);
+    });
+
     it('leftover .tmp files from an interrupted snapshot are removed at start', async () => {
       await history();
       await writeFile(join(dir, 'snapshot-0000000000000099.bin.tmp'), 'half');
