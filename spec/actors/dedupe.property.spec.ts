@@ -135,7 +135,7 @@ describe('DedupeTable against a Map<user, lastCountedAt> model (property)', () =
         ttls.chain((ttl) => fc.tuple(fc.constant(ttl), fc.nat(2 ** 42), commands(ttl))),
         ([ttl, start, cmds]) => run(ttl, start, cmds),
       ),
-      fcParams(150),
+      fcParams(100),
     );
   });
 });

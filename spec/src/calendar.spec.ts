@@ -127,7 +127,7 @@ describe('calendar and series against a brute-force minute walk (property)', () 
         expect(before.filter((t) => t > first).map((t) => new Date(t).toISOString()), `boundaries inside [startOfDay(from), from] in ${name}`).to.deep.equal([]);
         for (const t of days) expect(zone.startOfDay(t), `startOfDay of a day's first instant in ${name}`).to.equal(t);
       }),
-      fcParams(60),
+      fcParams(40),
     );
   });
 
@@ -148,7 +148,7 @@ describe('calendar and series against a brute-force minute walk (property)', () 
         }
         expect(got.map((t) => new Date(t).toISOString()), `hour starts in ${name}`).to.deep.equal(hours.map((t) => new Date(t).toISOString()));
       }),
-      fcParams(60),
+      fcParams(40),
     );
   });
 
