@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ALL_BACKENDS, ManualClock, type Backend, type NodeApp, type NodeOptions } from '../helpers/backends.js';
 import { API, createCampaign, expectError, impression, postImpression, stats } from '../helpers/http.js';
+import { seededTests } from '../helpers/seed.js';
 
 /**
  * One conformance suite, three backends: the same HTTP-level behaviour (TTL rule, window edges,
@@ -232,18 +233,19 @@ for (const makeBackend of ALL_BACKENDS) {
     });
 
     describe('exactness under concurrency', () => {
+      const { random } = seededTests('spec/src/conformance.spec.ts');
       it('counts exactly the distinct users of shuffled, repeated, concurrent requests (singles and batches, across nodes when shared)', async () => {
         const peers = backend.shared ? [t, await node()] : [t];
         const id = await createCampaign(t);
         const users = 400;
         const sends: unknown[][] = [];
         for (let round = 0; round < 4; round++) {
-          const order = shuffle(Array.from({ length: users }, (_, u) => impression(id, `user-${u}`)));
+          const order = shuffle(Array.from({ length: users }, (_, u) => impression(id, `user-${u}`)), random);
           for (let i = 0; i < order.length; i += 40) sends.push(order.slice(i, i + 40));
         }
         for (let u = 0; u < 100; u++) sends.push([impression(id, `user-${u}`)]);
         const results = await Promise.all(
-          shuffle(sends).map((batch, i) => postImpression(peers[i % peers.length], batch.length === 1 ? batch[0] : batch)),
+          shuffle(sends, random).map((batch, i) => postImpression(peers[i % peers.length], batch.length === 1 ? batch[0] : batch)),
         );
         let counted = 0;
         for (const r of results) {
@@ -470,9 +472,9 @@ for (const makeBackend of ALL_BACKENDS) {
   });
 }
 
-function shuffle<T>(items: T[]): T[] {
+function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
+    const j = Math.floor(random() * (i + 1));
     [items[i], items[j]] = [items[j], items[i]];
   }
   return items;

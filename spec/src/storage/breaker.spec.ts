@@ -1,15 +1,17 @@
 import { expect } from 'chai';
+import sinon from 'sinon';
 import { CircuitBreaker, StoreUnavailableError } from '../../../src/storage/breaker.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('storage/breaker', () => {
   let breaker: CircuitBreaker;
   let probeOk: boolean;
   let probes: number;
   let changes: boolean[];
+  let clock: sinon.SinonFakeTimers;
 
   beforeEach(() => {
+    // Only the breaker's own timers are faked: probes resolve as promises, which tickAsync lets run.
+    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     probeOk = false;
     probes = 0;
     changes = [];
@@ -24,7 +26,10 @@ describe('storage/breaker', () => {
       onChange: (open) => changes.push(open),
     });
   });
-  afterEach(() => breaker.stop());
+  afterEach(() => {
+    breaker.stop();
+    clock.restore();
+  });
 
   const fail = (): Promise<never> => Promise.reject(new Error('boom'));
 
@@ -63,20 +68,33 @@ describe('storage/breaker', () => {
 
   it('probes on its own every openMs while open and closes on the first probe that succeeds', async () => {
     breaker.open();
-    await sleep(70);
-    expect(probes).to.be.at.least(2);
+    await clock.tickAsync(19);
+    expect(probes, 'no probe before openMs').to.equal(0);
+    await clock.tickAsync(1);
+    expect(probes, 'the first probe at openMs').to.equal(1);
+    await clock.tickAsync(19);
+    expect(probes).to.equal(1);
+    await clock.tickAsync(1);
+    expect(probes, 'the next one openMs after a failed probe').to.equal(2);
     expect(breaker.isOpen).to.equal(true);
+    expect(await breaker.run(async () => 'refused').catch((e: unknown) => e)).to.be.instanceOf(StoreUnavailableError);
     probeOk = true;
-    await sleep(40);
+    await clock.tickAsync(20);
+    expect(probes).to.equal(3);
     expect(breaker.isOpen).to.equal(false);
     expect(changes).to.deep.equal([true, false]);
     expect(await breaker.run(async () => 'back')).to.equal('back');
+    await clock.tickAsync(100);
+    expect(probes, 'no probing once closed').to.equal(3);
   });
 
   it('stops probing when stopped', async () => {
     breaker.open();
+    await clock.tickAsync(20);
+    expect(probes).to.equal(1);
     breaker.stop();
-    await sleep(50);
-    expect(probes).to.equal(0);
+    await clock.tickAsync(100);
+    expect(probes).to.equal(1);
+    expect(clock.countTimers(), 'no timer left behind').to.equal(0);
   });
 });

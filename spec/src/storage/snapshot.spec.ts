@@ -266,8 +266,9 @@ describe('storage/snapshot', () => {
       };
       pump();
       await new Promise((r) => setTimeout(r, 20));
+      const before = n;
       const report = await node.store.snapshot(node.system.registry);
-      const during = n;
+      const during = n - before;
       for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
       pumping = false;
       await Promise.all(acks);
