@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import Koa, { type Context } from 'koa';
+import { KeyRing, MemoryKeyStore } from './auth/keys.js';
 import type { Counter } from './counter.js';
 import type { BotFilter } from './http/bots.js';
 import { Readiness } from './health.js';
 import { BodyBudget } from './http/body-budget.js';
 import { adminRouter, type RedisAdmin } from './http/admin.js';
+import { apiHeaders, Auth } from './http/auth.js';
+import type { RateLimits } from './http/rate-limit.js';
 import { debugRouter } from './http/debug.js';
 import { errorHandler } from './http/errors.js';
 import { withFastLane } from './http/fast-lane.js';
@@ -28,8 +32,16 @@ export interface AppDeps {
   readonly readiness?: Readiness;
   /** The actor inspector: `/debug/*` exists only when one is given (INSPECTOR=on). */
   readonly inspector?: Inspector;
-  /** Token `/debug/*` requires; empty or absent: none. */
-  readonly inspectorToken?: string;
+  /** API keys (ADMIN_KEY and those created through `/keys`); an empty ring in memory when absent. */
+  readonly keys?: KeyRing;
+  /** AUTH=off: no checks at all (a trusted network). */
+  readonly authOff?: boolean;
+  /** TRUST_PROXY: `X-Forwarded-For` (and `-Proto`, `-Host`) name the client. */
+  readonly trustProxy?: boolean;
+  /** Rate limits; none when absent. */
+  readonly rateLimits?: RateLimits;
+  /** BEACON_SECRET; a random one (beacons valid until restart) when absent. */
+  readonly beaconSecret?: string;
   /** BOT_FILTER: which impressions and clicks are bots' (isbot's list when absent). */
   readonly bots?: BotFilter;
   /** STORE=redis: `/api/v1/admin/redis/*` exists only when one is given. */
@@ -42,13 +54,22 @@ export function createApp(deps: AppDeps): Koa {
   const metrics = deps.metrics ?? new Metrics({ source: deps.counter, processMetrics: false });
   const impressions = impressionAnswerer(deps.counter, deps.batchLimit, metrics.impressions, deps.bots);
   const bodyBudget = deps.bodyBudget ?? new BodyBudget(64 * 1024 * 1024);
-  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, impressions, bodyBudget }), opsRouter(metrics, deps.readiness ?? new Readiness())];
-  if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter, token: deps.inspectorToken ?? '' }));
-  if (deps.redisAdmin) routers.push(adminRouter({ redis: deps.redisAdmin, token: deps.inspectorToken ?? '' }));
+  const keys = deps.keys ?? new KeyRing(new MemoryKeyStore());
+  const auth = new Auth({ keys, off: deps.authOff, trustProxy: deps.trustProxy, limits: deps.rateLimits });
+  const beaconSecret = deps.beaconSecret || randomBytes(32);
+  app.proxy = deps.trustProxy === true;
+  const routers = [
+    apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, impressions, bodyBudget, keys, auth, beaconSecret, registry: metrics.registry }),
+    opsRouter(metrics, deps.readiness ?? new Readiness()),
+  ];
+  if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter }));
+  if (deps.redisAdmin) routers.push(adminRouter({ redis: deps.redisAdmin }));
   app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));
   app.use(requestId);
   app.use(observeRequests(metrics, deps.logger));
   app.use(errorHandler);
+  app.use(apiHeaders);
+  app.use(auth.middleware());
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());
@@ -56,6 +77,6 @@ export function createApp(deps: AppDeps): Koa {
   // Every server made from `app.callback()` (main and the tests alike) gets the ingest fast lane.
   const koaCallback = app.callback.bind(app);
   app.callback = () =>
-    withFastLane(koaCallback(), { answer: impressions, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger }) as ReturnType<Koa['callback']>;
+    withFastLane(koaCallback(), { answer: impressions, auth, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger }) as ReturnType<Koa['callback']>;
   return app;
 }

@@ -4,6 +4,9 @@ import { systemClock } from '../actors/clock.js';
 import { startCounterSystem } from '../actors/system.js';
 import { analyticsConfig } from './analytics.js';
 import { createApp } from './app.js';
+import { FileKeyStore, RedisKeyStore } from './auth/key-store.js';
+import { KeyRing, MemoryKeyStore } from './auth/keys.js';
+import { RateLimits } from './http/rate-limit.js';
 import { botFilter } from './http/bots.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Counter } from './counter.js';
@@ -96,6 +99,25 @@ async function main(argv: readonly string[]): Promise<void> {
   const counter = new Counter({ registry: system.registry, clock: system.clock, askTimeoutMs: config.askTimeoutMs, durability: store?.journal, campaigns: redis?.store, analytics });
   metrics.watch(system.registry);
   const inspector = config.inspector ? new Inspector({ system: system.registry.system }) : undefined;
+  const keyStore = redis
+    ? new RedisKeyStore(redis.store.connection, (err) => logger.warn({ err }, 'could not look for API key changes in Redis; retrying'))
+    : durable
+      ? new FileKeyStore(config.dataDir)
+      : new MemoryKeyStore();
+  const keys = await new KeyRing(keyStore, config.adminKey).open();
+  if (config.authOff) logger.warn('AUTH=off: every client can create campaigns, count, read and administer; use only on a trusted network');
+  else if (!keys.configured) logger.warn('no API keys: serving loopback clients only (set ADMIN_KEY and create keys with POST /api/v1/keys)');
+  if (config.beaconSecret === '') logger.warn('BEACON_SECRET is unset: beacon URLs are signed with a random secret and stop working at restart');
+  const rateLimits = new RateLimits(
+    {
+      read: config.rateLimitRead ?? undefined,
+      write: config.rateLimitWrite ?? undefined,
+      admin: config.rateLimitAdmin ?? undefined,
+      address: config.rateLimitAddress ?? undefined,
+      campaigns: config.rateLimitCampaigns ?? undefined,
+    },
+    redis?.store.connection,
+  );
   const app = createApp({
     counter,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -105,7 +127,11 @@ async function main(argv: readonly string[]): Promise<void> {
     metrics,
     readiness,
     inspector,
-    inspectorToken: config.inspectorToken,
+    keys,
+    authOff: config.authOff,
+    trustProxy: config.trustProxy,
+    rateLimits,
+    beaconSecret: config.beaconSecret,
     bots: botFilter(config.botFilter),
     redisAdmin: redis?.store,
   });
@@ -180,6 +206,7 @@ async function main(argv: readonly string[]): Promise<void> {
           : undefined;
         if (store && report === undefined) logger.warn('final snapshot did not finish in time; the synced journal holds everything');
         system.stop();
+        await keys.close();
         await redis?.store.close();
         logger.info({ snapshot: report }, 'stopped');
         process.exit(0);

@@ -1,8 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
-import type { Context, Middleware, Next } from 'koa';
-import { isLoopback } from '../config.js';
-import { AppError } from '../errors.js';
+import type { Context } from 'koa';
 import type { AcceptReport } from '../storage/redis-epoch.js';
 
 /** What the admin routes act on (STORE=redis). */
@@ -12,17 +9,12 @@ export interface RedisAdmin {
 
 export interface AdminOptions {
   readonly redis: RedisAdmin;
-  /** INSPECTOR_TOKEN: with it, callers beyond loopback are let in; empty: loopback only. */
-  readonly token: string;
 }
 
-/**
- * Operator calls under `/api/v1/admin`. Until the service has API keys they are protected like the
- * inspector: always from loopback, from elsewhere only with the inspector token.
- */
+/** Operator calls under `/api/v1/admin` (admin scope, see ROUTE_SCOPES). */
 export function adminRouter(options: AdminOptions): Router {
   const router = new Router({ prefix: '/api/v1/admin' });
-  router.post('/redis/accept-reset', operatorOnly(options.token), async (ctx: Context) => {
+  router.post('/redis/accept-reset', async (ctx: Context) => {
     const report = await options.redis.acceptReset();
     ctx.set('Cache-Control', 'no-store');
     ctx.body = report.accepted
@@ -30,28 +22,4 @@ export function adminRouter(options: AdminOptions): Router {
       : { accepted: false, message: 'nothing to accept: the Redis store has not been found to have lost data', epoch: report.epoch ?? null, repaired_slots: 0 };
   });
   return router;
-}
-
-/** Lets a request through from loopback, or from elsewhere with the inspector token when one is set. */
-export function operatorOnly(token: string): Middleware {
-  const want = token === '' ? undefined : digest(token);
-  return async (ctx: Context, next: Next): Promise<void> => {
-    const bearer = /^Bearer +(\S+)$/i.exec(ctx.get('Authorization'))?.[1];
-    if (want !== undefined && bearer !== undefined) {
-      // Comparing digests keeps the comparison constant-time whatever the lengths.
-      if (!timingSafeEqual(digest(bearer), want)) throw new AppError(401, 'the token is not valid', { 'WWW-Authenticate': 'Bearer realm="admin"' });
-      return next();
-    }
-    if (isLoopback(ctx.req.socket.remoteAddress ?? '')) return next();
-    throw new AppError(
-      403,
-      want === undefined
-        ? 'admin calls are accepted from loopback only (set INSPECTOR_TOKEN to allow them from elsewhere with Authorization: Bearer <token>)'
-        : 'admin calls from beyond loopback need Authorization: Bearer <INSPECTOR_TOKEN>',
-    );
-  };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }

@@ -1,5 +1,8 @@
 import type { Context } from 'koa';
+import { ROUTE_SCOPES } from './auth.js';
+import { createBeaconSchema } from './beacons.js';
 import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
+import { createKeySchema } from './keys.js';
 import { ANALYTICS_RESPONSE_SCHEMAS, ANALYTICS_ROUTES } from './analytics-docs.js';
 import { createCampaignSchema, impressionSchema, listCampaignsSchema } from './schemas.js';
 
@@ -10,7 +13,7 @@ import { createCampaignSchema, impressionSchema, listCampaignsSchema } from './s
  */
 
 type Schema = Record<string, unknown>;
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'delete';
 
 interface Answer {
   readonly description: string;
@@ -35,8 +38,21 @@ const error = (description: string, headers?: readonly string[]): Answer => ({ d
 const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
-const UNAUTHORIZED = error('INSPECTOR_TOKEN is set and the request did not carry it', ['WWW-Authenticate']);
-const INSPECTOR_NOTE = 'Only when INSPECTOR=on; requires `Authorization: Bearer <token>` or `?token=` when INSPECTOR_TOKEN is set.';
+const UNAUTHORIZED = error('no API key (beyond loopback, or once ADMIN_KEY is set), or an unknown or revoked one', ['WWW-Authenticate']);
+const FORBIDDEN = error("the key lacks the route's scope, or is limited to other campaigns");
+const LIMITED = error('rate limit reached', ['Retry-After', 'RateLimit', 'RateLimit-Policy']);
+const INSPECTOR_NOTE = 'Only when INSPECTOR=on; an admin key, as `Authorization: Bearer <key>` or `?token=<key>`.';
+const KEY = {
+  type: 'object',
+  required: ['id', 'name', 'scopes', 'campaigns', 'created_at'],
+  properties: {
+    id: { type: 'string', description: 'names the key in logs, metrics and DELETE /keys/{key_id}; not secret' },
+    name: { type: ['string', 'null'] },
+    scopes: { type: 'array', items: { enum: ['admin', 'write', 'read'] } },
+    campaigns: { type: ['array', 'null'], items: { type: 'string' } },
+    created_at: { type: 'string', format: 'date-time' },
+  },
+};
 
 /** Every route the service serves (the inspector's only with INSPECTOR=on). */
 export const ROUTES: readonly RouteDoc[] = [
@@ -124,7 +140,7 @@ export const ROUTES: readonly RouteDoc[] = [
     summary:
       'STORE=redis only: accepts that Redis lost its data (a restart without persistence, a cluster master restarted empty), ' +
       'so that counting resumes into the store as it is; until then the service is unready and campaign calls answer 503. ' +
-      'Accepted from loopback, or from elsewhere with Authorization: Bearer <INSPECTOR_TOKEN>.',
+      'Admin scope.',
     tag: 'operations',
     answers: {
       200: {
@@ -135,8 +151,6 @@ export const ROUTES: readonly RouteDoc[] = [
           properties: { accepted: { type: 'boolean' }, message: { type: 'string' }, epoch: { type: ['string', 'null'] }, repaired_slots: { type: 'integer' } },
         },
       },
-      401: error('the token is not valid'),
-      403: error('not from loopback, and no valid token'),
     },
   },
   {
@@ -171,6 +185,57 @@ export const ROUTES: readonly RouteDoc[] = [
     },
   },
   ...ANALYTICS_ROUTES,
+  {
+    method: 'post',
+    path: '/api/v1/keys',
+    summary: 'Create an API key; its secret is in this answer only (stored as a SHA-256 digest)',
+    tag: 'api',
+    body: createKeySchema,
+    answers: { 201: { description: 'the key, with its secret in `key`', schema: { ...KEY, required: [...KEY.required, 'key', 'message'], properties: { ...KEY.properties, key: { type: 'string' }, message: { type: 'string' } } } }, 400: INVALID },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/keys',
+    summary: 'The live API keys (never their secrets)',
+    tag: 'api',
+    answers: { 200: { description: 'the keys', schema: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: KEY } } } } },
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/keys/{key_id}',
+    summary: 'Revoke a key at once (STORE=redis: on every node within a second)',
+    tag: 'api',
+    answers: { 200: { description: 'revoked', schema: { type: 'object', required: ['id', 'revoked', 'message'], properties: { id: { type: 'string' }, revoked: { const: true }, message: { type: 'string' } } } }, 404: error('no such live key') },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/beacons',
+    summary: 'A signed beacon URL for a page: firing it counts an impression or a click, with no key',
+    tag: 'api',
+    body: createBeaconSchema,
+    answers: { 201: { description: 'the URL', schema: { type: 'object', required: ['url', 'expires_at'], properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } }, 400: INVALID },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/beacon',
+    summary: 'Fire a signed beacon (the query is the signed URL\'s); counts as POST /impressions or /clicks would. No key: the signature is the proof',
+    tag: 'api',
+    answers: {
+      204: { description: 'counted, a duplicate or a bot (X-Beacon-Outcome says which)', headers: ['X-Beacon-Outcome'] },
+      200: { description: 'with format=gif: a 43-byte transparent GIF', type: 'image/gif' },
+      302: { description: 'a click beacon with a redirect', headers: ['Location'] },
+      403: error('altered, incomplete, forged or expired'),
+      404: NOT_FOUND,
+      429: LIMITED,
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/beacon',
+    summary: 'Fire a signed beacon with navigator.sendBeacon (any body, ignored); as GET',
+    tag: 'api',
+    answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', headers: ['Location'] }, 403: error('altered, incomplete, forged or expired'), 404: NOT_FOUND, 429: LIMITED },
+  },
 ];
 
 const campaign: Schema = {
@@ -271,7 +336,10 @@ const RESPONSE_SCHEMAS: Record<string, Schema> = {
 const HEADER_DOCS: Record<string, string> = {
   Location: 'URL of the new campaign',
   'Retry-After': 'seconds to wait before retrying',
-  'WWW-Authenticate': 'Bearer realm="inspector"',
+  'WWW-Authenticate': 'Bearer realm="impression-counter"',
+  RateLimit: 'IETF RateLimit: the policy name, remaining requests r and seconds t until the window resets',
+  'RateLimit-Policy': 'IETF RateLimit-Policy: the policy name, quota q per window w seconds',
+  'X-Beacon-Outcome': 'counted, duplicate, bot_filtered (or error when a click redirect was followed anyway)',
 };
 
 /** Builds the document (it only changes with the code, so callers build it once). */
@@ -285,6 +353,16 @@ export function openApiDocument(version = '0.1.0'): Schema {
       parameters: [...pathParameters(route.path), ...queryParameters(route.query)],
       responses: Object.fromEntries(Object.entries(route.answers).map(([status, answer]) => [status, response(answer)])),
     };
+    // Security from the same table the guard enforces (ROUTE_SCOPES).
+    const scope = ROUTE_SCOPES[`${route.method.toUpperCase()} ${route.path}`] ?? 'admin';
+    operation['x-scope'] = scope;
+    operation.security = scope === 'public' ? [] : [{ apiKey: [scope] }];
+    if (scope !== 'public') {
+      const responses = operation.responses as Record<string, Schema>;
+      responses[401] ??= response(UNAUTHORIZED);
+      responses[403] ??= response(FORBIDDEN);
+      responses[429] ??= response(LIMITED);
+    }
     if (route.body !== undefined) {
       operation.requestBody = { required: true, content: { 'application/json': { schema: toOpenApi(route.body) } } };
     }
@@ -307,6 +385,14 @@ export function openApiDocument(version = '0.1.0'): Schema {
     paths,
     components: {
       schemas: { Impression: toOpenApi(impressionSchema), ...RESPONSE_SCHEMAS, ...toOpenApi(ANALYTICS_RESPONSE_SCHEMAS) },
+      securitySchemes: {
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'An API key (`Authorization: Bearer <key>`): ADMIN_KEY or one made with POST /api/v1/keys. Scopes: admin (campaigns, ads, keys, inspector, metrics; implies the others), write (impressions, clicks, beacon URLs), read (campaigns, stats, analytics, series, ads). With no ADMIN_KEY, loopback clients need none.',
+        },
+      },
       parameters: {
         RequestId: {
           name: 'X-Request-Id',

@@ -824,6 +824,11 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return { campaigns: found.filter((c) => c !== undefined), next: ids.length > limit ? after + limit : undefined };
   }
 
+  /** The connection, for the few small things that share it (API keys, rate limits). */
+  get connection(): Redis | Cluster {
+    return this.client;
+  }
+
   /** Stops probing and closes the connections. */
   async close(): Promise<void> {
     clearInterval(this.checker);
