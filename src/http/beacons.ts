@@ -98,7 +98,7 @@ export const createBeaconSchema: JSONSchemaType<CreateBeaconBody> = {
 const validateCreate = compile(createBeaconSchema);
 
 /** The smallest transparent GIF (1×1), for `format=gif`. */
-export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
 
 export interface BeaconOptions {
   readonly counter: Counter;
@@ -142,7 +142,7 @@ export function beaconHandlers(options: BeaconOptions) {
         ...(body.redirect != null && { redirect: body.redirect }),
       };
       ctx.status = 201;
-      ctx.body = { url: ctx.origin + beaconPath(secret, fields), expires_at: new Date(fields.expiresAt).toISOString() };
+      ctx.body = { url: `${ctx.protocol}://${ctx.host}${beaconPath(secret, fields)}`, expires_at: new Date(fields.expiresAt).toISOString() };
     },
 
     /** GET (or sendBeacon's POST) of a signed URL: counts it, answers 204, a GIF, or a 302. */
