@@ -140,20 +140,24 @@ export class Auth {
 
   /** The Koa guard: identifies the caller, checks the route's scope and campaign, takes a rate-limit point. */
   middleware(): Middleware {
-    return async (ctx: Context, next: Next): Promise<void> => {
+    return (ctx: Context, next: Next): Promise<void> => {
       const found = routeOf(ctx.method, ctx.path);
       if (found?.route.scope === 'public') return next();
       const token = ctx.path.startsWith('/debug/') && typeof ctx.query.token === 'string' ? ctx.query.token : undefined;
       const principal = this.identify(ctx.req, token);
       ctx.state.principal = principal;
-      if (found !== undefined) {
-        authorize(principal, found.route, found.campaign);
-        const headers = await this.limit(principal, found.route.scope as Scope, ctx.req);
-        if (found.route.name === 'POST /api/v1/campaigns' && principal !== LOOPBACK) await this.limits?.take('campaigns', principal.id);
-        if (headers !== undefined) ctx.set(headers);
-      }
-      return next();
+      if (found === undefined) return next();
+      authorize(principal, found.route, found.campaign);
+      if (this.limits === undefined || principal === LOOPBACK) return next();
+      return this.limited(ctx, next, principal, found.route);
     };
+  }
+
+  private async limited(ctx: Context, next: Next, principal: Principal, route: Route): Promise<void> {
+    const headers = await this.limit(principal, route.scope as Scope, ctx.req);
+    if (route.name === 'POST /api/v1/campaigns') await this.limits?.take('campaigns', principal.id);
+    if (headers !== undefined) ctx.set(headers);
+    return next();
   }
 
   /**
@@ -244,11 +248,11 @@ export async function bodyCampaigns(ctx: Context, next: Next): Promise<void> {
 
 /** Headers every API answer carries: never sniffed as another type, never cached. */
 export async function apiHeaders(ctx: Context, next: Next): Promise<void> {
-  try {
-    await next();
-  } finally {
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    if (ctx.path.startsWith('/api/') && !ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
-  }
+  // Set before the answer (on the raw response: Koa's ctx.set costs more per call), so that a route
+  // of its own (the event stream, metrics) may still replace them.
+  const res = ctx.res;
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (ctx.path.startsWith('/api/')) res.setHeader('Cache-Control', 'no-store');
+  await next();
 }
 

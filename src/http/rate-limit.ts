@@ -53,14 +53,16 @@ export class RateLimits {
   }
 
   /**
-   * Takes one request from `who`'s allowance under `limit`; resolves with the headers to send, or
-   * rejects with a 429 carrying them.
+   * Takes one request from `who`'s allowance under `limit`; resolves with the headers to send (once
+   * a tenth of the allowance or less is left: setting them on every answer would cost more than the
+   * limit itself), or rejects with a 429 carrying them.
    */
   async take(limit: Limit, who: string): Promise<Record<string, string> | undefined> {
     const entry = this.limiters.get(limit);
     if (entry === undefined) return undefined;
     try {
-      return headers(entry.policy, limit, await entry.limiter.consume(who));
+      const res = await entry.limiter.consume(who);
+      return res.remainingPoints * 10 <= entry.rate.points ? headers(entry.policy, limit, res) : undefined;
     } catch (caught) {
       if (!(caught instanceof RateLimiterRes)) throw caught;
       const h = headers(entry.policy, limit, caught);
