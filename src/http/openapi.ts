@@ -354,7 +354,8 @@ export function openApiDocument(version = '0.1.0'): Schema {
       responses: Object.fromEntries(Object.entries(route.answers).map(([status, answer]) => [status, response(answer)])),
     };
     // Security from the same table the guard enforces (ROUTE_SCOPES).
-    const scope = ROUTE_SCOPES[`${route.method.toUpperCase()} ${route.path}`] ?? 'admin';
+    const scope = ROUTE_SCOPES[`${route.method.toUpperCase()} ${route.path}`];
+    if (scope === undefined) throw new Error(`${route.method.toUpperCase()} ${route.path} has no scope in ROUTE_SCOPES (src/http/auth.ts)`);
     operation['x-scope'] = scope;
     operation.security = scope === 'public' ? [] : [{ apiKey: [scope] }];
     if (scope !== 'public') {

@@ -33,6 +33,7 @@ describe('auth/keys', () => {
       expect(ring.authenticate('ick_ffffffffffffffff_' + 'A'.repeat(43))).to.equal('unknown');
       expect(ring.authenticate(ROOT_KEY)).to.deep.include({ id: ROOT_ID, admin: true });
       expect(ring.authenticate(ROOT_KEY.slice(1))).to.equal('unknown');
+      expect(ring.authenticate(key), 'remembered once it authenticated').to.deep.include({ id: stored.id });
       expect(await ring.revoke(stored.id, 5)).to.equal(true);
       expect(ring.authenticate(key)).to.equal('revoked');
       expect(await ring.revoke(stored.id, 6), 'twice').to.equal(false);
