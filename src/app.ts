@@ -55,7 +55,7 @@ export function createApp(deps: AppDeps): Koa {
   const impressions = impressionAnswerer(deps.counter, deps.batchLimit, metrics.impressions, deps.bots);
   const bodyBudget = deps.bodyBudget ?? new BodyBudget(64 * 1024 * 1024);
   const keys = deps.keys ?? new KeyRing(new MemoryKeyStore());
-  const auth = new Auth({ keys, off: deps.authOff, trustProxy: deps.trustProxy, limits: deps.rateLimits });
+  const auth = new Auth({ keys, off: deps.authOff, trustProxy: deps.trustProxy, limits: deps.rateLimits, registry: metrics.registry });
   const beaconSecret = deps.beaconSecret || randomBytes(32);
   app.proxy = deps.trustProxy === true;
   const routers = [
@@ -64,7 +64,7 @@ export function createApp(deps: AppDeps): Koa {
   ];
   if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter }));
   if (deps.redisAdmin) routers.push(adminRouter({ redis: deps.redisAdmin }));
-  app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));
+  app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId, key_id: ctx?.state.principal?.id }, 'request failed'));
   app.use(requestId);
   app.use(observeRequests(metrics, deps.logger));
   app.use(errorHandler);

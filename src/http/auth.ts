@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
+import { Counter, type Registry } from 'prom-client';
 import { type KeyRing, type Principal, type Scope } from '../auth/keys.js';
 import { isLoopback } from '../config.js';
 import { AppError } from '../errors.js';
@@ -111,6 +112,8 @@ export interface AuthOptions {
   readonly trustProxy?: boolean;
   readonly limits?: RateLimits;
   readonly logger?: Logger;
+  /** Where refusals are counted (by reason, and 429s by limit and key id). */
+  readonly registry?: Registry;
 }
 
 const LOOPBACK: Principal = Object.freeze({ id: 'loopback', admin: true, write: true, read: true });
@@ -130,34 +133,53 @@ export class Auth {
   private readonly off: boolean;
   private readonly trustProxy: boolean;
   private readonly limits: RateLimits | undefined;
+  private readonly refused: Counter<'reason'>;
+  private readonly limited_: Counter<'limit' | 'key_id'>;
 
   constructor(options: AuthOptions) {
     this.keys = options.keys;
     this.off = options.off === true;
     this.trustProxy = options.trustProxy === true;
     this.limits = options.limits;
+    const registers = options.registry ? [options.registry] : [];
+    this.refused = new Counter({
+      name: 'impression_counter_auth_refused_total',
+      help: 'Requests refused by the key guard: 401 (missing, unknown, revoked, malformed) and 403 (scope, campaign).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.limited_ = new Counter({
+      name: 'impression_counter_rate_limited_total',
+      help: 'Requests answered 429, by limit and by key id (or "address" for requests without a key).',
+      labelNames: ['limit', 'key_id'],
+      registers,
+    });
+    this.limits?.onRefusal((limit, keyId) => this.limited_.inc({ limit, key_id: keyId }));
   }
 
   /** The Koa guard: identifies the caller, checks the route's scope and campaign, takes a rate-limit point. */
   middleware(): Middleware {
     return (ctx: Context, next: Next): Promise<void> => {
-      const found = routeOf(ctx.method, ctx.path);
+      const path = ctx.path;
+      const found = routeOf(ctx.method, path);
       if (found?.route.scope === 'public') return next();
-      const token = ctx.path.startsWith('/debug/') && typeof ctx.query.token === 'string' ? ctx.query.token : undefined;
+      const token = path.startsWith('/debug/') && typeof ctx.query.token === 'string' ? ctx.query.token : undefined;
       const principal = this.identify(ctx.req, token);
       ctx.state.principal = principal;
       if (found === undefined) return next();
-      authorize(principal, found.route, found.campaign);
+      ctx.state.auth = this;
+      this.authorize(principal, found.route, found.campaign);
       if (this.limits === undefined || principal === LOOPBACK) return next();
       return this.limited(ctx, next, principal, found.route);
     };
   }
 
-  private async limited(ctx: Context, next: Next, principal: Principal, route: Route): Promise<void> {
-    const headers = await this.limit(principal, route.scope as Scope, ctx.req);
-    if (route.name === 'POST /api/v1/campaigns') await this.limits?.take('campaigns', principal.id);
-    if (headers !== undefined) ctx.set(headers);
-    return next();
+  private limited(ctx: Context, next: Next, principal: Principal, route: Route): Promise<void> {
+    return this.limit(principal, route.scope as Scope, ctx.req).then(async (headers) => {
+      if (route.name === 'POST /api/v1/campaigns') await this.limits?.take('campaigns', principal.id);
+      if (headers !== undefined) ctx.set(headers);
+      return next();
+    });
   }
 
   /**
@@ -170,12 +192,13 @@ export class Auth {
     const key = header === undefined ? token : BEARER.exec(header)?.[1];
     if (key !== undefined) {
       const found = this.keys.authenticate(key);
-      if (found === 'unknown') throw new AppError(401, 'the API key is not valid', INVALID);
-      if (found === 'revoked') throw new AppError(401, 'the API key was revoked', INVALID);
+      if (found === 'unknown') throw this.refuse('unknown', new AppError(401, 'the API key is not valid', INVALID));
+      if (found === 'revoked') throw this.refuse('revoked', new AppError(401, 'the API key was revoked', INVALID));
       return found;
     }
-    if (header !== undefined) throw new AppError(401, 'the Authorization header must be "Bearer <key>"', INVALID);
+    if (header !== undefined) throw this.refuse('malformed', new AppError(401, 'the Authorization header must be "Bearer <key>"', INVALID));
     if (!this.keys.hasRoot && this.fromLoopback(req)) return LOOPBACK;
+    this.refused.inc({ reason: 'missing' });
     if (!this.keys.configured) {
       throw new AppError(
         401,
@@ -186,17 +209,40 @@ export class Auth {
     throw new AppError(401, 'an API key is required: send Authorization: Bearer <key>', CHALLENGE);
   }
 
+  /** Checks the route's scope and campaign (403), counting refusals. */
+  authorize(principal: Principal, route: Route, campaign?: string): void {
+    try {
+      authorize(principal, route, campaign);
+    } catch (err) {
+      throw this.refuse((err as ForbiddenError).reason, err as AppError);
+    }
+  }
+
+  /** Checks the campaigns a body names (403), counting refusals. */
+  checkBody(principal: Principal | undefined, body: unknown): void {
+    try {
+      checkBodyCampaigns(principal, body);
+    } catch (err) {
+      throw this.refuse('campaign', err as AppError);
+    }
+  }
+
   /** Takes a rate-limit point for a request already identified; resolves with the headers to send. */
   limit(principal: Principal, scope: Scope, req: IncomingMessage): Promise<Record<string, string> | undefined> {
     if (this.limits === undefined || principal === LOOPBACK) return Promise.resolve(undefined);
-    if (principal === ANONYMOUS) return this.limits.take(scope, clientAddress(req, this.trustProxy));
+    if (principal === ANONYMOUS) return this.limits.take(scope, clientAddress(req, this.trustProxy), 'address');
     return this.limits.take(scope, principal.id);
   }
 
   /** For requests without a key (signed beacons): a point from the client address's allowance. */
   limitAddress(req: IncomingMessage): Promise<Record<string, string> | undefined> {
     if (this.limits === undefined || this.fromLoopback(req)) return Promise.resolve(undefined);
-    return this.limits.take('address' satisfies Limit, clientAddress(req, this.trustProxy));
+    return this.limits.take('address' satisfies Limit, clientAddress(req, this.trustProxy), 'address');
+  }
+
+  private refuse(reason: string, err: AppError): AppError {
+    this.refused.inc({ reason });
+    return err;
   }
 
   /** The client's address as this service sees it (TRUST_PROXY applied). */
@@ -215,15 +261,15 @@ export class Auth {
 /** Throws 403 unless the principal holds the route's scope and, for a campaign's route, that campaign. */
 export function authorize(principal: Principal, route: Route, campaign?: string): void {
   const scope = route.scope;
-  if (scope !== 'public' && !principal[scope]) throw new AppError(403, `this API key lacks the "${scope}" scope this call needs`);
+  if (scope !== 'public' && !principal[scope]) throw new ForbiddenError('scope', `this API key lacks the "${scope}" scope this call needs`);
   if (principal.campaigns === undefined) return;
-  if (route.everyCampaign) throw new AppError(403, 'this API key is limited to some campaigns, and this call covers every campaign; ask for each campaign by its id');
+  if (route.everyCampaign) throw new ForbiddenError('campaign', 'this API key is limited to some campaigns, and this call covers every campaign; ask for each campaign by its id');
   if (campaign !== undefined) checkCampaign(principal, campaign);
 }
 
 function checkCampaign(principal: Principal, campaign: string): void {
   if (principal.campaigns !== undefined && !principal.campaigns.has(campaign)) {
-    throw new AppError(403, `this API key is not allowed campaign ${JSON.stringify(campaign)}`);
+    throw new ForbiddenError('campaign', `this API key is not allowed campaign ${JSON.stringify(campaign)}`);
   }
 }
 
@@ -242,17 +288,28 @@ export function checkBodyCampaigns(principal: Principal | undefined, body: unkno
 
 /** Koa middleware for write routes whose body names campaigns (after the JSON reader). */
 export async function bodyCampaigns(ctx: Context, next: Next): Promise<void> {
-  checkBodyCampaigns(ctx.state.principal as Principal | undefined, ctx.request.body);
+  const principal = ctx.state.principal as Principal | undefined;
+  if (principal?.campaigns !== undefined) (ctx.state.auth as Auth).checkBody(principal, ctx.request.body);
   await next();
 }
 
+/** A 403 with what it was about (`scope`, `campaign`), for the refusal metric. */
+export class ForbiddenError extends AppError {
+  constructor(
+    readonly reason: 'scope' | 'campaign',
+    message: string,
+  ) {
+    super(403, message);
+  }
+}
+
 /** Headers every API answer carries: never sniffed as another type, never cached. */
-export async function apiHeaders(ctx: Context, next: Next): Promise<void> {
+export function apiHeaders(ctx: Context, next: Next): Promise<void> {
   // Set before the answer (on the raw response: Koa's ctx.set costs more per call), so that a route
   // of its own (the event stream, metrics) may still replace them.
   const res = ctx.res;
   res.setHeader('X-Content-Type-Options', 'nosniff');
   if (ctx.path.startsWith('/api/')) res.setHeader('Cache-Control', 'no-store');
-  await next();
+  return next();
 }
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/keys.js';
 import type { Logger } from '../log.js';
-import { authorize, checkBodyCampaigns, routeOf, type Auth } from './auth.js';
+import { routeOf, type Auth } from './auth.js';
 import type { Metrics } from '../metrics.js';
 import type { BodyBudget } from './body-budget.js';
 import { errorResponse } from './errors.js';
@@ -56,20 +56,20 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
   let status = 200;
   let payload: string;
   let headers: Readonly<Record<string, string>> | undefined;
+  let principal: Principal | undefined;
   try {
-    let principal: Principal | undefined;
     if (deps.auth !== undefined) {
       principal = deps.auth.identify(req);
-      authorize(principal, ROUTE.route);
+      deps.auth.authorize(principal, ROUTE.route);
       headers = await deps.auth.limit(principal, 'write', req);
     }
     const body = await readJson(req, deps.bodyLimitBytes, deps.bodyBudget);
-    checkBodyCampaigns(principal, body);
+    if (principal?.campaigns !== undefined) deps.auth?.checkBody(principal, body);
     const answer = await deps.answer(body, req.headers['user-agent']);
     payload = SERIALIZED.get(answer) ?? JSON.stringify(answer);
   } catch (err) {
     const e = errorResponse(err);
-    if (e.internal) deps.logger.error({ err, request_id: requestId }, 'request failed');
+    if (e.internal) deps.logger.error({ err, request_id: requestId, key_id: principal?.id }, 'request failed');
     status = e.status;
     headers = headers === undefined ? e.headers : { ...headers, ...e.headers };
     payload = JSON.stringify({ error: e.message, code: e.status });
@@ -77,5 +77,5 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
   if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]);
   res.writeHead(status, ['Content-Type', CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(payload)), 'X-Request-Id', requestId, ...HEADERS]);
   res.end(payload);
-  recordRequest(deps.metrics, deps.logger, requestId, 'POST', FAST_LANE_PATH, status, started);
+  recordRequest(deps.metrics, deps.logger, requestId, 'POST', FAST_LANE_PATH, status, started, principal?.id);
 }

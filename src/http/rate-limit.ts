@@ -36,6 +36,7 @@ export function parseRate(raw: string): Rate | null | undefined {
  */
 export class RateLimits {
   private readonly limiters = new Map<Limit, { limiter: RateLimiterAbstract; rate: Rate; policy: string }>();
+  private refused: (limit: Limit, label: string) => void = () => undefined;
 
   constructor(config: RateLimitConfig, redis?: Redis | Cluster) {
     for (const [name, rate] of Object.entries(config) as [Limit, Rate | undefined][]) {
@@ -45,6 +46,11 @@ export class RateLimits {
       const limiter = redis ? new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: memory }) : memory;
       this.limiters.set(name, { limiter, rate, policy: `"${name}";q=${rate.points};w=${rate.seconds}` });
     }
+  }
+
+  /** Called with each 429: the limit, and `label` as given to `take` (for metrics). */
+  onRefusal(refused: (limit: Limit, label: string) => void): void {
+    this.refused = refused;
   }
 
   /** Whether a limit is configured. */
@@ -57,7 +63,7 @@ export class RateLimits {
    * a tenth of the allowance or less is left: setting them on every answer would cost more than the
    * limit itself), or rejects with a 429 carrying them.
    */
-  async take(limit: Limit, who: string): Promise<Record<string, string> | undefined> {
+  async take(limit: Limit, who: string, label = who): Promise<Record<string, string> | undefined> {
     const entry = this.limiters.get(limit);
     if (entry === undefined) return undefined;
     try {
@@ -65,6 +71,7 @@ export class RateLimits {
       return res.remainingPoints * 10 <= entry.rate.points ? headers(entry.policy, limit, res) : undefined;
     } catch (caught) {
       if (!(caught instanceof RateLimiterRes)) throw caught;
+      this.refused(limit, label);
       const h = headers(entry.policy, limit, caught);
       const seconds = Math.max(1, Math.ceil(caught.msBeforeNext / 1000));
       const what = limit === 'campaigns' ? 'campaigns created' : limit === 'address' ? 'requests without a key from this address' : `${limit} requests`;

@@ -2,6 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { expect } from 'chai';
 import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
 import { clientAddress } from '../../../src/http/auth.js';
+import { RateLimits } from '../../../src/http/rate-limit.js';
+import { Metrics } from '../../../src/metrics.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { API, LONG_AGO, expectError, rawRequest } from '../../helpers/http.js';
 
@@ -75,6 +77,30 @@ describe('auth: the protected default', () => {
     }
     const koa = await rawRequest(t.baseUrl, { method: 'POST', path: `${API}/impressions`, headers: { 'content-type': 'application/json', 'content-encoding': 'identity', 'x-forwarded-for': '203.0.113.9' }, body: '{}' });
     expect(koa.headers.get('x-content-type-options')).to.equal('nosniff');
+  });
+
+  it('counts refusals by reason and 429s by limit and key id in /metrics, never showing a secret', async () => {
+    const keys = new KeyRing(new MemoryKeyStore(), 'root-key-for-the-metrics-spec-0123456789');
+    const read = await keys.create({ scopes: ['read'] }, 0);
+    let metrics: Metrics | undefined;
+    t = await startTestApp({
+      deps: (_system, counter) => {
+        metrics = new Metrics({ source: counter, processMetrics: false });
+        return { keys, metrics, rateLimits: new RateLimits({ read: { points: 1, seconds: 3600 } }) };
+      },
+    });
+    const as = (key: string) => ({ authorization: `Bearer ${key}` });
+    await t.request('GET', `${API}/campaigns`);
+    await t.request('GET', `${API}/campaigns`, undefined, as(`${read.key}x`));
+    await t.request('POST', `${API}/impressions`, { campaign_id: 'c', user_id: 'u', ad_id: 'a' }, as(read.key));
+    await t.request('GET', `${API}/campaigns`, undefined, as(read.key));
+    await t.request('GET', `${API}/campaigns`, undefined, as(read.key));
+    const text = (await metrics!.scrape()).text;
+    expect(text).to.include('impression_counter_auth_refused_total{reason="missing"} 1');
+    expect(text).to.include('impression_counter_auth_refused_total{reason="unknown"} 1');
+    expect(text).to.include('impression_counter_auth_refused_total{reason="scope"} 1');
+    expect(text).to.include(`impression_counter_rate_limited_total{limit="read",key_id="${read.stored.id}"} 1`);
+    expect(text).to.not.include(read.key.slice(21));
   });
 
   describe('clientAddress', () => {
