@@ -4,7 +4,6 @@ import { Counter, type Registry } from 'prom-client';
 import { type KeyRing, type Principal, type Scope } from '../auth/keys.js';
 import { isLoopback } from '../config.js';
 import { AppError } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { Limit, RateLimits } from './rate-limit.js';
 
 /** `public`: served to anyone (health, the OpenAPI document, signed beacons, which carry their own proof). */
@@ -111,7 +110,6 @@ export interface AuthOptions {
   /** TRUST_PROXY: `X-Forwarded-For` names the client. */
   readonly trustProxy?: boolean;
   readonly limits?: RateLimits;
-  readonly logger?: Logger;
   /** Where refusals are counted (by reason, and 429s by limit and key id). */
   readonly registry?: Registry;
 }
