@@ -41,6 +41,13 @@ describe('main: API keys at process level', function () {
     expect((await exitWithin(second, 10_000)).code).to.equal(0);
   });
 
+  it('warns at start when there are no keys yet, and when AUTH=off', async () => {
+    const keyless = await startServer({ dataDir: await tempDir(), env: { DURABILITY: 'off' } });
+    expect(keyless.logs.some((l) => l.level === 40 && l.msg.startsWith('no API keys: serving loopback clients only'))).to.equal(true);
+    const open = await startServer({ dataDir: await tempDir(), env: { DURABILITY: 'off', AUTH: 'off' } });
+    expect(open.logs.some((l) => l.level === 40 && l.msg.startsWith('AUTH=off'))).to.equal(true);
+  });
+
   describe('STORE=redis, two nodes', () => {
     let redis: RedisServer;
     before(async function () {
