@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import Koa, { type Context } from 'koa';
+import { KeyRing, MemoryKeyStore } from './auth/keys.js';
 import type { Counter } from './counter.js';
 import type { BotFilter } from './http/bots.js';
 import { Readiness } from './health.js';
 import { BodyBudget } from './http/body-budget.js';
 import type { RedisAdmin } from './http/admin.js';
+import { apiHeaders, Auth } from './http/auth.js';
+import type { RateLimits } from './http/rate-limit.js';
 import { errorHandler } from './http/errors.js';
 import type { FastLaneDeps } from './http/fast-lane.js';
 import { impressionAnswerer } from './http/impressions.js';
@@ -27,8 +31,16 @@ export interface AppDeps {
   readonly readiness?: Readiness;
   /** The actor inspector: `/debug/*` exists only when one is given (INSPECTOR=on). */
   readonly inspector?: Inspector;
-  /** Token `/debug/*` requires; empty or absent: none. */
-  readonly inspectorToken?: string;
+  /** API keys (ADMIN_KEY and those created through `/keys`); an empty ring in memory when absent. */
+  readonly keys?: KeyRing;
+  /** AUTH=off: no checks at all (a trusted network). */
+  readonly authOff?: boolean;
+  /** TRUST_PROXY: `X-Forwarded-For` (and `-Proto`, `-Host`) name the client. */
+  readonly trustProxy?: boolean;
+  /** Rate limits; none when absent. */
+  readonly rateLimits?: RateLimits;
+  /** BEACON_SECRET; a random one (beacons valid until restart) when absent. */
+  readonly beaconSecret?: string;
   /** BOT_FILTER: which impressions and clicks are bots' (isbot's list when absent). */
   readonly bots?: BotFilter;
   /** STORE=redis: `/api/v1/admin/redis/*` exists only when one is given. */
@@ -48,14 +60,20 @@ export function createHttpApp(deps: AppDeps): HttpApp {
   const metrics = deps.metrics ?? new Metrics({ source: deps.counter, processMetrics: false });
   const impressions = impressionAnswerer(deps.counter, deps.batchLimit, metrics.impressions, deps.bots);
   const bodyBudget = deps.bodyBudget ?? new BodyBudget(64 * 1024 * 1024);
-  const routes = router({ ...deps, impressions, bodyBudget, metrics, readiness: deps.readiness ?? new Readiness(), inspectorToken: deps.inspectorToken ?? '' });
-  app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));
+  const keys = deps.keys ?? new KeyRing(new MemoryKeyStore());
+  const auth = new Auth({ keys, off: deps.authOff, trustProxy: deps.trustProxy, limits: deps.rateLimits, registry: metrics.registry });
+  const beaconSecret = deps.beaconSecret || randomBytes(32);
+  app.proxy = deps.trustProxy === true;
+  const routes = router({ ...deps, impressions, bodyBudget, metrics, readiness: deps.readiness ?? new Readiness(), auth, keys, beaconSecret, registry: metrics.registry });
+  app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId, key_id: ctx?.state.principal?.id }, 'request failed'));
   app.use(requestId);
   app.use(observeRequests(metrics, deps.logger));
   app.use(errorHandler);
+  app.use(apiHeaders);
   app.use(routes.routes());
   app.use(routes.allowedMethods());
-  return { app, fastLane: { answer: impressions, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger } };
+  app.use(auth.unrouted());
+  return { app, fastLane: { answer: impressions, auth, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger } };
 }
 
 /** The Koa application alone (no fast lane): for callers that only need `app.callback()`. */

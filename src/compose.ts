@@ -3,6 +3,8 @@ import { systemClock, type Clock } from '../actors/clock.js';
 import { remoteCampaignLogic, type RemoteCampaignLogic } from '../actors/remote-campaign.js';
 import { startCounterSystem, type CounterSystem, type CounterSystemOptions } from '../actors/system.js';
 import { analyticsConfig } from './analytics.js';
+import { FileKeyStore, RedisKeyStore } from './auth/key-store.js';
+import { KeyRing, MemoryKeyStore } from './auth/keys.js';
 import { createHttpApp, type AppDeps, type HttpApp } from './app.js';
 import type { Config } from './config.js';
 import { Counter, type CampaignDirectory } from './counter.js';
@@ -10,12 +12,13 @@ import type { Durability } from './durability.js';
 import { BodyBudget } from './http/body-budget.js';
 import type { StateBudget } from '../actors/budget.js';
 import { botFilter } from './http/bots.js';
+import { RateLimits } from './http/rate-limit.js';
 import type { Logger } from './log.js';
 import { openRedisStore } from './storage/redis/open.js';
 import type { RedisStore, RedisStoreOptions } from './storage/redis/store.js';
 
 /**
- * The composition root: Config → store, counting system, HTTP app. `main.ts` starts the service
+ * The composition root: Config → store, counting system, API keys and rate limits, HTTP app. `main.ts` starts the service
  * from these, and the bench and the specs' helpers build the same wiring from them.
  */
 
@@ -108,6 +111,33 @@ export function startCounting(config: Config, wiring: SystemWiring = {}): Counti
   return { system, counter };
 }
 
+/**
+ * Config → the API key ring, opened: in Redis with STORE=redis (so that every node knows every key,
+ * and revocations reach them all), in DATA_DIR/keys.json in durable memory mode, else in memory.
+ */
+export async function openKeys(config: Config, where: { readonly redis?: RedisStore; readonly durable: boolean }, logger: Logger): Promise<KeyRing> {
+  const store = where.redis
+    ? new RedisKeyStore(where.redis.client, (err) => logger.warn({ err }, 'could not look for API key changes in Redis; retrying'))
+    : where.durable
+      ? new FileKeyStore(config.dataDir)
+      : new MemoryKeyStore();
+  return new KeyRing(store, config.adminKey).open();
+}
+
+/** Config → the rate limits (RATE_LIMIT_*), kept in Redis with STORE=redis so that nodes share each allowance. */
+export function rateLimits(config: Config, redis?: RedisStore): RateLimits {
+  return new RateLimits(
+    {
+      read: config.rateLimitRead ?? undefined,
+      write: config.rateLimitWrite ?? undefined,
+      admin: config.rateLimitAdmin ?? undefined,
+      address: config.rateLimitAddress ?? undefined,
+      campaigns: config.rateLimitCampaigns ?? undefined,
+    },
+    redis?.client,
+  );
+}
+
 /** What the HTTP app needs beyond Config and the counter; what Config gives may be replaced too. */
 export type AppWiring = Pick<AppDeps, 'logger'> & Partial<Omit<AppDeps, 'counter'>>;
 
@@ -118,8 +148,10 @@ export function buildApp(config: Config, counter: Counter, wiring: AppWiring): H
     bodyLimitBytes: config.bodyLimitBytes,
     bodyBudget: new BodyBudget(config.bodyBufferBytes),
     batchLimit: config.batchLimit,
-    inspectorToken: config.inspectorToken,
     bots: botFilter(config.botFilter),
+    authOff: config.authOff,
+    trustProxy: config.trustProxy,
+    beaconSecret: config.beaconSecret,
     ...wiring,
   });
 }

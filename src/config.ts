@@ -30,8 +30,19 @@ export interface Config {
   readonly snapshotKeep: number;
   readonly recovery: RecoveryMode;
   readonly inspector: boolean;
-  /** Empty when no token is required. */
-  readonly inspectorToken: string;
+  /** ADMIN_KEY, the root API key; empty when unset (loopback is then trusted as admin). */
+  readonly adminKey: string;
+  /** AUTH=off: no key checks at all. */
+  readonly authOff: boolean;
+  readonly trustProxy: boolean;
+  /** BEACON_SECRET; empty: a random one per process. */
+  readonly beaconSecret: string;
+  /** Rate limits (null: off). */
+  readonly rateLimitRead: Rate | null;
+  readonly rateLimitWrite: Rate | null;
+  readonly rateLimitAdmin: Rate | null;
+  readonly rateLimitAddress: Rate | null;
+  readonly rateLimitCampaigns: Rate | null;
   readonly store: StoreKind;
   /** Empty when unset. */
   readonly redisUrl: string;
@@ -55,6 +66,8 @@ export interface Config {
   readonly memoryBudgetBytes: number;
   readonly maxCampaigns: number;
 }
+
+import { parseRate, type Rate } from './http/rate-limit.js';
 
 /** Where counting state lives: in this process, or in Redis shared by every node. */
 export type StoreKind = 'memory' | 'redis';
@@ -126,7 +139,16 @@ export const CONFIG_KEYS = [
   key({ env: 'RECOVERY', field: 'recovery', fallback: 'strict', doc: 'strict: refuse to start when recovery finds acknowledged records lost (exit code 3, saying what is damaged); lenient: start with what could be read', expected: RECOVERY_MODES.join(', '), parse: (r) => RECOVERY_MODES.find((m) => m === r) }),
   key({ env: 'JOURNAL_BACKLOG', field: 'journalBacklogBytes', fallback: '64mb', doc: 'journal bytes held but not yet on disk beyond which ingestion answers 503', expected: 'a size from 1mb to 1024mb', parse: (r) => between(size(r), 1024 * 1024, 1024 * 1024 * 1024) }),
   key({ env: 'DURABILITY_TIMEOUT', field: 'durabilityTimeoutMs', fallback: '2s', doc: 'fsync mode: how long an answer waits for the disk before 503 + Retry-After (a retry with the same impression_id is safe); new writes are refused while records wait longer', expected: 'a duration from 100ms to 60s', parse: (r) => between(duration(r), 100, 60_000) }),
-  key({ env: 'INSPECTOR', field: 'inspector', fallback: 'off', doc: 'on: serve the live actor inspector (/debug/, /debug/actors, /debug/events); beyond loopback it needs INSPECTOR_TOKEN', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
+  key({ env: 'INSPECTOR', field: 'inspector', fallback: 'off', doc: 'on: serve the live actor inspector (/debug/, /debug/actors, /debug/events) to admin keys (and loopback while ADMIN_KEY is unset)', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
+  key({ env: 'ADMIN_KEY', field: 'adminKey', fallback: '', doc: 'the root API key (admin scope), sent as Authorization: Bearer <key>; unset: loopback clients act as admin and every other client needs a key created through POST /api/v1/keys', expected: '32–256 characters from A-Z a-z 0-9 . _ ~ + / = -', parse: (r) => (r === '' || /^[\w.~+/=-]{32,256}$/.test(r) ? r : undefined), secret: true }),
+  key({ env: 'AUTH', field: 'authOff', fallback: 'on', doc: 'on: API keys and the protected default; off: no checks at all, for a trusted network only (a warning is logged at start)', expected: 'on or off', parse: (r) => (r === 'off' ? true : r === 'on' ? false : undefined) }),
+  key({ env: 'TRUST_PROXY', field: 'trustProxy', fallback: 'off', doc: 'on: the last X-Forwarded-For address (the one your proxy appended) is the client, and X-Forwarded-Proto/-Host make beacon URLs; off: the socket peer is the client', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
+  key({ env: 'BEACON_SECRET', field: 'beaconSecret', fallback: '', doc: 'HMAC-SHA256 key signing beacon URLs (share it with an ad server that signs its own); unset: a random one per process, so beacons stop working at restart and differ between nodes', expected: '32–256 characters from A-Z a-z 0-9 . _ ~ + / = -', parse: (r) => (r === '' || /^[\w.~+/=-]{32,256}$/.test(r) ? r : undefined), secret: true }),
+  key({ env: 'RATE_LIMIT_READ', field: 'rateLimitRead', fallback: '100/s', doc: 'requests per key to read routes (campaigns, stats, analytics, series, ads)', expected: 'off or N/s, N/m, N/h, N/d', parse: parseRate }),
+  key({ env: 'RATE_LIMIT_WRITE', field: 'rateLimitWrite', fallback: '10000/s', doc: 'requests per key to write routes (impressions, clicks, beacon URLs); a batch is one request', expected: 'off or N/s, N/m, N/h, N/d', parse: parseRate }),
+  key({ env: 'RATE_LIMIT_ADMIN', field: 'rateLimitAdmin', fallback: '100/s', doc: 'requests per key to admin routes (campaigns, ads, keys, metrics, inspector)', expected: 'off or N/s, N/m, N/h, N/d', parse: parseRate }),
+  key({ env: 'RATE_LIMIT_ADDRESS', field: 'rateLimitAddress', fallback: '20/s', doc: 'requests without a key (signed beacons fired by browsers) per client address; behind a proxy set TRUST_PROXY=on, or every browser shares the proxy\'s allowance', expected: 'off or N/s, N/m, N/h, N/d', parse: parseRate }),
+  key({ env: 'RATE_LIMIT_CAMPAIGNS', field: 'rateLimitCampaigns', fallback: '1000/h', doc: 'campaigns created per key', expected: 'off or N/s, N/m, N/h, N/d', parse: parseRate }),
   key({ env: 'STORE', field: 'store', fallback: 'memory', doc: 'memory: counts live in this process; redis: in Redis (REDIS_URL or REDIS_CLUSTER_NODES), shared by any number of nodes, which then keep no counting state (DATA_DIR and DURABILITY do not apply)', expected: STORE_KINDS.join(', '), parse: (r) => STORE_KINDS.find((k) => k === r) }),
   key({ env: 'REDIS_URL', field: 'redisUrl', fallback: '', doc: 'with STORE=redis: one Redis server, as redis://[user:password@]host:port[/db]', expected: 'a redis:// or rediss:// URL', parse: redisUrl, secret: true }),
   key({ env: 'REDIS_CLUSTER_NODES', field: 'redisClusterNodes', fallback: '', doc: 'with STORE=redis: some nodes of a Redis Cluster, as host:port,host:port (the rest are discovered)', expected: 'comma-separated host:port pairs', parse: redisNodes }),
@@ -134,7 +156,6 @@ export const CONFIG_KEYS = [
   key({ env: 'REDIS_RETRY_INTERVAL', field: 'redisRetryIntervalMs', fallback: '1s', doc: 'while Redis is down: how often it is probed, and the Retry-After of the 503s', expected: 'a duration from 100ms to 1m', parse: (r) => between(duration(r), 100, 60_000) }),
   key({ env: 'REDIS_CHECK_INTERVAL', field: 'redisCheckIntervalMs', fallback: '5s', doc: "how often each node checks that Redis still holds its data (the store's epoch keys; also checked on every reconnect), and the Retry-After of the 503s while it does not", expected: 'a duration from 1s to 10m', parse: (r) => between(duration(r), 1000, 600_000) }),
   key({ env: 'REDIS_ACCEPT_RESET', field: 'redisAcceptReset', fallback: 'off', doc: 'off: when Redis is found to have lost its data, refuse to count (503, unready) until POST /api/v1/admin/redis/accept-reset; on: log the loss and go on counting into what is left', expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
-  key({ env: 'INSPECTOR_TOKEN', field: 'inspectorToken', fallback: '', doc: 'token the inspector requires, sent as Authorization: Bearer <token> or ?token=<token>; empty: none (loopback only)', expected: '16–256 characters from A-Z a-z 0-9 . _ ~ -', parse: (r) => (r === '' || /^[\w.~-]{16,256}$/.test(r) ? r : undefined), secret: true }),
   key({ env: 'BOT_FILTER', field: 'botFilter', fallback: 'on', doc: "on: impressions and clicks whose viewer's user agent (the user_agent field, or a browser's User-Agent header) is on isbot's list are not counted and are reported as bot_filtered", expected: 'on or off', parse: (r) => (r === 'on' ? true : r === 'off' ? false : undefined) }),
   key({ env: 'CLICK_DEDUP_TTL', field: 'clickDedupTtlMs', fallback: 'off', doc: 'off, or a window in which repeated clicks of the same user (or IP) on the same ad are dropped as duplicates', expected: 'off or a duration from 1ms to 24d', parse: (r) => (r === 'off' ? 0 : between(duration(r), 1, MAX_DEDUP_TTL_MS)) }),
   key({ env: 'CLICK_MAX_SKEW', field: 'clickMaxSkewMs', fallback: '1h', doc: "how far a click's timestamp may be from the server's clock (further: 400); later ones count now", expected: 'a duration from 1s to 7d', parse: (r) => between(duration(r), 1000, 7 * 86_400_000) }),
@@ -174,8 +195,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((config.headersTimeoutMs as number) > (config.requestTimeoutMs as number)) {
     throw new ConfigError('HEADERS_TIMEOUT', texts.HEADERS_TIMEOUT, `at most REQUEST_TIMEOUT (${config.requestTimeoutMs as number} ms): the headers are part of the request`);
   }
-  if (config.inspector === true && config.inspectorToken === '' && !isLoopback(String(config.host))) {
-    throw new ConfigError('INSPECTOR_TOKEN', '', `a token, because INSPECTOR=on and HOST=${String(config.host)} is not a loopback address (set INSPECTOR_TOKEN, or HOST=127.0.0.1)`);
+  if ((env.INSPECTOR_TOKEN ?? '').trim() !== '') {
+    // Silently ignoring it would leave an operator believing the inspector still takes that token.
+    throw new ConfigError('INSPECTOR_TOKEN', '', 'it to be unset: the inspector now takes an admin API key (set ADMIN_KEY, or create an admin key)', true);
   }
   if (config.store === 'redis') {
     const nodes = config.redisClusterNodes as readonly RedisNode[];

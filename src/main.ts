@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { analyticsConfig } from './analytics.js';
 import { StateBudget } from '../actors/budget.js';
 import { watchBudget } from './budget.js';
-import { buildApp, openRedis, startCounting } from './compose.js';
+import { buildApp, openKeys, openRedis, rateLimits, startCounting } from './compose.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
 import { Readiness } from './health.js';
 import { withFastLane } from './http/fast-lane.js';
@@ -89,7 +89,11 @@ async function main(argv: readonly string[]): Promise<void> {
 
   metrics.watch(system.registry);
   const inspector = config.inspector ? new Inspector({ system: system.registry.system }) : undefined;
-  const http = buildApp(config, counter, { logger, metrics, readiness, inspector, redisAdmin: redis?.store });
+  const keys = await openKeys(config, { redis: redis?.store, durable: durable !== undefined }, logger);
+  if (config.authOff) logger.warn('AUTH=off: every client can create campaigns, count, read and administer; use only on a trusted network');
+  else if (!keys.configured) logger.warn('no API keys: serving loopback clients only (set ADMIN_KEY and create keys with POST /api/v1/keys)');
+  if (config.beaconSecret === '') logger.warn('BEACON_SECRET is unset: beacon URLs are signed with a random secret and stop working at restart');
+  const http = buildApp(config, counter, { logger, metrics, readiness, inspector, redisAdmin: redis?.store, keys, rateLimits: rateLimits(config, redis?.store) });
   // Recovered and wired: the real app takes over the bound port, behind the ingest fast lane.
   server.off('request', recovering);
   server.on('request', withFastLane(http.app.callback(), http.fastLane));
@@ -162,7 +166,11 @@ async function main(argv: readonly string[]): Promise<void> {
           : undefined;
         if (store && report === undefined) logger.warn('final snapshot did not finish in time; the synced journal holds everything');
         system.stop();
+        await keys.close();
         await redis?.store.close();
+        // pino writes asynchronously and flushes only what is still buffered at exit: wait for the
+        // writes in flight, or the last line could reach stdout before the ones logged earlier.
+        await new Promise<void>((resolve) => logger.flush(() => resolve()));
         logger.info({ snapshot: report }, 'stopped');
         process.exit(0);
       })().catch(fatal('shutdown failed'));

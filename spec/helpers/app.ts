@@ -29,6 +29,8 @@ export interface TestAppOptions {
   campaigns?: CampaignDirectory;
   /** MEMORY_BUDGET and MAX_CAMPAIGNS (unbounded when absent). */
   budget?: StateBudget;
+  /** An API key every `request` sends (as `Authorization: Bearer`) unless the call gives its own. */
+  key?: string;
   /** More app dependencies (metrics, readiness, inspector, logger), built around the started system. */
   deps?: (system: CounterSystem, counter: Counter) => Partial<AppDeps>;
 }
@@ -73,7 +75,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     app,
     baseUrl,
     async request(method, path, body, headers = {}) {
-      const init: RequestInit = { method, headers: { ...headers } };
+      const init: RequestInit = { method, headers: { ...(options.key !== undefined && { authorization: `Bearer ${options.key}` }), ...headers } };
       if (body !== undefined) {
         // Strings and bytes go as they are (bytes for bodies that are not valid UTF-8).
         init.body = typeof body === 'string' ? body : body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body);

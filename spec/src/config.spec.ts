@@ -277,7 +277,7 @@ describe('config', () => {
     it('never echoes a secret it refuses (tokens, Redis URLs that may hold a password)', () => {
       const token = 'short-secret';
       const url = 'redis://user:hunter2-secret@';
-      expect(() => loadConfig({ INSPECTOR_TOKEN: token })).to.throw(ConfigError).that.satisfies((e: Error) => !e.message.includes(token));
+      expect(() => loadConfig({ ADMIN_KEY: token })).to.throw(ConfigError).that.satisfies((e: Error) => !e.message.includes(token));
       expect(() => loadConfig({ STORE: 'redis', REDIS_URL: url })).to.throw(ConfigError).that.satisfies((e: Error) => !e.message.includes('hunter2'));
       expect(() => loadConfig({ PORT: 'x1' })).to.throw(ConfigError, /PORT="x1"/);
     });

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { openSse, until } from '../helpers/sse.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TOKEN = 'process-token-0123456789';
+const TOKEN = 'process-admin-key-0123456789abcdefgh';
 
 interface Run {
   readonly child: ChildProcess;
@@ -55,14 +55,14 @@ describe('main: observability at process level', function () {
     current = undefined;
   });
 
-  it('refuses to start with INSPECTOR=on beyond loopback and no token, naming INSPECTOR_TOKEN', async () => {
-    current = run({ INSPECTOR: 'on', HOST: '0.0.0.0' });
+  it('refuses to start with the retired INSPECTOR_TOKEN, pointing to ADMIN_KEY', async () => {
+    current = run({ INSPECTOR: 'on', INSPECTOR_TOKEN: 'old-inspector-token-0123' });
     expect(await current.exited).to.equal(2);
-    expect(current.stderr()).to.include('INSPECTOR_TOKEN');
+    expect(current.stderr()).to.include('INSPECTOR_TOKEN').and.include('ADMIN_KEY').and.not.include('old-inspector-token-0123');
   });
 
   it('logs one true start line, is ready, serves metrics and the inspector, and logs its shutdown', async () => {
-    current = run({ INSPECTOR: 'on', INSPECTOR_TOKEN: TOKEN });
+    current = run({ INSPECTOR: 'on', ADMIN_KEY: TOKEN });
     const r = current;
     await until(() => r.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('listening on ')) || r.child.exitCode !== null, 'the start line', 20_000);
     const start = r.logs.find((l) => l.msg.startsWith('listening on '))!;
@@ -72,7 +72,8 @@ describe('main: observability at process level', function () {
     const base = `http://127.0.0.1:${start.port}`;
 
     expect((await fetch(`${base}/readyz`)).status).to.equal(200);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect((await fetch(`${base}/metrics`)).status, 'metrics are admin-only once ADMIN_KEY is set').to.equal(401);
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     expect(metrics).to.include('nodejs_eventloop_lag_seconds').and.include('impression_counter_campaign_actors');
     expect((await fetch(`${base}/debug/actors`)).status).to.equal(401);
 

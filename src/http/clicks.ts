@@ -26,7 +26,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
   const batch: Omit<BatchKind<Click, ClickOutcome>, 'record'> = {
     noun: 'clicks',
     settled: ITEMS,
-    failure: (outcome, click, retryAfterMs) => failure(counter, outcome, click.campaignId, retryAfterMs),
+    failure: (outcome, click, retryAfterMs) => clickFailure(counter, outcome, click.campaignId, retryAfterMs),
     campaignOf: (click) => click.campaignId,
   };
   return {
@@ -44,7 +44,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
           ctx.body = MESSAGES[outcome];
           return;
         }
-        throw await failure(counter, outcome, click.campaignId, retryAfterMs);
+        throw await clickFailure(counter, outcome, click.campaignId, retryAfterMs);
       }
       checkBatchSize(body, batchLimit, batch.noun);
       const { results, counts, rejected } = await answerBatch(body, parse, { ...batch, record: (items) => analytics.recordClicks(items, now) });
@@ -70,7 +70,8 @@ function toClick(value: unknown, now: number, isBot: BotJudge, counter: Counter)
   };
 }
 
-async function failure(counter: Counter, outcome: Exclude<ClickOutcome, 'counted' | 'duplicate' | 'bot_filtered'>, campaignId: string, retryAfterMs: number): Promise<Error> {
+/** The error a refused click answers (shared with signed click beacons). */
+export async function clickFailure(counter: Counter, outcome: Exclude<ClickOutcome, 'counted' | 'duplicate' | 'bot_filtered'>, campaignId: string, retryAfterMs: number): Promise<Error> {
   switch (outcome) {
     case 'not_found':
       return new CampaignNotFoundError(campaignId);

@@ -1,5 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Principal, Scope } from '../auth/keys.js';
 import type { Logger } from '../log.js';
+import type { Auth } from './auth.js';
 import type { Metrics } from '../metrics.js';
 import type { BodyBudget } from './body-budget.js';
 import { errorResponse } from './errors.js';
@@ -7,13 +9,20 @@ import { SERIALIZED, type ImpressionAnswerer } from './impressions.js';
 import { readJson } from './json-body.js';
 import { recordRequest } from './ops.js';
 import { pickRequestId } from './request-id.js';
+import { ROUTES, type Route } from './route-table.js';
 
 export const FAST_LANE_PATH = '/api/v1/impressions';
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 const CONTENT_TYPE = 'application/json; charset=utf-8';
+/** What `apiHeaders` adds on the Koa path. */
+const HEADERS = ['X-Content-Type-Options', 'nosniff', 'Cache-Control', 'no-store'];
+/** Its route-table entry: the fast lane is guarded by the same scope as the Koa route it stands in for. */
+const ROUTE = ROUTES.find((r) => r.method === 'post' && r.path === FAST_LANE_PATH) as Route;
 
 export interface FastLaneDeps {
   readonly answer: ImpressionAnswerer;
+  /** The same guard as the Koa routes (none when absent). */
+  readonly auth?: Auth;
   readonly bodyLimitBytes: number;
   /** Shared with the Koa routes: one bound on the bodies buffered at once, whichever path reads them. */
   readonly bodyBudget: BodyBudget;
@@ -49,19 +58,26 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
   let status = 200;
   let payload: string;
   let headers: Readonly<Record<string, string>> | undefined;
+  let principal: Principal | undefined;
   try {
+    if (deps.auth !== undefined) {
+      principal = deps.auth.identify(req);
+      deps.auth.authorize(principal, ROUTE);
+      headers = await deps.auth.limit(principal, ROUTE.scope as Scope, req);
+    }
     const body = await readJson(req, deps.bodyLimitBytes, deps.bodyBudget);
+    if (principal?.campaigns !== undefined) deps.auth?.checkBody(principal, body);
     const answer = await deps.answer(body, req.headers['user-agent']);
     payload = SERIALIZED.get(answer) ?? JSON.stringify(answer);
   } catch (err) {
     const e = errorResponse(err);
-    if (e.internal) deps.logger.error({ err, request_id: requestId }, 'request failed');
+    if (e.internal) deps.logger.error({ err, request_id: requestId, key_id: principal?.id }, 'request failed');
     status = e.status;
-    headers = e.headers;
+    headers = headers === undefined ? e.headers : { ...headers, ...e.headers };
     payload = JSON.stringify({ error: e.message, code: e.status });
   }
   if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]);
-  res.writeHead(status, ['Content-Type', CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(payload)), 'X-Request-Id', requestId]);
+  res.writeHead(status, ['Content-Type', CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(payload)), 'X-Request-Id', requestId, ...HEADERS]);
   res.end(payload);
-  recordRequest(deps.metrics, deps.logger, requestId, 'POST', FAST_LANE_PATH, status, started);
+  recordRequest(deps.metrics, deps.logger, requestId, 'POST', FAST_LANE_PATH, status, started, principal?.id);
 }

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { COMPONENT_SCHEMAS, HEADER_DOCS } from './response-schemas.js';
-import { ROUTES, type Answer, type Route } from './route-table.js';
+import { FORBIDDEN, LIMITED, ROUTES, UNAUTHORIZED, type Answer, type Route } from './route-table.js';
 
 /**
  * The OpenAPI 3.1 document, generated from the route table (src/http/route-table.ts): its paths,
@@ -21,6 +21,16 @@ export function openApiDocument(version = '0.1.0'): Schema {
       parameters: [...pathParameters(route.path), ...queryParameters(route.query)],
       responses: Object.fromEntries(Object.entries(route.answers).map(([status, answer]) => [status, response(answer)])),
     };
+    // Security from the route's scope, the same field the guard enforces.
+    const scope = route.scope;
+    operation['x-scope'] = scope;
+    operation.security = scope === 'public' ? [] : [{ apiKey: [scope] }];
+    if (scope !== 'public') {
+      const responses = operation.responses as Record<string, Schema>;
+      responses[401] ??= response(UNAUTHORIZED);
+      responses[403] ??= response(FORBIDDEN);
+      responses[429] ??= response(LIMITED);
+    }
     if (route.body !== undefined) {
       operation.requestBody = { required: true, content: { 'application/json': { schema: toOpenApi(route.body) } } };
     }
@@ -43,6 +53,14 @@ export function openApiDocument(version = '0.1.0'): Schema {
     paths,
     components: {
       schemas: toOpenApi(COMPONENT_SCHEMAS),
+      securitySchemes: {
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'An API key (`Authorization: Bearer <key>`): ADMIN_KEY or one made with POST /api/v1/keys. Scopes: admin (campaigns, ads, keys, inspector, metrics; implies the others), write (impressions, clicks, beacon URLs), read (campaigns, stats, analytics, series, ads). With no ADMIN_KEY, loopback clients need none.',
+        },
+      },
       parameters: {
         RequestId: {
           name: 'X-Request-Id',

@@ -46,17 +46,20 @@ export function observeRequests(metrics: Metrics, logger: Logger): Middleware {
     } finally {
       const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
       const route = typeof matched === 'string' ? matched : UNMATCHED_ROUTE;
-      recordRequest(metrics, logger, ctx.state.requestId as string, ctx.method, route, ctx.status, started);
+      recordRequest(metrics, logger, ctx.state.requestId as string, ctx.method, route, ctx.status, started, (ctx.state.principal as { id?: string } | undefined)?.id);
     }
   };
 }
 
-/** Counts and times one request, and logs it at `debug` (shared by the Koa path and the fast lane). */
-export function recordRequest(metrics: Metrics, logger: Logger, requestId: string, method: string, route: string, status: number, started: number): void {
+/**
+ * Counts and times one request, and logs it at `debug` with the id of the key it came with, never
+ * the key itself (shared by the Koa path and the fast lane).
+ */
+export function recordRequest(metrics: Metrics, logger: Logger, requestId: string, method: string, route: string, status: number, started: number, keyId?: string): void {
   const seconds = (performance.now() - started) / 1000;
   metrics.observeRequest(method, route, status, seconds);
   if (logger.isLevelEnabled('debug')) {
-    logger.debug({ request_id: requestId, method, route, status, ms: seconds * 1000 }, 'request');
+    logger.debug({ request_id: requestId, method, route, status, ms: seconds * 1000, key_id: keyId }, 'request');
   }
 }
 

@@ -237,5 +237,8 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, unknown>> = { Impression
 export const HEADER_DOCS: Record<string, string> = {
   Location: 'URL of the new campaign',
   'Retry-After': 'seconds to wait before retrying',
-  'WWW-Authenticate': 'Bearer realm="inspector"',
+  'WWW-Authenticate': 'Bearer realm="impression-counter"',
+  RateLimit: 'IETF RateLimit: the policy name, remaining requests r and seconds t until the window resets',
+  'RateLimit-Policy': 'IETF RateLimit-Policy: the policy name, quota q per window w seconds',
+  'X-Beacon-Outcome': 'counted, duplicate, bot_filtered (or error when a click redirect was followed anyway)',
 };

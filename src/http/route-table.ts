@@ -1,12 +1,17 @@
 import type { Middleware } from 'koa';
+import type { Scope as KeyScope } from '../auth/keys.js';
 import type { adHandlers } from './ads.js';
 import type { adminHandlers } from './admin.js';
 import type { analyticsHandlers } from './analytics.js';
+import type { beaconHandlers } from './beacons.js';
+import { createBeaconSchema } from './beacons.js';
 import type { campaignHandlers } from './campaigns.js';
 import type { clickHandlers } from './clicks.js';
 import type { debugHandlers } from './debug.js';
 import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
 import type { impressionHandlers } from './impressions.js';
+import type { keyHandlers } from './keys.js';
+import { createKeySchema } from './keys.js';
 import type { opsHandlers } from './ops.js';
 import { analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaignsSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
 
@@ -20,10 +25,12 @@ import { analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaig
 type Schema = Record<string, unknown>;
 
 /**
- * Who may call a route. Today `public` and `operations` are open, `inspector` needs INSPECTOR_TOKEN
- * when one is set, and `operator` needs loopback or that token; an API-key system will key on this.
+ * Who may call a route: the API-key scope it needs (`admin`, `write`, `read`; see src/auth/keys.ts),
+ * or `public` for routes served to anyone (health, the OpenAPI document, signed beacons, which carry
+ * their own proof). The guard in src/http/auth.ts enforces it, on the Koa routes and the fast lane
+ * alike, and the OpenAPI document declares it.
  */
-export type Scope = 'public' | 'operations' | 'inspector' | 'operator';
+export type Scope = KeyScope | 'public';
 
 export interface Answer {
   readonly description: string;
@@ -33,7 +40,7 @@ export interface Answer {
   readonly headers?: readonly string[];
 }
 
-/** The handlers a running app has; the inspector's and the admin's only when they are configured. */
+/** The handlers a running app has; the inspector's, the admin's, the keys' and the beacons' only when they are configured. */
 export interface Handlers {
   readonly campaigns: ReturnType<typeof campaignHandlers>;
   readonly impressions: ReturnType<typeof impressionHandlers>;
@@ -44,15 +51,24 @@ export interface Handlers {
   readonly openapi: Middleware;
   readonly debug?: ReturnType<typeof debugHandlers>;
   readonly admin?: ReturnType<typeof adminHandlers>;
+  readonly keys?: ReturnType<typeof keyHandlers>;
+  readonly beacons?: ReturnType<typeof beaconHandlers>;
 }
 
 export interface Route {
-  readonly method: 'get' | 'post';
+  readonly method: 'get' | 'post' | 'delete';
   /** OpenAPI form: `{id}` for path parameters. */
   readonly path: string;
   readonly summary: string;
   readonly tag: 'api' | 'operations' | 'inspector';
   readonly scope: Scope;
+  /** It covers every campaign at once, so a key limited to some campaigns cannot call it. */
+  readonly everyCampaign?: true;
+  /**
+   * Its body names campaigns (`campaign_id`, one item or a batch): a key limited to some campaigns
+   * may name only those.
+   */
+  readonly bodyCampaigns?: true;
   /** The handler; a route whose handler is absent (inspector off, memory store) is not served. */
   readonly handle: (h: Handlers) => Middleware | undefined;
   /** The JSON body it reads (a route with one gets the body reader). */
@@ -66,7 +82,21 @@ const error = (description: string, headers?: readonly string[]): Answer => ({ d
 const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
-const UNAUTHORIZED = error('INSPECTOR_TOKEN is set and the request did not carry it', ['WWW-Authenticate']);
+export const UNAUTHORIZED = error('no API key (beyond loopback, or once ADMIN_KEY is set), or an unknown or revoked one', ['WWW-Authenticate']);
+export const FORBIDDEN = error("the key lacks the route's scope, or is limited to other campaigns");
+export const LIMITED = error('rate limit reached', ['Retry-After', 'RateLimit', 'RateLimit-Policy']);
+const BEACON_REFUSED = error('altered, incomplete, forged or expired');
+const KEY = {
+  type: 'object',
+  required: ['id', 'name', 'scopes', 'campaigns', 'created_at'],
+  properties: {
+    id: { type: 'string', description: 'names the key in logs, metrics and DELETE /keys/{key_id}; not secret' },
+    name: { type: ['string', 'null'] },
+    scopes: { type: 'array', items: { enum: ['admin', 'write', 'read'] } },
+    campaigns: { type: ['array', 'null'], items: { type: 'string' } },
+    created_at: { type: 'string', format: 'date-time' },
+  },
+};
 const ref = (component: string): Schema => ({ $ref: `#/components/schemas/${component}` });
 const eitherOf = (one: string, other: string): Schema => ({ oneOf: [ref(one), ref(other)] });
 /** A body of one item, or a batch: a non-empty JSON array of them. */
@@ -79,7 +109,7 @@ const batchErrors = (notStarted: string): Record<number, Answer> => ({
   413: error('body or batch too large'),
   415: error('body is not JSON'),
 });
-const INSPECTOR_NOTE = 'Only when INSPECTOR=on; requires `Authorization: Bearer <token>` or `?token=` when INSPECTOR_TOKEN is set.';
+const INSPECTOR_NOTE = 'Only when INSPECTOR=on; an admin key, as `Authorization: Bearer <key>` or `?token=<key>`.';
 
 export const ROUTES: readonly Route[] = [
   {
@@ -87,7 +117,7 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/campaigns',
     summary: 'Create a campaign',
     tag: 'api',
-    scope: 'public',
+    scope: 'admin',
     handle: (h) => h.campaigns.create,
     body: createCampaignSchema,
     answers: {
@@ -104,7 +134,8 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/campaigns',
     summary: 'List campaigns in creation order, a page at a time',
     tag: 'api',
-    scope: 'public',
+    scope: 'read',
+    everyCampaign: true,
     handle: (h) => h.campaigns.list,
     query: listCampaignsSchema,
     answers: { 200: { description: 'one page', schema: 'CampaignPage' }, 400: INVALID },
@@ -114,7 +145,7 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/campaigns/{id}',
     summary: 'Get one campaign',
     tag: 'api',
-    scope: 'public',
+    scope: 'read',
     handle: (h) => h.campaigns.get,
     answers: { 200: { description: 'the campaign', schema: 'Campaign' }, 404: NOT_FOUND },
   },
@@ -123,7 +154,7 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/campaigns/{id}/stats',
     summary: "A campaign's counted impressions: trailing hour, trailing day, and total",
     tag: 'api',
-    scope: 'public',
+    scope: 'read',
     handle: (h) => h.campaigns.stats,
     answers: { 200: { description: 'the counts', schema: 'Stats' }, 404: NOT_FOUND, 503: UNAVAILABLE },
   },
@@ -132,7 +163,8 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/impressions',
     summary: 'Record one impression, or a batch (a JSON array) answered item by item',
     tag: 'api',
-    scope: 'public',
+    scope: 'write',
+    bodyCampaigns: true,
     handle: (h) => h.impressions.record,
     body: oneOrBatch('Impression'),
     answers: {
@@ -147,7 +179,7 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/campaigns/{id}/ads',
     summary: "Register an ad's metadata (impressions and clicks may also name ads never registered)",
     tag: 'api',
-    scope: 'public',
+    scope: 'admin',
     handle: (h) => h.ads.create,
     body: createAdSchema,
     answers: {
@@ -166,7 +198,7 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/campaigns/{id}/ads',
     summary: "A campaign's registered ads, in registration order, a page at a time",
     tag: 'api',
-    scope: 'public',
+    scope: 'read',
     handle: (h) => h.ads.listForCampaign,
     query: pageQuerySchema,
     answers: { 200: { description: 'one page', schema: 'CampaignAdPage' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
@@ -176,7 +208,8 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/ads',
     summary: "Every campaign's registered ads, in campaign then registration order, a page at a time",
     tag: 'api',
-    scope: 'public',
+    scope: 'read',
+    everyCampaign: true,
     handle: (h) => h.ads.listAll,
     query: pageQuerySchema,
     answers: { 200: { description: 'one page', schema: 'AdPage' }, 400: INVALID, 503: UNAVAILABLE },
@@ -186,7 +219,8 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/ads/analytics',
     summary: 'All-time clicks, impressions and CTR per ad id across campaigns, most clicked first',
     tag: 'api',
-    scope: 'public',
+    scope: 'read',
+    everyCampaign: true,
     handle: (h) => h.analytics.ads,
     query: pageQuerySchema,
     answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 503: UNAVAILABLE },
@@ -196,7 +230,8 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/clicks',
     summary: 'Record one click, or a batch (a JSON array) answered item by item',
     tag: 'api',
-    scope: 'public',
+    scope: 'write',
+    bodyCampaigns: true,
     handle: (h) => h.clicks.record,
     body: oneOrBatch('Click'),
     answers: {
@@ -210,7 +245,7 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/campaigns/{id}/analytics',
     summary: 'Impressions (counted and raw), clicks, CTR, unique users and playback time over a trailing window, optionally per ad',
     tag: 'api',
-    scope: 'public',
+    scope: 'read',
     handle: (h) => h.analytics.campaign,
     query: analyticsQuerySchema,
     answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
@@ -220,7 +255,7 @@ export const ROUTES: readonly Route[] = [
     path: '/api/v1/campaigns/{id}/timeseries',
     summary: 'Counted impressions and clicks per minute, hour or day (local hours and days in the named zone); JSON or CSV',
     tag: 'api',
-    scope: 'public',
+    scope: 'read',
     handle: (h) => h.analytics.timeseries,
     query: timeseriesQuerySchema,
     answers: {
@@ -240,11 +275,75 @@ export const ROUTES: readonly Route[] = [
     answers: { 200: { description: 'OpenAPI 3.1', schema: { type: 'object' } } },
   },
   {
+    method: 'post',
+    path: '/api/v1/keys',
+    summary: 'Create an API key; its secret is in this answer only (stored as a SHA-256 digest)',
+    tag: 'api',
+    scope: 'admin',
+    handle: (h) => h.keys?.create,
+    body: createKeySchema,
+    answers: { 201: { description: 'the key, with its secret in `key`', schema: { ...KEY, required: [...KEY.required, 'key', 'message'], properties: { ...KEY.properties, key: { type: 'string' }, message: { type: 'string' } } } }, 400: INVALID },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/keys',
+    summary: 'The live API keys (never their secrets)',
+    tag: 'api',
+    scope: 'admin',
+    handle: (h) => h.keys?.list,
+    answers: { 200: { description: 'the keys', schema: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: KEY } } } } },
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/keys/{key_id}',
+    summary: 'Revoke a key at once (STORE=redis: on every node within a second)',
+    tag: 'api',
+    scope: 'admin',
+    handle: (h) => h.keys?.revoke,
+    answers: { 200: { description: 'revoked', schema: { type: 'object', required: ['id', 'revoked', 'message'], properties: { id: { type: 'string' }, revoked: { const: true }, message: { type: 'string' } } } }, 404: error('no such live key') },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/beacons',
+    summary: 'A signed beacon URL for a page: firing it counts an impression or a click, with no key',
+    tag: 'api',
+    scope: 'write',
+    bodyCampaigns: true,
+    handle: (h) => h.beacons?.create,
+    body: createBeaconSchema,
+    answers: { 201: { description: 'the URL', schema: { type: 'object', required: ['url', 'expires_at'], properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } }, 400: INVALID },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/beacon',
+    summary: "Fire a signed beacon (the query is the signed URL's); counts as POST /impressions or /clicks would. No key: the signature is the proof",
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.beacons?.fire,
+    answers: {
+      204: { description: 'counted, a duplicate or a bot (X-Beacon-Outcome says which)', headers: ['X-Beacon-Outcome'] },
+      200: { description: 'with format=gif: a 43-byte transparent GIF', type: 'image/gif' },
+      302: { description: 'a click beacon with a redirect', headers: ['Location'] },
+      403: BEACON_REFUSED,
+      404: NOT_FOUND,
+      429: LIMITED,
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/beacon',
+    summary: 'Fire a signed beacon with navigator.sendBeacon (any body, ignored); as GET',
+    tag: 'api',
+    scope: 'public',
+    handle: (h) => h.beacons?.fire,
+    answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', headers: ['Location'] }, 403: BEACON_REFUSED, 404: NOT_FOUND, 429: LIMITED },
+  },
+  {
     method: 'get',
     path: '/metrics',
     summary: 'Prometheus metrics (text exposition format)',
     tag: 'operations',
-    scope: 'operations',
+    scope: 'admin',
     handle: (h) => h.ops.metrics,
     answers: { 200: { description: 'metrics', type: 'text/plain' } },
   },
@@ -253,7 +352,7 @@ export const ROUTES: readonly Route[] = [
     path: '/healthz',
     summary: 'Liveness: the process is up',
     tag: 'operations',
-    scope: 'operations',
+    scope: 'public',
     handle: (h) => h.ops.healthz,
     answers: { 200: { description: 'alive', schema: { type: 'object', required: ['status'], properties: { status: { const: 'alive' } } } } },
   },
@@ -262,7 +361,7 @@ export const ROUTES: readonly Route[] = [
     path: '/readyz',
     summary: 'Readiness: 503 with a reason while starting, recovering or draining, at the memory budget, while the disk refuses the journal, or while Redis is unavailable or has lost its data',
     tag: 'operations',
-    scope: 'operations',
+    scope: 'public',
     handle: (h) => h.ops.readyz,
     answers: {
       200: { description: 'ready', schema: { type: 'object', required: ['status'], properties: { status: { const: 'ready' } } } },
@@ -275,9 +374,9 @@ export const ROUTES: readonly Route[] = [
     summary:
       'STORE=redis only: accepts that Redis lost its data (a restart without persistence, a cluster master restarted empty), ' +
       'so that counting resumes into the store as it is; until then the service is unready and campaign calls answer 503. ' +
-      'Accepted from loopback, or from elsewhere with Authorization: Bearer <INSPECTOR_TOKEN>.',
+      'Admin scope.',
     tag: 'operations',
-    scope: 'operator',
+    scope: 'admin',
     handle: (h) => h.admin?.acceptReset,
     answers: {
       200: {
@@ -288,8 +387,6 @@ export const ROUTES: readonly Route[] = [
           properties: { accepted: { type: 'boolean' }, message: { type: 'string' }, epoch: { type: ['string', 'null'] }, repaired_slots: { type: 'integer' } },
         },
       },
-      401: error('the token is not valid'),
-      403: error('not from loopback, and no valid token'),
     },
   },
   {
@@ -297,7 +394,7 @@ export const ROUTES: readonly Route[] = [
     path: '/debug/',
     summary: `The inspector page: the actor tree and the live event stream. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
-    scope: 'inspector',
+    scope: 'admin',
     handle: (h) => h.debug?.page,
     answers: { 200: { description: 'a self-contained HTML page', type: 'text/html' }, 401: UNAUTHORIZED },
   },
@@ -306,7 +403,7 @@ export const ROUTES: readonly Route[] = [
     path: '/debug/actors',
     summary: `The live actor tree: the registry and each campaign actor. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
-    scope: 'inspector',
+    scope: 'admin',
     handle: (h) => h.debug?.actors,
     query: actorsQuerySchema,
     answers: { 200: { description: 'the tree', schema: 'ActorTree' }, 400: INVALID, 401: UNAUTHORIZED },
@@ -319,7 +416,7 @@ export const ROUTES: readonly Route[] = [
       'The inspection hook is attached only while a client is connected; a client more than 1 MiB behind is dropped; ' +
       `reply callbacks are never sent; user ids are pseudonymised unless redact=off. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
-    scope: 'inspector',
+    scope: 'admin',
     handle: (h) => h.debug?.events,
     query: eventsQuerySchema,
     answers: {

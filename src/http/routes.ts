@@ -1,22 +1,26 @@
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Registry } from 'prom-client';
+import type { KeyRing } from '../auth/keys.js';
 import type { Counter } from '../counter.js';
 import type { Readiness } from '../health.js';
 import type { Inspector } from '../inspector.js';
 import type { Metrics } from '../metrics.js';
 import { adHandlers } from './ads.js';
-import { adminHandlers, operatorOnly, type RedisAdmin } from './admin.js';
+import { adminHandlers, type RedisAdmin } from './admin.js';
 import { analyticsHandlers } from './analytics.js';
+import { bodyCampaigns, type Auth } from './auth.js';
+import { beaconHandlers } from './beacons.js';
 import type { BodyBudget } from './body-budget.js';
 import type { BotFilter } from './bots.js';
 import { campaignHandlers } from './campaigns.js';
 import { clickHandlers } from './clicks.js';
-import { debugHandlers, requireToken } from './debug.js';
+import { debugHandlers } from './debug.js';
 import { impressionHandlers, type ImpressionAnswerer } from './impressions.js';
 import { jsonBody } from './json-body.js';
+import { keyHandlers } from './keys.js';
 import { openApiHandler } from './openapi.js';
 import { opsHandlers } from './ops.js';
-import { ROUTES, type Handlers, type Scope } from './route-table.js';
+import { ROUTES, type Handlers } from './route-table.js';
 
 export interface RouteDeps {
   readonly counter: Counter;
@@ -32,22 +36,37 @@ export interface RouteDeps {
   readonly bots?: BotFilter;
   /** The inspector routes are served only with one. */
   readonly inspector?: Inspector;
-  /** INSPECTOR_TOKEN: what the `inspector` and `operator` scopes accept; empty: none. */
-  readonly inspectorToken: string;
   /** The admin routes are served only with one (STORE=redis). */
   readonly redisAdmin?: RedisAdmin;
+  /** The guard that enforces each route's scope (shared with the fast lane). */
+  readonly auth: Auth;
+  /** The API keys `/keys` manages (those routes are not served without them). */
+  readonly keys?: KeyRing;
+  /** BEACON_SECRET: `/beacons` and `/beacon` are served only with one. */
+  readonly beaconSecret?: string | Buffer;
+  /** Where beacon refusals are counted. */
+  readonly registry?: Registry;
 }
 
-/** Registers every route of the table (src/http/route-table.ts) whose handler this app has. */
+/**
+ * Registers every route of the table (src/http/route-table.ts) whose handler this app has, each
+ * behind the guard of its scope; a route whose body names campaigns also holds a campaign-limited
+ * key to them once the body is read.
+ */
 export function router(deps: RouteDeps): Router {
   const handlers = buildHandlers(deps);
   const json = jsonBody(deps.bodyLimitBytes, deps.bodyBudget);
-  const guards = scopeGuards(deps.inspectorToken);
   const router = new Router();
   for (const route of ROUTES) {
     const handle = route.handle(handlers);
     if (handle === undefined) continue;
-    const chain = [...guards[route.scope], ...(route.body === undefined ? [] : [json]), handle];
+    const guard = deps.auth.guard(route);
+    const chain = [
+      ...(guard === undefined ? [] : [guard]),
+      ...(route.body === undefined ? [] : [json]),
+      ...(route.bodyCampaigns === true ? [bodyCampaigns] : []),
+      handle,
+    ];
     router[route.method](route.path.replace(/\{(\w+)\}/g, ':$1'), ...chain);
   }
   return router;
@@ -64,10 +83,10 @@ function buildHandlers(deps: RouteDeps): Handlers {
     openapi: openApiHandler(),
     debug: deps.inspector === undefined ? undefined : debugHandlers(deps.inspector, deps.counter),
     admin: deps.redisAdmin === undefined ? undefined : adminHandlers(deps.redisAdmin),
+    keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys),
+    beacons:
+      deps.beaconSecret === undefined
+        ? undefined
+        : beaconHandlers({ counter: deps.counter, secret: deps.beaconSecret, impressions: deps.impressions, auth: deps.auth, bots: deps.bots, registry: deps.registry }),
   };
-}
-
-/** What each scope asks of a request before its handler runs. */
-function scopeGuards(token: string): Readonly<Record<Scope, readonly Middleware[]>> {
-  return { public: [], operations: [], inspector: [requireToken(token)], operator: [operatorOnly(token)] };
 }

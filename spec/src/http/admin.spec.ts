@@ -1,45 +1,31 @@
 import { expect } from 'chai';
-import type { Context } from 'koa';
-import { operatorOnly } from '../../../src/http/admin.js';
+import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
 import type { AcceptReport } from '../../../src/storage/redis-epoch.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { API, expectError } from '../../helpers/http.js';
 
-const TOKEN = 'a-sixteen-char-token';
-
-/** A Koa context as far as the guard looks at it. */
-function ctx(remoteAddress: string, authorization = ''): Context {
-  return { req: { socket: { remoteAddress } }, get: (name: string) => (name === 'Authorization' ? authorization : '') } as unknown as Context;
-}
-
-async function outcome(guard: ReturnType<typeof operatorOnly>, c: Context): Promise<number> {
-  let passed = false;
-  try {
-    await guard(c, () => {
-      passed = true;
-      return Promise.resolve();
-    });
-  } catch (err) {
-    return (err as { status: number }).status;
-  }
-  return passed ? 200 : 0;
-}
+const ADMIN_KEY = 'admin-root-key-0123456789abcdefghijkl';
+const NOTHING: AcceptReport = { accepted: false, epoch: undefined, repairedSlots: 0 };
 
 describe('http/admin', () => {
-  describe('the operator guard', () => {
-    it('lets loopback callers in, with or without a token configured', async () => {
-      for (const token of ['', TOKEN]) {
-        for (const address of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '127.9.9.9']) expect(await outcome(operatorOnly(token), ctx(address)), `${address} ${token}`).to.equal(200);
-      }
+  describe('who may call it (the one key mechanism, admin scope)', () => {
+    let t: TestApp | undefined;
+    afterEach(() => t?.close());
+    const redisAdmin = { acceptReset: () => Promise.resolve(NOTHING) };
+
+    it('without ADMIN_KEY: loopback callers, not a client a local proxy forwards', async () => {
+      t = await startTestApp({ deps: () => ({ redisAdmin }) });
+      expect((await t.request('POST', `${API}/admin/redis/accept-reset`)).status).to.equal(200);
+      expectError(await t.request('POST', `${API}/admin/redis/accept-reset`, undefined, { 'x-forwarded-for': '203.0.113.7' }), 401, 'ADMIN_KEY');
     });
 
-    it('refuses callers beyond loopback (403) unless they bring the configured token; a wrong token is 401', async () => {
-      expect(await outcome(operatorOnly(''), ctx('10.1.2.3'))).to.equal(403);
-      expect(await outcome(operatorOnly(''), ctx('10.1.2.3', `Bearer ${TOKEN}`)), 'no token configured: loopback only').to.equal(403);
-      expect(await outcome(operatorOnly(TOKEN), ctx('10.1.2.3'))).to.equal(403);
-      expect(await outcome(operatorOnly(TOKEN), ctx('10.1.2.3', `Bearer ${TOKEN}`))).to.equal(200);
-      expect(await outcome(operatorOnly(TOKEN), ctx('10.1.2.3', `Bearer ${TOKEN}x`))).to.equal(401);
-      expect(await outcome(operatorOnly(TOKEN), ctx('127.0.0.1', 'Bearer wrong-token-here'))).to.equal(401);
+    it('with ADMIN_KEY: that key (or another admin key), from anywhere; a read key is 403', async () => {
+      const keys = new KeyRing(new MemoryKeyStore(), ADMIN_KEY);
+      const read = await keys.create({ scopes: ['read'] }, 0);
+      t = await startTestApp({ deps: () => ({ redisAdmin, keys }) });
+      expectError(await t.request('POST', `${API}/admin/redis/accept-reset`), 401);
+      expect((await t.request('POST', `${API}/admin/redis/accept-reset`, undefined, { authorization: `Bearer ${ADMIN_KEY}` })).status).to.equal(200);
+      expectError(await t.request('POST', `${API}/admin/redis/accept-reset`, undefined, { authorization: `Bearer ${read.key}` }), 403, 'admin');
     });
   });
 

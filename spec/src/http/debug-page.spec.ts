@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { DEBUG_PAGE_CSP, DEBUG_PAGE_HTML } from '../../../src/http/debug-page.js';
+import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
 import { Inspector } from '../../../src/inspector.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { createCampaign, impression, postImpression } from '../../helpers/http.js';
@@ -18,16 +19,17 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-const TOKEN = 'page-token-0123456789abcdef';
+const TOKEN = 'page-admin-key-0123456789abcdefghij';
 
 describe('inspector page (GET /debug/)', () => {
   let t: TestApp;
   let inspector: Inspector;
   before(async () => {
     t = await startTestApp({
+      key: TOKEN,
       deps: (system) => {
         inspector = new Inspector({ system: system.registry.system });
-        return { inspector, inspectorToken: TOKEN };
+        return { inspector, keys: new KeyRing(new MemoryKeyStore(), TOKEN) };
       },
     });
   });
@@ -133,7 +135,7 @@ describe('inspector page (GET /debug/)', () => {
       try {
         const res = await page.goto(`${t.baseUrl}/debug/?token=wrong-token-0123456789`, { timeout: 10_000 });
         expect(res?.status()).to.equal(401);
-        expect(await page.locator('body').innerText()).to.include('the inspector token is not valid');
+        expect(await page.locator('body').innerText()).to.include('the API key is not valid');
         expect(inspector.watching).to.equal(0);
       } finally {
         await context.close();

@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { MAX_WATCHERS } from '../../../src/http/debug.js';
+import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
 import { Inspector } from '../../../src/inspector.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { createCampaign, expectError, impression, postImpression } from '../../helpers/http.js';
 import { openSse, until, type SseClient } from '../../helpers/sse.js';
 
-const TOKEN = 'inspector-token-0123456789';
+const TOKEN = 'inspector-admin-key-0123456789abcdef';
 
 interface Inspected {
   t: TestApp;
@@ -14,7 +15,7 @@ interface Inspected {
   inspect: sinon.SinonSpy;
 }
 
-/** The app with the inspector on; `inspect` spies on the actor system's inspection hook. */
+/** The app with the inspector on (and `token` as ADMIN_KEY when given); `inspect` spies on the actor system's inspection hook. */
 async function startInspected(token = ''): Promise<Inspected> {
   let inspector: Inspector | undefined;
   let inspect: sinon.SinonSpy | undefined;
@@ -22,7 +23,7 @@ async function startInspected(token = ''): Promise<Inspected> {
     deps: (system) => {
       inspect = sinon.spy(system.registry.system, 'inspect');
       inspector = new Inspector({ system: system.registry.system });
-      return { inspector, inspectorToken: token };
+      return { inspector, keys: new KeyRing(new MemoryKeyStore(), token) };
     },
   });
   return { t, inspector: inspector!, inspect: inspect! };
@@ -173,7 +174,7 @@ describe('inspector HTTP (/debug)', () => {
     });
   });
 
-  describe('with INSPECTOR_TOKEN set', () => {
+  describe('with ADMIN_KEY set: the inspector takes an admin key', () => {
     let x: Inspected;
     beforeEach(async () => {
       x = await startInspected(TOKEN);
@@ -183,8 +184,8 @@ describe('inspector HTTP (/debug)', () => {
     for (const path of ['/debug/', '/debug/actors', '/debug/events']) {
       it(`GET ${path} answers 401 with a Bearer challenge without the token, or with a wrong one`, async () => {
         const none = await x.t.request('GET', path);
-        expectError(none, 401, 'token');
-        expect(none.headers.get('www-authenticate')).to.equal('Bearer realm="inspector"');
+        expectError(none, 401, 'API key');
+        expect(none.headers.get('www-authenticate')).to.equal('Bearer realm="impression-counter"');
         expectError(await x.t.request('GET', path, undefined, { authorization: 'Bearer wrong-token-0123456789' }), 401, 'not valid');
         expectError(await x.t.request('GET', `${path}?token=wrong`), 401, 'not valid');
         expectError(await x.t.request('GET', path, undefined, { authorization: `Basic ${TOKEN}` }), 401);
@@ -192,13 +193,13 @@ describe('inspector HTTP (/debug)', () => {
       });
     }
 
-    it('accepts the token as Authorization: Bearer', async () => {
+    it('accepts the admin key as Authorization: Bearer', async () => {
       const res = await x.t.request('GET', '/debug/actors', undefined, { authorization: `Bearer ${TOKEN}` });
       expect(res.status).to.equal(200);
       expect(res.body.id).to.equal('registry');
     });
 
-    it('accepts the token as ?token= (how the page and EventSource pass it)', async () => {
+    it('accepts the admin key as ?token= (how the page and EventSource pass it)', async () => {
       expect((await x.t.request('GET', `/debug/actors?token=${TOKEN}`)).status).to.equal(200);
       expect((await x.t.request('GET', `/debug/?token=${TOKEN}`)).status).to.equal(200);
       const s = await open(x.t, `/debug/events?token=${TOKEN}`);

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import type Koa from 'koa';
 import { Inspector } from '../../../src/inspector.js';
 import { openApiDocument, toOpenApi } from '../../../src/http/openapi.js';
+import { ROUTES } from '../../../src/http/route-table.js';
 import { createCampaignSchema } from '../../../src/http/schemas.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { API, createCampaign, impression, postImpression } from '../../helpers/http.js';
@@ -90,6 +91,20 @@ describe('OpenAPI document (GET /api/v1/openapi.json)', () => {
     expect(doc.paths['/api/v1/campaigns/{id}/stats'].get.parameters[0]).to.deep.equal({ name: 'id', in: 'path', required: true, schema: { type: 'string' } });
     const ids = Object.values(doc.paths as Record<string, Record<string, any>>).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
     expect(new Set(ids).size).to.equal(ids.length);
+  });
+
+  it("declares the bearer security scheme and each route's scope from the table the guard enforces", () => {
+    expect(doc.components.securitySchemes.apiKey).to.include({ type: 'http', scheme: 'bearer' });
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const scope = ROUTES.find((r) => r.method === method && r.path === path)?.scope;
+        expect(scope, `${method} ${path} in the route table`).not.to.equal(undefined);
+        expect(op['x-scope'], `${method} ${path}`).to.equal(scope);
+        expect(op.security, `${method} ${path}`).to.deep.equal(scope === 'public' ? [] : [{ apiKey: [scope] }]);
+      }
+    }
+    expect(doc.paths['/api/v1/impressions'].post['x-scope']).to.equal('write');
+    expect(doc.paths['/healthz'].get.security).to.deep.equal([]);
   });
 
   it('resolves every $ref', () => {

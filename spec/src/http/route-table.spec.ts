@@ -30,7 +30,7 @@ describe('route table (src/http/route-table.ts)', () => {
   it('gives every route a summary, a scope and at least one answer', () => {
     for (const r of ROUTES) {
       expect(r.summary, `${r.method} ${r.path}`).to.not.equal('');
-      expect(['public', 'operations', 'inspector', 'operator']).to.include(r.scope);
+      expect(['admin', 'write', 'read', 'public'], `${r.method} ${r.path}`).to.include(r.scope);
       expect(Object.keys(r.answers).length, `${r.method} ${r.path}`).to.be.greaterThan(0);
     }
   });
