@@ -20,6 +20,7 @@ import {
 import { AdRow, type RowImage } from './ad-row.js';
 import { DedupeTable, type DedupeImage } from './dedupe.js';
 import { hash128 } from './hash128.js';
+import { IDEMPOTENCY_TTL_MS } from './protocol.js';
 import { CAMPAIGN_HLL_P, captureStats, loadStats, MINUTE_MS, QUARTER_MS, Stats, type StatsImage } from './stats.js';
 import { DAY_MS, DayTier, Metric, SERIES, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
 
@@ -45,6 +46,9 @@ export class CampaignAnalytics {
   private readonly days: DayTier;
   private clickDedupe: DedupeTable | undefined;
   private readonly clickDigest = new Uint32Array(4);
+  /** Click ids seen in the last day (from arrival), by first outcome; created on first use. */
+  private clickIds: ClickIds | undefined;
+  private readonly clickIdDigest = new Uint32Array(4);
   /** Bytes of registered ads' metadata. */
   private adBytes = 0;
   // The message being tallied for the journal: 3 bytes per impression and the ads it names.
@@ -154,26 +158,34 @@ export class CampaignAnalytics {
   // ---- clicks -----------------------------------------------------------------------------------
 
   /**
-   * Applies one click of a started campaign and says what became of it; `facts` collects what the
-   * journal must hold.
+   * Applies one click of a started campaign, received at `now`, and says what became of it; `facts`
+   * collects what the journal must hold.
    */
-  click(click: Click, facts: ClickFact[] | undefined): ClickOutcome {
+  click(click: Click, now: number, facts: ClickFact[] | undefined): ClickOutcome {
     const ad = this.adFor(click.adId);
     const before = ad.bytes;
     try {
-      return this.applyClick(ad, click, facts);
+      return this.applyClick(ad, click, now, facts);
     } finally {
       this.rowBytes += ad.bytes - before;
     }
   }
 
-  private applyClick(ad: AdRow, click: Click, facts: ClickFact[] | undefined): ClickOutcome {
+  private applyClick(ad: AdRow, click: Click, now: number, facts: ClickFact[] | undefined): ClickOutcome {
     const at = click.at;
     if (click.bot === true) {
       this.all.count(at, Metric.botClicks);
       ad.count(at, Metric.botClicks);
       facts?.push({ at, adId: click.adId, outcome: 'bot_filtered', playbackTime: undefined, digest: undefined });
       return 'bot_filtered';
+    }
+    // Like impression ids: the window runs from arrival, since a retry's timestamp is the first try's.
+    let id: Uint32Array | undefined;
+    if (click.clickId !== undefined) {
+      id = this.clickIdDigest;
+      hash128(click.clickId, id);
+      if (this.clickIds?.counted.hasDigest(id, now)) return 'replayed_counted';
+      if (this.clickIds?.duplicate.hasDigest(id, now)) return 'replayed_duplicate';
     }
     let digest: Uint32Array | undefined;
     const key = click.userId !== undefined ? `u${click.userId}` : click.ipAddress !== undefined ? `i${click.ipAddress}` : undefined;
@@ -183,13 +195,23 @@ export class CampaignAnalytics {
       if (!this.clickDedupe.admitDigest(digest, at)) {
         this.all.count(at, Metric.duplicateClicks);
         ad.count(at, Metric.duplicateClicks);
-        facts?.push({ at, adId: click.adId, outcome: 'duplicate', playbackTime: undefined, digest: undefined });
+        const remembered = this.rememberClickId(id, now, false); // (not inside `facts?.push`: it must run without a journal too)
+        facts?.push({ at, adId: click.adId, outcome: 'duplicate', playbackTime: undefined, digest: undefined, ...remembered });
         return 'duplicate';
       }
     }
     this.countClick(ad, at, click.playbackTime);
-    facts?.push({ at, adId: click.adId, outcome: 'counted', playbackTime: click.playbackTime, digest: digest?.slice() });
+    const remembered = this.rememberClickId(id, now, true);
+    facts?.push({ at, adId: click.adId, outcome: 'counted', playbackTime: click.playbackTime, digest: digest?.slice(), ...remembered });
     return 'counted';
+  }
+
+  /** Enters a click id under its first outcome; the journal fact's `clickId` part, if there was one. */
+  private rememberClickId(id: Uint32Array | undefined, at: number, counted: boolean): { clickId?: ClickFact['clickId'] } {
+    if (id === undefined) return {};
+    const ids = (this.clickIds ??= newClickIds());
+    (counted ? ids.counted : ids.duplicate).admitDigest(id, at);
+    return { clickId: { digest: id.slice(), at } };
   }
 
   private countClick(ad: AdRow, at: number, playbackTime: number | undefined): void {
@@ -288,12 +310,14 @@ export class CampaignAnalytics {
         this.rowBytes += ad.bytes - before;
       }
     }
-    return this.clickDedupe?.sweep(at, budget) ?? 0;
+    let scanned = this.clickDedupe?.sweep(at, budget) ?? 0;
+    if (this.clickIds !== undefined) scanned += this.clickIds.counted.sweep(at, budget) + this.clickIds.duplicate.sweep(at, budget);
+    return scanned;
   }
 
   /** Approximate bytes held, in O(1) (ad metadata is counted when registered, see `register`). */
   get bytes(): number {
-    return ANALYTICS_BYTES + this.all.bytes + this.quarters.bytes + this.days.bytes + this.rowBytes + this.adBytes + (this.clickDedupe?.bytes ?? 0) + this.tally.byteLength + this.stash.byteLength;
+    return ANALYTICS_BYTES + this.all.bytes + this.quarters.bytes + this.days.bytes + this.rowBytes + this.adBytes + (this.clickDedupe?.bytes ?? 0) + (this.clickIds ? this.clickIds.counted.bytes + this.clickIds.duplicate.bytes : 0) + this.tally.byteLength + this.stash.byteLength;
   }
 
   // ---- recovery ---------------------------------------------------------------------------------
@@ -357,6 +381,10 @@ export class CampaignAnalytics {
 
   replayClicked(facts: readonly ClickFact[]): void {
     for (const f of facts) {
+      if (f.clickId !== undefined) {
+        const ids = (this.clickIds ??= newClickIds());
+        (f.outcome === 'counted' ? ids.counted : ids.duplicate).restoreDigest(f.clickId.digest, f.clickId.at);
+      }
       const ad = this.adFor(f.adId);
       const before = ad.bytes;
       if (f.outcome === 'counted') {
@@ -390,6 +418,7 @@ export class CampaignAnalytics {
       quarters: this.quarters.capture(),
       days: this.days.capture(),
       clickDedupe: copyTable(this.clickDedupe),
+      ...(this.clickIds && { clickIds: { counted: copyTable(this.clickIds.counted), duplicate: copyTable(this.clickIds.duplicate) } }),
     };
   }
 
@@ -413,6 +442,9 @@ export class CampaignAnalytics {
     a.quarters.load(image.quarters);
     a.days.load(image.days);
     if (image.clickDedupe !== undefined && options.clickTtlMs > 0) a.clickDedupe = DedupeTable.restore(image.clickDedupe, options.clickTtlMs);
+    if (image.clickIds !== undefined) {
+      a.clickIds = { counted: DedupeTable.restore(image.clickIds.counted, IDEMPOTENCY_TTL_MS), duplicate: DedupeTable.restore(image.clickIds.duplicate, IDEMPOTENCY_TTL_MS) };
+    }
     return a;
   }
 }
@@ -424,7 +456,18 @@ export class CampaignAnalytics {
 const ANALYTICS_BYTES = 6000;
 const AD_INFO_BYTES = 250;
 
-/** The click dedupe table as fresh arrays (it is small; no copy-on-write needed). */
+interface ClickIds {
+  readonly counted: DedupeTable;
+  readonly duplicate: DedupeTable;
+}
+
+function newClickIds(): ClickIds {
+  return { counted: new DedupeTable(IDEMPOTENCY_TTL_MS), duplicate: new DedupeTable(IDEMPOTENCY_TTL_MS) };
+}
+
+/** A click dedupe or click id table as fresh arrays (they are small; no copy-on-write needed). */
+function copyTable(table: DedupeTable): DedupeImage;
+function copyTable(table: DedupeTable | undefined): DedupeImage | undefined;
 function copyTable(table: DedupeTable | undefined): DedupeImage | undefined {
   if (table === undefined) return undefined;
   const image = table.capture();
@@ -442,4 +485,6 @@ export interface AnalyticsImage {
   readonly quarters: TierImage;
   readonly days: ReturnType<DayTier['capture']>;
   readonly clickDedupe: DedupeImage | undefined;
+  /** Click ids of the last day by first outcome; absent when none was seen (and in images before v3). */
+  readonly clickIds?: { readonly counted: DedupeImage; readonly duplicate: DedupeImage };
 }

@@ -5,11 +5,10 @@ import type { StateBudget } from './budget.js';
 import { analyticsOf, answerAnalyticsInflight, handleAnalytics } from './campaign-analytics.js';
 import { DedupeTable } from './dedupe.js';
 import { hash128 } from './hash128.js';
-import type { CampaignEvent, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome } from './protocol.js';
+import { IDEMPOTENCY_TTL_MS, type CampaignEvent, type CampaignImage, type CampaignInfo, type Impression, type JournalSink, type Outcome } from './protocol.js';
 import { TrailingWindows } from './windows.js';
 
-/** How long an impression id is remembered for idempotent retries. */
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+export { IDEMPOTENCY_TTL_MS } from './protocol.js';
 
 /**
  * One campaign's counting state, owned by exactly one campaign actor and mutated in place (copying
@@ -141,8 +140,8 @@ export function countImpression(state: CampaignState, impression: Impression, at
   const id = state.idDigest;
   if (impressionId !== undefined) {
     hash128(impressionId, id); // once: for the retry check here and for remembering it below
-    if (state.idempotency?.counted.hasDigest(id, at)) return 'counted';
-    if (state.idempotency?.duplicate.hasDigest(id, at)) return 'duplicate';
+    if (state.idempotency?.counted.hasDigest(id, at)) return 'replayed_counted';
+    if (state.idempotency?.duplicate.hasDigest(id, at)) return 'replayed_duplicate';
   }
   // Each step is recorded in `stage` so that a crash part-way can be rolled back (see `rollback`):
   // an impression is either wholly applied or not at all. The journal is written last, as the commit.

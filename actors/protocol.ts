@@ -8,6 +8,9 @@ import type { WindowsImage } from './windows.js';
  * files import this one so neither imports the other.
  */
 
+/** How long an impression or click id is remembered for idempotent retries. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+
 /** A reply callback carried by an ask; the actor calls it once, synchronously while processing. */
 export type Reply<T> = (value: T) => void;
 
@@ -31,12 +34,13 @@ export interface Impression {
 }
 
 /**
- * The fate of one impression: counted, a duplicate within the TTL, sent before the campaign's start
+ * The fate of one impression: counted, a duplicate within the TTL, a retry of an impression id seen in
+ * the last day (`replayed_*`: its first outcome, nothing counted again), sent before the campaign's start
  * time, for a campaign that does not exist, not processed because its campaign actor is down
  * (crashed while handling it, or restarting too often), or refused because it would add state (a new
  * user or ad) while state is at its memory budget.
  */
-export type Outcome = 'counted' | 'duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter' | 'over_budget';
+export type Outcome = 'counted' | 'duplicate' | 'replayed_counted' | 'replayed_duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter' | 'over_budget';
 
 /**
  * Where campaign and registry actors record the facts that change state, in processing order: the

@@ -129,12 +129,16 @@ export class Metrics {
     const impressions = new FastCounter(
       this.registry,
       `${PREFIX}impressions_total`,
-      'Impressions received, by outcome (counted, duplicate, rejected) and, for rejected ones, reason.',
+      'Impressions received, by outcome (counted, duplicate, replayed, bot_filtered, rejected) and, for rejected ones, reason.',
     );
     const rejected = (reason: string): CounterSeries => impressions.series({ outcome: 'rejected', reason });
+    // A retry of a known impression_id counted nothing: one `replayed` series, whatever its first outcome.
+    const replayed = impressions.series({ outcome: 'replayed' });
     const children: Partial<Record<ImpressionOutcome, CounterSeries>> = {
       counted: impressions.series({ outcome: 'counted' }),
       duplicate: impressions.series({ outcome: 'duplicate' }),
+      replayed_counted: replayed,
+      replayed_duplicate: replayed,
       invalid: rejected('invalid'),
       not_found: rejected('not_found'),
       not_started: rejected('not_started'),

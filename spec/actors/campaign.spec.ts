@@ -149,19 +149,19 @@ describe('campaign actor', () => {
       const { out } = campaign.impressions(START + TTL, [withId('u1', 'imp-1')]);
 
       // Assert
-      expect(out).to.deep.equal(['counted']);
+      expect(out).to.deep.equal(['replayed_counted']);
       expect(campaign.stats(START + TTL).total).to.equal(1);
     });
 
     it('answers a retried duplicate as a duplicate even once its user would count', () => {
       campaign.impressions(START, [withId('u1', 'imp-1'), withId('u1', 'imp-2')]);
-      expect(campaign.impressions(START + TTL, [withId('u1', 'imp-2')]).out).to.deep.equal(['duplicate']);
+      expect(campaign.impressions(START + TTL, [withId('u1', 'imp-2')]).out).to.deep.equal(['replayed_duplicate']);
       expect(campaign.stats(START + TTL).total).to.equal(1);
     });
 
     it('remembers an impression id for a day: replayed until a day − 1 ms, processed afresh at a day', () => {
       campaign.impressions(START, [withId('u1', 'imp-1')]);
-      expect(campaign.impressions(START + IDEMPOTENCY_TTL_MS - 1, [withId('u1', 'imp-1')]).out).to.deep.equal(['counted']);
+      expect(campaign.impressions(START + IDEMPOTENCY_TTL_MS - 1, [withId('u1', 'imp-1')]).out).to.deep.equal(['replayed_counted']);
       expect(campaign.stats(START + IDEMPOTENCY_TTL_MS - 1).total).to.equal(1);
       expect(campaign.impressions(START + IDEMPOTENCY_TTL_MS, [withId('u1', 'imp-1')]).out).to.deep.equal(['counted']);
       expect(campaign.stats(START + IDEMPOTENCY_TTL_MS).total).to.equal(2);

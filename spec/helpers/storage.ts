@@ -1,3 +1,4 @@
+import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { pino } from 'pino';
 import sinon from 'sinon';
@@ -152,6 +153,8 @@ export interface NodeOptions {
   readonly maxRestarts?: number;
   readonly onDeadLetter?: (r: DeadLetterReport) => void;
   readonly onSupervision?: (r: SupervisionReport) => void;
+  /** Ads, clicks and analytics options, for the store's recovery and the actors alike. */
+  readonly analytics?: AnalyticsOptions;
   /** Anything else the store takes (a faulty file system, a recovery mode, …). */
   readonly store?: Partial<StoreOptions>;
 }
@@ -194,9 +197,11 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
     onHealth: (health) => {
       if (!health.ok) errors.push(health.error);
     },
+    analytics: options.analytics,
     ...options.store,
   });
   const system = startCounterSystem({
+    analytics: options.analytics,
     clock,
     ttlMs,
     tickMs: 3_600_000,

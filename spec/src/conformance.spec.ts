@@ -139,8 +139,12 @@ for (const makeBackend of ALL_BACKENDS) {
       it('answers a retry with the same impression_id with its first outcome and never counts it twice, for a day', async () => {
         const id = await createCampaign(t);
         const once = { ...impression(id, 'u1'), impression_id: 'imp-1' };
-        expect((await postImpression(t, once)).body.counted).to.equal(true);
-        expect((await postImpression(t, once)).body.counted).to.equal(true);
+        const first = await postImpression(t, once);
+        expect(first.body).to.deep.equal({ message: 'impression counted', counted: true });
+        expect(first.headers.get('idempotent-replayed')).to.equal(null);
+        const retry = await postImpression(t, once);
+        expect(retry.body).to.include({ counted: true, replayed: true });
+        expect(retry.headers.get('idempotent-replayed')).to.equal('true');
         clock.advance(TTL); // the user would count again, but this is the same impression
         expect((await postImpression(t, once)).body.counted).to.equal(true);
         expect((await stats(t, id)).total).to.equal(1);
@@ -149,10 +153,19 @@ for (const makeBackend of ALL_BACKENDS) {
         expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
         expect((await postImpression(t, dup)).body.counted).to.equal(false);
         clock.advance(TTL); // the user would count now, but imp-2 was a duplicate
-        expect((await postImpression(t, dup)).body.counted).to.equal(false);
+        expect((await postImpression(t, dup)).body).to.include({ counted: false, duplicate: true, replayed: true });
+        const batch = await postImpression(t, [once, dup, { ...impression(id, 'u9'), impression_id: 'imp-3' }]);
+        expect(batch.body).to.deep.equal({
+          results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
+          counted: 1,
+          duplicates: 0,
+          bot_filtered: 0,
+          replayed: 2,
+          rejected: 0,
+        });
         clock.advance(DAY);
-        expect((await postImpression(t, once)).body.counted, 'a day later the id is forgotten').to.equal(true);
-        expect((await stats(t, id)).total).to.equal(3);
+        expect((await postImpression(t, once)).body, 'a day later the id is forgotten').to.deep.equal({ message: 'impression counted', counted: true });
+        expect((await stats(t, id)).total).to.equal(4);
       });
     });
 
@@ -439,6 +452,59 @@ for (const makeBackend of ALL_BACKENDS) {
         const ips = await b.request('POST', `${API}/clicks`, [click(id, 'ad-a', { ip_address: '203.0.113.9' }), click(id, 'ad-a', { ip_address: '203.0.113.9' }), click(id, 'ad-a'), click(id, 'ad-a')]);
         expect(ips.body).to.deep.include({ counted: 3, duplicates: 1, bot_filtered: 0, rejected: 0 });
         expect(await analytics(a, id, '1h')).to.deep.include({ clicks: 6, ctr: 0, raw_impressions: 0 });
+      });
+    });
+
+    describe('click_id', () => {
+      const click = (campaignId: string, clickId: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ campaign_id: campaignId, ad_id: 'ad-a', click_id: clickId, ...extra });
+      const clicks = async (on: NodeApp, id: string): Promise<number> => (await on.request('GET', `${API}/campaigns/${id}/analytics?window=30d`)).body.clicks;
+
+      it('answers a retry with the same click_id with its first outcome, flagged as a replay, and counts it once for a day (across a node restart when shared)', async () => {
+        const a = await node({ clickTtlMs: TTL });
+        const id = await createCampaign(a);
+        const t0 = clock.now();
+        const c1 = click(id, 'c-1', { user_id: 'u1' });
+        const c2 = click(id, 'c-2', { user_id: 'u1' });
+        const first = await a.request('POST', `${API}/clicks`, c1);
+        expect(first.body).to.deep.equal({ message: 'click counted', counted: true });
+        expect(first.headers.get('idempotent-replayed')).to.equal(null);
+        expect((await a.request('POST', `${API}/clicks`, c2)).body).to.include({ counted: false, duplicate: true });
+        let b = a;
+        if (backend.shared) {
+          // A node restarted: what it remembers lives in Redis.
+          await a.close();
+          nodes = nodes.filter((n) => n !== a);
+          b = await node({ clickTtlMs: TTL });
+        }
+        clock.advance(TTL); // past the click dedupe window: only the click ids stop a recount
+        const retry = await b.request('POST', `${API}/clicks`, c1);
+        expect(retry.headers.get('idempotent-replayed')).to.equal('true');
+        expect(retry.body).to.include({ counted: true, replayed: true });
+        const batch = await b.request('POST', `${API}/clicks`, [c1, c2, click(id, 'c-3')]);
+        expect(batch.headers.get('idempotent-replayed'), 'a batch flags its items, not the answer').to.equal(null);
+        expect(batch.body).to.deep.equal({
+          results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
+          counted: 1,
+          duplicates: 0,
+          bot_filtered: 0,
+          replayed: 2,
+          rejected: 0,
+        });
+        expect(await clicks(b, id)).to.equal(2);
+        clock.set(t0 + DAY - 1);
+        expect((await b.request('POST', `${API}/clicks`, c1)).body, 'a day − 1 ms on, still a replay').to.include({ counted: true, replayed: true });
+        clock.set(t0 + DAY);
+        expect((await b.request('POST', `${API}/clicks`, c1)).body, 'a day on, the id is forgotten').to.deep.equal({ message: 'click counted', counted: true });
+        expect(await clicks(b, id)).to.equal(3);
+      });
+
+      it('remembers click ids per campaign, and never a bot click', async () => {
+        const id = await createCampaign(t);
+        const other = await createCampaign(t);
+        expect((await t.request('POST', `${API}/clicks`, click(id, 'x'))).body.counted).to.equal(true);
+        expect((await t.request('POST', `${API}/clicks`, click(other, 'x'))).body, 'another campaign').to.deep.equal({ message: 'click counted', counted: true });
+        expect((await t.request('POST', `${API}/clicks`, click(id, 'bot', { user_agent: 'Googlebot/2.1 (+http://www.google.com/bot.html)' }))).body).to.include({ bot_filtered: true });
+        expect((await t.request('POST', `${API}/clicks`, click(id, 'bot'))).body, 'a bot click is not remembered').to.deep.equal({ message: 'click counted', counted: true });
       });
     });
 

@@ -7,7 +7,8 @@ import { DedupeTable } from '../../actors/dedupe.js';
 import type { DeadLetterReport, SupervisionReport } from '../../actors/registry.js';
 import { createApp } from '../../src/app.js';
 import { Client, removeTempDirs, tempDir, waitFor, type JsonResponse } from '../helpers/process.js';
-import { ManualClock, T0, bootNode, digestOf, sameDigest, stallDatasync, users, type Node, type NodeOptions } from '../helpers/storage.js';
+import { DEFAULT_ANALYTICS } from '../../actors/analytics-protocol.js';
+import { HOUR_MS, ManualClock, T0, bootNode, digestOf, sameDigest, stallDatasync, users, type Node, type NodeOptions } from '../helpers/storage.js';
 
 /** The real app over a journal-backed node (what main.ts builds), on an ephemeral loopback port. */
 interface Served {
@@ -103,7 +104,7 @@ describe('durability through the HTTP API (in process)', () => {
       expect(batch.status).to.equal(200);
       expect(batch.body).to.deep.include({ counted: 1, duplicates: 1, rejected: 1 });
       expect(batch.body.results[0]).to.include({ code: 422 });
-      expect(batch.body.results.slice(1)).to.deep.equal([{ counted: true }, { counted: false }]);
+      expect(batch.body.results.slice(1)).to.deep.equal([{ counted: true }, { counted: false, duplicate: true }]);
       expect(supervision).to.have.length(crashes);
 
       // The restarted actor kept its state: nothing counted before the crashes was lost.
@@ -195,7 +196,7 @@ describe('durability through the HTTP API (in process)', () => {
       expect((await post(item(campaign, 'u1', 'imp-1'))).body.counted, 'retry of a counted impression').to.equal(true);
       expect((await post(item(campaign, 'u1', 'imp-2'))).body.counted, 'retry of a duplicate').to.equal(false);
       const batch = await post([item(campaign, 'u2', 'imp-3'), item(campaign, 'u2', 'imp-3'), item(campaign, 'u1', 'imp-1')]);
-      expect(batch.body.results).to.deep.equal([{ counted: true }, { counted: true }, { counted: true }]);
+      expect(batch.body.results).to.deep.equal([{ counted: true }, { counted: true, replayed: true }, { counted: true, replayed: true }]);
       expect((await client.stats(campaign)).total).to.equal(2);
 
       await node.crash();
@@ -206,8 +207,57 @@ describe('durability through the HTTP API (in process)', () => {
         { campaignId: campaign, userId: 'u1', adId: 'ad-1', impressionId: 'imp-2' },
         { campaignId: campaign, userId: 'u2', adId: 'ad-1', impressionId: 'imp-3' },
       ]);
-      expect(outcomes.outcomes, 'past the dedupe TTL, retries still return their first outcome').to.deep.equal(['counted', 'duplicate', 'counted']);
+      expect(outcomes.outcomes, 'past the dedupe TTL, retries still return their first outcome').to.deep.equal(['replayed_counted', 'replayed_duplicate', 'replayed_counted']);
       expect(await next.total(campaign)).to.equal(2);
+    });
+  });
+
+  describe('idempotent retries (click_id)', () => {
+    const click = (campaign: string, user: string, clickId: string) => ({ campaign_id: campaign, ad_id: 'ad-1', user_id: user, click_id: clickId });
+    const clicksOf = async (node: Node, campaign: string): Promise<number> => (await node.counter.analytics.report(campaign, '24h', false)).campaign.clicks;
+
+    /** Posts c-1 (counted) and c-2 (a duplicate under click dedupe), then their retries; 1 click counted. */
+    async function firstLife(): Promise<{ node: Node; campaign: string }> {
+      const { node, client } = await serve({ analytics: { ...DEFAULT_ANALYTICS, clickTtlMs: 60_000 } });
+      const campaign = await client.createCampaign('spring');
+      const post = (body: unknown) => client.request('POST', '/api/v1/clicks', body);
+      expect((await post(click(campaign, 'u1', 'c-1'))).body).to.include({ counted: true });
+      expect((await post(click(campaign, 'u1', 'c-2'))).body).to.include({ counted: false, duplicate: true });
+      const retry = await post(click(campaign, 'u1', 'c-1'));
+      expect(retry.headers['idempotent-replayed']).to.equal('true');
+      expect(retry.body).to.include({ counted: true, replayed: true });
+      expect(await clicksOf(node, campaign)).to.equal(1);
+      return { node, campaign };
+    }
+
+    async function afterRestart(campaign: string): Promise<void> {
+      // Two hours on, past the click dedupe window: only the remembered click ids stop a recount.
+      const next = await bootNode(dir, { clock: new ManualClock(T0 + 2 * HOUR_MS), analytics: { ...DEFAULT_ANALYTICS, clickTtlMs: 60_000 } });
+      restarted.push(next);
+      const at = next.clock.now();
+      const retried = await next.counter.analytics.recordClicks(
+        [
+          { campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-1', at },
+          { campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-2', at },
+        ],
+        at,
+      );
+      expect(retried.outcomes).to.deep.equal(['replayed_counted', 'replayed_duplicate']);
+      expect(await clicksOf(next, campaign), 'the retried click counts once').to.equal(1);
+      const fresh = await next.counter.analytics.recordClicks([{ campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-3', at }], at);
+      expect(fresh.outcomes, 'a new id still counts').to.deep.equal(['counted']);
+    }
+
+    it('a click retried across a crash (the journal replayed) returns its first outcome and counts once', async () => {
+      const { node, campaign } = await firstLife();
+      await node.crash();
+      await afterRestart(campaign);
+    });
+
+    it('a click retried across a graceful restart (from the snapshot) returns its first outcome and counts once', async () => {
+      const { node, campaign } = await firstLife();
+      await node.shutdown();
+      await afterRestart(campaign);
     });
   });
 });

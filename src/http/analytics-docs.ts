@@ -158,18 +158,24 @@ export const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
     type: 'object',
     additionalProperties: false,
     required: ['message', 'counted'],
-    properties: { message: { type: 'string' }, counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true } },
+    properties: {
+      message: { type: 'string' },
+      counted: { type: 'boolean' },
+      duplicate: { const: true },
+      bot_filtered: { const: true },
+      replayed: { const: true, description: 'a retry of a click_id seen in the last 24 h: its first outcome, not counted again (also the Idempotent-Replayed: true header)' },
+    },
   },
   ClickBatchResult: {
     type: 'object',
     additionalProperties: false,
-    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'rejected'],
+    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'replayed', 'rejected'],
     properties: {
       results: {
         type: 'array',
         items: {
           oneOf: [
-            { type: 'object', additionalProperties: false, required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true } } },
+            { type: 'object', additionalProperties: false, required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true }, replayed: { const: true } } },
             { $ref: '#/components/schemas/Error' },
           ],
         },
@@ -177,6 +183,7 @@ export const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
       counted: count,
       duplicates: count,
       bot_filtered: count,
+      replayed: { ...count, description: 'retries of a click_id already recorded' },
       rejected: count,
     },
   },

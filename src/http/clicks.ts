@@ -1,24 +1,30 @@
 import type { Context } from 'koa';
 import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
-import type { Counter } from '../counter.js';
+import { isAnswered, type Answered, type Counter } from '../counter.js';
 import { AppError, CampaignNotFoundError, CampaignNotStartedError, OverBudgetError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
+import { REPLAYED_HEADER } from './impressions.js';
 import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
 import { analyticsValidators as v } from './schemas.js';
 import { illFormedPath, loneSurrogate } from './unicode.js';
 import { describe } from './validate.js';
 
-type ItemResult = { counted: boolean; duplicate?: true; bot_filtered?: true } | { error: string; code: number };
+type ItemResult = { counted: boolean; duplicate?: true; bot_filtered?: true; replayed?: true } | { error: string; code: number };
+type Answer = { message: string; counted: boolean; duplicate?: true; bot_filtered?: true; replayed?: true };
 
-const MESSAGES: Record<'counted' | 'duplicate' | 'bot_filtered', { message: string; counted: boolean; duplicate?: true; bot_filtered?: true }> = {
+const MESSAGES: Record<Answered, Answer> = {
   counted: { message: 'click counted', counted: true },
   duplicate: { message: 'repeated click of the same user or IP on this ad within CLICK_DEDUP_TTL; not counted', counted: false, duplicate: true },
   bot_filtered: { message: 'click from a bot user agent; not counted', counted: false, bot_filtered: true },
+  replayed_counted: { message: 'retry of a click_id already recorded: it was counted the first time; not counted again', counted: true, replayed: true },
+  replayed_duplicate: { message: 'retry of a click_id already recorded: it was a duplicate the first time; not counted', counted: false, duplicate: true, replayed: true },
 };
 
-const ITEMS: Record<'counted' | 'duplicate' | 'bot_filtered', ItemResult> = {
+const ITEMS: Record<Answered, ItemResult> = {
   counted: { counted: true },
   duplicate: { counted: false, duplicate: true },
   bot_filtered: { counted: false, bot_filtered: true },
+  replayed_counted: { counted: true, replayed: true },
+  replayed_duplicate: { counted: false, duplicate: true, replayed: true },
 };
 
 /** POST /clicks: one click object, or a JSON array of them answered item by item (like impressions). */
@@ -35,7 +41,8 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
         if (click instanceof ValidationError) throw click;
         const { outcomes, retryAfterMs } = await analytics.recordClicks([click], now);
         const outcome = outcomes[0];
-        if (outcome === 'counted' || outcome === 'duplicate' || outcome === 'bot_filtered') {
+        if (isAnswered(outcome)) {
+          if (outcome === 'replayed_counted' || outcome === 'replayed_duplicate') ctx.set(REPLAYED_HEADER, 'true');
           ctx.body = MESSAGES[outcome];
           return;
         }
@@ -53,11 +60,11 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
       });
       const { outcomes, retryAfterMs } = accepted.length > 0 ? await analytics.recordClicks(accepted, now) : { outcomes: [], retryAfterMs: 0 };
       const results: ItemResult[] = parsed.map((p) => (p instanceof ValidationError ? errorResult(p) : { counted: false }));
-      const tally = { counted: 0, duplicate: 0, bot_filtered: 0 };
+      const tally = { counted: 0, duplicate: 0, bot_filtered: 0, replayed_counted: 0, replayed_duplicate: 0 };
       const errors = new Map<string, ItemResult>();
       for (let k = 0; k < outcomes.length; k++) {
         const outcome = outcomes[k];
-        if (outcome === 'counted' || outcome === 'duplicate' || outcome === 'bot_filtered') {
+        if (isAnswered(outcome)) {
           tally[outcome]++;
           results[positions[k]] = ITEMS[outcome];
           continue;
@@ -67,12 +74,14 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
         if (result === undefined) errors.set(key, (result = errorResult(await failure(counter, outcome, accepted[k].campaignId, retryAfterMs))));
         results[positions[k]] = result;
       }
+      const replayed = tally.replayed_counted + tally.replayed_duplicate;
       ctx.body = {
         results,
         counted: tally.counted,
         duplicates: tally.duplicate,
         bot_filtered: tally.bot_filtered,
-        rejected: body.length - tally.counted - tally.duplicate - tally.bot_filtered,
+        replayed,
+        rejected: body.length - tally.counted - tally.duplicate - tally.bot_filtered - replayed,
       };
     },
   };
@@ -92,10 +101,11 @@ function toClick(value: unknown, now: number, isBot: BotJudge, counter: Counter)
     playbackTime: value.playback_time ?? undefined,
     at,
     bot: isBot(value.user_agent ?? undefined),
+    clickId: value.click_id ?? undefined,
   };
 }
 
-async function failure(counter: Counter, outcome: Exclude<ClickOutcome, 'counted' | 'duplicate' | 'bot_filtered'>, campaignId: string, retryAfterMs: number): Promise<Error> {
+async function failure(counter: Counter, outcome: Exclude<ClickOutcome, Answered>, campaignId: string, retryAfterMs: number): Promise<Error> {
   switch (outcome) {
     case 'not_found':
       return new CampaignNotFoundError(campaignId);

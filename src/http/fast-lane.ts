@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { BodyBudget } from './body-budget.js';
 import { errorResponse } from './errors.js';
-import { SERIALIZED, type ImpressionAnswerer } from './impressions.js';
+import { isReplay, REPLAYED_HEADER, SERIALIZED, type ImpressionAnswerer } from './impressions.js';
 import { readJson } from './json-body.js';
 import { recordRequest } from './ops.js';
 import { pickRequestId } from './request-id.js';
@@ -43,6 +43,8 @@ function takesFastLane(req: IncomingMessage): boolean {
   return type !== undefined && JSON_TYPE.test(type) && (encoding === undefined || encoding.toLowerCase() === 'identity');
 }
 
+const REPLAY_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [REPLAYED_HEADER]: 'true' });
+
 async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneDeps): Promise<void> {
   const started = performance.now();
   const requestId = pickRequestId(req.headers['x-request-id'] as string | undefined);
@@ -53,6 +55,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
     const body = await readJson(req, deps.bodyLimitBytes, deps.bodyBudget);
     const answer = await deps.answer(body, req.headers['user-agent']);
     payload = SERIALIZED.get(answer) ?? JSON.stringify(answer);
+    if (isReplay(answer)) headers = REPLAY_HEADERS;
   } catch (err) {
     const e = errorResponse(err);
     if (e.internal) deps.logger.error({ err, request_id: requestId }, 'request failed');

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { Impression, Outcome } from '../../actors/protocol.js';
-import type { Counter } from '../counter.js';
+import type { Answered, Counter } from '../counter.js';
 import { AppError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, OverBudgetError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
 import { NO_OUTCOMES, type ImpressionOutcome, type OutcomeRecorder } from '../metrics.js';
 import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
@@ -8,14 +8,26 @@ import { validators } from './schemas.js';
 import { illFormedPath, loneSurrogate } from './unicode.js';
 import { describe } from './validate.js';
 
-type ItemResult = { counted: boolean; bot_filtered?: true } | { error: string; code: number };
+type ItemResult = { counted: boolean; duplicate?: true; bot_filtered?: true; replayed?: true } | { error: string; code: number };
 
 const COUNTED = { message: 'impression counted', counted: true } as const;
-const DUPLICATE = { message: 'duplicate impression within the dedupe window; not counted', counted: false } as const;
+const DUPLICATE = { message: 'duplicate impression within the dedupe window; not counted', counted: false, duplicate: true } as const;
 const BOT = { message: 'impression from a bot user agent; not counted', counted: false, bot_filtered: true } as const;
+const REPLAYED_COUNTED = { message: 'retry of an impression_id already recorded: it was counted the first time; not counted again', counted: true, replayed: true } as const;
+const REPLAYED_DUPLICATE = { message: 'retry of an impression_id already recorded: it was a duplicate the first time; not counted', counted: false, duplicate: true, replayed: true } as const;
+
+const ANSWERS = { counted: COUNTED, duplicate: DUPLICATE, bot_filtered: BOT, replayed_counted: REPLAYED_COUNTED, replayed_duplicate: REPLAYED_DUPLICATE } as const;
 
 /** The single-impression answers, serialized once (the fast lane sends these bytes as they are). */
-export const SERIALIZED: ReadonlyMap<object, string> = new Map([COUNTED, DUPLICATE, BOT].map((a) => [a, JSON.stringify(a)]));
+export const SERIALIZED: ReadonlyMap<object, string> = new Map(Object.values(ANSWERS).map((a) => [a, JSON.stringify(a)]));
+
+/** The header a single answer that replays an earlier outcome carries (the fast lane and Koa alike). */
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
+
+/** Whether a single answer replays an earlier outcome (it then carries `Idempotent-Replayed: true`). */
+export function isReplay(answer: object): boolean {
+  return answer === REPLAYED_COUNTED || answer === REPLAYED_DUPLICATE;
+}
 
 /** Answers a POST /impressions body: the same function serves the Koa route and the fast lane. */
 export type ImpressionAnswerer = (body: unknown, userAgent: string | undefined) => Promise<object>;
@@ -29,7 +41,7 @@ export function impressionAnswerer(counter: Counter, batchLimit: number, outcome
         outcomes.add('invalid');
         throw item;
       }
-      let outcome: 'counted' | 'duplicate' | 'bot_filtered';
+      let outcome: Answered;
       try {
         outcome = await counter.recordImpressionOutcome(item);
       } catch (err) {
@@ -37,7 +49,7 @@ export function impressionAnswerer(counter: Counter, batchLimit: number, outcome
         throw err;
       }
       outcomes.add(outcome);
-      return outcome === 'counted' ? COUNTED : outcome === 'duplicate' ? DUPLICATE : BOT;
+      return ANSWERS[outcome];
     }
     if (body.length === 0) throw new ValidationError('batch is empty');
     if (body.length > batchLimit) {
@@ -51,7 +63,9 @@ export function impressionHandlers(answer: ImpressionAnswerer) {
   return {
     /** One impression object, or an array of them (a batch answered item by item). */
     async record(ctx: Context): Promise<void> {
-      ctx.body = await answer(ctx.request.body, ctx.get('User-Agent') || undefined);
+      const body = await answer(ctx.request.body, ctx.get('User-Agent') || undefined);
+      if (isReplay(body)) ctx.set(REPLAYED_HEADER, 'true');
+      ctx.body = body;
     },
   };
 }
@@ -87,6 +101,7 @@ async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeReco
   let counted = 0;
   let duplicates = 0;
   let bots = 0;
+  let replayed = 0;
   for (let k = 0; k < outcomes.length; k++) {
     const outcome: Outcome = outcomes[k];
     if (outcome === 'counted') {
@@ -94,6 +109,10 @@ async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeReco
       results[positions[k]] = COUNTED_ITEM;
     } else if (outcome === 'duplicate') {
       duplicates++;
+    } else if (outcome === 'replayed_counted' || outcome === 'replayed_duplicate') {
+      replayed++;
+      tally.add(outcome);
+      results[positions[k]] = outcome === 'replayed_counted' ? REPLAYED_COUNTED_ITEM : REPLAYED_DUPLICATE_ITEM;
     } else if (outcome === 'bot_filtered') {
       bots++;
       results[positions[k]] = BOT_ITEM;
@@ -111,8 +130,8 @@ async function recordBatch(counter: Counter, body: unknown[], tally: OutcomeReco
   tally.add('counted', counted);
   tally.add('duplicate', duplicates);
   tally.add('bot_filtered', bots);
-  // `bot_filtered` appears only when some were, so the answer keeps its shape where bots are not an issue.
-  return { results, counted, duplicates, ...(bots > 0 && { bot_filtered: bots }), rejected: body.length - counted - duplicates - bots };
+  // Every summary field is always present (as in click batches), zero or not.
+  return { results, counted, duplicates, bot_filtered: bots, replayed, rejected: body.length - counted - duplicates - bots - replayed };
 }
 
 /** The metrics reason of an impression the façade refused with an error. */
@@ -127,8 +146,10 @@ function rejection(err: unknown): ImpressionOutcome {
 
 // Shared, never mutated: a batch answer of 10,000 items allocates no object per counted item.
 const COUNTED_ITEM: ItemResult = Object.freeze({ counted: true });
-const DUPLICATE_ITEM: ItemResult = Object.freeze({ counted: false });
+const DUPLICATE_ITEM: ItemResult = Object.freeze({ counted: false, duplicate: true });
 const BOT_ITEM: ItemResult = Object.freeze({ counted: false, bot_filtered: true });
+const REPLAYED_COUNTED_ITEM: ItemResult = Object.freeze({ counted: true, replayed: true });
+const REPLAYED_DUPLICATE_ITEM: ItemResult = Object.freeze({ counted: false, duplicate: true, replayed: true });
 
 function toImpression(value: unknown, isBot: BotJudge): Impression | ValidationError {
   const illFormed = illFormedPath(value, 2);

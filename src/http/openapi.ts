@@ -223,19 +223,31 @@ const RESPONSE_SCHEMAS: Record<string, Schema> = {
     type: 'object',
     additionalProperties: false,
     required: ['message', 'counted'],
-    properties: { message: { type: 'string' }, counted: { type: 'boolean' }, bot_filtered: { const: true, description: 'BOT_FILTER: the user agent is a bot\'s' } },
+    properties: {
+      message: { type: 'string' },
+      counted: { type: 'boolean' },
+      duplicate: { const: true, description: 'a duplicate within the dedupe window' },
+      bot_filtered: { const: true, description: 'BOT_FILTER: the user agent is a bot\'s' },
+      replayed: { const: true, description: 'a retry of an impression_id seen in the last 24 h: its first outcome, not counted again (also the Idempotent-Replayed: true header)' },
+    },
   },
   BatchResult: {
     type: 'object',
-    required: ['results', 'counted', 'duplicates', 'rejected'],
+    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'replayed', 'rejected'],
     properties: {
       results: {
         type: 'array',
-        items: { oneOf: [{ type: 'object', required: ['counted'], properties: { counted: { type: 'boolean' }, bot_filtered: { const: true } } }, { $ref: '#/components/schemas/Error' }] },
+        items: {
+          oneOf: [
+            { type: 'object', required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true }, replayed: { const: true } } },
+            { $ref: '#/components/schemas/Error' },
+          ],
+        },
       },
       counted: count,
       duplicates: count,
-      bot_filtered: { ...count, description: 'present when some items were bots (BOT_FILTER)' },
+      bot_filtered: { ...count, description: 'items not counted because of a bot user agent (BOT_FILTER)' },
+      replayed: { ...count, description: 'retries of an impression_id already recorded' },
       rejected: count,
     },
   },

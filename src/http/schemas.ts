@@ -82,6 +82,7 @@ export interface ClickBody {
   playback_time?: number;
   timestamp?: string;
   user_agent?: string;
+  click_id?: string;
 }
 
 export const clickSchema: JSONSchemaType<ClickBody> = {
@@ -96,6 +97,7 @@ export const clickSchema: JSONSchemaType<ClickBody> = {
     playback_time: { type: 'number', minimum: 0, maximum: 31_536_000, nullable: true, description: 'seconds of playback, 0 to 1 year' },
     timestamp: { type: 'string', format: 'date-time', nullable: true, description: 'when the click happened; within CLICK_MAX_SKEW of the server clock' },
     user_agent: { type: 'string', maxLength: 1024, nullable: true, description: "the viewer's user agent, judged by BOT_FILTER" },
+    click_id: { ...id, nullable: true, description: 'idempotency key: a retry within 24 h returns the first outcome and is not counted again' },
   },
 };
 

@@ -24,13 +24,14 @@ export function replayAnalyticsRecord(type: RecordType, state: CampaignState, at
       if ((body.length - p) % 3 !== 0) return false;
       analytics.replayTallied(at, ads, body.subarray(p));
     } else {
-      const raw = JSON.parse(body.toString()) as { a: number; ad: string; o: 'c' | 'd' | 'b'; p?: number; d?: number[] }[];
+      const raw = JSON.parse(body.toString()) as { a: number; ad: string; o: 'c' | 'd' | 'b'; p?: number; d?: number[]; i?: number[]; r?: number }[];
       const facts: ClickFact[] = raw.map((f) => ({
         at: f.a,
         adId: f.ad,
         outcome: f.o === 'c' ? 'counted' : f.o === 'd' ? 'duplicate' : 'bot_filtered',
         playbackTime: f.p,
         digest: f.d === undefined ? undefined : Uint32Array.from(f.d),
+        ...(f.i !== undefined && { clickId: { digest: Uint32Array.from(f.i), at: f.r ?? f.a } }),
       }));
       analytics.replayClicked(facts);
     }

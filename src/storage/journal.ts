@@ -17,7 +17,10 @@ export const enum RecordType {
   AdRegistered = 4,
   /** One message's impressions by ad and fate: `[u16 ads][ads: u16 length, utf8]…[3 bytes an impression]`. */
   Tallied = 5,
-  /** Clicks as a JSON array of `{a: at, ad, o: c|d|b, p?: playback seconds, d?: click-dedupe digest}`. */
+  /**
+   * Clicks as a JSON array of `{a: at, ad, o: c|d|b, p?: playback seconds, d?: click-dedupe digest,
+   * i?: click id digest, r?: when that click arrived}` (`i` and `r` are newer: records without them still load).
+   */
   Clicked = 6,
 }
 export const RECORD_FIXED = 1 + 1 + 2 + 8 + 8;
@@ -230,6 +233,7 @@ export class Journal implements JournalSink {
       o: f.outcome === 'counted' ? 'c' : f.outcome === 'duplicate' ? 'd' : 'b',
       ...(f.playbackTime !== undefined && { p: f.playbackTime }),
       ...(f.digest !== undefined && { d: [...f.digest] }),
+      ...(f.clickId !== undefined && { i: [...f.clickId.digest], r: f.clickId.at }),
     }));
     this.blobRecord(RecordType.Clicked, campaignId, facts[0]?.at ?? 0, Buffer.from(JSON.stringify(json)));
   }

@@ -181,7 +181,8 @@ end
  * KEYS[1] = the campaign hash (`n` name, `s` start, `c` created, `t` total).
  * ARGV = ttl, expiry margin, idempotency ttl, then per group: at, n, and n pairs (user, tag) where the
  * tag is `-` (plain), `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted).
- * Returns one character per item (c counted, d duplicate, s not started, b bot), or `N` when the campaign
+ * Returns one character per item (c counted, d duplicate, C or D a retry of an impression id first
+ * counted or a duplicate, s not started, b bot), or `N` when the campaign
  * does not exist. Counted, duplicate and bot impressions are tallied in the analytics buckets
  * (TALLY_LUA), counted users in its sketches; idempotent retries are not tallied again. The fixed-window rule is the in-memory one (actors/dedupe.ts): a user counts when
  * no counted impression of theirs is less than ttl old; duplicates never move the window.
@@ -216,7 +217,8 @@ while i <= #ARGV do
       if tag ~= '-' then
         idKey = base .. 'i:' .. string.sub(tag, 2)
         local seen = redis.call('GET', idKey)
-        if seen and at - tonumber(string.sub(seen, 2)) < idemTtl then o = string.sub(seen, 1, 1) end
+        -- A replay answers its first outcome in upper case (C, D): the caller tells the two apart.
+        if seen and at - tonumber(string.sub(seen, 2)) < idemTtl then o = string.upper(string.sub(seen, 1, 1)) end
       end
       if not o then
         local userKey = base .. 'u:' .. user
@@ -283,8 +285,12 @@ return {hour, day, tonumber(total)}
  * (actors/analytics.ts): before the campaign's start a click is `s` (not started); a bot's is `b`
  * (tallied, not counted); with click dedupe on (ttl > 0) a repeat of the same user (or IP) on the same
  * ad less than ttl after its counted click is `d`; otherwise `c`, with its playback time if any.
- * KEYS[1] = the campaign hash. ARGV = ttl, expiry margin, then 5 per click: at, ad, dedupe key (`` none),
- * bot (`1`/`0`), playback seconds (`` none). Returns one character per click, or `N` (no campaign).
+ * A click with an id seen less than the idempotency ttl before `now` (the batch's arrival) is answered
+ * its first outcome in upper case (C, D) and changes nothing; ids are kept under `ki:<id>` as the
+ * outcome letter and the arrival time, like impression ids.
+ * KEYS[1] = the campaign hash. ARGV = ttl, expiry margin, idempotency ttl, now, MAX_ADS and the three
+ * retentions, then 6 per click: at, ad, dedupe key (`` none), bot (`1`/`0`), playback seconds (`` none),
+ * click id (`` none). Returns one character per click, or `N` (no campaign).
  */
 const CLICKS_LUA = `
 local meta = KEYS[1]
@@ -292,12 +298,13 @@ local start = redis.call('HGET', meta, 's')
 if not start then return 'N' end
 start = tonumber(start)
 local base = string.sub(meta, 1, -2)
-local MAX_ADS, KEEP_AM, KEEP_AQ, KEEP_AY = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local MAX_ADS, KEEP_AM, KEEP_AQ, KEEP_AY = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 ${TALLY_LUA}
-local ttl, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ttl, margin, idemTtl, nowText = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local now = tonumber(nowText)
 local out = {}
-for i = 7, #ARGV, 5 do
-  local atText, ad, key, bot, play = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+for i = 9, #ARGV, 6 do
+  local atText, ad, key, bot, play, id = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local at = tonumber(atText)
   local o
   if at < start then
@@ -306,20 +313,29 @@ for i = 7, #ARGV, 5 do
     o = 'b'
     tally(at, ad, 'B')
   else
-    if ttl > 0 and key ~= '' then
-      local k = base .. 'k:' .. ad .. '\\0' .. key
-      local last = redis.call('GET', k)
-      if last and at - tonumber(last) < ttl then o = 'd' else redis.call('SET', k, atText, 'PX', ttl + margin) end
+    local idKey
+    if id ~= '' then
+      idKey = base .. 'ki:' .. id
+      local seen = redis.call('GET', idKey)
+      if seen and now - tonumber(string.sub(seen, 2)) < idemTtl then o = string.upper(string.sub(seen, 1, 1)) end
     end
-    if o == 'd' then
-      tally(at, ad, 'K')
-    else
-      o = 'c'
-      tally(at, ad, 'k')
-      if play ~= '' then
-        tally(at, ad, 'p')
-        tally(at, ad, 's', tonumber(play))
+    if not o then
+      if ttl > 0 and key ~= '' then
+        local k = base .. 'k:' .. ad .. '\\0' .. key
+        local last = redis.call('GET', k)
+        if last and at - tonumber(last) < ttl then o = 'd' else redis.call('SET', k, atText, 'PX', ttl + margin) end
       end
+      if o == 'd' then
+        tally(at, ad, 'K')
+      else
+        o = 'c'
+        tally(at, ad, 'k')
+        if play ~= '' then
+          tally(at, ad, 'p')
+          tally(at, ad, 's', tonumber(play))
+        end
+      end
+      if idKey then redis.call('SET', idKey, o .. nowText, 'PX', idemTtl + margin) end
     end
   end
   out[#out + 1] = o
@@ -526,8 +542,8 @@ interface Scripts {
   icCreate(key: string, epoch: string, name: string, start: number, created: number): Promise<number>;
 }
 
-const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
-const CLICK_OUTCOMES: Readonly<Record<string, ClickOutcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
+const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', C: 'replayed_counted', D: 'replayed_duplicate', s: 'not_started', b: 'bot_filtered' };
+const CLICK_OUTCOMES: Readonly<Record<string, ClickOutcome>> = { c: 'counted', d: 'duplicate', C: 'replayed_counted', D: 'replayed_duplicate', s: 'not_started', b: 'bot_filtered' };
 
 /**
  * Campaigns, dedupe windows and counters in Redis (or a Redis Cluster), for STORE=redis: service
@@ -735,11 +751,11 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     return { lastHour: Number(reply[0]), lastDay: Number(reply[1]), total: Number(reply[2]) };
   }
 
-  async clicks(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]> {
-    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS, ...this.tallyArgs];
+  async clicks(campaignId: string, items: readonly Click[], now: number): Promise<ClickOutcome[]> {
+    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS, IDEMPOTENCY_TTL_MS, now, ...this.tallyArgs];
     for (const c of items) {
       const key = c.userId !== undefined ? `u${c.userId}` : c.ipAddress !== undefined ? `i${c.ipAddress}` : '';
-      args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime);
+      args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime, c.clickId ?? '');
     }
     const reply = await this.call(() => this.scripts.icClicks(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
     if (reply === 'N') return new Array<ClickOutcome>(items.length).fill('not_found');

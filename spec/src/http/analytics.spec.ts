@@ -196,7 +196,7 @@ describe('ads, clicks and analytics API', () => {
       const header = await t.request('POST', `${API}/impressions`, imp('u2'), { 'user-agent': 'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)' });
       expect(header.body.bot_filtered).to.equal(true);
       const batch = await t.request('POST', `${API}/impressions`, [imp('u1', 'ad-a', { user_agent: BROWSER }), imp('u3', 'ad-a', { user_agent: GOOGLEBOT })]);
-      expect(batch.body).to.deep.equal({ results: [{ counted: true }, { counted: false, bot_filtered: true }], counted: 1, duplicates: 0, bot_filtered: 1, rejected: 0 });
+      expect(batch.body).to.deep.equal({ results: [{ counted: true }, { counted: false, bot_filtered: true }], counted: 1, duplicates: 0, bot_filtered: 1, replayed: 0, rejected: 0 });
       const botClick = await t.request('POST', `${API}/clicks`, click('ad-a', { user_agent: GOOGLEBOT }));
       expect(botClick.body).to.include({ counted: false, bot_filtered: true });
       expect(await analytics('window=1h')).to.deep.include({ impressions: 1, raw_impressions: 1, bot_filtered: 4, clicks: 0, unique_users: 1 });

@@ -54,9 +54,14 @@ describe('operations endpoints', () => {
       await postImpression(t, impression(future, 'u1'));
       await postImpression(t, { campaign_id: id });
       await postImpression(t, [impression(id, 'u2'), impression(id, 'u2'), impression('missing', 'u3'), { bad: 1 }, impression(future, 'u4')]);
+      const once = { ...impression(id, 'u5'), impression_id: 'imp-5' };
+      await postImpression(t, once);
+      await postImpression(t, once);
+      await postImpression(t, [once, once]);
       const text = await scrape(t);
       const outcome = (labels: string) => sample(text, `impression_counter_impressions_total{${labels}}`);
-      expect(outcome('outcome="counted"')).to.equal(2);
+      expect(outcome('outcome="counted"'), 'retries are not counted').to.equal(3);
+      expect(outcome('outcome="replayed"')).to.equal(3);
       expect(outcome('outcome="duplicate"')).to.equal(2);
       expect(outcome('outcome="rejected",reason="invalid"')).to.equal(2);
       expect(outcome('outcome="rejected",reason="not_found"')).to.equal(2);
