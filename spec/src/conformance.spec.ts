@@ -310,9 +310,9 @@ for (const makeBackend of ALL_BACKENDS) {
         expect(res.status, JSON.stringify(res.body)).to.equal(200);
         expect(res.body).to.deep.include({ impressions: 2, raw_impressions: 3, duplicates: 1, bot_filtered: 1, clicks: 3, unique_users: 2, total_playback_time: 30 });
         expect(res.body.ads).to.deep.equal([
-          { ad_id: 'ad-b', impressions: 1, raw_impressions: 1, duplicates: 0, bot_filtered: 0, clicks: 1, ctr: 1, unique_users: 1, avg_playback_time: 0, total_playback_time: 0 },
-          { ad_id: 'ad-a', impressions: 1, raw_impressions: 2, duplicates: 1, bot_filtered: 0, clicks: 2, ctr: 2, unique_users: 1, avg_playback_time: 15, total_playback_time: 30 },
-          { ad_id: 'ad-c', impressions: 0, raw_impressions: 0, duplicates: 0, bot_filtered: 1, clicks: 0, ctr: 0, unique_users: 0, avg_playback_time: 0, total_playback_time: 0 },
+          { ad_id: 'ad-b', impressions: 1, raw_impressions: 1, duplicates: 0, bot_filtered: 0, clicks: 1, duplicate_clicks: 0, ctr: 1, unique_users: 1, avg_playback_time: 0, total_playback_time: 0 },
+          { ad_id: 'ad-a', impressions: 1, raw_impressions: 2, duplicates: 1, bot_filtered: 0, clicks: 2, duplicate_clicks: 0, ctr: 2, unique_users: 1, avg_playback_time: 15, total_playback_time: 30 },
+          { ad_id: 'ad-c', impressions: 0, raw_impressions: 0, duplicates: 0, bot_filtered: 1, clicks: 0, duplicate_clicks: 0, ctr: 0, unique_users: 0, avg_playback_time: 0, total_playback_time: 0 },
         ]);
       });
 
@@ -451,7 +451,7 @@ for (const makeBackend of ALL_BACKENDS) {
         expect((await a.request('POST', `${API}/clicks`, click(id, 'ad-a', { user_id: 'u1' }))).body.counted).to.equal(true);
         const ips = await b.request('POST', `${API}/clicks`, [click(id, 'ad-a', { ip_address: '203.0.113.9' }), click(id, 'ad-a', { ip_address: '203.0.113.9' }), click(id, 'ad-a'), click(id, 'ad-a')]);
         expect(ips.body).to.deep.include({ counted: 3, duplicates: 1, bot_filtered: 0, rejected: 0 });
-        expect(await analytics(a, id, '1h')).to.deep.include({ clicks: 6, ctr: 0, raw_impressions: 0 });
+        expect(await analytics(a, id, '1h')).to.deep.include({ clicks: 6, duplicate_clicks: 2, ctr: 0, raw_impressions: 0 });
       });
     });
 
