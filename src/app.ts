@@ -42,7 +42,7 @@ export function createApp(deps: AppDeps): Koa {
   const metrics = deps.metrics ?? new Metrics({ source: deps.counter, processMetrics: false });
   const impressions = impressionAnswerer(deps.counter, deps.batchLimit, metrics.impressions, deps.bots);
   const bodyBudget = deps.bodyBudget ?? new BodyBudget(64 * 1024 * 1024);
-  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, impressions, bodyBudget }), opsRouter(metrics, deps.readiness ?? new Readiness())];
+  const routers = [apiRouter(deps.counter, { ...deps, outcomes: metrics.impressions, clickOutcomes: metrics.clicks, impressions, bodyBudget }), opsRouter(metrics, deps.readiness ?? new Readiness())];
   if (deps.inspector) routers.push(debugRouter({ inspector: deps.inspector, counter: deps.counter, token: deps.inspectorToken ?? '' }));
   if (deps.redisAdmin) routers.push(adminRouter({ redis: deps.redisAdmin, token: deps.inspectorToken ?? '' }));
   app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId }, 'request failed'));

@@ -3,6 +3,7 @@ import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
 import { isAnswered, type Answered, type Counter } from '../counter.js';
 import { AppError, CampaignNotFoundError, CampaignNotStartedError, OverBudgetError, PayloadTooLargeError, UnavailableError, ValidationError } from '../errors.js';
 import { REPLAYED_HEADER } from './impressions.js';
+import { NO_OUTCOMES, type OutcomeRecorder } from '../metrics.js';
 import { BOTS_ON, type BotFilter, type BotJudge } from './bots.js';
 import { analyticsValidators as v } from './schemas.js';
 import { illFormedPath, loneSurrogate } from './unicode.js';
@@ -28,7 +29,7 @@ const ITEMS: Record<Answered, ItemResult> = {
 };
 
 /** POST /clicks: one click object, or a JSON array of them answered item by item (like impressions). */
-export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFilter = BOTS_ON) {
+export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFilter = BOTS_ON, tally: OutcomeRecorder = NO_OUTCOMES) {
   const analytics = counter.analytics;
   return {
     async record(ctx: Context): Promise<void> {
@@ -38,9 +39,13 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
       const parse = (value: unknown): Click | ValidationError => toClick(value, now, isBot, counter);
       if (!Array.isArray(body)) {
         const click = parse(body);
-        if (click instanceof ValidationError) throw click;
-        const { outcomes, retryAfterMs } = await analytics.recordClicks([click], now);
+        if (click instanceof ValidationError) {
+          tally.add('invalid');
+          throw click;
+        }
+        const { outcomes, retryAfterMs } = await recorded(tally, 1, analytics.recordClicks([click], now));
         const outcome = outcomes[0];
+        tally.add(outcome);
         if (isAnswered(outcome)) {
           if (outcome === 'replayed_counted' || outcome === 'replayed_duplicate') ctx.set(REPLAYED_HEADER, 'true');
           ctx.body = MESSAGES[outcome];
@@ -58,14 +63,16 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
         accepted.push(p);
         positions.push(i);
       });
-      const { outcomes, retryAfterMs } = accepted.length > 0 ? await analytics.recordClicks(accepted, now) : { outcomes: [], retryAfterMs: 0 };
+      if (accepted.length < body.length) tally.add('invalid', body.length - accepted.length);
+      const { outcomes, retryAfterMs } = accepted.length > 0 ? await recorded(tally, accepted.length, analytics.recordClicks(accepted, now)) : { outcomes: [], retryAfterMs: 0 };
       const results: ItemResult[] = parsed.map((p) => (p instanceof ValidationError ? errorResult(p) : { counted: false }));
-      const tally = { counted: 0, duplicate: 0, bot_filtered: 0, replayed_counted: 0, replayed_duplicate: 0 };
+      const counts = { counted: 0, duplicate: 0, bot_filtered: 0, replayed_counted: 0, replayed_duplicate: 0 };
       const errors = new Map<string, ItemResult>();
       for (let k = 0; k < outcomes.length; k++) {
         const outcome = outcomes[k];
+        tally.add(outcome);
         if (isAnswered(outcome)) {
-          tally[outcome]++;
+          counts[outcome]++;
           results[positions[k]] = ITEMS[outcome];
           continue;
         }
@@ -74,17 +81,27 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
         if (result === undefined) errors.set(key, (result = errorResult(await failure(counter, outcome, accepted[k].campaignId, retryAfterMs))));
         results[positions[k]] = result;
       }
-      const replayed = tally.replayed_counted + tally.replayed_duplicate;
+      const replayed = counts.replayed_counted + counts.replayed_duplicate;
       ctx.body = {
         results,
-        counted: tally.counted,
-        duplicates: tally.duplicate,
-        bot_filtered: tally.bot_filtered,
+        counted: counts.counted,
+        duplicates: counts.duplicate,
+        bot_filtered: counts.bot_filtered,
         replayed,
-        rejected: body.length - tally.counted - tally.duplicate - tally.bot_filtered - replayed,
+        rejected: body.length - counts.counted - counts.duplicate - counts.bot_filtered - replayed,
       };
     },
   };
+}
+
+/** Counts the clicks of a call the façade refused as a whole (a journal backlog, an ask timeout) by reason. */
+async function recorded<T>(tally: OutcomeRecorder, n: number, answer: Promise<T>): Promise<T> {
+  try {
+    return await answer;
+  } catch (err) {
+    tally.add(err instanceof UnavailableError ? 'unavailable' : err instanceof CampaignNotFoundError ? 'not_found' : 'error', n);
+    throw err;
+  }
 }
 
 function toClick(value: unknown, now: number, isBot: BotJudge, counter: Counter): Click | ValidationError {

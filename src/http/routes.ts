@@ -18,6 +18,8 @@ export interface RouteOptions {
   readonly batchLimit: number;
   /** Where impression outcomes are counted (metrics). */
   readonly outcomes?: OutcomeRecorder;
+  /** Where click outcomes are counted (metrics). */
+  readonly clickOutcomes?: OutcomeRecorder;
   /** BOT_FILTER: which impressions and clicks are bots' (on when absent). */
   readonly bots?: BotFilter;
   /** The impression answerer, shared with the fast lane; built here when absent. */
@@ -30,7 +32,7 @@ export function apiRouter(counter: Counter, options: RouteOptions): Router {
   const campaigns = campaignHandlers(counter);
   const impressions = impressionHandlers(options.impressions ?? impressionAnswerer(counter, options.batchLimit, options.outcomes, options.bots));
   const ads = adHandlers(counter);
-  const clicks = clickHandlers(counter, options.batchLimit, options.bots);
+  const clicks = clickHandlers(counter, options.batchLimit, options.bots, options.clickOutcomes);
   const analytics = analyticsHandlers(counter);
 
   const router = new Router({ prefix: '/api/v1' });
