@@ -128,8 +128,9 @@ export interface AnalyticsJournal {
    * The impressions of one message, in order: `items` holds 3 bytes per impression, a little-endian
    * u16 index into `ads[0..adCount)` and a TallyCode. The counted ones are the message's `counted`
    * facts, in the same order (journaled after the tally when the sink can put it first, else before).
+   * `times`, when some impression happened before the message's `at`, holds each one's time.
    */
-  tallied(campaignId: string, at: number, ads: readonly string[], adCount: number, items: Uint8Array): void;
+  tallied(campaignId: string, at: number, ads: readonly string[], adCount: number, items: Uint8Array, times?: Float64Array): void;
   clicked(campaignId: string, facts: readonly ClickFact[]): void;
 }
 

@@ -54,6 +54,13 @@ export class CampaignAnalytics {
   // The message being tallied for the journal: 3 bytes per impression and the ads it names.
   private tally = new Uint8Array(0);
   private tallyLength = 0;
+  /** The time of the message's first tallied impression; while all share it, no per-impression times are kept. */
+  private tallyAt = 0;
+  /**
+   * When each tallied impression happened, only once one said another time than the first (a
+   * timestamp); empty otherwise, and dropped after each such message, so it costs nothing at rest.
+   */
+  private tallyTimes = new Float64Array(0);
   private readonly tallyAds: string[] = [];
   private tallyAdCount = 0;
   private tallyMessage = 0;
@@ -77,6 +84,7 @@ export class CampaignAnalytics {
   /** Starts tallying one `impressions` message. */
   begin(): void {
     this.tallyLength = 0;
+    this.tallyTimes = NO_TIMES;
     this.tallyAdCount = 0;
     this.tallyMessage++;
   }
@@ -101,17 +109,25 @@ export class CampaignAnalytics {
       }
     }
     this.rowBytes += ad.bytes - before;
-    this.pushTally(ad, code);
+    this.pushTally(ad, code, at);
   }
 
   /** Journals the tally of the message begun last (also after a crash part-way through it). */
   flush(campaignId: string, at: number, journal: Partial<AnalyticsJournal> | undefined): void {
-    if (this.tallyLength > 0) journal?.tallied?.(campaignId, at, this.tallyAds, this.tallyAdCount, this.tally.subarray(0, this.tallyLength));
+    if (this.tallyLength > 0 && journal?.tallied !== undefined) {
+      const n = this.tallyLength / 3;
+      // Times go to the journal only when some impression was not at `at` (the common tally stays 3 bytes an impression).
+      let times: Float64Array | undefined;
+      if (this.tallyTimes.length > 0) times = this.tallyTimes.slice(0, n);
+      else if (this.tallyAt !== at) times = new Float64Array(n).fill(this.tallyAt);
+      journal.tallied(campaignId, at, this.tallyAds, this.tallyAdCount, this.tally.subarray(0, this.tallyLength), times);
+    }
     this.tallyLength = 0;
     this.tallyAdCount = 0;
+    this.tallyTimes = NO_TIMES;
   }
 
-  private pushTally(ad: AdRow, code: number): void {
+  private pushTally(ad: AdRow, code: number, at: number): void {
     if (ad.mark !== this.tallyMessage) {
       ad.mark = this.tallyMessage;
       ad.local = this.tallyAdCount;
@@ -121,6 +137,14 @@ export class CampaignAnalytics {
       const grown = new Uint8Array(Math.max(48, this.tally.length * 2));
       grown.set(this.tally.subarray(0, this.tallyLength));
       this.tally = grown;
+      if (this.tallyTimes.length > 0) this.tallyTimes = grownTimes(this.tallyTimes, grown.length / 3);
+    }
+    const k = this.tallyLength / 3;
+    if (k === 0) this.tallyAt = at;
+    else if (this.tallyTimes.length > 0) this.tallyTimes[k] = at;
+    else if (at !== this.tallyAt) {
+      this.tallyTimes = new Float64Array(this.tally.length / 3).fill(this.tallyAt, 0, k);
+      this.tallyTimes[k] = at;
     }
     const t = this.tally;
     const i = this.tallyLength;
@@ -317,7 +341,7 @@ export class CampaignAnalytics {
 
   /** Approximate bytes held, in O(1) (ad metadata is counted when registered, see `register`). */
   get bytes(): number {
-    return ANALYTICS_BYTES + this.all.bytes + this.quarters.bytes + this.days.bytes + this.rowBytes + this.adBytes + (this.clickDedupe?.bytes ?? 0) + (this.clickIds ? this.clickIds.counted.bytes + this.clickIds.duplicate.bytes : 0) + this.tally.byteLength + this.stash.byteLength;
+    return ANALYTICS_BYTES + this.all.bytes + this.quarters.bytes + this.days.bytes + this.rowBytes + this.adBytes + (this.clickDedupe?.bytes ?? 0) + (this.clickIds ? this.clickIds.counted.bytes + this.clickIds.duplicate.bytes : 0) + this.tally.byteLength + this.tallyTimes.byteLength + this.stash.byteLength;
   }
 
   // ---- recovery ---------------------------------------------------------------------------------
@@ -348,9 +372,10 @@ export class CampaignAnalytics {
 
   /**
    * Replays a `tallied` fact. Its counted items take their digests from the `counted` facts: the ones
-   * stashed already (a tally journaled after them), or else the ones that follow.
+   * stashed already (a tally journaled after them), or else the ones that follow (whose facts carry
+   * their times). `times` holds each impression's time when some said one; else all are at `at`.
    */
-  replayTallied(at: number, ads: readonly string[], items: Uint8Array): void {
+  replayTallied(at: number, ads: readonly string[], items: Uint8Array, times?: Float64Array): void {
     // A new tally ends the previous message: ads it left waiting had their facts cut off.
     this.pendingAds.length = 0;
     this.pendingHead = 0;
@@ -358,9 +383,10 @@ export class CampaignAnalytics {
       for (let i = 0; i + 2 < items.length; i += 3) {
         const adId = ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD;
         if (items[i + 2] === TallyCode.counted) this.pendingAds.push(adId);
-        else this.impression(adId, at, items[i + 2], undefined);
+        else this.impression(adId, times?.[i / 3] ?? at, items[i + 2], undefined);
       }
       this.tallyLength = 0;
+      this.tallyTimes = NO_TIMES;
       this.tallyAdCount = 0;
       return;
     }
@@ -372,10 +398,11 @@ export class CampaignAnalytics {
       const code = items[i + 2];
       let d: Uint32Array | undefined;
       if (code === TallyCode.counted && next++ >= 0) d = this.stash.subarray((next - 1) * 4, next * 4);
-      this.impression(ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD, at, code, d);
+      this.impression(ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD, times?.[i / 3] ?? at, code, d);
     }
     this.stashed = 0;
     this.tallyLength = 0;
+    this.tallyTimes = NO_TIMES;
     this.tallyAdCount = 0;
   }
 
@@ -447,6 +474,14 @@ export class CampaignAnalytics {
     }
     return a;
   }
+}
+
+const NO_TIMES = new Float64Array(0);
+
+function grownTimes(times: Float64Array, length: number): Float64Array<ArrayBuffer> {
+  const grown = new Float64Array(length);
+  grown.set(times);
+  return grown;
 }
 
 /**

@@ -127,12 +127,16 @@ function wouldGrow(state: CampaignState, impression: Impression): boolean {
   return !state.dedupe.holdsDigest(state.digest);
 }
 
-/** Applies one impression at `at` and says what became of it. */
+/**
+ * Applies one impression arriving at `at` and says what became of it. Dedupe and idempotency go by
+ * arrival; windows and analytics count it when it happened (`impression.at`, else on arrival).
+ */
 export function countImpression(state: CampaignState, impression: Impression, at: number): Outcome {
-  if (at < state.info.startTime) return 'not_started';
+  const when = impression.at ?? at;
+  if (when < state.info.startTime) return 'not_started';
   if (state.budget?.full === true && wouldGrow(state, impression)) return 'over_budget';
   if (impression.bot === true) {
-    analyticsOf(state).impression(impression.adId, at, TallyCode.bot, undefined);
+    analyticsOf(state).impression(impression.adId, when, TallyCode.bot, undefined);
     return 'bot_filtered';
   }
   const { impressionId } = impression;
@@ -150,7 +154,7 @@ export function countImpression(state: CampaignState, impression: Impression, at
   const counted = state.dedupe.admitDigest(d, at);
   if (counted) {
     state.stage = 'admitted';
-    state.windows.add(at);
+    state.windows.add(when);
     state.total++;
     state.stage = 'counted';
   }
@@ -164,23 +168,30 @@ export function countImpression(state: CampaignState, impression: Impression, at
     idem.admitDigest(id, at);
     state.remembered = idem;
   }
-  if (counted) state.journal?.counted(state.info.id, at, d);
+  if (counted) {
+    const journal = state.journal;
+    if (when !== at && journal?.countedAt !== undefined) journal.countedAt(state.info.id, at, when, d);
+    else journal?.counted(state.info.id, at, d);
+  }
   if (idem !== undefined) state.journal?.remembered(state.info.id, at, id, counted);
   state.stage = 'none';
   state.remembered = undefined;
   state.applying = false;
   // After the commit: analytics never make a counted impression uncounted. `d` still holds the
   // user's digest, which the distinct-user sketches reuse.
-  analyticsOf(state).impression(impression.adId, at, counted ? TallyCode.counted : TallyCode.duplicate, d);
+  analyticsOf(state).impression(impression.adId, when, counted ? TallyCode.counted : TallyCode.duplicate, d);
   return counted ? 'counted' : 'duplicate';
 }
 
-/** Replays a journaled `counted` fact: the user is recorded at `at` and the counters move. */
-export function replayCounted(state: CampaignState, at: number, user: Uint32Array): void {
+/**
+ * Replays a journaled `counted` fact: the user is recorded at `at` (arrival) and the counters move
+ * in the minute of `eventAt` (when the impression happened; arrival unless it said otherwise).
+ */
+export function replayCounted(state: CampaignState, at: number, user: Uint32Array, eventAt = at): void {
   state.dedupe.restoreDigest(user, at);
-  state.windows.add(at);
+  state.windows.add(eventAt);
   state.total++;
-  analyticsOf(state).replayCountedUser(user, at);
+  analyticsOf(state).replayCountedUser(user, eventAt);
 }
 
 /** Replays a journaled `remembered` fact. */
@@ -298,7 +309,7 @@ export function captureState(state: CampaignState): CampaignImage {
 export function answerInflight(state: CampaignState): Impression | undefined {
   const event = state.inflight;
   const item = event?.type === 'impressions' && state.current >= 0 ? event.items[state.current] : undefined;
-  rollback(state, event?.type === 'impressions' ? event.at : 0);
+  rollback(state, event?.type === 'impressions' ? (item?.at ?? event.at) : 0);
   state.inflight = undefined;
   state.current = -1;
   switch (event?.type) {
@@ -322,7 +333,7 @@ export function answerInflight(state: CampaignState): Impression | undefined {
   return item;
 }
 
-/** Undoes the part of an impression a crash interrupted, so the state is as before it. */
+/** Undoes the part of an impression a crash interrupted (counted in the minute of `at`), so the state is as before it. */
 function rollback(state: CampaignState, at: number): void {
   if (state.applying) {
     state.remembered?.undoLastAdmit();

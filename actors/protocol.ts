@@ -31,6 +31,11 @@ export interface Impression {
   readonly impressionId?: string;
   /** Its user agent is on the bot list: not counted, tallied as bot_filtered (issue 6). */
   readonly bot?: boolean;
+  /**
+   * When it happened (its timestamp, never later than its arrival), if it said: windows, analytics
+   * and series count it in that minute, while dedupe and idempotency go by arrival order and time.
+   */
+  readonly at?: number;
 }
 
 /**
@@ -50,6 +55,11 @@ export interface JournalSink extends Partial<AnalyticsJournal> {
   created(info: CampaignInfo): void;
   /** The user with 128-bit digest `user` was counted at `at`. */
   counted(campaignId: string, at: number, user: Uint32Array): void;
+  /**
+   * The user was counted on arrival at `at` for an impression that happened at `eventAt` (earlier).
+   * Optional so that older sinks keep working; without it the count is journaled at arrival.
+   */
+  countedAt?(campaignId: string, at: number, eventAt: number, user: Uint32Array): void;
   /** An impression id was first seen at `at`, with the outcome `counted` (or duplicate). */
   remembered(campaignId: string, at: number, impressionId: Uint32Array, counted: boolean): void;
 }

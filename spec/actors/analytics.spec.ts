@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { decodeAnalytics, encodeAnalytics } from '../../actors/analytics-codec.js';
-import { DEFAULT_ANALYTICS, type Click, type ClickFact } from '../../actors/analytics-protocol.js';
+import { DEFAULT_ANALYTICS, TallyCode, type Click, type ClickFact } from '../../actors/analytics-protocol.js';
 import { CampaignAnalytics } from '../../actors/analytics.js';
 import { IDEMPOTENCY_TTL_MS } from '../../actors/protocol.js';
 
@@ -84,5 +84,38 @@ describe('campaign analytics: click ids', () => {
     const after = T0 + IDEMPOTENCY_TTL_MS;
     for (let i = 0; i < 10; i++) a.compact(after, 1 << 20);
     expect(a.bytes).to.be.below(held);
+  });
+});
+
+describe('campaign analytics: impression tallies with times', () => {
+  const tallied = (a: CampaignAnalytics, at: number): (Float64Array | undefined)[] => {
+    const calls: (Float64Array | undefined)[] = [];
+    a.flush('c', at, { tallied: (_c, _at, _ads, _n, _items, times) => calls.push(times) });
+    return calls;
+  };
+
+  it('journals no times while every impression of a message is at its arrival', () => {
+    const a = new CampaignAnalytics();
+    a.begin();
+    a.impression('ad-1', T0, TallyCode.counted, undefined);
+    a.impression('ad-2', T0, TallyCode.duplicate, undefined);
+    expect(tallied(a, T0)).to.deep.equal([undefined]);
+  });
+
+  it('journals each impression its time once one happened before the arrival, whichever it was', () => {
+    for (const times of [
+      [T0 - MINUTE, T0 - MINUTE],
+      [T0 - MINUTE, T0],
+      [T0, T0 - MINUTE, T0],
+    ]) {
+      const a = new CampaignAnalytics();
+      a.begin();
+      for (const t of times) a.impression('ad-1', t, TallyCode.duplicate, undefined);
+      expect(tallied(a, T0).map((x) => x && Array.from(x)), String(times)).to.deep.equal([times]);
+      // The next message, with none, journals none again.
+      a.begin();
+      a.impression('ad-1', T0, TallyCode.duplicate, undefined);
+      expect(tallied(a, T0)).to.deep.equal([undefined]);
+    }
   });
 });

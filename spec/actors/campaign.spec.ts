@@ -295,6 +295,35 @@ describe('campaign actor', () => {
       expect(state.dedupe.has('u1', START + 1)).to.equal(true);
     });
 
+    it('rolls a crashed impression with a timestamp back out of the minute it happened, not the one it arrived in', () => {
+      // Arrange: the journal fails as the count of an impression of 90 minutes ago is committed.
+      const journal: JournalSink = {
+        created: () => {},
+        counted: () => {},
+        remembered: () => {},
+        countedAt: () => {
+          throw new Error('boom');
+        },
+      };
+      const actor = createActor(campaignLogic, { input: { info: campaignInfo('j2', { startTime: START }), ttlMs: TTL, journal } });
+      actor.subscribe({ error: () => {} });
+      actor.start();
+      const arrival = START + 2 * HOUR_MS;
+      const send = (items: ReturnType<typeof impression>[]) => actor.send({ type: 'impressions', at: arrival, items, indices: items.map((_, i) => i), out: [], done: () => {} });
+      send([impression('j2', 'u1')]);
+
+      // Act
+      send([{ ...impression('j2', 'u2'), at: arrival - 90 * MINUTE_MS }]);
+      const state = (actor.getSnapshot() as CampaignSnapshot).context;
+      answerInflight(state);
+
+      // Assert: u1 alone, in the minute of its arrival.
+      expect(state.total).to.equal(1);
+      expect(state.windows.lastHour(arrival)).to.equal(1);
+      expect(state.windows.lastDay(arrival)).to.equal(1);
+      expect(state.dedupe.has('u2', arrival)).to.equal(false);
+    });
+
     it('answers a stats message that crashed with undefined, and a sweep with 0', () => {
       // Arrange
       sinon.stub(TrailingWindows.prototype, 'lastHour').throws(new Error('boom'));

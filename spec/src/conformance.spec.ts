@@ -455,6 +455,69 @@ for (const makeBackend of ALL_BACKENDS) {
       });
     });
 
+    describe('impression timestamp', () => {
+      const at = (ms: number): string => new Date(ms).toISOString();
+
+      it('counts an impression of 30 minutes ago in the minute it happened: series, windows and analytics (across nodes when shared)', async () => {
+        const other = backend.shared ? await node() : t;
+        const id = await createCampaign(t, { start_time: '2026-01-01T00:00:00Z' });
+        const t0 = clock.now(); // 2026-01-15T12:00:00Z
+        clock.set(t0 + 5_000);
+        expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - 30 * MINUTE + 5_000) })).body.counted).to.equal(true);
+        const res = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T11:29:00Z&to=2026-01-15T11:32:00Z`);
+        expect(res.body.buckets).to.deep.equal([
+          { start: '2026-01-15T11:29:00Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T11:30:00Z', impressions: 1, clicks: 0 },
+          { start: '2026-01-15T11:31:00Z', impressions: 0, clicks: 0 },
+        ]);
+        const now = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T12:00:00Z&to=2026-01-15T12:01:00Z`);
+        expect(now.body.buckets, 'not in the minute it arrived').to.deep.equal([{ start: '2026-01-15T12:00:00Z', impressions: 0, clicks: 0 }]);
+        // last_hour holds it through the 59th minute after its own minute (11:30), not after its arrival.
+        clock.set(t0 + 30 * MINUTE - 1);
+        expect(await stats(other, id)).to.include({ last_hour: 1, last_day: 1, total: 1 });
+        expect((await other.request('GET', `${API}/campaigns/${id}/analytics?window=1h`)).body).to.include({ impressions: 1 });
+        clock.set(t0 + 30 * MINUTE);
+        expect(await stats(other, id)).to.include({ last_hour: 0, last_day: 1, total: 1 });
+        expect((await other.request('GET', `${API}/campaigns/${id}/analytics?window=1h`)).body).to.include({ impressions: 0 });
+      });
+
+      it('dedupes on arrival order and time: an earlier timestamp arriving later is the duplicate, and the TTL runs from arrival', async () => {
+        const id = await createCampaign(t);
+        const t0 = clock.now();
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
+        clock.set(t0 + 1);
+        expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - 20 * MINUTE) })).body, 'happened first, arrived second').to.include({ counted: false, duplicate: true });
+        expect((await postImpression(t, { ...impression(id, 'u2'), timestamp: at(t0 - 20 * MINUTE) })).body.counted).to.equal(true);
+        clock.set(t0 + 1 + TTL - 1);
+        expect((await postImpression(t, impression(id, 'u2'))).body.counted, 'TTL − 1 ms after its arrival').to.equal(false);
+        clock.set(t0 + 1 + TTL);
+        expect((await postImpression(t, impression(id, 'u2'))).body.counted, 'TTL after its arrival').to.equal(true);
+      });
+
+      it('takes a timestamp up to CLICK_MAX_SKEW (1 h) from the clock either way and refuses 1 ms beyond; a future one counts now', async () => {
+        const id = await createCampaign(t, { start_time: '2026-01-01T00:00:00Z' });
+        const t0 = clock.now();
+        expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - HOUR) })).body.counted).to.equal(true);
+        expect((await postImpression(t, { ...impression(id, 'u2'), timestamp: at(t0 + HOUR) })).body.counted).to.equal(true);
+        const old = await postImpression(t, { ...impression(id, 'u3'), timestamp: at(t0 - HOUR - 1) });
+        expectError(old, 400);
+        expect(old.body.error).to.equal('field "timestamp" is older than the allowed skew of 3600 s from the server\'s clock (CLICK_MAX_SKEW)');
+        expectError(await postImpression(t, { ...impression(id, 'u4'), timestamp: at(t0 + HOUR + 1) }), 400);
+        const batch = await postImpression(t, [{ ...impression(id, 'u5'), timestamp: at(t0 + HOUR + 1) }, impression(id, 'u6')]);
+        expect(batch.body).to.deep.include({ counted: 1, rejected: 1 });
+        const minute = await t.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T12:00:00Z&to=2026-01-15T12:01:00Z`);
+        expect(minute.body.buckets[0].impressions, 'the future one and u6 count now').to.equal(2);
+        expect((await stats(t, id)).total).to.equal(3);
+      });
+
+      it('refuses (409) an impression whose timestamp is before the campaign start, even when it arrives after', async () => {
+        const start = clock.now() - 10 * MINUTE;
+        const id = await createCampaign(t, { start_time: new Date(start).toISOString() });
+        expectError(await postImpression(t, { ...impression(id, 'u1'), timestamp: at(start - 1) }), 409);
+        expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(start) })).body.counted).to.equal(true);
+      });
+    });
+
     describe('click_id', () => {
       const click = (campaignId: string, clickId: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ campaign_id: campaignId, ad_id: 'ad-a', click_id: clickId, ...extra });
       const clicks = async (on: NodeApp, id: string): Promise<number> => (await on.request('GET', `${API}/campaigns/${id}/analytics?window=30d`)).body.clicks;

@@ -212,6 +212,49 @@ describe('durability through the HTTP API (in process)', () => {
     });
   });
 
+  describe('impression timestamps', () => {
+    /** u1 arrives at T0 but happened 30 minutes before; u2 has no timestamp; u3 with one is a bot. */
+    async function firstLife(): Promise<{ node: Node; campaign: string }> {
+      const { node, client } = await serve();
+      const campaign = await client.createCampaign('spring');
+      const happened = new Date(T0 - 30 * 60_000).toISOString();
+      const res = await client.request('POST', '/api/v1/impressions', [
+        { ...item(campaign, 'u1'), timestamp: happened },
+        item(campaign, 'u2'),
+        { ...item(campaign, 'u1'), timestamp: happened },
+      ]);
+      expect(res.body).to.deep.include({ counted: 2, duplicates: 1 });
+      return { node, campaign };
+    }
+
+    async function afterRestart(campaign: string): Promise<void> {
+      // u1 leaves last_hour 60 minutes after the minute it happened, u2 after the minute it arrived.
+      const edge = Math.floor((T0 - 30 * 60_000) / 60_000) * 60_000 + HOUR_MS;
+      const next = await bootNode(dir, { clock: new ManualClock(edge - 1) });
+      restarted.push(next);
+      expect(await next.counter.stats(campaign)).to.deep.equal({ lastHour: 2, lastDay: 2, total: 2 });
+      expect((await next.counter.analytics.report(campaign, '1h', false)).campaign).to.include({ counted: 2, duplicates: 1 });
+      next.clock.ms = edge;
+      expect(await next.counter.stats(campaign)).to.deep.equal({ lastHour: 1, lastDay: 2, total: 2 });
+      expect((await next.counter.analytics.report(campaign, '1h', false)).campaign, 'the duplicate, too, happened 30 minutes before').to.include({ counted: 1, duplicates: 0 });
+      // Dedupe went by arrival: u1 stays a duplicate until an hour (the TTL) after T0.
+      next.clock.ms = T0 + HOUR_MS - 1;
+      expect(await next.record(campaign, ['u1'])).to.deep.equal(['duplicate']);
+    }
+
+    it('keep counting in the minute the impression happened after a crash (the journal replayed)', async () => {
+      const { node, campaign } = await firstLife();
+      await node.crash();
+      await afterRestart(campaign);
+    });
+
+    it('keep counting in the minute the impression happened after a graceful restart (from the snapshot)', async () => {
+      const { node, campaign } = await firstLife();
+      await node.shutdown();
+      await afterRestart(campaign);
+    });
+  });
+
   describe('idempotent retries (click_id)', () => {
     const click = (campaign: string, user: string, clickId: string) => ({ campaign_id: campaign, ad_id: 'ad-1', user_id: user, click_id: clickId });
     const clicksOf = async (node: Node, campaign: string): Promise<number> => (await node.counter.analytics.report(campaign, '24h', false)).campaign.clicks;

@@ -35,8 +35,11 @@ export type ImpressionAnswerer = (body: unknown, userAgent: string | undefined) 
 export function impressionAnswerer(counter: Counter, batchLimit: number, outcomes: OutcomeRecorder = NO_OUTCOMES, bots: BotFilter = BOTS_ON): ImpressionAnswerer {
   return async (body, agent) => {
     const isBot = bots.forRequest(agent);
+    const now = counter.analytics.now();
+    const eventTime = (timestamp: string | null | undefined): number | string | undefined =>
+      timestamp == null ? undefined : counter.analytics.clickTime(Date.parse(timestamp), now);
     if (!Array.isArray(body)) {
-      const item = toImpression(body, isBot);
+      const item = toImpression(body, isBot, eventTime);
       if (item instanceof ValidationError) {
         outcomes.add('invalid');
         throw item;
@@ -55,7 +58,7 @@ export function impressionAnswerer(counter: Counter, batchLimit: number, outcome
     if (body.length > batchLimit) {
       throw new PayloadTooLargeError(`batch of ${body.length} impressions exceeds the limit of ${batchLimit}`);
     }
-    return recordBatch(counter, body, outcomes, (v) => toImpression(v, isBot));
+    return recordBatch(counter, body, outcomes, (v) => toImpression(v, isBot, eventTime));
   };
 }
 
@@ -151,11 +154,13 @@ const BOT_ITEM: ItemResult = Object.freeze({ counted: false, bot_filtered: true 
 const REPLAYED_COUNTED_ITEM: ItemResult = Object.freeze({ counted: true, replayed: true });
 const REPLAYED_DUPLICATE_ITEM: ItemResult = Object.freeze({ counted: false, duplicate: true, replayed: true });
 
-function toImpression(value: unknown, isBot: BotJudge): Impression | ValidationError {
+function toImpression(value: unknown, isBot: BotJudge, eventTime: (timestamp: string | null | undefined) => number | string | undefined): Impression | ValidationError {
   const illFormed = illFormedPath(value, 2);
   if (illFormed !== undefined) return loneSurrogate(illFormed, 'impression');
   if (!validators.impression(value)) return new ValidationError(describe(validators.impression.errors?.[0], 'impression'));
-  const item: Impression = { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id ?? undefined };
+  const at = eventTime(value.timestamp);
+  if (typeof at === 'string') return new ValidationError(at);
+  const item: Impression = { campaignId: value.campaign_id, userId: value.user_id, adId: value.ad_id, impressionId: value.impression_id ?? undefined, ...(at !== undefined && { at }) };
   return isBot(value.user_agent ?? undefined) ? { ...item, bot: true } : item;
 }
 

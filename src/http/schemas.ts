@@ -23,8 +23,10 @@ export interface ImpressionBody {
   user_id: string;
   ad_id: string;
   impression_id?: string;
-  /** The viewer's user agent, judged by BOT_FILTER (issue 6). */
+  /** The viewer's user agent, judged by BOT_FILTER. */
   user_agent?: string;
+  /** When it happened; within CLICK_MAX_SKEW of the server clock. */
+  timestamp?: string;
 }
 
 const id = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -33,7 +35,14 @@ export const impressionSchema: JSONSchemaType<ImpressionBody> = {
   type: 'object',
   additionalProperties: false,
   required: ['campaign_id', 'user_id', 'ad_id'],
-  properties: { campaign_id: id, user_id: id, ad_id: id, impression_id: { ...id, nullable: true }, user_agent: { type: 'string', maxLength: 1024, nullable: true } },
+  properties: {
+    campaign_id: id,
+    user_id: id,
+    ad_id: id,
+    impression_id: { ...id, nullable: true },
+    user_agent: { type: 'string', maxLength: 1024, nullable: true },
+    timestamp: { type: 'string', format: 'date-time', nullable: true, description: 'when the impression happened; within CLICK_MAX_SKEW of the server clock' },
+  },
 };
 
 export interface ListCampaignsQuery {

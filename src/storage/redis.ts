@@ -179,8 +179,11 @@ end
  * campaign (`ic:{<id>}:...`), so one shard owns a campaign and the script never crosses slots.
  *
  * KEYS[1] = the campaign hash (`n` name, `s` start, `c` created, `t` total).
- * ARGV = ttl, expiry margin, idempotency ttl, then per group: at, n, and n pairs (user, tag) where the
- * tag is `-` (plain), `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted).
+ * ARGV = ttl, expiry margin, idempotency ttl, MAX_ADS and the three retentions, then per group: at
+ * (arrival), n, and n quadruples (user, tag, ad, event time) where the tag is `-` (plain),
+ * `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted), and the event time
+ * is when the impression happened (`` on arrival). Dedupe and idempotency go by arrival, the start
+ * time, minute buckets, analytics and sketches by event time, like memory mode (actors/campaign.ts).
  * Returns one character per item (c counted, d duplicate, C or D a retry of an impression id first
  * counted or a duplicate, s not started, b bot), or `N` when the campaign
  * does not exist. Counted, duplicate and bot impressions are tallied in the analytics buckets
@@ -201,17 +204,18 @@ local i = 8
 while i <= #ARGV do
   local atText = ARGV[i]
   local at, n = tonumber(atText), tonumber(ARGV[i + 1])
-  local minute = math.floor(at / 60000)
   i = i + 2
   for _ = 1, n do
-    local user, tag, ad = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    i = i + 3
+    local user, tag, ad, happened = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+    local when = at
+    if happened ~= '' then when = tonumber(happened) end
     local o
-    if at < start then
+    if when < start then
       o = 's'
     elseif tag == 'b' then
       o = 'b'
-      tally(at, ad, 'b')
+      tally(when, ad, 'b')
     else
       local idKey
       if tag ~= '-' then
@@ -229,10 +233,11 @@ while i <= #ARGV do
           o = 'c'
           redis.call('SET', userKey, atText, 'PX', ttl + margin)
           counted = counted + 1
+          local minute = math.floor(when / 60000)
           buckets[minute] = (buckets[minute] or 0) + 1
-          seen(at, ad, user)
+          seen(when, ad, user)
         end
-        tally(at, ad, o)
+        tally(when, ad, o)
         if idKey then redis.call('SET', idKey, o .. atText, 'PX', idemTtl + margin) end
       end
     end
@@ -734,7 +739,7 @@ export class RedisStore implements CampaignStore, CampaignDirectory {
     let items = 0;
     for (const { at, items: group } of groups) {
       args.push(at, group.length);
-      for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId, item.adId);
+      for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId, item.adId, item.at ?? '');
       items += group.length;
     }
     const reply = await this.call(() => this.scripts.icIngest(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
