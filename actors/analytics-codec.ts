@@ -8,9 +8,10 @@ import type { TierImage } from './tiers.js';
 /**
  * An AnalyticsImage as one byte array for a snapshot, and back. Little-endian; version byte first.
  * Typed arrays are copied whole; ad metadata travels as JSON. Version 2 gives each ad row a form
- * byte (0 paged, 1 sparse); version 1 images (every row paged) still load.
+ * byte (0 paged, 1 sparse); version 3 adds the click id tables after the click dedupe table.
+ * Version 1 images (every row paged) and version 2 images (no click ids) still load.
  */
-const VERSION = 2;
+const VERSION = 3;
 const ROW_PAGED = 0;
 const ROW_SPARSE = 1;
 
@@ -27,23 +28,42 @@ export function encodeAnalytics(image: AnalyticsImage): Uint8Array {
   w.f64(image.days.firstDay);
   w.bytes(image.days.values ? bytesOf(image.days.values) : undefined);
   w.u8(image.clickDedupe ? 1 : 0);
-  if (image.clickDedupe) {
-    w.f64(image.clickDedupe.ttlMs);
-    w.u32(image.clickDedupe.shards.length);
-    for (const s of image.clickDedupe.shards) {
-      w.u32(s.index);
-      w.f64(s.epoch);
-      w.u32(s.size);
-      w.bytes(bytesOf(s.slots));
-    }
+  if (image.clickDedupe) table(w, image.clickDedupe);
+  w.u8(image.clickIds ? 1 : 0);
+  if (image.clickIds) {
+    table(w, image.clickIds.counted);
+    table(w, image.clickIds.duplicate);
   }
   return w.done();
+}
+
+function table(w: Writer, t: DedupeImage): void {
+  w.f64(t.ttlMs);
+  w.u32(t.shards.length);
+  for (const s of t.shards) {
+    w.u32(s.index);
+    w.f64(s.epoch);
+    w.u32(s.size);
+    w.bytes(bytesOf(s.slots));
+  }
+}
+
+function readTable(r: Reader): DedupeImage {
+  const ttlMs = r.f64();
+  const shards: DedupeImage['shards'][number][] = [];
+  for (let n = r.u32(); n > 0; n--) {
+    const index = r.u32();
+    const epoch = r.f64();
+    const size = r.u32();
+    shards.push({ index, epoch, size, slots: new Uint32Array(copy(r.bytes() as Uint8Array)) });
+  }
+  return { ttlMs, shards };
 }
 
 export function decodeAnalytics(data: Uint8Array): AnalyticsImage {
   const r = new Reader(data);
   const version = r.u8();
-  if (version !== VERSION && version !== 1) throw new Error(`unknown analytics image version ${version}`);
+  if (version < 1 || version > VERSION) throw new Error(`unknown analytics image version ${version}`);
   const readRow = version === 1 ? readStats : readRowImage;
   const ads = JSON.parse(r.str()) as AdInfo[];
   const all = readStats(r);
@@ -54,19 +74,9 @@ export function decodeAnalytics(data: Uint8Array): AnalyticsImage {
   const firstDay = r.f64();
   const dayBytes = r.bytes();
   const days = { firstDay, values: dayBytes && new Float64Array(copy(dayBytes)) };
-  let clickDedupe: DedupeImage | undefined;
-  if (r.u8() === 1) {
-    const ttlMs = r.f64();
-    const shards: DedupeImage['shards'][number][] = [];
-    for (let n = r.u32(); n > 0; n--) {
-      const index = r.u32();
-      const epoch = r.f64();
-      const size = r.u32();
-      shards.push({ index, epoch, size, slots: new Uint32Array(copy(r.bytes() as Uint8Array)) });
-    }
-    clickDedupe = { ttlMs, shards };
-  }
-  return { ads, all, tracked, other, quarters, days, clickDedupe };
+  const clickDedupe = r.u8() === 1 ? readTable(r) : undefined;
+  const clickIds = version >= 3 && r.u8() === 1 ? { counted: readTable(r), duplicate: readTable(r) } : undefined;
+  return { ads, all, tracked, other, quarters, days, clickDedupe, ...(clickIds && { clickIds }) };
 }
 
 function row(w: Writer, image: RowImage): void {

@@ -26,9 +26,12 @@ export interface Click {
   readonly at: number;
   /** Its user agent is on the bot list: not counted, reported as bot_filtered. */
   readonly bot?: boolean;
+  /** Idempotency key: a retry with the same id within a day (of arrival) returns the first outcome. */
+  readonly clickId?: string;
 }
 
-export type ClickOutcome = 'counted' | 'duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'over_budget';
+/** `replayed_*`: a retry of a click id seen in the last day, answered with its first outcome and not counted again. */
+export type ClickOutcome = 'counted' | 'duplicate' | 'replayed_counted' | 'replayed_duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'over_budget';
 
 export const ANALYTICS_WINDOWS = ['1h', '6h', '24h', '7d', '30d'] as const;
 export type AnalyticsWindow = (typeof ANALYTICS_WINDOWS)[number];
@@ -112,6 +115,8 @@ export interface ClickFact {
   readonly playbackTime: number | undefined;
   /** The click-dedupe digest of a counted click, when click dedupe is on and the click had a key. */
   readonly digest: Uint32Array | undefined;
+  /** The digest of its click id and when it arrived (the idempotency window runs from arrival), if it had one. */
+  readonly clickId?: { readonly digest: Uint32Array; readonly at: number };
 }
 
 /** The journal facts analytics adds (optional on a JournalSink, so older sinks keep working). */
@@ -123,8 +128,9 @@ export interface AnalyticsJournal {
    * The impressions of one message, in order: `items` holds 3 bytes per impression, a little-endian
    * u16 index into `ads[0..adCount)` and a TallyCode. The counted ones are the message's `counted`
    * facts, in the same order (journaled after the tally when the sink can put it first, else before).
+   * `times`, when some impression happened before the message's `at`, holds each one's time.
    */
-  tallied(campaignId: string, at: number, ads: readonly string[], adCount: number, items: Uint8Array): void;
+  tallied(campaignId: string, at: number, ads: readonly string[], adCount: number, items: Uint8Array, times?: Float64Array): void;
   clicked(campaignId: string, facts: readonly ClickFact[]): void;
 }
 

@@ -20,6 +20,7 @@ import {
 import { AdRow, type RowImage } from './ad-row.js';
 import { DedupeTable, type DedupeImage } from './dedupe.js';
 import { hash128 } from './hash128.js';
+import { IDEMPOTENCY_TTL_MS } from './protocol.js';
 import { CAMPAIGN_HLL_P, captureStats, loadStats, MINUTE_MS, QUARTER_MS, Stats, type StatsImage } from './stats.js';
 import { DAY_MS, DayTier, Metric, SERIES, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
 
@@ -45,11 +46,21 @@ export class CampaignAnalytics {
   private readonly days: DayTier;
   private clickDedupe: DedupeTable | undefined;
   private readonly clickDigest = new Uint32Array(4);
+  /** Click ids seen in the last day (from arrival), by first outcome; created on first use. */
+  private clickIds: ClickIds | undefined;
+  private readonly clickIdDigest = new Uint32Array(4);
   /** Bytes of registered ads' metadata. */
   private adBytes = 0;
   // The message being tallied for the journal: 3 bytes per impression and the ads it names.
   private tally = new Uint8Array(0);
   private tallyLength = 0;
+  /** The time of the message's first tallied impression; while all share it, no per-impression times are kept. */
+  private tallyAt = 0;
+  /**
+   * When each tallied impression happened, only once one said another time than the first (a
+   * timestamp); empty otherwise, and dropped after each such message, so it costs nothing at rest.
+   */
+  private tallyTimes = new Float64Array(0);
   private readonly tallyAds: string[] = [];
   private tallyAdCount = 0;
   private tallyMessage = 0;
@@ -73,6 +84,7 @@ export class CampaignAnalytics {
   /** Starts tallying one `impressions` message. */
   begin(): void {
     this.tallyLength = 0;
+    this.tallyTimes = NO_TIMES;
     this.tallyAdCount = 0;
     this.tallyMessage++;
   }
@@ -97,17 +109,25 @@ export class CampaignAnalytics {
       }
     }
     this.rowBytes += ad.bytes - before;
-    this.pushTally(ad, code);
+    this.pushTally(ad, code, at);
   }
 
   /** Journals the tally of the message begun last (also after a crash part-way through it). */
   flush(campaignId: string, at: number, journal: Partial<AnalyticsJournal> | undefined): void {
-    if (this.tallyLength > 0) journal?.tallied?.(campaignId, at, this.tallyAds, this.tallyAdCount, this.tally.subarray(0, this.tallyLength));
+    if (this.tallyLength > 0 && journal?.tallied !== undefined) {
+      const n = this.tallyLength / 3;
+      // Times go to the journal only when some impression was not at `at` (the common tally stays 3 bytes an impression).
+      let times: Float64Array | undefined;
+      if (this.tallyTimes.length > 0) times = this.tallyTimes.slice(0, n);
+      else if (this.tallyAt !== at) times = new Float64Array(n).fill(this.tallyAt);
+      journal.tallied(campaignId, at, this.tallyAds, this.tallyAdCount, this.tally.subarray(0, this.tallyLength), times);
+    }
     this.tallyLength = 0;
     this.tallyAdCount = 0;
+    this.tallyTimes = NO_TIMES;
   }
 
-  private pushTally(ad: AdRow, code: number): void {
+  private pushTally(ad: AdRow, code: number, at: number): void {
     if (ad.mark !== this.tallyMessage) {
       ad.mark = this.tallyMessage;
       ad.local = this.tallyAdCount;
@@ -117,6 +137,14 @@ export class CampaignAnalytics {
       const grown = new Uint8Array(Math.max(48, this.tally.length * 2));
       grown.set(this.tally.subarray(0, this.tallyLength));
       this.tally = grown;
+      if (this.tallyTimes.length > 0) this.tallyTimes = grownTimes(this.tallyTimes, grown.length / 3);
+    }
+    const k = this.tallyLength / 3;
+    if (k === 0) this.tallyAt = at;
+    else if (this.tallyTimes.length > 0) this.tallyTimes[k] = at;
+    else if (at !== this.tallyAt) {
+      this.tallyTimes = new Float64Array(this.tally.length / 3).fill(this.tallyAt, 0, k);
+      this.tallyTimes[k] = at;
     }
     const t = this.tally;
     const i = this.tallyLength;
@@ -154,26 +182,34 @@ export class CampaignAnalytics {
   // ---- clicks -----------------------------------------------------------------------------------
 
   /**
-   * Applies one click of a started campaign and says what became of it; `facts` collects what the
-   * journal must hold.
+   * Applies one click of a started campaign, received at `now`, and says what became of it; `facts`
+   * collects what the journal must hold.
    */
-  click(click: Click, facts: ClickFact[] | undefined): ClickOutcome {
+  click(click: Click, now: number, facts: ClickFact[] | undefined): ClickOutcome {
     const ad = this.adFor(click.adId);
     const before = ad.bytes;
     try {
-      return this.applyClick(ad, click, facts);
+      return this.applyClick(ad, click, now, facts);
     } finally {
       this.rowBytes += ad.bytes - before;
     }
   }
 
-  private applyClick(ad: AdRow, click: Click, facts: ClickFact[] | undefined): ClickOutcome {
+  private applyClick(ad: AdRow, click: Click, now: number, facts: ClickFact[] | undefined): ClickOutcome {
     const at = click.at;
     if (click.bot === true) {
       this.all.count(at, Metric.botClicks);
       ad.count(at, Metric.botClicks);
       facts?.push({ at, adId: click.adId, outcome: 'bot_filtered', playbackTime: undefined, digest: undefined });
       return 'bot_filtered';
+    }
+    // Like impression ids: the window runs from arrival, since a retry's timestamp is the first try's.
+    let id: Uint32Array | undefined;
+    if (click.clickId !== undefined) {
+      id = this.clickIdDigest;
+      hash128(click.clickId, id);
+      if (this.clickIds?.counted.hasDigest(id, now)) return 'replayed_counted';
+      if (this.clickIds?.duplicate.hasDigest(id, now)) return 'replayed_duplicate';
     }
     let digest: Uint32Array | undefined;
     const key = click.userId !== undefined ? `u${click.userId}` : click.ipAddress !== undefined ? `i${click.ipAddress}` : undefined;
@@ -183,13 +219,23 @@ export class CampaignAnalytics {
       if (!this.clickDedupe.admitDigest(digest, at)) {
         this.all.count(at, Metric.duplicateClicks);
         ad.count(at, Metric.duplicateClicks);
-        facts?.push({ at, adId: click.adId, outcome: 'duplicate', playbackTime: undefined, digest: undefined });
+        const remembered = this.rememberClickId(id, now, false); // (not inside `facts?.push`: it must run without a journal too)
+        facts?.push({ at, adId: click.adId, outcome: 'duplicate', playbackTime: undefined, digest: undefined, ...remembered });
         return 'duplicate';
       }
     }
     this.countClick(ad, at, click.playbackTime);
-    facts?.push({ at, adId: click.adId, outcome: 'counted', playbackTime: click.playbackTime, digest: digest?.slice() });
+    const remembered = this.rememberClickId(id, now, true);
+    facts?.push({ at, adId: click.adId, outcome: 'counted', playbackTime: click.playbackTime, digest: digest?.slice(), ...remembered });
     return 'counted';
+  }
+
+  /** Enters a click id under its first outcome; the journal fact's `clickId` part, if there was one. */
+  private rememberClickId(id: Uint32Array | undefined, at: number, counted: boolean): { clickId?: ClickFact['clickId'] } {
+    if (id === undefined) return {};
+    const ids = (this.clickIds ??= newClickIds());
+    (counted ? ids.counted : ids.duplicate).admitDigest(id, at);
+    return { clickId: { digest: id.slice(), at } };
   }
 
   private countClick(ad: AdRow, at: number, playbackTime: number | undefined): void {
@@ -288,12 +334,14 @@ export class CampaignAnalytics {
         this.rowBytes += ad.bytes - before;
       }
     }
-    return this.clickDedupe?.sweep(at, budget) ?? 0;
+    let scanned = this.clickDedupe?.sweep(at, budget) ?? 0;
+    if (this.clickIds !== undefined) scanned += this.clickIds.counted.sweep(at, budget) + this.clickIds.duplicate.sweep(at, budget);
+    return scanned;
   }
 
   /** Approximate bytes held, in O(1) (ad metadata is counted when registered, see `register`). */
   get bytes(): number {
-    return ANALYTICS_BYTES + this.all.bytes + this.quarters.bytes + this.days.bytes + this.rowBytes + this.adBytes + (this.clickDedupe?.bytes ?? 0) + this.tally.byteLength + this.stash.byteLength;
+    return ANALYTICS_BYTES + this.all.bytes + this.quarters.bytes + this.days.bytes + this.rowBytes + this.adBytes + (this.clickDedupe?.bytes ?? 0) + (this.clickIds ? this.clickIds.counted.bytes + this.clickIds.duplicate.bytes : 0) + this.tally.byteLength + this.tallyTimes.byteLength + this.stash.byteLength;
   }
 
   // ---- recovery ---------------------------------------------------------------------------------
@@ -324,9 +372,10 @@ export class CampaignAnalytics {
 
   /**
    * Replays a `tallied` fact. Its counted items take their digests from the `counted` facts: the ones
-   * stashed already (a tally journaled after them), or else the ones that follow.
+   * stashed already (a tally journaled after them), or else the ones that follow (whose facts carry
+   * their times). `times` holds each impression's time when some said one; else all are at `at`.
    */
-  replayTallied(at: number, ads: readonly string[], items: Uint8Array): void {
+  replayTallied(at: number, ads: readonly string[], items: Uint8Array, times?: Float64Array): void {
     // A new tally ends the previous message: ads it left waiting had their facts cut off.
     this.pendingAds.length = 0;
     this.pendingHead = 0;
@@ -334,9 +383,10 @@ export class CampaignAnalytics {
       for (let i = 0; i + 2 < items.length; i += 3) {
         const adId = ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD;
         if (items[i + 2] === TallyCode.counted) this.pendingAds.push(adId);
-        else this.impression(adId, at, items[i + 2], undefined);
+        else this.impression(adId, times?.[i / 3] ?? at, items[i + 2], undefined);
       }
       this.tallyLength = 0;
+      this.tallyTimes = NO_TIMES;
       this.tallyAdCount = 0;
       return;
     }
@@ -348,15 +398,20 @@ export class CampaignAnalytics {
       const code = items[i + 2];
       let d: Uint32Array | undefined;
       if (code === TallyCode.counted && next++ >= 0) d = this.stash.subarray((next - 1) * 4, next * 4);
-      this.impression(ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD, at, code, d);
+      this.impression(ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD, times?.[i / 3] ?? at, code, d);
     }
     this.stashed = 0;
     this.tallyLength = 0;
+    this.tallyTimes = NO_TIMES;
     this.tallyAdCount = 0;
   }
 
   replayClicked(facts: readonly ClickFact[]): void {
     for (const f of facts) {
+      if (f.clickId !== undefined) {
+        const ids = (this.clickIds ??= newClickIds());
+        (f.outcome === 'counted' ? ids.counted : ids.duplicate).restoreDigest(f.clickId.digest, f.clickId.at);
+      }
       const ad = this.adFor(f.adId);
       const before = ad.bytes;
       if (f.outcome === 'counted') {
@@ -390,6 +445,7 @@ export class CampaignAnalytics {
       quarters: this.quarters.capture(),
       days: this.days.capture(),
       clickDedupe: copyTable(this.clickDedupe),
+      ...(this.clickIds && { clickIds: { counted: copyTable(this.clickIds.counted), duplicate: copyTable(this.clickIds.duplicate) } }),
     };
   }
 
@@ -413,8 +469,19 @@ export class CampaignAnalytics {
     a.quarters.load(image.quarters);
     a.days.load(image.days);
     if (image.clickDedupe !== undefined && options.clickTtlMs > 0) a.clickDedupe = DedupeTable.restore(image.clickDedupe, options.clickTtlMs);
+    if (image.clickIds !== undefined) {
+      a.clickIds = { counted: DedupeTable.restore(image.clickIds.counted, IDEMPOTENCY_TTL_MS), duplicate: DedupeTable.restore(image.clickIds.duplicate, IDEMPOTENCY_TTL_MS) };
+    }
     return a;
   }
+}
+
+const NO_TIMES = new Float64Array(0);
+
+function grownTimes(times: Float64Array, length: number): Float64Array<ArrayBuffer> {
+  const grown = new Float64Array(length);
+  grown.set(times);
+  return grown;
 }
 
 /**
@@ -424,7 +491,18 @@ export class CampaignAnalytics {
 const ANALYTICS_BYTES = 6000;
 const AD_INFO_BYTES = 250;
 
-/** The click dedupe table as fresh arrays (it is small; no copy-on-write needed). */
+interface ClickIds {
+  readonly counted: DedupeTable;
+  readonly duplicate: DedupeTable;
+}
+
+function newClickIds(): ClickIds {
+  return { counted: new DedupeTable(IDEMPOTENCY_TTL_MS), duplicate: new DedupeTable(IDEMPOTENCY_TTL_MS) };
+}
+
+/** A click dedupe or click id table as fresh arrays (they are small; no copy-on-write needed). */
+function copyTable(table: DedupeTable): DedupeImage;
+function copyTable(table: DedupeTable | undefined): DedupeImage | undefined;
 function copyTable(table: DedupeTable | undefined): DedupeImage | undefined {
   if (table === undefined) return undefined;
   const image = table.capture();
@@ -442,4 +520,6 @@ export interface AnalyticsImage {
   readonly quarters: TierImage;
   readonly days: ReturnType<DayTier['capture']>;
   readonly clickDedupe: DedupeImage | undefined;
+  /** Click ids of the last day by first outcome; absent when none was seen (and in images before v3). */
+  readonly clickIds?: { readonly counted: DedupeImage; readonly duplicate: DedupeImage };
 }

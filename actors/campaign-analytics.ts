@@ -42,7 +42,7 @@ export function handleAnalytics(state: CampaignState, event: AnalyticsEvent): vo
         }
         // One fact per click, journaled as it is applied, so a crash mid-batch loses none.
         const facts: ClickFact[] | undefined = journal && [];
-        event.out[k] = analytics.click(click, facts);
+        event.out[k] = analytics.click(click, event.now, facts);
         if (facts !== undefined && facts.length > 0) journal?.clicked?.(state.info.id, facts);
       }
       event.reply(event.out);

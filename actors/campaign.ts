@@ -5,11 +5,10 @@ import type { StateBudget } from './budget.js';
 import { analyticsOf, answerAnalyticsInflight, handleAnalytics } from './campaign-analytics.js';
 import { DedupeTable } from './dedupe.js';
 import { hash128 } from './hash128.js';
-import type { CampaignEvent, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome } from './protocol.js';
+import { IDEMPOTENCY_TTL_MS, type CampaignEvent, type CampaignImage, type CampaignInfo, type Impression, type JournalSink, type Outcome } from './protocol.js';
 import { TrailingWindows } from './windows.js';
 
-/** How long an impression id is remembered for idempotent retries. */
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+export { IDEMPOTENCY_TTL_MS } from './protocol.js';
 
 /**
  * One campaign's counting state, owned by exactly one campaign actor and mutated in place (copying
@@ -128,12 +127,16 @@ function wouldGrow(state: CampaignState, impression: Impression): boolean {
   return !state.dedupe.holdsDigest(state.digest);
 }
 
-/** Applies one impression at `at` and says what became of it. */
+/**
+ * Applies one impression arriving at `at` and says what became of it. Dedupe and idempotency go by
+ * arrival; windows and analytics count it when it happened (`impression.at`, else on arrival).
+ */
 export function countImpression(state: CampaignState, impression: Impression, at: number): Outcome {
-  if (at < state.info.startTime) return 'not_started';
+  const when = impression.at ?? at;
+  if (when < state.info.startTime) return 'not_started';
   if (state.budget?.full === true && wouldGrow(state, impression)) return 'over_budget';
   if (impression.bot === true) {
-    analyticsOf(state).impression(impression.adId, at, TallyCode.bot, undefined);
+    analyticsOf(state).impression(impression.adId, when, TallyCode.bot, undefined);
     return 'bot_filtered';
   }
   const { impressionId } = impression;
@@ -141,8 +144,8 @@ export function countImpression(state: CampaignState, impression: Impression, at
   const id = state.idDigest;
   if (impressionId !== undefined) {
     hash128(impressionId, id); // once: for the retry check here and for remembering it below
-    if (state.idempotency?.counted.hasDigest(id, at)) return 'counted';
-    if (state.idempotency?.duplicate.hasDigest(id, at)) return 'duplicate';
+    if (state.idempotency?.counted.hasDigest(id, at)) return 'replayed_counted';
+    if (state.idempotency?.duplicate.hasDigest(id, at)) return 'replayed_duplicate';
   }
   // Each step is recorded in `stage` so that a crash part-way can be rolled back (see `rollback`):
   // an impression is either wholly applied or not at all. The journal is written last, as the commit.
@@ -151,7 +154,7 @@ export function countImpression(state: CampaignState, impression: Impression, at
   const counted = state.dedupe.admitDigest(d, at);
   if (counted) {
     state.stage = 'admitted';
-    state.windows.add(at);
+    state.windows.add(when);
     state.total++;
     state.stage = 'counted';
   }
@@ -165,23 +168,30 @@ export function countImpression(state: CampaignState, impression: Impression, at
     idem.admitDigest(id, at);
     state.remembered = idem;
   }
-  if (counted) state.journal?.counted(state.info.id, at, d);
+  if (counted) {
+    const journal = state.journal;
+    if (when !== at && journal?.countedAt !== undefined) journal.countedAt(state.info.id, at, when, d);
+    else journal?.counted(state.info.id, at, d);
+  }
   if (idem !== undefined) state.journal?.remembered(state.info.id, at, id, counted);
   state.stage = 'none';
   state.remembered = undefined;
   state.applying = false;
   // After the commit: analytics never make a counted impression uncounted. `d` still holds the
   // user's digest, which the distinct-user sketches reuse.
-  analyticsOf(state).impression(impression.adId, at, counted ? TallyCode.counted : TallyCode.duplicate, d);
+  analyticsOf(state).impression(impression.adId, when, counted ? TallyCode.counted : TallyCode.duplicate, d);
   return counted ? 'counted' : 'duplicate';
 }
 
-/** Replays a journaled `counted` fact: the user is recorded at `at` and the counters move. */
-export function replayCounted(state: CampaignState, at: number, user: Uint32Array): void {
+/**
+ * Replays a journaled `counted` fact: the user is recorded at `at` (arrival) and the counters move
+ * in the minute of `eventAt` (when the impression happened; arrival unless it said otherwise).
+ */
+export function replayCounted(state: CampaignState, at: number, user: Uint32Array, eventAt = at): void {
   state.dedupe.restoreDigest(user, at);
-  state.windows.add(at);
+  state.windows.add(eventAt);
   state.total++;
-  analyticsOf(state).replayCountedUser(user, at);
+  analyticsOf(state).replayCountedUser(user, eventAt);
 }
 
 /** Replays a journaled `remembered` fact. */
@@ -299,7 +309,7 @@ export function captureState(state: CampaignState): CampaignImage {
 export function answerInflight(state: CampaignState): Impression | undefined {
   const event = state.inflight;
   const item = event?.type === 'impressions' && state.current >= 0 ? event.items[state.current] : undefined;
-  rollback(state, event?.type === 'impressions' ? event.at : 0);
+  rollback(state, event?.type === 'impressions' ? (item?.at ?? event.at) : 0);
   state.inflight = undefined;
   state.current = -1;
   switch (event?.type) {
@@ -323,7 +333,7 @@ export function answerInflight(state: CampaignState): Impression | undefined {
   return item;
 }
 
-/** Undoes the part of an impression a crash interrupted, so the state is as before it. */
+/** Undoes the part of an impression a crash interrupted (counted in the minute of `at`), so the state is as before it. */
 function rollback(state: CampaignState, at: number): void {
   if (state.applying) {
     state.remembered?.undoLastAdmit();

@@ -8,6 +8,9 @@ import type { WindowsImage } from './windows.js';
  * files import this one so neither imports the other.
  */
 
+/** How long an impression or click id is remembered for idempotent retries. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+
 /** A reply callback carried by an ask; the actor calls it once, synchronously while processing. */
 export type Reply<T> = (value: T) => void;
 
@@ -28,15 +31,21 @@ export interface Impression {
   readonly impressionId?: string;
   /** Its user agent is on the bot list: not counted, tallied as bot_filtered. */
   readonly bot?: boolean;
+  /**
+   * When it happened (its timestamp, never later than its arrival), if it said: windows, analytics
+   * and series count it in that minute, while dedupe and idempotency go by arrival order and time.
+   */
+  readonly at?: number;
 }
 
 /**
- * The fate of one impression: counted, a duplicate within the TTL, sent before the campaign's start
+ * The fate of one impression: counted, a duplicate within the TTL, a retry of an impression id seen in
+ * the last day (`replayed_*`: its first outcome, nothing counted again), sent before the campaign's start
  * time, for a campaign that does not exist, not processed because its campaign actor is down
  * (crashed while handling it, or restarting too often), or refused because it would add state (a new
  * user or ad) while state is at its memory budget.
  */
-export type Outcome = 'counted' | 'duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter' | 'over_budget';
+export type Outcome = 'counted' | 'duplicate' | 'replayed_counted' | 'replayed_duplicate' | 'bot_filtered' | 'not_started' | 'not_found' | 'unavailable' | 'dead_letter' | 'over_budget';
 
 /**
  * Where campaign and registry actors record the facts that change state, in processing order: the
@@ -46,6 +55,11 @@ export interface JournalSink extends Partial<AnalyticsJournal> {
   created(info: CampaignInfo): void;
   /** The user with 128-bit digest `user` was counted at `at`. */
   counted(campaignId: string, at: number, user: Uint32Array): void;
+  /**
+   * The user was counted on arrival at `at` for an impression that happened at `eventAt` (earlier).
+   * Optional so that older sinks keep working; without it the count is journaled at arrival.
+   */
+  countedAt?(campaignId: string, at: number, eventAt: number, user: Uint32Array): void;
   /** An impression id was first seen at `at`, with the outcome `counted` (or duplicate). */
   remembered(campaignId: string, at: number, impressionId: Uint32Array, counted: boolean): void;
 }

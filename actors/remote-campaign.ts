@@ -23,8 +23,11 @@ export interface CampaignStore {
   ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]>;
   /** The campaign's trailing windows and total at `at`, read as one consistent snapshot. */
   stats(campaignId: string, at: number): Promise<Stats | 'not_found'>;
-  /** Applies clicks as one atomic step: one outcome per click, in order (every one `not_found` without the campaign). */
-  clicks?(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]>;
+  /**
+   * Applies clicks received at `now` as one atomic step: one outcome per click, in order (every one
+   * `not_found` without the campaign). Click ids are remembered from `now`.
+   */
+  clicks?(campaignId: string, items: readonly Click[], now: number): Promise<ClickOutcome[]>;
   /** The campaign's analytics figures of `window` ending at `at`, read as one consistent snapshot. */
   analytics?(campaignId: string, at: number, window: AnalyticsWindow, byAd: boolean): Promise<AnalyticsReport | 'not_found'>;
   registerAd?(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'>;
@@ -157,13 +160,13 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           event.reply(event.result);
           return snapshot;
         case 'clicks': {
-          const { items, out, reply } = event;
+          const { items, now, out, reply } = event;
           const clicks = store.clicks?.bind(store);
           if (clicks === undefined) {
             unsupported(reply);
             return snapshot;
           }
-          read(state, scope.self, () => clicks(state.id, items), (outcomes) => {
+          read(state, scope.self, () => clicks(state.id, items, now), (outcomes) => {
             if (outcomes === undefined) return { missing: undefined, answer: () => reply(undefined) };
             outcomes.forEach((o, k) => (out[k] = o));
             return { missing: outcomes[0] === 'not_found', answer: () => reply(out) };

@@ -64,7 +64,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
   const auth = new Auth({ keys, off: deps.authOff, trustProxy: deps.trustProxy, limits: deps.rateLimits, registry: metrics.registry });
   const beaconSecret = deps.beaconSecret || randomBytes(32);
   app.proxy = deps.trustProxy === true;
-  const routes = router({ ...deps, impressions, bodyBudget, metrics, readiness: deps.readiness ?? new Readiness(), auth, keys, beaconSecret, registry: metrics.registry });
+  const routes = router({ ...deps, impressions, bodyBudget, metrics, readiness: deps.readiness ?? new Readiness(), clickOutcomes: metrics.clicks, auth, keys, beaconSecret, registry: metrics.registry });
   app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId, key_id: ctx?.state.principal?.id }, 'request failed'));
   app.use(requestId);
   app.use(observeRequests(metrics, deps.logger));

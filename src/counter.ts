@@ -27,6 +27,13 @@ export interface CounterDeps {
   readonly budget?: StateBudget;
 }
 
+/** The outcomes that are an answer rather than an error (the same for impressions and clicks). */
+export type Answered = 'counted' | 'duplicate' | 'replayed_counted' | 'replayed_duplicate' | 'bot_filtered';
+
+export function isAnswered(outcome: string): outcome is Answered {
+  return outcome === 'counted' || outcome === 'duplicate' || outcome === 'replayed_counted' || outcome === 'replayed_duplicate' || outcome === 'bot_filtered';
+}
+
 /** Impressions per registry message when a batch is larger (see `recordImpressions`). */
 const INGEST_CHUNK = 1000;
 
@@ -91,14 +98,15 @@ export class Counter {
 
   /** Records one impression: true if counted, false if a duplicate; throws for anything else. */
   async recordImpression(impression: Impression): Promise<boolean> {
-    return (await this.recordImpressionOutcome(impression)) === 'counted';
+    const outcome = await this.recordImpressionOutcome(impression);
+    return outcome === 'counted' || outcome === 'replayed_counted';
   }
 
-  /** Records one impression: counted, a duplicate, or filtered as a bot; throws for anything else. */
-  async recordImpressionOutcome(impression: Impression): Promise<'counted' | 'duplicate' | 'bot_filtered'> {
+  /** Records one impression: counted, a duplicate, a replay of either, or filtered as a bot; throws for anything else. */
+  async recordImpressionOutcome(impression: Impression): Promise<Answered> {
     const { outcomes, retryAfterMs } = await this.recordImpressions([impression]);
     const outcome = outcomes[0];
-    if (outcome === 'counted' || outcome === 'duplicate' || outcome === 'bot_filtered') return outcome;
+    if (isAnswered(outcome)) return outcome;
     throw await this.outcomeError(outcome, impression.campaignId, retryAfterMs);
   }
 
@@ -154,7 +162,7 @@ export class Counter {
   }
 
   /** The error a non-counting outcome stands for, with the same message for single and batch items. */
-  async outcomeError(outcome: Exclude<Outcome, 'counted' | 'duplicate' | 'bot_filtered'>, campaignId: string, retryAfterMs: number): Promise<Error> {
+  async outcomeError(outcome: Exclude<Outcome, Answered>, campaignId: string, retryAfterMs: number): Promise<Error> {
     switch (outcome) {
       case 'not_found':
         return new CampaignNotFoundError(campaignId);

@@ -13,6 +13,30 @@ export interface OutcomeRecorder {
   add(outcome: ImpressionOutcome, n?: number): void;
 }
 
+/**
+ * One series per outcome of `counter`: counted, duplicate, replayed (a retry of a known id, whatever
+ * its first outcome: it counted nothing), bot_filtered, and rejected by reason.
+ */
+function outcomeSeries(counter: FastCounter, reasons: readonly ImpressionOutcome[]): OutcomeRecorder {
+  const rejected = (reason: string): CounterSeries => counter.series({ outcome: 'rejected', reason });
+  const replayed = counter.series({ outcome: 'replayed' });
+  const children: Partial<Record<ImpressionOutcome, CounterSeries>> = {
+    counted: counter.series({ outcome: 'counted' }),
+    duplicate: counter.series({ outcome: 'duplicate' }),
+    replayed_counted: replayed,
+    replayed_duplicate: replayed,
+    bot_filtered: counter.series({ outcome: 'bot_filtered' }),
+  };
+  // Present (at 0) from the start, so that a rate over them never starts from nothing.
+  for (const reason of reasons) children[reason] = rejected(reason);
+  return {
+    add: (outcome, n = 1) => {
+      // An outcome added to the protocol later shows up as a rejection reason of its own.
+      (children[outcome] ??= rejected(outcome)).value += n;
+    },
+  };
+}
+
 /** For apps built without metrics. */
 export const NO_OUTCOMES: OutcomeRecorder = { add: () => {} };
 
@@ -100,6 +124,8 @@ export class Metrics {
   readonly registry = new Registry();
   /** Impression outcome counters, one series per outcome. */
   readonly impressions: OutcomeRecorder;
+  /** Click outcome counters, the same series as impressions'. */
+  readonly clicks: OutcomeRecorder;
 
   private readonly requests: FastCounter;
   private readonly latency: FastHistogram;
@@ -126,29 +152,14 @@ export class Metrics {
       LATENCY_BUCKETS,
     );
 
-    const impressions = new FastCounter(
-      this.registry,
-      `${PREFIX}impressions_total`,
-      'Impressions received, by outcome (counted, duplicate, rejected) and, for rejected ones, reason.',
+    this.impressions = outcomeSeries(
+      new FastCounter(this.registry, `${PREFIX}impressions_total`, 'Impressions received, by outcome (counted, duplicate, replayed, bot_filtered, rejected) and, for rejected ones, reason.'),
+      ['invalid', 'not_found', 'not_started', 'unavailable', 'dead_letter', 'error'],
     );
-    const rejected = (reason: string): CounterSeries => impressions.series({ outcome: 'rejected', reason });
-    const children: Partial<Record<ImpressionOutcome, CounterSeries>> = {
-      counted: impressions.series({ outcome: 'counted' }),
-      duplicate: impressions.series({ outcome: 'duplicate' }),
-      invalid: rejected('invalid'),
-      not_found: rejected('not_found'),
-      not_started: rejected('not_started'),
-      unavailable: rejected('unavailable'),
-      dead_letter: rejected('dead_letter'),
-      bot_filtered: impressions.series({ outcome: 'bot_filtered' }),
-      error: rejected('error'),
-    };
-    this.impressions = {
-      add: (outcome, n = 1) => {
-        // An outcome added to the protocol later shows up as a rejection reason of its own.
-        (children[outcome] ??= rejected(outcome)).value += n;
-      },
-    };
+    this.clicks = outcomeSeries(
+      new FastCounter(this.registry, `${PREFIX}clicks_total`, 'Clicks received, by outcome (counted, duplicate, replayed, bot_filtered, rejected) and, for rejected ones, reason.'),
+      ['invalid', 'not_found', 'not_started', 'unavailable', 'error'],
+    );
 
     this.fsync = new FastHistogram(
       this.registry,

@@ -149,19 +149,19 @@ describe('campaign actor', () => {
       const { out } = campaign.impressions(START + TTL, [withId('u1', 'imp-1')]);
 
       // Assert
-      expect(out).to.deep.equal(['counted']);
+      expect(out).to.deep.equal(['replayed_counted']);
       expect(campaign.stats(START + TTL).total).to.equal(1);
     });
 
     it('answers a retried duplicate as a duplicate even once its user would count', () => {
       campaign.impressions(START, [withId('u1', 'imp-1'), withId('u1', 'imp-2')]);
-      expect(campaign.impressions(START + TTL, [withId('u1', 'imp-2')]).out).to.deep.equal(['duplicate']);
+      expect(campaign.impressions(START + TTL, [withId('u1', 'imp-2')]).out).to.deep.equal(['replayed_duplicate']);
       expect(campaign.stats(START + TTL).total).to.equal(1);
     });
 
     it('remembers an impression id for a day: replayed until a day − 1 ms, processed afresh at a day', () => {
       campaign.impressions(START, [withId('u1', 'imp-1')]);
-      expect(campaign.impressions(START + IDEMPOTENCY_TTL_MS - 1, [withId('u1', 'imp-1')]).out).to.deep.equal(['counted']);
+      expect(campaign.impressions(START + IDEMPOTENCY_TTL_MS - 1, [withId('u1', 'imp-1')]).out).to.deep.equal(['replayed_counted']);
       expect(campaign.stats(START + IDEMPOTENCY_TTL_MS - 1).total).to.equal(1);
       expect(campaign.impressions(START + IDEMPOTENCY_TTL_MS, [withId('u1', 'imp-1')]).out).to.deep.equal(['counted']);
       expect(campaign.stats(START + IDEMPOTENCY_TTL_MS).total).to.equal(2);
@@ -293,6 +293,35 @@ describe('campaign actor', () => {
       expect(state.inflight).to.equal(undefined);
       expect(state.dedupe.has('u2', START + 1)).to.equal(false);
       expect(state.dedupe.has('u1', START + 1)).to.equal(true);
+    });
+
+    it('rolls a crashed impression with a timestamp back out of the minute it happened, not the one it arrived in', () => {
+      // Arrange: the journal fails as the count of an impression of 90 minutes ago is committed.
+      const journal: JournalSink = {
+        created: () => {},
+        counted: () => {},
+        remembered: () => {},
+        countedAt: () => {
+          throw new Error('boom');
+        },
+      };
+      const actor = createActor(campaignLogic, { input: { info: campaignInfo('j2', { startTime: START }), ttlMs: TTL, journal } });
+      actor.subscribe({ error: () => {} });
+      actor.start();
+      const arrival = START + 2 * HOUR_MS;
+      const send = (items: ReturnType<typeof impression>[]) => actor.send({ type: 'impressions', at: arrival, items, indices: items.map((_, i) => i), out: [], done: () => {} });
+      send([impression('j2', 'u1')]);
+
+      // Act
+      send([{ ...impression('j2', 'u2'), at: arrival - 90 * MINUTE_MS }]);
+      const state = (actor.getSnapshot() as CampaignSnapshot).context;
+      answerInflight(state);
+
+      // Assert: u1 alone, in the minute of its arrival.
+      expect(state.total).to.equal(1);
+      expect(state.windows.lastHour(arrival)).to.equal(1);
+      expect(state.windows.lastDay(arrival)).to.equal(1);
+      expect(state.dedupe.has('u2', arrival)).to.equal(false);
     });
 
     it('answers a stats message that crashed with undefined, and a sweep with 0', () => {

@@ -1,3 +1,4 @@
+import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { pino } from 'pino';
 import sinon from 'sinon';
@@ -154,6 +155,8 @@ export interface NodeOptions {
   readonly maxRestarts?: number;
   readonly onDeadLetter?: (r: DeadLetterReport) => void;
   readonly onSupervision?: (r: SupervisionReport) => void;
+  /** Ads, clicks and analytics options, for the store's recovery and the actors alike. */
+  readonly analytics?: AnalyticsOptions;
   /** Anything else the store takes (a faulty file system, a recovery mode, …). */
   readonly store?: Partial<StoreOptions>;
 }
@@ -196,10 +199,24 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
     onHealth: (health) => {
       if (!health.ok) errors.push(health.error);
     },
+    analytics: options.analytics,
     ...options.store,
   });
   // The ticker is left to the specs (an hour apart): they sweep by advancing the clock.
-  const config: Config = { ...loadConfig({}), dedupTtlMs: ttlMs, sweepIntervalMs: 3_600_000, maxRestarts: options.maxRestarts ?? 5, restartWindowMs: 60_000, askTimeoutMs: 2000 };
+  const base: Config = { ...loadConfig({}), dedupTtlMs: ttlMs, sweepIntervalMs: 3_600_000, maxRestarts: options.maxRestarts ?? 5, restartWindowMs: 60_000, askTimeoutMs: 2000 };
+  // The store's recovery and the actors must agree on the analytics settings, so a spec's go to both.
+  const analytics = options.analytics;
+  const config: Config =
+    analytics === undefined
+      ? base
+      : {
+          ...base,
+          analyticsMaxAds: analytics.maxAds,
+          clickDedupTtlMs: analytics.clickTtlMs,
+          seriesMinuteRetentionMs: analytics.minuteRetentionMs,
+          seriesHourRetentionMs: analytics.hourRetentionMs,
+          seriesDayRetentionMs: analytics.dayRetentionMs,
+        };
   let ids = 0;
   const { system, counter } = startCounting(config, {
     clock,

@@ -140,8 +140,12 @@ for (const makeBackend of ALL_BACKENDS) {
       it('answers a retry with the same impression_id with its first outcome and never counts it twice, for a day', async () => {
         const id = await createCampaign(t);
         const once = { ...impression(id, 'u1'), impression_id: 'imp-1' };
-        expect((await postImpression(t, once)).body.counted).to.equal(true);
-        expect((await postImpression(t, once)).body.counted).to.equal(true);
+        const first = await postImpression(t, once);
+        expect(first.body).to.deep.equal({ message: 'impression counted', counted: true });
+        expect(first.headers.get('idempotent-replayed')).to.equal(null);
+        const retry = await postImpression(t, once);
+        expect(retry.body).to.include({ counted: true, replayed: true });
+        expect(retry.headers.get('idempotent-replayed')).to.equal('true');
         clock.advance(TTL); // the user would count again, but this is the same impression
         expect((await postImpression(t, once)).body.counted).to.equal(true);
         expect((await stats(t, id)).total).to.equal(1);
@@ -150,10 +154,19 @@ for (const makeBackend of ALL_BACKENDS) {
         expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
         expect((await postImpression(t, dup)).body.counted).to.equal(false);
         clock.advance(TTL); // the user would count now, but imp-2 was a duplicate
-        expect((await postImpression(t, dup)).body.counted).to.equal(false);
+        expect((await postImpression(t, dup)).body).to.include({ counted: false, duplicate: true, replayed: true });
+        const batch = await postImpression(t, [once, dup, { ...impression(id, 'u9'), impression_id: 'imp-3' }]);
+        expect(batch.body).to.deep.equal({
+          results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
+          counted: 1,
+          duplicates: 0,
+          bot_filtered: 0,
+          replayed: 2,
+          rejected: 0,
+        });
         clock.advance(DAY);
-        expect((await postImpression(t, once)).body.counted, 'a day later the id is forgotten').to.equal(true);
-        expect((await stats(t, id)).total).to.equal(3);
+        expect((await postImpression(t, once)).body, 'a day later the id is forgotten').to.deep.equal({ message: 'impression counted', counted: true });
+        expect((await stats(t, id)).total).to.equal(4);
       });
     });
 
@@ -299,9 +312,9 @@ for (const makeBackend of ALL_BACKENDS) {
         expect(res.status, JSON.stringify(res.body)).to.equal(200);
         expect(res.body).to.deep.include({ impressions: 2, raw_impressions: 3, duplicates: 1, bot_filtered: 1, clicks: 3, unique_users: 2, total_playback_time: 30 });
         expect(res.body.ads).to.deep.equal([
-          { ad_id: 'ad-b', impressions: 1, raw_impressions: 1, duplicates: 0, bot_filtered: 0, clicks: 1, ctr: 1, unique_users: 1, avg_playback_time: 0, total_playback_time: 0 },
-          { ad_id: 'ad-a', impressions: 1, raw_impressions: 2, duplicates: 1, bot_filtered: 0, clicks: 2, ctr: 2, unique_users: 1, avg_playback_time: 15, total_playback_time: 30 },
-          { ad_id: 'ad-c', impressions: 0, raw_impressions: 0, duplicates: 0, bot_filtered: 1, clicks: 0, ctr: 0, unique_users: 0, avg_playback_time: 0, total_playback_time: 0 },
+          { ad_id: 'ad-b', impressions: 1, raw_impressions: 1, duplicates: 0, bot_filtered: 0, clicks: 1, duplicate_clicks: 0, ctr: 1, unique_users: 1, avg_playback_time: 0, total_playback_time: 0 },
+          { ad_id: 'ad-a', impressions: 1, raw_impressions: 2, duplicates: 1, bot_filtered: 0, clicks: 2, duplicate_clicks: 0, ctr: 2, unique_users: 1, avg_playback_time: 15, total_playback_time: 30 },
+          { ad_id: 'ad-c', impressions: 0, raw_impressions: 0, duplicates: 0, bot_filtered: 1, clicks: 0, duplicate_clicks: 0, ctr: 0, unique_users: 0, avg_playback_time: 0, total_playback_time: 0 },
         ]);
       });
 
@@ -440,7 +453,123 @@ for (const makeBackend of ALL_BACKENDS) {
         expect((await a.request('POST', `${API}/clicks`, click(id, 'ad-a', { user_id: 'u1' }))).body.counted).to.equal(true);
         const ips = await b.request('POST', `${API}/clicks`, [click(id, 'ad-a', { ip_address: '203.0.113.9' }), click(id, 'ad-a', { ip_address: '203.0.113.9' }), click(id, 'ad-a'), click(id, 'ad-a')]);
         expect(ips.body).to.deep.include({ counted: 3, duplicates: 1, bot_filtered: 0, rejected: 0 });
-        expect(await analytics(a, id, '1h')).to.deep.include({ clicks: 6, ctr: 0, raw_impressions: 0 });
+        expect(await analytics(a, id, '1h')).to.deep.include({ clicks: 6, duplicate_clicks: 2, ctr: 0, raw_impressions: 0 });
+      });
+    });
+
+    describe('impression timestamp', () => {
+      const at = (ms: number): string => new Date(ms).toISOString();
+
+      it('counts an impression of 30 minutes ago in the minute it happened: series, windows and analytics (across nodes when shared)', async () => {
+        const other = backend.shared ? await node() : t;
+        const id = await createCampaign(t, { start_time: '2026-01-01T00:00:00Z' });
+        const t0 = clock.now(); // 2026-01-15T12:00:00Z
+        clock.set(t0 + 5_000);
+        expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - 30 * MINUTE + 5_000) })).body.counted).to.equal(true);
+        const res = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T11:29:00Z&to=2026-01-15T11:32:00Z`);
+        expect(res.body.buckets).to.deep.equal([
+          { start: '2026-01-15T11:29:00Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T11:30:00Z', impressions: 1, clicks: 0 },
+          { start: '2026-01-15T11:31:00Z', impressions: 0, clicks: 0 },
+        ]);
+        const now = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T12:00:00Z&to=2026-01-15T12:01:00Z`);
+        expect(now.body.buckets, 'not in the minute it arrived').to.deep.equal([{ start: '2026-01-15T12:00:00Z', impressions: 0, clicks: 0 }]);
+        // last_hour holds it through the 59th minute after its own minute (11:30), not after its arrival.
+        clock.set(t0 + 30 * MINUTE - 1);
+        expect(await stats(other, id)).to.include({ last_hour: 1, last_day: 1, total: 1 });
+        expect((await other.request('GET', `${API}/campaigns/${id}/analytics?window=1h`)).body).to.include({ impressions: 1 });
+        clock.set(t0 + 30 * MINUTE);
+        expect(await stats(other, id)).to.include({ last_hour: 0, last_day: 1, total: 1 });
+        expect((await other.request('GET', `${API}/campaigns/${id}/analytics?window=1h`)).body).to.include({ impressions: 0 });
+      });
+
+      it('dedupes on arrival order and time: an earlier timestamp arriving later is the duplicate, and the TTL runs from arrival', async () => {
+        const id = await createCampaign(t);
+        const t0 = clock.now();
+        expect((await postImpression(t, impression(id, 'u1'))).body.counted).to.equal(true);
+        clock.set(t0 + 1);
+        expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - 20 * MINUTE) })).body, 'happened first, arrived second').to.include({ counted: false, duplicate: true });
+        expect((await postImpression(t, { ...impression(id, 'u2'), timestamp: at(t0 - 20 * MINUTE) })).body.counted).to.equal(true);
+        clock.set(t0 + 1 + TTL - 1);
+        expect((await postImpression(t, impression(id, 'u2'))).body.counted, 'TTL − 1 ms after its arrival').to.equal(false);
+        clock.set(t0 + 1 + TTL);
+        expect((await postImpression(t, impression(id, 'u2'))).body.counted, 'TTL after its arrival').to.equal(true);
+      });
+
+      it('takes a timestamp up to CLICK_MAX_SKEW (1 h) from the clock either way and refuses 1 ms beyond; a future one counts now', async () => {
+        const id = await createCampaign(t, { start_time: '2026-01-01T00:00:00Z' });
+        const t0 = clock.now();
+        expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - HOUR) })).body.counted).to.equal(true);
+        expect((await postImpression(t, { ...impression(id, 'u2'), timestamp: at(t0 + HOUR) })).body.counted).to.equal(true);
+        const old = await postImpression(t, { ...impression(id, 'u3'), timestamp: at(t0 - HOUR - 1) });
+        expectError(old, 400);
+        expect(old.body.error).to.equal('field "timestamp" is older than the allowed skew of 3600 s from the server\'s clock (CLICK_MAX_SKEW)');
+        expectError(await postImpression(t, { ...impression(id, 'u4'), timestamp: at(t0 + HOUR + 1) }), 400);
+        const batch = await postImpression(t, [{ ...impression(id, 'u5'), timestamp: at(t0 + HOUR + 1) }, impression(id, 'u6')]);
+        expect(batch.body).to.deep.include({ counted: 1, rejected: 1 });
+        const minute = await t.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T12:00:00Z&to=2026-01-15T12:01:00Z`);
+        expect(minute.body.buckets[0].impressions, 'the future one and u6 count now').to.equal(2);
+        expect((await stats(t, id)).total).to.equal(3);
+      });
+
+      it('refuses (409) an impression whose timestamp is before the campaign start, even when it arrives after', async () => {
+        const start = clock.now() - 10 * MINUTE;
+        const id = await createCampaign(t, { start_time: new Date(start).toISOString() });
+        expectError(await postImpression(t, { ...impression(id, 'u1'), timestamp: at(start - 1) }), 409);
+        expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(start) })).body.counted).to.equal(true);
+      });
+    });
+
+    describe('click_id', () => {
+      const click = (campaignId: string, clickId: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ campaign_id: campaignId, ad_id: 'ad-a', click_id: clickId, ...extra });
+      const clicks = async (on: NodeApp, id: string): Promise<number> => (await on.request('GET', `${API}/campaigns/${id}/analytics?window=30d`)).body.clicks;
+
+      it('answers a retry with the same click_id with its first outcome, flagged as a replay, and counts it once for a day (across a node restart when shared)', async () => {
+        const a = await node({ clickTtlMs: TTL });
+        const id = await createCampaign(a);
+        const t0 = clock.now();
+        const c1 = click(id, 'c-1', { user_id: 'u1' });
+        const c2 = click(id, 'c-2', { user_id: 'u1' });
+        const first = await a.request('POST', `${API}/clicks`, c1);
+        expect(first.body).to.deep.equal({ message: 'click counted', counted: true });
+        expect(first.headers.get('idempotent-replayed')).to.equal(null);
+        expect((await a.request('POST', `${API}/clicks`, c2)).body).to.include({ counted: false, duplicate: true });
+        let b = a;
+        if (backend.shared) {
+          // A node restarted: what it remembers lives in Redis.
+          await a.close();
+          nodes = nodes.filter((n) => n !== a);
+          b = await node({ clickTtlMs: TTL });
+        }
+        clock.advance(TTL); // past the click dedupe window: only the click ids stop a recount
+        const retry = await b.request('POST', `${API}/clicks`, c1);
+        expect(retry.headers.get('idempotent-replayed')).to.equal('true');
+        expect(retry.body).to.include({ counted: true, replayed: true });
+        const batch = await b.request('POST', `${API}/clicks`, [c1, c2, click(id, 'c-3')]);
+        expect(batch.headers.get('idempotent-replayed'), 'a batch flags its items, not the answer').to.equal(null);
+        expect(batch.body).to.deep.equal({
+          results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
+          counted: 1,
+          duplicates: 0,
+          bot_filtered: 0,
+          replayed: 2,
+          rejected: 0,
+        });
+        expect(await clicks(b, id)).to.equal(2);
+        clock.set(t0 + DAY - 1);
+        expect((await b.request('POST', `${API}/clicks`, c1)).body, 'a day − 1 ms on, still a replay').to.include({ counted: true, replayed: true });
+        clock.set(t0 + DAY);
+        expect((await b.request('POST', `${API}/clicks`, c1)).body, 'a day on, the id is forgotten').to.deep.equal({ message: 'click counted', counted: true });
+        expect(await clicks(b, id)).to.equal(3);
+      });
+
+      it('remembers click ids per campaign, and never a bot click', async () => {
+        const id = await createCampaign(t);
+        const other = await createCampaign(t);
+        expect((await t.request('POST', `${API}/clicks`, click(id, 'x'))).body.counted).to.equal(true);
+        expect((await t.request('POST', `${API}/clicks`, click(other, 'x'))).body, 'another campaign').to.deep.equal({ message: 'click counted', counted: true });
+        expect((await t.request('POST', `${API}/clicks`, click(id, 'bot', { user_agent: 'Googlebot/2.1 (+http://www.google.com/bot.html)' }))).body).to.include({ bot_filtered: true });
+        expect((await t.request('POST', `${API}/clicks`, click(id, 'bot'))).body, 'a bot click is not remembered').to.deep.equal({ message: 'click counted', counted: true });
       });
     });
 

@@ -7,7 +7,8 @@ import { DedupeTable } from '../../actors/dedupe.js';
 import type { DeadLetterReport, SupervisionReport } from '../../actors/registry.js';
 import { createApp } from '../../src/app.js';
 import { Client, removeTempDirs, tempDir, waitFor, type JsonResponse } from '../helpers/process.js';
-import { ManualClock, T0, bootNode, digestOf, sameDigest, stallDatasync, users, type Node, type NodeOptions } from '../helpers/storage.js';
+import { DEFAULT_ANALYTICS } from '../../actors/analytics-protocol.js';
+import { HOUR_MS, ManualClock, T0, bootNode, digestOf, sameDigest, stallDatasync, users, type Node, type NodeOptions } from '../helpers/storage.js';
 
 /** The real app over a journal-backed node (what main.ts builds), on an ephemeral loopback port. */
 interface Served {
@@ -103,7 +104,7 @@ describe('durability through the HTTP API (in process)', () => {
       expect(batch.status).to.equal(200);
       expect(batch.body).to.deep.include({ counted: 1, duplicates: 1, rejected: 1 });
       expect(batch.body.results[0]).to.include({ code: 422 });
-      expect(batch.body.results.slice(1)).to.deep.equal([{ counted: true }, { counted: false }]);
+      expect(batch.body.results.slice(1)).to.deep.equal([{ counted: true }, { counted: false, duplicate: true }]);
       expect(supervision).to.have.length(crashes);
 
       // The restarted actor kept its state: nothing counted before the crashes was lost.
@@ -197,7 +198,7 @@ describe('durability through the HTTP API (in process)', () => {
       expect((await post(item(campaign, 'u1', 'imp-1'))).body.counted, 'retry of a counted impression').to.equal(true);
       expect((await post(item(campaign, 'u1', 'imp-2'))).body.counted, 'retry of a duplicate').to.equal(false);
       const batch = await post([item(campaign, 'u2', 'imp-3'), item(campaign, 'u2', 'imp-3'), item(campaign, 'u1', 'imp-1')]);
-      expect(batch.body.results).to.deep.equal([{ counted: true }, { counted: true }, { counted: true }]);
+      expect(batch.body.results).to.deep.equal([{ counted: true }, { counted: true, replayed: true }, { counted: true, replayed: true }]);
       expect((await client.stats(campaign)).total).to.equal(2);
 
       await node.crash();
@@ -208,8 +209,100 @@ describe('durability through the HTTP API (in process)', () => {
         { campaignId: campaign, userId: 'u1', adId: 'ad-1', impressionId: 'imp-2' },
         { campaignId: campaign, userId: 'u2', adId: 'ad-1', impressionId: 'imp-3' },
       ]);
-      expect(outcomes.outcomes, 'past the dedupe TTL, retries still return their first outcome').to.deep.equal(['counted', 'duplicate', 'counted']);
+      expect(outcomes.outcomes, 'past the dedupe TTL, retries still return their first outcome').to.deep.equal(['replayed_counted', 'replayed_duplicate', 'replayed_counted']);
       expect(await next.total(campaign)).to.equal(2);
+    });
+  });
+
+  describe('impression timestamps', () => {
+    /** u1 arrives at T0 but happened 30 minutes before; u2 has no timestamp; u3 with one is a bot. */
+    async function firstLife(): Promise<{ node: Node; campaign: string }> {
+      const { node, client } = await serve();
+      const campaign = await client.createCampaign('spring');
+      const happened = new Date(T0 - 30 * 60_000).toISOString();
+      const res = await client.request('POST', '/api/v1/impressions', [
+        { ...item(campaign, 'u1'), timestamp: happened },
+        item(campaign, 'u2'),
+        { ...item(campaign, 'u1'), timestamp: happened },
+      ]);
+      expect(res.body).to.deep.include({ counted: 2, duplicates: 1 });
+      return { node, campaign };
+    }
+
+    async function afterRestart(campaign: string): Promise<void> {
+      // u1 leaves last_hour 60 minutes after the minute it happened, u2 after the minute it arrived.
+      const edge = Math.floor((T0 - 30 * 60_000) / 60_000) * 60_000 + HOUR_MS;
+      const next = await bootNode(dir, { clock: new ManualClock(edge - 1) });
+      restarted.push(next);
+      expect(await next.counter.stats(campaign)).to.deep.equal({ lastHour: 2, lastDay: 2, total: 2 });
+      expect((await next.counter.analytics.report(campaign, '1h', false)).campaign).to.include({ counted: 2, duplicates: 1 });
+      next.clock.ms = edge;
+      expect(await next.counter.stats(campaign)).to.deep.equal({ lastHour: 1, lastDay: 2, total: 2 });
+      expect((await next.counter.analytics.report(campaign, '1h', false)).campaign, 'the duplicate, too, happened 30 minutes before').to.include({ counted: 1, duplicates: 0 });
+      // Dedupe went by arrival: u1 stays a duplicate until an hour (the TTL) after T0.
+      next.clock.ms = T0 + HOUR_MS - 1;
+      expect(await next.record(campaign, ['u1'])).to.deep.equal(['duplicate']);
+    }
+
+    it('keep counting in the minute the impression happened after a crash (the journal replayed)', async () => {
+      const { node, campaign } = await firstLife();
+      await node.crash();
+      await afterRestart(campaign);
+    });
+
+    it('keep counting in the minute the impression happened after a graceful restart (from the snapshot)', async () => {
+      const { node, campaign } = await firstLife();
+      await node.shutdown();
+      await afterRestart(campaign);
+    });
+  });
+
+  describe('idempotent retries (click_id)', () => {
+    const click = (campaign: string, user: string, clickId: string) => ({ campaign_id: campaign, ad_id: 'ad-1', user_id: user, click_id: clickId });
+    const clicksOf = async (node: Node, campaign: string): Promise<number> => (await node.counter.analytics.report(campaign, '24h', false)).campaign.clicks;
+
+    /** Posts c-1 (counted) and c-2 (a duplicate under click dedupe), then their retries; 1 click counted. */
+    async function firstLife(): Promise<{ node: Node; campaign: string }> {
+      const { node, client } = await serve({ analytics: { ...DEFAULT_ANALYTICS, clickTtlMs: 60_000 } });
+      const campaign = await client.createCampaign('spring');
+      const post = (body: unknown) => client.request('POST', '/api/v1/clicks', body);
+      expect((await post(click(campaign, 'u1', 'c-1'))).body).to.include({ counted: true });
+      expect((await post(click(campaign, 'u1', 'c-2'))).body).to.include({ counted: false, duplicate: true });
+      const retry = await post(click(campaign, 'u1', 'c-1'));
+      expect(retry.headers['idempotent-replayed']).to.equal('true');
+      expect(retry.body).to.include({ counted: true, replayed: true });
+      expect(await clicksOf(node, campaign)).to.equal(1);
+      return { node, campaign };
+    }
+
+    async function afterRestart(campaign: string): Promise<void> {
+      // Two hours on, past the click dedupe window: only the remembered click ids stop a recount.
+      const next = await bootNode(dir, { clock: new ManualClock(T0 + 2 * HOUR_MS), analytics: { ...DEFAULT_ANALYTICS, clickTtlMs: 60_000 } });
+      restarted.push(next);
+      const at = next.clock.now();
+      const retried = await next.counter.analytics.recordClicks(
+        [
+          { campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-1', at },
+          { campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-2', at },
+        ],
+        at,
+      );
+      expect(retried.outcomes).to.deep.equal(['replayed_counted', 'replayed_duplicate']);
+      expect(await clicksOf(next, campaign), 'the retried click counts once').to.equal(1);
+      const fresh = await next.counter.analytics.recordClicks([{ campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-3', at }], at);
+      expect(fresh.outcomes, 'a new id still counts').to.deep.equal(['counted']);
+    }
+
+    it('a click retried across a crash (the journal replayed) returns its first outcome and counts once', async () => {
+      const { node, campaign } = await firstLife();
+      await node.crash();
+      await afterRestart(campaign);
+    });
+
+    it('a click retried across a graceful restart (from the snapshot) returns its first outcome and counts once', async () => {
+      const { node, campaign } = await firstLife();
+      await node.shutdown();
+      await afterRestart(campaign);
     });
   });
 });

@@ -93,7 +93,16 @@ describe('main (process level) with a full disk', function () {
     server = await start();
     client = new Client(server.baseUrl, 8);
     await expectTotal('after kill -9 on a full disk');
-    const refused = await client.request('POST', '/api/v1/impressions', { campaign_id: id, user_id: 'while-full', ad_id: 'ad' });
+    // The fill loop stops at the first 507 of a 1,000-user batch, so a few tmpfs pages may still be
+    // free after the restart: small batches use them up, then writes are refused again.
+    let refused = await client.request('POST', '/api/v1/impressions', { campaign_id: id, user_id: 'while-full', ad_id: 'ad' });
+    if (refused.status === 200) acked.add('while-full');
+    for (let i = 0; i < 100 && refused.status === 200; i++) {
+      const users = Array.from({ length: 50 }, (_, k) => `left-${i}-${k}-${'x'.repeat(40)}`);
+      refused = await client.request('POST', '/api/v1/impressions', users.map((u) => ({ campaign_id: id, user_id: u, ad_id: 'ad' })));
+      if (refused.status === 200) refused.body.results.forEach((r: { counted?: boolean }, k: number) => r.counted === true && acked.add(users[k]));
+      if (refused.status === 503) users.forEach((u) => maybe.add(u));
+    }
     expect([503, 507]).to.include(refused.status);
     expect(server.child.exitCode, 'still running').to.equal(null);
 

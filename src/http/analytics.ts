@@ -44,6 +44,7 @@ export function figuresJson(f: WindowFigures): Record<string, number> {
     duplicates: f.duplicates,
     bot_filtered: f.botImpressions + f.botClicks,
     clicks: f.clicks,
+    duplicate_clicks: f.duplicateClicks,
     ctr: f.counted === 0 ? 0 : f.clicks / f.counted,
     unique_users: f.uniqueUsers,
     avg_playback_time: f.playbackCount === 0 ? 0 : f.playbackSeconds / f.playbackCount,

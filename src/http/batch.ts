@@ -1,11 +1,24 @@
+import { isAnswered, type Answered } from '../counter.js';
 import { PayloadTooLargeError, ValidationError } from '../errors.js';
 import { errorResponse } from './errors.js';
 
 /** What a batch item answers: how it was settled, or its error in the one error shape. */
-export type ItemResult = { readonly counted: boolean; readonly duplicate?: true; readonly bot_filtered?: true } | { readonly error: string; readonly code: number };
+export type ItemResult =
+  | { readonly counted: boolean; readonly duplicate?: true; readonly bot_filtered?: true; readonly replayed?: true }
+  | { readonly error: string; readonly code: number };
 
-/** The outcomes a batch answers item by item; any other outcome stands for an error. */
-export type Settled = 'counted' | 'duplicate' | 'bot_filtered';
+/** The outcomes a batch answers item by item (a replay answers its first outcome); any other outcome stands for an error. */
+export type Settled = Answered;
+
+/** Every summary field of a batch answer, always present (zero or not), for impressions and clicks alike. */
+export interface BatchSummary {
+  readonly counted: number;
+  readonly duplicates: number;
+  readonly bot_filtered: number;
+  /** Retries of an id already recorded: each answers its first outcome and counts nothing again. */
+  readonly replayed: number;
+  readonly rejected: number;
+}
 
 export interface BatchKind<T, O extends string> {
   /** `impressions`, `clicks`: for the batch-limit message. */
@@ -59,12 +72,12 @@ export async function answerBatch<T, O extends string>(body: readonly unknown[],
   if (large) await yieldToLoop();
 
   const results: ItemResult[] = parsed.map((p) => (p instanceof ValidationError ? itemError(p) : kind.settled.duplicate));
-  const counts: Record<Settled, number> = { counted: 0, duplicate: 0, bot_filtered: 0 };
+  const counts: Record<Settled, number> = { counted: 0, duplicate: 0, bot_filtered: 0, replayed_counted: 0, replayed_duplicate: 0 };
   const refused: Exclude<O, Settled>[] = [];
   const errors = new Map<string, ItemResult>();
   for (let k = 0; k < outcomes.length; k++) {
     const outcome: string = outcomes[k];
-    if (outcome === 'counted' || outcome === 'duplicate' || outcome === 'bot_filtered') {
+    if (isAnswered(outcome)) {
       counts[outcome]++;
       results[positions[k]] = kind.settled[outcome];
       continue;
@@ -76,8 +89,20 @@ export async function answerBatch<T, O extends string>(body: readonly unknown[],
     if (result === undefined) errors.set(key, (result = itemError(await kind.failure(failed, accepted[k], retryAfterMs))));
     results[positions[k]] = result;
   }
-  const settled = counts.counted + counts.duplicate + counts.bot_filtered;
+  const settled = counts.counted + counts.duplicate + counts.bot_filtered + counts.replayed_counted + counts.replayed_duplicate;
   return { results, counts, invalid: body.length - accepted.length, refused, rejected: body.length - settled };
+}
+
+/** The summary fields of a batch answer. */
+export function batchSummary(answer: Pick<BatchAnswer<string>, 'counts' | 'rejected'>): BatchSummary {
+  const { counts } = answer;
+  return {
+    counted: counts.counted,
+    duplicates: counts.duplicate,
+    bot_filtered: counts.bot_filtered,
+    replayed: counts.replayed_counted + counts.replayed_duplicate,
+    rejected: answer.rejected,
+  };
 }
 
 function itemError(err: Error): ItemResult {

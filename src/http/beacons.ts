@@ -6,8 +6,9 @@ import type { Counter } from '../counter.js';
 import { AppError, ValidationError } from '../errors.js';
 import type { Auth } from './auth.js';
 import { BOTS_ON, type BotFilter } from './bots.js';
+import { NO_OUTCOMES, type OutcomeRecorder } from '../metrics.js';
 import { clickFailure } from './clicks.js';
-import type { ImpressionAnswerer } from './impressions.js';
+import { isReplayOutcome, REPLAYED_HEADER, type ImpressionAnswerer } from './impressions.js';
 import { compile, isHttpUrl, valid } from './validate.js';
 
 /**
@@ -91,7 +92,7 @@ export const createBeaconSchema: JSONSchemaType<CreateBeaconBody> = {
     campaign_id: id('the campaign'),
     ad_id: id('the ad'),
     user_id: id('the viewer'),
-    impression_id: { ...id('optional idempotency key: firing the beacon again answers as the first time'), nullable: true },
+    impression_id: { ...id('optional idempotency key (a click beacon\'s click_id): firing the beacon again answers as the first time'), nullable: true },
     expires_in: { type: 'integer', minimum: 1, maximum: 2_592_000, nullable: true, description: 'seconds the URL stays valid (default 86400, at most 30 days)' },
     redirect: { type: 'string', minLength: 1, maxLength: 2048, nullable: true, description: 'click beacons only: an http(s) URL the browser is sent to (302)' },
   },
@@ -111,6 +112,8 @@ export interface BeaconOptions {
   readonly bots?: BotFilter;
   /** Where refusals are counted by reason. */
   readonly registry?: Registry;
+  /** Where click outcomes are counted (the series POST /clicks counts in). */
+  readonly clickOutcomes?: OutcomeRecorder;
 }
 
 // Firing a beacon is a CORS "simple request" (GET, or sendBeacon's POST of text/plain): no preflight.
@@ -159,13 +162,19 @@ export function beaconHandlers(options: BeaconOptions) {
       const agent = ctx.get('User-Agent') || undefined;
       let outcome: string;
       try {
-        outcome = fields.type === 'impression' ? await countImpression(impressions, fields, agent) : await countClick(counter, fields, bots.forRequest(agent)(undefined), options.auth?.address(ctx.req));
+        outcome =
+          fields.type === 'impression'
+            ? await countImpression(impressions, fields, agent)
+            : await countClick(counter, fields, bots.forRequest(agent)(undefined), options.auth?.address(ctx.req), options.clickOutcomes ?? NO_OUTCOMES);
       } catch (err) {
         // A click must never strand its viewer: the redirect is followed even when counting failed.
         if (fields.redirect === undefined) throw err;
         outcome = 'error';
       }
-      ctx.set('X-Beacon-Outcome', outcome);
+      // A beacon fired again with its id says what it did the first time, and that this is a replay,
+      // as POST /impressions and /clicks do.
+      if (isReplayOutcome(outcome)) ctx.set(REPLAYED_HEADER, 'true');
+      ctx.set('X-Beacon-Outcome', firstOutcome(outcome));
       if (fields.redirect !== undefined) {
         ctx.status = 302;
         ctx.set('Location', fields.redirect);
@@ -180,21 +189,41 @@ export function beaconHandlers(options: BeaconOptions) {
   };
 }
 
-async function countImpression(answer: ImpressionAnswerer, f: BeaconFields, agent: string | undefined): Promise<string> {
-  const result = (await answer({ campaign_id: f.campaignId, user_id: f.userId, ad_id: f.adId, ...(f.impressionId !== undefined && { impression_id: f.impressionId }) }, agent)) as { counted: boolean; bot_filtered?: true };
-  return result.counted ? 'counted' : result.bot_filtered ? 'bot_filtered' : 'duplicate';
+/** What X-Beacon-Outcome says: a replay is reported as its first outcome (Idempotent-Replayed marks it). */
+function firstOutcome(outcome: string): string {
+  return outcome === 'replayed_counted' ? 'counted' : outcome === 'replayed_duplicate' ? 'duplicate' : outcome;
 }
 
-async function countClick(counter: Counter, f: BeaconFields, bot: boolean, ipAddress: string | undefined): Promise<string> {
+async function countImpression(answer: ImpressionAnswerer, f: BeaconFields, agent: string | undefined): Promise<string> {
+  const result = (await answer({ campaign_id: f.campaignId, user_id: f.userId, ad_id: f.adId, ...(f.impressionId !== undefined && { impression_id: f.impressionId }) }, agent)) as {
+    counted: boolean;
+    bot_filtered?: true;
+    replayed?: true;
+  };
+  const outcome = result.counted ? 'counted' : result.bot_filtered ? 'bot_filtered' : 'duplicate';
+  return result.replayed ? `replayed_${outcome}` : outcome;
+}
+
+/** A click beacon's `i` is its click_id: firing it again answers as the first time, like an impression beacon's. */
+async function countClick(counter: Counter, f: BeaconFields, bot: boolean, ipAddress: string | undefined, tally: OutcomeRecorder): Promise<string> {
   const now = counter.analytics.now();
-  const { outcomes, retryAfterMs } = await counter.analytics.recordClicks([{ campaignId: f.campaignId, adId: f.adId, userId: f.userId, ipAddress, at: now, bot }], now);
-  const outcome = outcomes[0];
+  let answer: Awaited<ReturnType<Counter['analytics']['recordClicks']>>;
+  try {
+    answer = await counter.analytics.recordClicks([{ campaignId: f.campaignId, adId: f.adId, userId: f.userId, ipAddress, at: now, bot, ...(f.impressionId !== undefined && { clickId: f.impressionId }) }], now);
+  } catch (err) {
+    tally.add(err instanceof AppError && err.status === 404 ? 'not_found' : err instanceof AppError && err.status === 503 ? 'unavailable' : 'error');
+    throw err;
+  }
+  const outcome = answer.outcomes[0];
+  tally.add(outcome);
   switch (outcome) {
     case 'counted':
     case 'duplicate':
     case 'bot_filtered':
+    case 'replayed_counted':
+    case 'replayed_duplicate':
       return outcome;
     default:
-      throw await clickFailure(counter, outcome, f.campaignId, retryAfterMs);
+      throw await clickFailure(counter, outcome, f.campaignId, answer.retryAfterMs);
   }
 }

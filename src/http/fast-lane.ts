@@ -5,7 +5,7 @@ import type { Auth } from './auth.js';
 import type { Metrics } from '../metrics.js';
 import type { BodyBudget } from './body-budget.js';
 import { errorResponse } from './errors.js';
-import { SERIALIZED, type ImpressionAnswerer } from './impressions.js';
+import { isReplay, REPLAYED_HEADER, SERIALIZED, type ImpressionAnswerer } from './impressions.js';
 import { readJson } from './json-body.js';
 import { recordRequest } from './ops.js';
 import { pickRequestId } from './request-id.js';
@@ -52,6 +52,8 @@ function takesFastLane(req: IncomingMessage): boolean {
   return type !== undefined && JSON_TYPE.test(type) && (encoding === undefined || encoding.toLowerCase() === 'identity');
 }
 
+const REPLAY_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [REPLAYED_HEADER]: 'true' });
+
 async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneDeps): Promise<void> {
   const started = performance.now();
   const requestId = pickRequestId(req.headers['x-request-id'] as string | undefined);
@@ -69,6 +71,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
     if (principal?.campaigns !== undefined) deps.auth?.checkBody(principal, body);
     const answer = await deps.answer(body, req.headers['user-agent']);
     payload = SERIALIZED.get(answer) ?? JSON.stringify(answer);
+    if (isReplay(answer)) headers = REPLAY_HEADERS;
   } catch (err) {
     const e = errorResponse(err);
     if (e.internal) deps.logger.error({ err, request_id: requestId, key_id: principal?.id }, 'request failed');

@@ -51,19 +51,31 @@ const CORE_RESPONSE_SCHEMAS: Record<string, Schema> = {
     type: 'object',
     additionalProperties: false,
     required: ['message', 'counted'],
-    properties: { message: { type: 'string' }, counted: { type: 'boolean' }, bot_filtered: { const: true, description: 'BOT_FILTER: the user agent is a bot\'s' } },
+    properties: {
+      message: { type: 'string' },
+      counted: { type: 'boolean' },
+      duplicate: { const: true, description: 'a duplicate within the dedupe window' },
+      bot_filtered: { const: true, description: 'BOT_FILTER: the user agent is a bot\'s' },
+      replayed: { const: true, description: 'a retry of an impression_id seen in the last 24 h: its first outcome, not counted again (also the Idempotent-Replayed: true header)' },
+    },
   },
   BatchResult: {
     type: 'object',
-    required: ['results', 'counted', 'duplicates', 'rejected'],
+    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'replayed', 'rejected'],
     properties: {
       results: {
         type: 'array',
-        items: { oneOf: [{ type: 'object', required: ['counted'], properties: { counted: { type: 'boolean' }, bot_filtered: { const: true } } }, { $ref: '#/components/schemas/Error' }] },
+        items: {
+          oneOf: [
+            { type: 'object', required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true }, replayed: { const: true } } },
+            { $ref: '#/components/schemas/Error' },
+          ],
+        },
       },
       counted: count,
       duplicates: count,
-      bot_filtered: { ...count, description: 'present when some items were bots (BOT_FILTER)' },
+      bot_filtered: { ...count, description: 'items not counted because of a bot user agent (BOT_FILTER)' },
+      replayed: { ...count, description: 'retries of an impression_id already recorded' },
       rejected: count,
     },
   },
@@ -122,7 +134,8 @@ const figures: Record<string, Schema> = {
   raw_impressions: { ...count, description: 'impressions received from non-bots: counted plus duplicates' },
   duplicates: count,
   bot_filtered: { ...count, description: 'impressions and clicks not counted because of a bot user agent' },
-  clicks: count,
+  clicks: { ...count, description: 'counted clicks' },
+  duplicate_clicks: { ...count, description: 'clicks not counted as repeats within CLICK_DEDUP_TTL' },
   ctr: { ...ratio, description: 'clicks ÷ counted impressions; 0 when there are none' },
   unique_users: { ...count, description: 'distinct users with a counted impression (HyperLogLog estimate)' },
   avg_playback_time: seconds,
@@ -167,18 +180,24 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
     type: 'object',
     additionalProperties: false,
     required: ['message', 'counted'],
-    properties: { message: { type: 'string' }, counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true } },
+    properties: {
+      message: { type: 'string' },
+      counted: { type: 'boolean' },
+      duplicate: { const: true },
+      bot_filtered: { const: true },
+      replayed: { const: true, description: 'a retry of a click_id seen in the last 24 h: its first outcome, not counted again (also the Idempotent-Replayed: true header)' },
+    },
   },
   ClickBatchResult: {
     type: 'object',
     additionalProperties: false,
-    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'rejected'],
+    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'replayed', 'rejected'],
     properties: {
       results: {
         type: 'array',
         items: {
           oneOf: [
-            { type: 'object', additionalProperties: false, required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true } } },
+            { type: 'object', additionalProperties: false, required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true }, replayed: { const: true } } },
             { $ref: '#/components/schemas/Error' },
           ],
         },
@@ -186,6 +205,7 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
       counted: count,
       duplicates: count,
       bot_filtered: count,
+      replayed: { ...count, description: 'retries of a click_id already recorded' },
       rejected: count,
     },
   },
@@ -240,5 +260,6 @@ export const HEADER_DOCS: Record<string, string> = {
   'WWW-Authenticate': 'Bearer realm="impression-counter"',
   RateLimit: 'IETF RateLimit: the policy name, remaining requests r and seconds t until the window resets',
   'RateLimit-Policy': 'IETF RateLimit-Policy: the policy name, quota q per window w seconds',
+  'Idempotent-Replayed': '`true` when the answer replays the first outcome of an impression_id or click_id already recorded',
   'X-Beacon-Outcome': 'counted, duplicate, bot_filtered (or error when a click redirect was followed anyway)',
 };

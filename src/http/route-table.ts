@@ -168,7 +168,7 @@ export const ROUTES: readonly Route[] = [
     handle: (h) => h.impressions.record,
     body: oneOrBatch('Impression'),
     answers: {
-      200: { description: 'one impression: counted, or a duplicate within the TTL; a batch: one result per item', schema: eitherOf('ImpressionResult', 'BatchResult') },
+      200: { description: 'one impression: counted, or a duplicate within the TTL; a batch: one result per item', schema: eitherOf('ImpressionResult', 'BatchResult'), headers: ['Idempotent-Replayed'] },
       ...batchErrors('the campaign has not started yet'),
       422: error('the impression crashed its campaign repeatedly and was set aside as a dead letter'),
       503: UNAVAILABLE,
@@ -235,7 +235,7 @@ export const ROUTES: readonly Route[] = [
     handle: (h) => h.clicks.record,
     body: oneOrBatch('Click'),
     answers: {
-      200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: eitherOf('ClickResult', 'ClickBatchResult') },
+      200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: eitherOf('ClickResult', 'ClickBatchResult'), headers: ['Idempotent-Replayed'] },
       ...batchErrors('the campaign had not started at the click time'),
       503: UNAVAILABLE,
     },
@@ -321,7 +321,7 @@ export const ROUTES: readonly Route[] = [
     scope: 'public',
     handle: (h) => h.beacons?.fire,
     answers: {
-      204: { description: 'counted, a duplicate or a bot (X-Beacon-Outcome says which)', headers: ['X-Beacon-Outcome'] },
+      204: { description: 'counted, a duplicate or a bot (X-Beacon-Outcome says which; Idempotent-Replayed: true when a beacon with an id was fired before)', headers: ['X-Beacon-Outcome', 'Idempotent-Replayed'] },
       200: { description: 'with format=gif: a 43-byte transparent GIF', type: 'image/gif' },
       302: { description: 'a click beacon with a redirect', headers: ['Location'] },
       403: BEACON_REFUSED,

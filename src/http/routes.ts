@@ -4,7 +4,7 @@ import type { KeyRing } from '../auth/keys.js';
 import type { Counter } from '../counter.js';
 import type { Readiness } from '../health.js';
 import type { Inspector } from '../inspector.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics, OutcomeRecorder } from '../metrics.js';
 import { adHandlers } from './ads.js';
 import { adminHandlers, type RedisAdmin } from './admin.js';
 import { analyticsHandlers } from './analytics.js';
@@ -32,6 +32,8 @@ export interface RouteDeps {
   readonly impressions: ImpressionAnswerer;
   readonly metrics: Metrics;
   readonly readiness: Readiness;
+  /** Where click outcomes are counted (metrics); impressions' are counted by their answerer. */
+  readonly clickOutcomes?: OutcomeRecorder;
   /** BOT_FILTER: which clicks are bots' (isbot's list when absent). */
   readonly bots?: BotFilter;
   /** The inspector routes are served only with one. */
@@ -77,7 +79,7 @@ function buildHandlers(deps: RouteDeps): Handlers {
     campaigns: campaignHandlers(deps.counter),
     impressions: impressionHandlers(deps.impressions),
     ads: adHandlers(deps.counter),
-    clicks: clickHandlers(deps.counter, deps.batchLimit, deps.bots),
+    clicks: clickHandlers(deps.counter, deps.batchLimit, deps.bots, deps.clickOutcomes),
     analytics: analyticsHandlers(deps.counter),
     ops: opsHandlers(deps.metrics, deps.readiness),
     openapi: openApiHandler(),
@@ -87,6 +89,6 @@ function buildHandlers(deps: RouteDeps): Handlers {
     beacons:
       deps.beaconSecret === undefined
         ? undefined
-        : beaconHandlers({ counter: deps.counter, secret: deps.beaconSecret, impressions: deps.impressions, auth: deps.auth, bots: deps.bots, registry: deps.registry }),
+        : beaconHandlers({ counter: deps.counter, secret: deps.beaconSecret, impressions: deps.impressions, auth: deps.auth, bots: deps.bots, registry: deps.registry, clickOutcomes: deps.clickOutcomes }),
   };
 }

@@ -25,6 +25,8 @@ export interface ImpressionBody {
   impression_id?: string;
   /** The viewer's user agent, judged by BOT_FILTER. */
   user_agent?: string;
+  /** When it happened; within CLICK_MAX_SKEW of the server clock. */
+  timestamp?: string;
 }
 
 const id = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -33,7 +35,14 @@ export const impressionSchema: JSONSchemaType<ImpressionBody> = {
   type: 'object',
   additionalProperties: false,
   required: ['campaign_id', 'user_id', 'ad_id'],
-  properties: { campaign_id: id, user_id: id, ad_id: id, impression_id: { ...id, nullable: true }, user_agent: { type: 'string', maxLength: 1024, nullable: true } },
+  properties: {
+    campaign_id: id,
+    user_id: id,
+    ad_id: id,
+    impression_id: { ...id, nullable: true },
+    user_agent: { type: 'string', maxLength: 1024, nullable: true },
+    timestamp: { type: 'string', format: 'date-time', nullable: true, description: 'when the impression happened; within CLICK_MAX_SKEW of the server clock' },
+  },
 };
 
 export interface ListCampaignsQuery {
@@ -82,6 +91,7 @@ export interface ClickBody {
   playback_time?: number;
   timestamp?: string;
   user_agent?: string;
+  click_id?: string;
 }
 
 export const clickSchema: JSONSchemaType<ClickBody> = {
@@ -96,6 +106,7 @@ export const clickSchema: JSONSchemaType<ClickBody> = {
     playback_time: { type: 'number', minimum: 0, maximum: 31_536_000, nullable: true, description: 'seconds of playback, 0 to 1 year' },
     timestamp: { type: 'string', format: 'date-time', nullable: true, description: 'when the click happened; within CLICK_MAX_SKEW of the server clock' },
     user_agent: { type: 'string', maxLength: 1024, nullable: true, description: "the viewer's user agent, judged by BOT_FILTER" },
+    click_id: { ...id, nullable: true, description: 'idempotency key: a retry within 24 h returns the first outcome and is not counted again' },
   },
 };
 

@@ -12,7 +12,7 @@ export function replayAnalyticsRecord(type: RecordType, state: CampaignState, at
     const analytics = analyticsOf(state);
     if (type === RecordType.AdRegistered) {
       analytics.register(JSON.parse(body.toString()) as AdInfo);
-    } else if (type === RecordType.Tallied) {
+    } else if (type === RecordType.Tallied || type === RecordType.TalliedAt) {
       const adCount = body.readUInt16LE(0);
       let p = 2;
       const ads: string[] = [];
@@ -21,16 +21,21 @@ export function replayAnalyticsRecord(type: RecordType, state: CampaignState, at
         ads.push(body.toString('utf8', p + 2, p + 2 + n));
         p += 2 + n;
       }
-      if ((body.length - p) % 3 !== 0) return false;
-      analytics.replayTallied(at, ads, body.subarray(p));
+      // TalliedAt: 3 bytes an impression, then 8 bytes of time an impression.
+      const width = type === RecordType.Tallied ? 3 : 11;
+      if ((body.length - p) % width !== 0) return false;
+      const n = (body.length - p) / width;
+      const times = type === RecordType.Tallied ? undefined : Float64Array.from({ length: n }, (_, k) => body.readDoubleLE(p + 3 * n + 8 * k));
+      analytics.replayTallied(at, ads, body.subarray(p, p + 3 * n), times);
     } else {
-      const raw = JSON.parse(body.toString()) as { a: number; ad: string; o: 'c' | 'd' | 'b'; p?: number; d?: number[] }[];
+      const raw = JSON.parse(body.toString()) as { a: number; ad: string; o: 'c' | 'd' | 'b'; p?: number; d?: number[]; i?: number[]; r?: number }[];
       const facts: ClickFact[] = raw.map((f) => ({
         at: f.a,
         adId: f.ad,
         outcome: f.o === 'c' ? 'counted' : f.o === 'd' ? 'duplicate' : 'bot_filtered',
         playbackTime: f.p,
         digest: f.d === undefined ? undefined : Uint32Array.from(f.d),
+        ...(f.i !== undefined && { clickId: { digest: Uint32Array.from(f.i), at: f.r ?? f.a } }),
       }));
       analytics.replayClicked(facts);
     }
@@ -41,5 +46,5 @@ export function replayAnalyticsRecord(type: RecordType, state: CampaignState, at
 }
 
 export function isAnalyticsRecord(type: RecordType): boolean {
-  return type === RecordType.AdRegistered || type === RecordType.Tallied || type === RecordType.Clicked;
+  return type === RecordType.AdRegistered || type === RecordType.Tallied || type === RecordType.TalliedAt || type === RecordType.Clicked;
 }

@@ -17,8 +17,15 @@ export const enum RecordType {
   AdRegistered = 4,
   /** One message's impressions by ad and fate: `[u16 ads][ads: u16 length, utf8]…[3 bytes an impression]`. */
   Tallied = 5,
-  /** Clicks as a JSON array of `{a: at, ad, o: c|d|b, p?: playback seconds, d?: click-dedupe digest}`. */
+  /**
+   * Clicks as a JSON array of `{a: at, ad, o: c|d|b, p?: playback seconds, d?: click-dedupe digest,
+   * i?: click id digest, r?: when that click arrived}` (`i` and `r` are newer: records without them still load).
+   */
   Clicked = 6,
+  /** Like Counted, for impressions that happened before their arrival (`at`): a digest and an f64 event time per item. */
+  CountedAt = 7,
+  /** Like Tallied, for a message where some impression said when it happened: the items, then an f64 time per impression. */
+  TalliedAt = 8,
 }
 export const RECORD_FIXED = 1 + 1 + 2 + 8 + 8;
 const CHUNK_BYTES = 1 << 20;
@@ -184,13 +191,13 @@ export class Journal implements JournalSink {
    * that a message's last record is still its last `counted` fact and replay meets the tally first.
    * If the message's facts already left the buffer (a chunk filled up), it simply follows them.
    */
-  tallied(campaignId: string, at: number, ads: readonly string[], adCount: number, items: Uint8Array): void {
+  tallied(campaignId: string, at: number, ads: readonly string[], adCount: number, items: Uint8Array, times?: Float64Array): void {
     const mark = this.messageMark;
     this.messageMark = undefined;
     this.close_();
-    let size = 2 + items.length;
+    let size = 2 + items.length + (times === undefined ? 0 : times.length * 8);
     for (let i = 0; i < adCount; i++) size += 2 + Buffer.byteLength(ads[i]);
-    this.begin(RecordType.Tallied, campaignId, at, size);
+    this.begin(times === undefined ? RecordType.Tallied : RecordType.TalliedAt, campaignId, at, size);
     const c = this.chunk;
     let p = this.pos;
     c.writeUInt16LE(adCount, p);
@@ -201,7 +208,9 @@ export class Journal implements JournalSink {
       p += 2 + n;
     }
     c.set(items, p);
-    this.pos = p + items.length;
+    p += items.length;
+    if (times !== undefined) for (let k = 0; k < times.length; k++, p += 8) c.writeDoubleLE(times[k], p);
+    this.pos = p;
     const recordStart = (this.open as NonNullable<Journal['open']>).start;
     this.finishOpen(size);
     if (mark !== undefined && mark.chunk === this.chunk && mark.pos >= this.start && recordStart > mark.pos) this.moveBefore(mark, recordStart);
@@ -230,6 +239,7 @@ export class Journal implements JournalSink {
       o: f.outcome === 'counted' ? 'c' : f.outcome === 'duplicate' ? 'd' : 'b',
       ...(f.playbackTime !== undefined && { p: f.playbackTime }),
       ...(f.digest !== undefined && { d: [...f.digest] }),
+      ...(f.clickId !== undefined && { i: [...f.clickId.digest], r: f.clickId.at }),
     }));
     this.blobRecord(RecordType.Clicked, campaignId, facts[0]?.at ?? 0, Buffer.from(JSON.stringify(json)));
   }
@@ -248,6 +258,10 @@ export class Journal implements JournalSink {
 
   remembered(campaignId: string, at: number, impressionId: Uint32Array, counted: boolean): void {
     this.item(RecordType.Remembered, campaignId, at, impressionId, counted ? 1 : 0);
+  }
+
+  countedAt(campaignId: string, at: number, eventAt: number, user: Uint32Array): void {
+    this.item(RecordType.CountedAt, campaignId, at, user, -1, eventAt);
   }
 
   /** Closes the open record and returns the last sequence number: every fact so far is ≤ it. */
@@ -332,12 +346,12 @@ export class Journal implements JournalSink {
     }
   }
 
-  private item(type: RecordType, id: string, at: number, digest: Uint32Array, flag: number): void {
-    const size = DIGEST_BYTES + (flag >= 0 ? 1 : 0);
+  private item(type: RecordType, id: string, at: number, digest: Uint32Array, flag: number, eventAt?: number): void {
+    const size = DIGEST_BYTES + (flag >= 0 ? 1 : 0) + (eventAt === undefined ? 0 : 8);
     const o = this.open;
     if (o === undefined || o.type !== type || o.at !== at || o.id !== id || this.pos + size > CHUNK_BYTES) {
       this.close_();
-      this.begin(type, id, at, 0);
+      this.begin(type, id, at, Math.max(0, size - DIGEST_BYTES - 1));
     }
     const c = this.chunk;
     let p = this.pos;
@@ -347,6 +361,10 @@ export class Journal implements JournalSink {
     c.writeUInt32LE(digest[3], p + 12);
     p += DIGEST_BYTES;
     if (flag >= 0) c[p++] = flag;
+    if (eventAt !== undefined) {
+      c.writeDoubleLE(eventAt, p);
+      p += 8;
+    }
     this.pos = p;
     (this.open as NonNullable<Journal['open']>).count++;
   }

@@ -441,6 +441,8 @@ const ITEM_BYTES: Record<number, number> = {
   [RecordType.AdRegistered]: 1,
   [RecordType.Tallied]: 1,
   [RecordType.Clicked]: 1,
+  [RecordType.CountedAt]: 24,
+  [RecordType.TalliedAt]: 1,
 };
 
 /** A checksummed payload that starts like a journal record: resynchronising skips anything else. */
@@ -495,7 +497,10 @@ function apply(
     digest[3] = payload.readUInt32LE(p + 12);
     p += 16;
     if (type === RecordType.Counted) replayCounted(state, at, digest);
-    else replayRemembered(state, at, digest, payload[p++] === 1);
+    else if (type === RecordType.CountedAt) {
+      replayCounted(state, at, digest, payload.readDoubleLE(p));
+      p += 8;
+    } else replayRemembered(state, at, digest, payload[p++] === 1);
   }
   return 'applied';
 }

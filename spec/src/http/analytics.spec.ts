@@ -137,8 +137,8 @@ describe('ads, clicks and analytics API', () => {
       expect(a.ctr).to.be.closeTo(3 / 5, 1e-12);
       expect(a.avg_playback_time).to.be.closeTo(15.25, 1e-12);
       expect(a.ads).to.deep.equal([
-        { ad_id: 'ad-a', impressions: 4, raw_impressions: 5, duplicates: 1, bot_filtered: 0, clicks: 2, ctr: 0.5, unique_users: 4, avg_playback_time: 15.25, total_playback_time: 30.5 },
-        { ad_id: 'ad-b', impressions: 1, raw_impressions: 1, duplicates: 0, bot_filtered: 0, clicks: 1, ctr: 1, unique_users: 1, avg_playback_time: 0, total_playback_time: 0 },
+        { ad_id: 'ad-a', impressions: 4, raw_impressions: 5, duplicates: 1, bot_filtered: 0, clicks: 2, duplicate_clicks: 0, ctr: 0.5, unique_users: 4, avg_playback_time: 15.25, total_playback_time: 30.5 },
+        { ad_id: 'ad-b', impressions: 1, raw_impressions: 1, duplicates: 0, bot_filtered: 0, clicks: 1, duplicate_clicks: 0, ctr: 1, unique_users: 1, avg_playback_time: 0, total_playback_time: 0 },
       ]);
       const across = await t.request('GET', `${API}/ads/analytics`);
       expect(across.body.ads[0]).to.deep.equal({ ad_id: 'ad-a', campaigns: 1, clicks: 2, impressions: 4, ctr: 0.5, total_playback_time: 30.5, avg_playback_time: 15.25 });
@@ -196,7 +196,7 @@ describe('ads, clicks and analytics API', () => {
       const header = await t.request('POST', `${API}/impressions`, imp('u2'), { 'user-agent': 'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)' });
       expect(header.body.bot_filtered).to.equal(true);
       const batch = await t.request('POST', `${API}/impressions`, [imp('u1', 'ad-a', { user_agent: BROWSER }), imp('u3', 'ad-a', { user_agent: GOOGLEBOT })]);
-      expect(batch.body).to.deep.equal({ results: [{ counted: true }, { counted: false, bot_filtered: true }], counted: 1, duplicates: 0, bot_filtered: 1, rejected: 0 });
+      expect(batch.body).to.deep.equal({ results: [{ counted: true }, { counted: false, bot_filtered: true }], counted: 1, duplicates: 0, bot_filtered: 1, replayed: 0, rejected: 0 });
       const botClick = await t.request('POST', `${API}/clicks`, click('ad-a', { user_agent: GOOGLEBOT }));
       expect(botClick.body).to.include({ counted: false, bot_filtered: true });
       expect(await analytics('window=1h')).to.deep.include({ impressions: 1, raw_impressions: 1, bot_filtered: 4, clicks: 0, unique_users: 1 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { AppError, UnavailableError, ValidationError } from '../../../src/errors.js';
-import { answerBatch, type BatchKind } from '../../../src/http/batch.js';
+import { answerBatch, batchSummary, type BatchKind } from '../../../src/http/batch.js';
 
 interface Item {
   readonly campaign: string;
@@ -13,7 +13,13 @@ const parse = (value: unknown): Item | ValidationError =>
 function kind(failure: (outcome: string, item: Item) => Error): BatchKind<Item, string> & { failures: number } {
   const k = {
     noun: 'things',
-    settled: { counted: { counted: true }, duplicate: { counted: false }, bot_filtered: { counted: false, bot_filtered: true as const } },
+    settled: {
+      counted: { counted: true },
+      duplicate: { counted: false, duplicate: true as const },
+      bot_filtered: { counted: false, bot_filtered: true as const },
+      replayed_counted: { counted: true, replayed: true as const },
+      replayed_duplicate: { counted: false, duplicate: true as const, replayed: true as const },
+    },
     failures: 0,
     record: (items: readonly Item[]) => Promise.resolve({ outcomes: items.map((i) => i.outcome), retryAfterMs: 2000 }),
     failure: (outcome: string, item: Item) => {
@@ -33,13 +39,21 @@ describe('batch answerer (impressions and clicks)', () => {
     expect(answer.results).to.deep.equal([
       { counted: true },
       { error: 'not an item', code: 400 },
-      { counted: false },
+      { counted: false, duplicate: true },
       { error: 'no such campaign', code: 404 },
       { counted: false, bot_filtered: true },
     ]);
-    expect(answer.counts).to.deep.equal({ counted: 1, duplicate: 1, bot_filtered: 1 });
+    expect(answer.counts).to.deep.equal({ counted: 1, duplicate: 1, bot_filtered: 1, replayed_counted: 0, replayed_duplicate: 0 });
     expect(answer).to.include({ invalid: 1, rejected: 2 });
     expect(answer.refused).to.deep.equal(['not_found']);
+  });
+
+  it('answers a replay as its first outcome, marked replayed, and sums replays apart in the summary', async () => {
+    const k = kind(() => new AppError(404, 'no such campaign'));
+    const body = [{ campaign: 'a', outcome: 'replayed_counted' }, { campaign: 'a', outcome: 'replayed_duplicate' }, { campaign: 'a', outcome: 'counted' }];
+    const answer = await answerBatch(body, parse, k);
+    expect(answer.results).to.deep.equal([{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }]);
+    expect(batchSummary(answer)).to.deep.equal({ counted: 1, duplicates: 0, bot_filtered: 0, replayed: 2, rejected: 0 });
   });
 
   it('asks for the error of an outcome once per campaign, however many items share it', async () => {

@@ -62,6 +62,26 @@ describe('signed beacons', () => {
       expect((await stats(t, campaign)).total).to.equal(1);
     });
 
+    it('a beacon fired again with its id answers its first outcome with Idempotent-Replayed: true, impressions and clicks alike', async () => {
+      const impression = beaconPath(SECRET, fields({ impressionId: 'imp-replay' }));
+      const first = await fire(impression);
+      expect(first.headers.get('x-beacon-outcome')).to.equal('counted');
+      expect(first.headers.get('idempotent-replayed')).to.equal(null);
+      const again = await fire(impression);
+      expect(again.status).to.equal(204);
+      expect(again.headers.get('x-beacon-outcome')).to.equal('counted');
+      expect(again.headers.get('idempotent-replayed')).to.equal('true');
+      expect((await stats(t, campaign)).total).to.equal(1);
+
+      const click = beaconPath(SECRET, fields({ type: 'click', impressionId: 'click-replay' }));
+      const clicked = await fire(click);
+      expect(clicked.headers.get('x-beacon-outcome')).to.equal('counted');
+      expect(clicked.headers.get('idempotent-replayed')).to.equal(null);
+      const clickedAgain = await fire(click);
+      expect(clickedAgain.headers.get('x-beacon-outcome')).to.equal('counted');
+      expect(clickedAgain.headers.get('idempotent-replayed')).to.equal('true');
+    });
+
     it('refuses every signed field altered, removed or repeated (403), and counts the refusals by reason', async () => {
       const good = beaconPath(SECRET, fields({ impressionId: 'imp-1' }));
       const tampered: Record<string, string> = {

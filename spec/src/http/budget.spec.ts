@@ -46,7 +46,7 @@ describe('state budget over HTTP (MEMORY_BUDGET, MAX_CAMPAIGNS)', () => {
       { campaign_id: id, user_id: 'u2', ad_id: 'banner-new' },
     ]);
     expect(batch.status).to.equal(200);
-    expect(batch.body.results[0]).to.deep.equal({ counted: false });
+    expect(batch.body.results[0]).to.deep.equal({ counted: false, duplicate: true });
     expect(batch.body.results[1]).to.include({ code: 503 });
     expect(batch.body.results[2]).to.include({ code: 503 });
     const ad = await t.request('POST', `/api/v1/campaigns/${id}/ads`, { name: 'new', image_url: 'https://example.com/a.png', target_url: 'https://example.com/' });

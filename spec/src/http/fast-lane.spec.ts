@@ -61,6 +61,8 @@ describe('ingest fast lane', () => {
     ['a lone surrogate in one batch item', (c, _ns, u) => ({ body: `[${JSON.stringify(impression(c, u))},{"campaign_id":"${c}","user_id":"${u}","ad_id":"a","impression_id":"\\udbff"}]` })],
     ['a surrogate pair (an emoji) in user_id', (c, _ns, u) => ({ body: `{"campaign_id":"${c}","user_id":"${u}\\ud83d\\ude00","ad_id":"a"}` })],
     ['a caller request id', (c, _ns, u) => ({ body: impression(c, u), headers: { 'x-request-id': `req-${u}` } })],
+    ['a timestamp beyond the skew', (c, _ns, u) => ({ body: { ...impression(c, u), timestamp: '2000-01-01T00:00:00Z' } })],
+    ['a timestamp within the skew', (c, _ns, u) => ({ body: { ...impression(c, u), timestamp: new Date(Date.now() - 60_000).toISOString() } })],
   ];
 
   for (const [name, build] of cases) {
@@ -73,11 +75,22 @@ describe('ingest fast lane', () => {
       expect(normalise(a.body)).to.deep.equal(normalise(b.body));
       expect(a.headers.get('content-type')).to.equal(b.headers.get('content-type'));
       expect(a.headers.get('retry-after')).to.equal(b.headers.get('retry-after'));
+      expect(a.headers.get('idempotent-replayed')).to.equal(b.headers.get('idempotent-replayed'));
       expect(a.headers.get('x-request-id')).to.be.a('string');
       if (fast.headers?.['x-request-id']) expect(a.headers.get('x-request-id')).to.equal(fast.headers['x-request-id']);
       expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
     });
   }
+
+  it('answers a replayed impression_id as the Koa route does: the same body and Idempotent-Replayed: true', async () => {
+    const once = { ...impression(campaign, 'r1'), impression_id: 'imp-r1' };
+    await t.request('POST', FAST, once);
+    const a = await t.request('POST', FAST, once);
+    const b = await t.request('POST', KOA, once);
+    expect(a.body).to.deep.equal(b.body).and.to.include({ counted: true, replayed: true });
+    expect(a.headers.get('idempotent-replayed')).to.equal('true');
+    expect(b.headers.get('idempotent-replayed')).to.equal('true');
+  });
 
   it('counts its requests in the same metric series as the Koa route', async () => {
     await t.request('POST', FAST, impression(campaign, 'm1'));

@@ -26,7 +26,7 @@ describe('impressions API', () => {
       expect(first.body.message).to.be.a('string').and.not.equal('');
       const repeat = await postImpression(t, impression(id, 'u1', 'another-ad'));
       expect(repeat.status).to.equal(200);
-      expect(repeat.body).to.include({ counted: false });
+      expect(repeat.body).to.include({ counted: false, duplicate: true });
       expect(repeat.body.message).to.be.a('string').and.not.equal(first.body.message);
       expect(await stats(t, id)).to.include({ last_hour: 1, last_day: 1, total: 1 });
     });
@@ -234,12 +234,14 @@ describe('impressions API', () => {
         results: [
           { counted: true },
           { error: single.invalid.body.error, code: 400 },
-          { counted: false },
+          { counted: false, duplicate: true },
           { error: single.unknown.body.error, code: 404 },
           { error: single.notStarted.body.error, code: 409 },
         ],
         counted: 1,
         duplicates: 1,
+        bot_filtered: 0,
+        replayed: 0,
         rejected: 3,
       });
       expect((await stats(t, a)).total).to.equal(2);
@@ -250,9 +252,11 @@ describe('impressions API', () => {
       const b = await createCampaign(t, { name: 'b' });
       const res = await postImpression(t, [impression(a, 'u1'), impression(b, 'u1'), impression(a, 'u1'), impression(a, 'u2'), impression(b, 'u1')]);
       expect(res.body).to.deep.equal({
-        results: [{ counted: true }, { counted: true }, { counted: false }, { counted: true }, { counted: false }],
+        results: [{ counted: true }, { counted: true }, { counted: false, duplicate: true }, { counted: true }, { counted: false, duplicate: true }],
         counted: 3,
         duplicates: 2,
+        bot_filtered: 0,
+        replayed: 0,
         rejected: 0,
       });
       expect((await stats(t, a)).total).to.equal(2);

@@ -54,14 +54,49 @@ describe('operations endpoints', () => {
       await postImpression(t, impression(future, 'u1'));
       await postImpression(t, { campaign_id: id });
       await postImpression(t, [impression(id, 'u2'), impression(id, 'u2'), impression('missing', 'u3'), { bad: 1 }, impression(future, 'u4')]);
+      const once = { ...impression(id, 'u5'), impression_id: 'imp-5' };
+      await postImpression(t, once);
+      await postImpression(t, once);
+      await postImpression(t, [once, once]);
       const text = await scrape(t);
       const outcome = (labels: string) => sample(text, `impression_counter_impressions_total{${labels}}`);
-      expect(outcome('outcome="counted"')).to.equal(2);
+      expect(outcome('outcome="counted"'), 'retries are not counted').to.equal(3);
+      expect(outcome('outcome="replayed"')).to.equal(3);
       expect(outcome('outcome="duplicate"')).to.equal(2);
       expect(outcome('outcome="rejected",reason="invalid"')).to.equal(2);
       expect(outcome('outcome="rejected",reason="not_found"')).to.equal(2);
       expect(outcome('outcome="rejected",reason="not_started"')).to.equal(2);
       expect(outcome('outcome="rejected",reason="unavailable"'), 'present from the start').to.equal(0);
+    });
+
+    it('counts clicks by outcome: counted, duplicate, replayed and bot_filtered apart, rejected ones by reason', async () => {
+      const app = await startTestApp({ clickTtlMs: 60_000 });
+      try {
+        const id = await createCampaign(app);
+        const future = await createCampaign(app, { start_time: '2999-01-01T00:00:00Z' });
+        const click = (campaign: string, extra: Record<string, unknown> = {}) => ({ campaign_id: campaign, ad_id: 'ad-1', ...extra });
+        const post = (body: unknown) => app.request('POST', `${API}/clicks`, body);
+        await post(click(id, { user_id: 'u1', click_id: 'k-1' }));
+        await post(click(id, { user_id: 'u1', click_id: 'k-1' }));
+        await post(click(id, { user_id: 'u1' }));
+        await post(click(id, { user_agent: 'Googlebot/2.1 (+http://www.google.com/bot.html)' }));
+        await post(click('missing'));
+        await post({ campaign_id: id });
+        await post([click(id, { user_id: 'u2' }), click(id, { user_id: 'u2' }), click(id, { user_id: 'u1', click_id: 'k-1' }), click(future), { bad: 1 }]);
+        const text = await scrape(app);
+        const outcome = (labels: string) => sample(text, `impression_counter_clicks_total{${labels}}`);
+        expect(outcome('outcome="counted"')).to.equal(2);
+        expect(outcome('outcome="duplicate"')).to.equal(2);
+        expect(outcome('outcome="replayed"')).to.equal(2);
+        expect(outcome('outcome="bot_filtered"')).to.equal(1);
+        expect(outcome('outcome="rejected",reason="not_found"')).to.equal(1);
+        expect(outcome('outcome="rejected",reason="not_started"')).to.equal(1);
+        expect(outcome('outcome="rejected",reason="invalid"')).to.equal(2);
+        expect(outcome('outcome="rejected",reason="unavailable"'), 'present from the start').to.equal(0);
+        expect(sample(text, 'impression_counter_impressions_total{outcome="counted"}'), 'clicks are not impressions').to.equal(0);
+      } finally {
+        await app.close();
+      }
     });
 
     it('reports live campaign actors, dedupe keys and restarts, gathered at scrape time', async () => {

@@ -219,21 +219,21 @@ describe('storage/redis', function () {
       expect(await store.stats('x', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
       expect(await store.stats('x}:u:y', 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
       const keys = (await raw.keys('*')).sort();
-      for (const key of keys.filter((k) => k !== 'ic:campaigns' && k !== 'ic:epoch')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*|k:.*|ads|adl|ado|adm|adr|tot|(am|ah|aq|ay):\d+|(hm|hh|hd):\d+(:.*)?)$/);
+      for (const key of keys.filter((k) => k !== 'ic:campaigns' && k !== 'ic:epoch')) expect(key).to.match(/^ic:\{[\w.=-]+\}:(c|m|u:.*|i:.*|k:.*|ki:.*|ads|adl|ado|adm|adr|tot|(am|ah|aq|ay):\d+|(hm|hh|hd):\d+(:.*)?)$/);
       expect(keys).to.include('ic:{x}:u:y}:c');
     });
 
     it('gives every analytics bucket and sketch an expiry, and answers clicks and analytics of a missing campaign not_found', async () => {
       await store.create({ id: 'c', name: 'c', startTime: 0, createdAt: 0 });
       await store.ingest('c', [{ at: 1000, items: [item('c', 'u1'), item('c', 'u1'), item('c', 'u2', { bot: true })] }]);
-      expect(await store.clicks('c', [{ campaignId: 'c', adId: 'a', userId: 'u1', at: 1000, playbackTime: 1.5 }])).to.deep.equal(['counted']);
+      expect(await store.clicks('c', [{ campaignId: 'c', adId: 'a', userId: 'u1', at: 1000, playbackTime: 1.5 }], 1000)).to.deep.equal(['counted']);
       const buckets = (await raw.keys('ic:{c}:*')).filter((k) => /:(am|ah|aq|hm|hh|hd):/.test(k));
       expect(buckets.map((k) => k.split(':').slice(2).join(':')).sort()).to.deep.equal(['ah:0', 'am:0', 'aq:0', 'hd:0', 'hd:0:a', 'hh:0', 'hh:0:a', 'hm:0', 'hm:0:a']);
       for (const key of buckets) expect(await raw.pttl(key), key).to.be.above(0);
       expect(await store.analytics('c', 1000, '1h')).to.deep.equal({
         campaign: { counted: 1, duplicates: 1, botImpressions: 1, clicks: 1, duplicateClicks: 0, botClicks: 0, playbackCount: 1, playbackSeconds: 1.5, uniqueUsers: 1 },
       });
-      expect(await store.clicks('nope', [{ campaignId: 'nope', adId: 'a', at: 1000 }])).to.deep.equal(['not_found']);
+      expect(await store.clicks('nope', [{ campaignId: 'nope', adId: 'a', at: 1000 }], 1000)).to.deep.equal(['not_found']);
       expect(await store.analytics('nope', 1000, '24h')).to.equal('not_found');
     });
 
@@ -243,7 +243,7 @@ describe('storage/redis', function () {
         await two.create({ id: 'c', name: 'c', startTime: 0, createdAt: 0 });
         const imp = (userId: string, adId: string): Impression => ({ campaignId: 'c', userId, adId });
         await two.ingest('c', [{ at: 1000, items: [imp('u1', 'x'), imp('u2', 'y'), imp('u3', 'z'), imp('u4', 'x'), imp('u5', '(other)')] }]);
-        await two.clicks('c', [{ campaignId: 'c', adId: 'w', at: 1000 }]);
+        await two.clicks('c', [{ campaignId: 'c', adId: 'w', at: 1000 }], 1000);
         const report = await two.analytics('c', 1000, '1h', true);
         if (report === 'not_found') throw new Error('not found');
         expect(report.ads?.map((a) => [a.adId, a.figures.counted, a.figures.clicks, a.figures.uniqueUsers])).to.deep.equal([

@@ -155,8 +155,8 @@ describe('storage/snapshot', () => {
       expect(await next.counter.stats('c1')).to.deep.equal({ lastHour: 0, lastDay: 20, total: 20 });
       expect(await next.counter.stats('c2')).to.deep.equal({ lastHour: 5, lastDay: 5, total: 5 });
       expect(await next.record('c2', users(5)), 'dedupe window restored').to.deep.equal(Array(5).fill('duplicate'));
-      expect(await next.record('c1', users(20), (u) => `imp-${u}`), 'a retry returns the original outcome').to.deep.equal(Array(20).fill('counted'));
-      expect(await next.record('c1', ['user-0'], () => 'imp-repeat')).to.deep.equal(['duplicate']);
+      expect(await next.record('c1', users(20), (u) => `imp-${u}`), 'a retry returns the original outcome').to.deep.equal(Array(20).fill('replayed_counted'));
+      expect(await next.record('c1', ['user-0'], () => 'imp-repeat')).to.deep.equal(['replayed_duplicate']);
       expect(await next.total('c1'), 'retries never count twice').to.equal(20);
       expect(await next.record('c1', ['user-0'], () => 'imp-fresh'), 'past the TTL the user counts again').to.deep.equal(['counted']);
       clock.ms = T0 + DAY_MS + 1;
@@ -182,7 +182,7 @@ describe('storage/snapshot', () => {
       expect(await next.total('c1')).to.equal(14);
       expect(await next.total('c2')).to.equal(3);
       expect(await next.record('c1', [...users(10, 'before-'), ...users(4, 'after-')])).to.deep.equal(Array(14).fill('duplicate'));
-      expect(await next.record('c1', users(4, 'after-'), (u) => `imp-${u}`)).to.deep.equal(Array(4).fill('counted'));
+      expect(await next.record('c1', users(4, 'after-'), (u) => `imp-${u}`)).to.deep.equal(Array(4).fill('replayed_counted'));
       expect(await next.total('c1')).to.equal(14);
     });
 

@@ -68,8 +68,8 @@ const ANALYTICS_WINDOWS: Record<AnalyticsWindow, readonly [string, number, numbe
   '30d': ['ah', 3_600_000, 720, 'hd', 86_400_000, 30],
 };
 
-const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
-const CLICK_OUTCOMES: Readonly<Record<string, ClickOutcome>> = { c: 'counted', d: 'duplicate', s: 'not_started', b: 'bot_filtered' };
+const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', C: 'replayed_counted', D: 'replayed_duplicate', s: 'not_started', b: 'bot_filtered' };
+const CLICK_OUTCOMES: Readonly<Record<string, ClickOutcome>> = { c: 'counted', d: 'duplicate', C: 'replayed_counted', D: 'replayed_duplicate', s: 'not_started', b: 'bot_filtered' };
 
 /**
  * Dedupe windows and counters in Redis (or a Redis Cluster), for STORE=redis: service nodes hold no
@@ -119,7 +119,7 @@ export class RedisStore extends RedisConnection implements CampaignStore, Campai
     let items = 0;
     for (const { at, items: group } of groups) {
       args.push(at, group.length);
-      for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId, item.adId);
+      for (const item of group) args.push(item.userId, item.bot === true ? 'b' : item.impressionId === undefined ? '-' : 'i' + item.impressionId, item.adId, item.at ?? '');
       items += group.length;
     }
     const reply = await this.call(() => this.scripts.icIngest(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
@@ -136,11 +136,11 @@ export class RedisStore extends RedisConnection implements CampaignStore, Campai
     return { lastHour: Number(reply[0]), lastDay: Number(reply[1]), total: Number(reply[2]) };
   }
 
-  async clicks(campaignId: string, items: readonly Click[]): Promise<ClickOutcome[]> {
-    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS, ...this.tallyArgs];
+  async clicks(campaignId: string, items: readonly Click[], now: number): Promise<ClickOutcome[]> {
+    const args: (string | number)[] = [this.options.clickTtlMs ?? 0, EXPIRY_MARGIN_MS, this.options.idempotencyTtlMs ?? DAY_MS, now, ...this.tallyArgs];
     for (const c of items) {
       const key = c.userId !== undefined ? `u${c.userId}` : c.ipAddress !== undefined ? `i${c.ipAddress}` : '';
-      args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime);
+      args.push(c.at, c.adId, key, c.bot === true ? 1 : 0, c.playbackTime === undefined ? '' : c.playbackTime, c.clickId ?? '');
     }
     const reply = await this.call(() => this.scripts.icClicks(this.key(campaignId, 'c'), this.epochKey(campaignId), ...args));
     if (reply === 'N') return new Array<ClickOutcome>(items.length).fill('not_found');

@@ -2,9 +2,13 @@
 -- campaign (`ic:{<id>}:...`), so one shard owns a campaign and the script never crosses slots.
 --
 -- KEYS[1] = the campaign hash (`n` name, `s` start, `c` created, `t` total).
--- ARGV = ttl, expiry margin, idempotency ttl, then per group: at, n, and n pairs (user, tag) where the
--- tag is `-` (plain), `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted).
--- Returns one character per item (c counted, d duplicate, s not started, b bot), or `N` when the campaign
+-- ARGV = ttl, expiry margin, idempotency ttl, MAX_ADS and the three retentions, then per group: at
+-- (arrival), n, and n quadruples (user, tag, ad, event time) where the tag is `-` (plain),
+-- `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted), and the event time
+-- is when the impression happened (`` on arrival). Dedupe and idempotency go by arrival, the start
+-- time, minute buckets, analytics and sketches by event time, like memory mode (actors/campaign.ts).
+-- Returns one character per item (c counted, d duplicate, C or D a retry of an impression id first
+-- counted or a duplicate, s not started, b bot), or `N` when the campaign
 -- does not exist. Counted, duplicate and bot impressions are tallied in the analytics buckets
 -- (tally.lua), counted users in its sketches; idempotent retries are not tallied again. The fixed-window rule is the in-memory one (actors/dedupe.ts): a user counts when
 -- no counted impression of theirs is less than ttl old; duplicates never move the window.
@@ -21,23 +25,25 @@ local i = 8
 while i <= #ARGV do
   local atText = ARGV[i]
   local at, n = tonumber(atText), tonumber(ARGV[i + 1])
-  local minute = math.floor(at / 60000)
   i = i + 2
   for _ = 1, n do
-    local user, tag, ad = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    i = i + 3
+    local user, tag, ad, happened = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+    local when = at
+    if happened ~= '' then when = tonumber(happened) end
     local o
-    if at < start then
+    if when < start then
       o = 's'
     elseif tag == 'b' then
       o = 'b'
-      tally(at, ad, 'b')
+      tally(when, ad, 'b')
     else
       local idKey
       if tag ~= '-' then
         idKey = base .. 'i:' .. string.sub(tag, 2)
         local seen = redis.call('GET', idKey)
-        if seen and at - tonumber(string.sub(seen, 2)) < idemTtl then o = string.sub(seen, 1, 1) end
+        -- A replay answers its first outcome in upper case (C, D): the caller tells the two apart.
+        if seen and at - tonumber(string.sub(seen, 2)) < idemTtl then o = string.upper(string.sub(seen, 1, 1)) end
       end
       if not o then
         local userKey = base .. 'u:' .. user
@@ -48,10 +54,11 @@ while i <= #ARGV do
           o = 'c'
           redis.call('SET', userKey, atText, 'PX', ttl + margin)
           counted = counted + 1
+          local minute = math.floor(when / 60000)
           buckets[minute] = (buckets[minute] or 0) + 1
-          seen(at, ad, user)
+          seen(when, ad, user)
         end
-        tally(at, ad, o)
+        tally(when, ad, o)
         if idKey then redis.call('SET', idKey, o .. atText, 'PX', idemTtl + margin) end
       end
     end
