@@ -178,7 +178,7 @@ describe('main (process level)', function () {
         campaigns,
         workers: 100,
         requestsPerWorker: Infinity,
-        usersPerCampaign: 2500,
+        usersPerCampaign: 200_000,
         batchShare: 0.3,
         maxBatch: 25,
         seed: 20260115,
@@ -228,7 +228,8 @@ describe('main (process level)', function () {
       for (const c of campaigns) {
         const acked = countedUsers(ledger, c).length;
         const sent = ledger.sent.get(c)?.size ?? 0;
-        expect(acked, 'the traffic must repeat users').to.be.below(sent);
+        // Users are drawn from a pool large enough that some sent at the kill were never acknowledged.
+        expect(acked, 'some users sent were never acknowledged (in flight at the kill)').to.be.below(sent);
         expect(totals.get(c), `${c}: total after restart vs acknowledged counted`).to.be.at.least(acked);
         expect(totals.get(c), `${c}: total after restart vs distinct users sent`).to.be.at.most(sent);
       }
