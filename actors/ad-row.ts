@@ -1,6 +1,5 @@
 import type { AnalyticsWindow, WindowFigures } from './analytics-protocol.js';
-import { estimate } from './hll.js';
-import { AD_HLL_P, BUCKET_MS, captureStats, HOUR_MS, loadStats, MINUTE_MS, Stats, TEN_MINUTES_MS, WINDOWS, type StatsImage } from './stats.js';
+import { AD_HLL_P, BUCKET_MS, captureStats, figuresOf, HOUR_MS, loadStats, MINUTE_MS, Stats, TEN_MINUTES_MS, WINDOWS, type StatsImage } from './stats.js';
 import { DAY_MS, Metric, SUM_WIDTH } from './tiers.js';
 
 /**
@@ -148,17 +147,7 @@ export class AdRow {
     }
     const play = this.extra?.play;
     if (play !== undefined) sums[SUM_WIDTH - 1] = playbackSum(play, hours, from, now);
-    return {
-      counted: sums[Metric.counted],
-      duplicates: sums[Metric.duplicates],
-      botImpressions: sums[Metric.botImpressions],
-      clicks: sums[Metric.clicks],
-      duplicateClicks: sums[Metric.duplicateClicks],
-      botClicks: sums[Metric.botClicks],
-      playbackCount: sums[Metric.playbackCount],
-      playbackSeconds: sums[SUM_WIDTH - 1],
-      uniqueUsers: estimate(registers),
-    };
+    return figuresOf(sums, registers);
   }
 
   /**

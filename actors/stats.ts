@@ -58,17 +58,7 @@ export class Stats {
     const registers = new Uint8Array(1 << this.p);
     const sketchNow = Math.floor(at / BUCKET_MS[w.sketch]);
     this[w.sketch].unionInto(sketchNow - w.sketches + 1, sketchNow, sketchNow, registers);
-    return {
-      counted: sums[Metric.counted],
-      duplicates: sums[Metric.duplicates],
-      botImpressions: sums[Metric.botImpressions],
-      clicks: sums[Metric.clicks],
-      duplicateClicks: sums[Metric.duplicateClicks],
-      botClicks: sums[Metric.botClicks],
-      playbackCount: sums[Metric.playbackCount],
-      playbackSeconds: sums[SUM_WIDTH - 1],
-      uniqueUsers: estimate(registers),
-    };
+    return figuresOf(sums, registers);
   }
 
   count(at: number, metric: number): void {
@@ -101,6 +91,21 @@ export class Stats {
   get bytes(): number {
     return this.minutes.bytes + this.hours.bytes + this.tenMin.bytes + this.hourly.bytes + this.daily.bytes;
   }
+}
+
+/** A window's figures from its summed counters (playback seconds in the last slot) and unioned registers. */
+export function figuresOf(sums: Float64Array, registers: Uint8Array): WindowFigures {
+  return {
+    counted: sums[Metric.counted],
+    duplicates: sums[Metric.duplicates],
+    botImpressions: sums[Metric.botImpressions],
+    clicks: sums[Metric.clicks],
+    duplicateClicks: sums[Metric.duplicateClicks],
+    botClicks: sums[Metric.botClicks],
+    playbackCount: sums[Metric.playbackCount],
+    playbackSeconds: sums[SUM_WIDTH - 1],
+    uniqueUsers: estimate(registers),
+  };
 }
 
 export function captureStats(s: Stats): StatsImage {
