@@ -1,7 +1,7 @@
 import type { AnalyticsEvent, AnalyticsJournal } from './analytics-protocol.js';
-import type { AnalyticsImage } from './analytics.js';
-import type { DedupeImage } from './dedupe.js';
-import type { WindowsImage } from './windows.js';
+import type { AnalyticsImage } from './counting/analytics.js';
+import type { DedupeImage } from './counting/dedupe.js';
+import type { WindowsImage } from './counting/windows.js';
 
 /**
  * Messages the registry and campaign actors exchange, and the values they reply with. Both actor

@@ -1,5 +1,5 @@
-import { CampaignAnalytics } from './analytics.js';
-import type { AnalyticsEvent, ClickFact } from './analytics-protocol.js';
+import { CampaignAnalytics } from '../counting/analytics.js';
+import type { AnalyticsEvent, ClickFact } from '../analytics-protocol.js';
 import type { CampaignState } from './campaign.js';
 
 /**

@@ -1,14 +1,14 @@
 import type { ActorLogic, ActorRefFrom, Snapshot } from 'xstate';
-import { CampaignAnalytics } from './analytics.js';
-import { DEFAULT_ANALYTICS, TallyCode, type AnalyticsOptions } from './analytics-protocol.js';
-import type { StateBudget } from './budget.js';
+import { CampaignAnalytics } from '../counting/analytics.js';
+import { DEFAULT_ANALYTICS, TallyCode, type AnalyticsOptions } from '../analytics-protocol.js';
+import type { StateBudget } from '../counting/budget.js';
 import { analyticsOf, answerAnalyticsInflight, handleAnalytics } from './campaign-analytics.js';
-import { DedupeTable } from './dedupe.js';
-import { hash128 } from './hash128.js';
-import { IDEMPOTENCY_TTL_MS, type CampaignEvent, type CampaignImage, type CampaignInfo, type Impression, type JournalSink, type Outcome } from './protocol.js';
-import { TrailingWindows } from './windows.js';
+import { DedupeTable } from '../counting/dedupe.js';
+import { hash128 } from '../counting/hash128.js';
+import { IDEMPOTENCY_TTL_MS, type CampaignEvent, type CampaignImage, type CampaignInfo, type Impression, type JournalSink, type Outcome } from '../protocol.js';
+import { TrailingWindows } from '../counting/windows.js';
 
-export { IDEMPOTENCY_TTL_MS } from './protocol.js';
+export { IDEMPOTENCY_TTL_MS } from '../protocol.js';
 
 /**
  * One campaign's counting state, owned by exactly one campaign actor and mutated in place (copying
