@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ask, AskTimeoutError } from '../actors/ask.js';
-import type { Clock } from '../actors/clock.js';
+import type { Clock } from '../actors/counting/clock.js';
 import {
   DEFAULT_ANALYTICS,
   type AdInfo,
@@ -17,7 +17,7 @@ import {
   type SeriesQuery,
 } from '../actors/analytics-protocol.js';
 import type { Reply } from '../actors/protocol.js';
-import type { CampaignPage, ForwardResult, RegistryEvent, RegistryRef } from '../actors/registry.js';
+import type { CampaignPage, ForwardResult, RegistryEvent, RegistryRef } from '../actors/registry/registry.js';
 import type { Durability } from './durability.js';
 import { AppError, CampaignNotFoundError, OverBudgetError, UnavailableError } from './errors.js';
 

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { ask, AskTimeoutError } from '../actors/ask.js';
-import type { Clock } from '../actors/clock.js';
+import type { Clock } from '../actors/counting/clock.js';
 import type { CampaignInfo, Impression, Outcome, Stats } from '../actors/protocol.js';
-import type { IngestResult, RegistryDescription, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry.js';
+import type { IngestResult, RegistryDescription, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry/registry.js';
 import type { Reply } from '../actors/protocol.js';
 import type { Durability } from './durability.js';
 import { AnalyticsFacade, type AnalyticsConfig } from './analytics.js';
 import { CampaignLimitError, CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, OverBudgetError, UnavailableError } from './errors.js';
-import type { Refusal, StateBudget } from '../actors/budget.js';
+import type { Refusal, StateBudget } from '../actors/counting/budget.js';
 import type { CampaignDirectory } from './storage/redis/directory.js';
 
 export type { CampaignDirectory };

@@ -1,7 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { analyticsConfig } from './analytics.js';
-import { StateBudget } from '../actors/budget.js';
+import { StateBudget } from '../actors/counting/budget.js';
 import { watchBudget } from './budget.js';
 import { buildApp, openKeys, openRedis, rateLimits, startCounting } from './compose.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import type { Clock } from '../../actors/clock.js';
-import { remoteCampaignLogic } from '../../actors/remote-campaign.js';
+import type { Clock } from '../../actors/counting/clock.js';
+import { remoteCampaignLogic } from '../../actors/remote-campaign/remote-campaign.js';
 import { Readiness } from '../../src/health.js';
 import { RedisStore, type RedisEndpoint } from '../../src/storage/redis.js';
 import { startTestApp, type TestApp, type TestAppOptions } from './app.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import sinon from 'sinon';
-import { systemClock } from '../../../actors/clock.js';
+import { systemClock } from '../../../actors/counting/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../../actors/system.js';
 import { DEFAULT_ANALYTICS_CONFIG, type AnalyticsConfig } from '../../../src/analytics.js';
 import { createApp } from '../../../src/app.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { TrailingWindows } from '../../../actors/windows.js';
-import type { SupervisionReport } from '../../../actors/registry.js';
+import { TrailingWindows } from '../../../actors/counting/windows.js';
+import type { SupervisionReport } from '../../../actors/registry/registry.js';
 import { Counter } from '../../../src/counter.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { API, createCampaign, expectError, impression, postImpression, rawRequest, stats } from '../../helpers/http.js';

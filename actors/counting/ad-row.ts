@@ -1,4 +1,4 @@
-import type { AnalyticsWindow, WindowFigures } from './analytics-protocol.js';
+import type { AnalyticsWindow, WindowFigures } from './analytics-values.js';
 import { AD_HLL_P, BUCKET_MS, captureStats, figuresOf, HOUR_MS, loadStats, MINUTE_MS, Stats, TEN_MINUTES_MS, WINDOWS, type StatsImage } from './stats.js';
 import { DAY_MS, Metric, SUM_WIDTH } from './tiers.js';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { TrailingWindows } from '../../actors/windows.js';
-import { fcParams } from '../helpers/seed.js';
+import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { fcParams } from '../../helpers/seed.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MINUTES = 60;

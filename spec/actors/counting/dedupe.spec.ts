@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { DedupeTable } from '../../actors/dedupe.js';
-import { hash128 } from '../../actors/hash128.js';
-import { DAY_MS, HOUR_MS, MINUTE_MS, userIds } from '../helpers/actors.js';
+import { DedupeTable } from '../../../actors/counting/dedupe.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, userIds } from '../../helpers/actors.js';
 
 const TTL = HOUR_MS;
 /** Stamps are 32-bit milliseconds: about 49.7 days. */

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { AdRow, PROMOTE_AT } from '../../actors/ad-row.js';
-import { ANALYTICS_WINDOWS } from '../../actors/analytics-protocol.js';
-import { hash128 } from '../../actors/hash128.js';
-import { Stats } from '../../actors/stats.js';
-import { Metric } from '../../actors/tiers.js';
+import { AdRow, PROMOTE_AT } from '../../../actors/counting/ad-row.js';
+import { ANALYTICS_WINDOWS } from '../../../actors/analytics-protocol.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
+import { Stats } from '../../../actors/counting/stats.js';
+import { Metric } from '../../../actors/counting/tiers.js';
 
 const T0 = Date.UTC(2026, 5, 1, 9, 17, 23);
 const MINUTE = 60_000;

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { createActor } from 'xstate';
-import { answerInflight, campaignLogic, IDEMPOTENCY_TTL_MS, type CampaignSnapshot } from '../../actors/campaign.js';
-import { hash128 } from '../../actors/hash128.js';
-import type { JournalSink, Outcome, Stats } from '../../actors/protocol.js';
-import { TrailingWindows } from '../../actors/windows.js';
-import { campaignInfo, HOUR_MS, impression, MINUTE_MS, startCampaign, userIds, type CampaignHarness } from '../helpers/actors.js';
+import { answerInflight, campaignLogic, IDEMPOTENCY_TTL_MS, type CampaignSnapshot } from '../../../actors/campaign/campaign.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
+import type { JournalSink, Outcome, Stats } from '../../../actors/protocol.js';
+import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { campaignInfo, HOUR_MS, impression, MINUTE_MS, startCampaign, userIds, type CampaignHarness } from '../../helpers/actors.js';
 
 const START = 1_700_000_040_000; // a whole minute
 const TTL = HOUR_MS;

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import type { CampaignRef } from '../../actors/campaign.js';
-import { DedupeTable } from '../../actors/dedupe.js';
-import type { Impression, ImpressionsEvent } from '../../actors/protocol.js';
-import type { DeadLetterReport } from '../../actors/registry.js';
-import { TrailingWindows } from '../../actors/windows.js';
-import { HOUR_MS, impression, MINUTE_MS, startRegistry, userIds, type RegistryHarness } from '../helpers/actors.js';
+import type { CampaignRef } from '../../../actors/campaign/campaign.js';
+import { DedupeTable } from '../../../actors/counting/dedupe.js';
+import type { Impression, ImpressionsEvent } from '../../../actors/protocol.js';
+import type { DeadLetterReport } from '../../../actors/registry/registry.js';
+import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { HOUR_MS, impression, MINUTE_MS, startRegistry, userIds, type RegistryHarness } from '../../helpers/actors.js';
 
 const TTL = HOUR_MS;
 const T0 = 1_000;

@@ -1,9 +1,9 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
-import { account, answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from './campaign.js';
-import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from './protocol.js';
-import { isRetirable, REMOTE_NOT_FOUND, REMOTE_UNSUPPORTED, type RemoteCampaignLogic } from './remote-campaign.js';
-import type { AnalyticsEvent, AnalyticsOptions } from './analytics-protocol.js';
-import type { Refusal, StateBudget } from './budget.js';
+import { account, answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from '../campaign/campaign.js';
+import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from '../protocol.js';
+import { isRetirable, REMOTE_NOT_FOUND, REMOTE_UNSUPPORTED, type RemoteCampaignLogic } from '../remote-campaign/remote-campaign.js';
+import type { AnalyticsEvent, AnalyticsOptions } from '../analytics-protocol.js';
+import type { Refusal, StateBudget } from '../counting/budget.js';
 
 /** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
 export interface SupervisionLimits {

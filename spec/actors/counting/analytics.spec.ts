@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { decodeAnalytics, encodeAnalytics } from '../../actors/analytics-codec.js';
-import { DEFAULT_ANALYTICS, TallyCode, type Click, type ClickFact } from '../../actors/analytics-protocol.js';
-import { CampaignAnalytics } from '../../actors/analytics.js';
-import { IDEMPOTENCY_TTL_MS } from '../../actors/protocol.js';
+import { decodeAnalytics, encodeAnalytics } from '../../../src/storage/analytics-codec.js';
+import { DEFAULT_ANALYTICS, TallyCode, type Click, type ClickFact } from '../../../actors/analytics-protocol.js';
+import { CampaignAnalytics } from '../../../actors/counting/analytics.js';
+import { IDEMPOTENCY_TTL_MS } from '../../../actors/protocol.js';
 
 const T0 = Date.UTC(2026, 5, 1, 9, 17, 0);
 const MINUTE = 60_000;

@@ -16,11 +16,10 @@ import {
   type ClickOutcome,
   type SeriesAnswer,
   type SeriesQuery,
-} from './analytics-protocol.js';
+} from './analytics-values.js';
 import { AdRow, type RowImage } from './ad-row.js';
-import { DedupeTable, type DedupeImage } from './dedupe.js';
+import { DedupeTable, IDEMPOTENCY_TTL_MS, type DedupeImage } from './dedupe.js';
 import { hash128 } from './hash128.js';
-import { IDEMPOTENCY_TTL_MS } from './protocol.js';
 import { CAMPAIGN_HLL_P, captureStats, loadStats, MINUTE_MS, QUARTER_MS, Stats, type StatsImage } from './stats.js';
 import { DAY_MS, DayTier, Metric, SERIES, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
 

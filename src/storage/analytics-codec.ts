@@ -1,9 +1,9 @@
-import type { AdInfo } from './analytics-protocol.js';
-import type { RowImage } from './ad-row.js';
-import type { AnalyticsImage } from './analytics.js';
-import type { DedupeImage } from './dedupe.js';
-import type { StatsImage } from './stats.js';
-import type { TierImage } from './tiers.js';
+import type { AdInfo } from '../../actors/analytics-protocol.js';
+import type { RowImage } from '../../actors/counting/ad-row.js';
+import type { AnalyticsImage } from '../../actors/counting/analytics.js';
+import type { DedupeImage } from '../../actors/counting/dedupe.js';
+import type { StatsImage } from '../../actors/counting/stats.js';
+import type { TierImage } from '../../actors/counting/tiers.js';
 
 /**
  * An AnalyticsImage as one byte array for a snapshot, and back. Little-endian; version byte first.

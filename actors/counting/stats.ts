@@ -1,5 +1,5 @@
 import { estimate } from './hll.js';
-import type { AnalyticsWindow, WindowFigures } from './analytics-protocol.js';
+import type { AnalyticsWindow, WindowFigures } from './analytics-values.js';
 import { DAY_MS, FULL, Metric, SketchTier, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
 
 export const MINUTE_MS = 60_000;

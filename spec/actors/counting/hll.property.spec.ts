@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { hash128 } from '../../actors/hash128.js';
-import { estimate, Hll } from '../../actors/hll.js';
-import { fcParams } from '../helpers/seed.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
+import { estimate, Hll } from '../../../actors/counting/hll.js';
+import { fcParams } from '../../helpers/seed.js';
 
 const word = fc.nat(0xffff_ffff);
 /** Random digests, and digests from a few registers with ranks from 1 to 33 (so registers collide). */

@@ -1,7 +1,7 @@
 import type { ActorLogic, ActorRefFrom, AnyActorRef, Snapshot } from 'xstate';
-import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from './analytics-protocol.js';
-import type { CampaignInput } from './campaign.js';
-import type { CampaignEvent, Impression, ImpressionsEvent, Outcome, Reply, Stats } from './protocol.js';
+import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from '../analytics-protocol.js';
+import type { CampaignInput } from '../campaign/campaign.js';
+import type { CampaignEvent, Impression, ImpressionsEvent, Outcome, Reply, Stats } from '../protocol.js';
 
 /** Impressions stamped with one time, as a campaign actor hands them to its store. */
 export interface ImpressionGroup {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { TrailingWindows } from '../../actors/windows.js';
-import { MINUTE_MS } from '../helpers/actors.js';
+import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { MINUTE_MS } from '../../helpers/actors.js';
 
 /** A minute of 2023 (epoch minutes), far from zero. */
 const M = 28_000_000;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { hash128 } from '../../actors/hash128.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
 
 /**
  * An independent, deliberately plain MurmurHash3 x86_128 over a byte array (lanes in arrays, the tail

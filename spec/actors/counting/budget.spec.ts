@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { StateBudget } from '../../actors/budget.js';
-import { newCampaignState, restoreCampaignState, captureState, countImpression } from '../../actors/campaign.js';
-import { askNow, campaignInfo, HOUR_MS, impression, startRegistry, userIds, type RegistryHarness } from '../helpers/actors.js';
-import type { ForwardResult } from '../../actors/registry.js';
-import type { ClickOutcome } from '../../actors/analytics-protocol.js';
+import { StateBudget } from '../../../actors/counting/budget.js';
+import { newCampaignState, restoreCampaignState, captureState, countImpression } from '../../../actors/campaign/campaign.js';
+import { askNow, campaignInfo, HOUR_MS, impression, startRegistry, userIds, type RegistryHarness } from '../../helpers/actors.js';
+import type { ForwardResult } from '../../../actors/registry/registry.js';
+import type { ClickOutcome } from '../../../actors/analytics-protocol.js';
 
 const AT = 10 * HOUR_MS;
 const UNBOUNDED = { maxBytes: Number.MAX_SAFE_INTEGER, maxCampaigns: Number.MAX_SAFE_INTEGER };

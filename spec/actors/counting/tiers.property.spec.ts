@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { hash128 } from '../../actors/hash128.js';
-import { Hll } from '../../actors/hll.js';
-import { DAY_MS, DayTier, FULL, Metric, SERIES, SketchTier, SUM_WIDTH, Tier, type TierLayout } from '../../actors/tiers.js';
-import { fcParams } from '../helpers/seed.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
+import { Hll } from '../../../actors/counting/hll.js';
+import { DAY_MS, DayTier, FULL, Metric, SERIES, SketchTier, SUM_WIDTH, Tier, type TierLayout } from '../../../actors/counting/tiers.js';
+import { fcParams } from '../../helpers/seed.js';
 
 const BUCKET_MS = 60_000;
 const PLAYBACK = SUM_WIDTH - 1;

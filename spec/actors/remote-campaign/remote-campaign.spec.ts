@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { createActor } from 'xstate';
-import type { Impression, ImpressionsEvent, Outcome, Stats } from '../../actors/protocol.js';
-import { MAX_PENDING_LOOKUPS, registryLogic, type ForwardResult, type IngestResult, type RegistryRef, type StatsResult } from '../../actors/registry.js';
-import { isRetirable, remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignRef } from '../../actors/remote-campaign.js';
-import { campaignInfo, impression } from '../helpers/actors.js';
+import type { Impression, ImpressionsEvent, Outcome, Stats } from '../../../actors/protocol.js';
+import { MAX_PENDING_LOOKUPS, registryLogic, type ForwardResult, type IngestResult, type RegistryRef, type StatsResult } from '../../../actors/registry/registry.js';
+import { isRetirable, remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignRef } from '../../../actors/remote-campaign/remote-campaign.js';
+import { campaignInfo, impression } from '../../helpers/actors.js';
 
 /** A store whose calls (lookups included) stay pending until the test settles them, recording what each call carried. */
 class ManualStore implements CampaignStore {

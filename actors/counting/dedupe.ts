@@ -400,3 +400,6 @@ function countExpired(shard: Shard, at: number, ttl: number): number {
   }
   return expired;
 }
+
+/** How long an impression or click id is remembered for idempotent retries (its own dedupe tables use this TTL). */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;

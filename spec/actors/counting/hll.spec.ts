@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { hash128 } from '../../actors/hash128.js';
-import { estimate, Hll } from '../../actors/hll.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
+import { estimate, Hll } from '../../../actors/counting/hll.js';
 
 function digests(count: number, prefix: string): Uint32Array[] {
   return Array.from({ length: count }, (_, i) => {

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { DedupeTable } from '../../actors/dedupe.js';
-import { hash128 } from '../../actors/hash128.js';
-import { DAY_MS, MINUTE_MS } from '../helpers/actors.js';
-import { fcParams } from '../helpers/seed.js';
+import { DedupeTable } from '../../../actors/counting/dedupe.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
+import { DAY_MS, MINUTE_MS } from '../../helpers/actors.js';
+import { fcParams } from '../../helpers/seed.js';
 
 /** Stamps are 32-bit milliseconds: a jump past this crosses the table's rebasing horizon. */
 const STAMP_HORIZON_MS = 2 ** 32;

@@ -1,6 +1,6 @@
-import { CampaignAnalytics } from './analytics.js';
-import type { AnalyticsEvent, ClickFact } from './analytics-protocol.js';
-import type { CampaignState } from './campaign.js';
+import { CampaignAnalytics } from '../counting/analytics.js';
+import type { AnalyticsEvent, ClickFact } from '../analytics-protocol.js';
+import type { CampaignState } from './state.js';
 
 /**
  * The campaign actor's analytics messages (ads, clicks, windows, series), handled on its own mailbox
