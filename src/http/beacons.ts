@@ -207,9 +207,9 @@ async function countImpression(answer: ImpressionAnswerer, f: BeaconFields, agen
 /** A click beacon's `i` is its click_id: firing it again answers as the first time, like an impression beacon's. */
 async function countClick(counter: Counter, f: BeaconFields, bot: boolean, ipAddress: string | undefined, tally: OutcomeRecorder): Promise<string> {
   const now = counter.analytics.now();
-  let answer: Awaited<ReturnType<Counter['analytics']['recordClicks']>>;
+  let answer: Awaited<ReturnType<Counter['clicks']['record']>>;
   try {
-    answer = await counter.analytics.recordClicks([{ campaignId: f.campaignId, adId: f.adId, userId: f.userId, ipAddress, at: now, bot, ...(f.impressionId !== undefined && { clickId: f.impressionId }) }], now);
+    answer = await counter.clicks.record([{ campaignId: f.campaignId, adId: f.adId, userId: f.userId, ipAddress, at: now, bot, ...(f.impressionId !== undefined && { clickId: f.impressionId }) }], now);
   } catch (err) {
     tally.add(err instanceof AppError && err.status === 404 ? 'not_found' : err instanceof AppError && err.status === 503 ? 'unavailable' : 'error');
     throw err;

@@ -31,7 +31,7 @@ const ITEMS: Record<Answered, ItemResult> = {
 
 /** POST /clicks: one click object, or a JSON array of them answered item by item (like impressions). */
 export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFilter = BOTS_ON, tally: OutcomeRecorder = NO_OUTCOMES) {
-  const analytics = counter.analytics;
+  const clicks = counter.clicks;
   const batch: Omit<BatchKind<Click, ClickOutcome>, 'record'> = {
     noun: 'clicks',
     settled: ITEMS,
@@ -42,7 +42,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
     async record(ctx: Context): Promise<void> {
       const body: unknown = ctx.request.body;
       const isBot = bots.forRequest(ctx.get('User-Agent') || undefined);
-      const now = analytics.now();
+      const now = clicks.now();
       const parse = (value: unknown): Click | ValidationError => toClick(value, now, isBot, counter);
       if (!Array.isArray(body)) {
         const click = parse(body);
@@ -50,7 +50,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
           tally.add('invalid');
           throw click;
         }
-        const { outcomes, retryAfterMs } = await recorded(tally, 1, analytics.recordClicks([click], now));
+        const { outcomes, retryAfterMs } = await recorded(tally, 1, clicks.record([click], now));
         const outcome = outcomes[0];
         tally.add(outcome);
         if (isAnswered(outcome)) {
@@ -66,7 +66,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
         if (click instanceof ValidationError) tally.add('invalid');
         return click;
       };
-      const answer = await answerBatch(body, parseTallied, { ...batch, record: (items) => recorded(tally, items.length, analytics.recordClicks(items, now)) });
+      const answer = await answerBatch(body, parseTallied, { ...batch, record: (items) => recorded(tally, items.length, clicks.record(items, now)) });
       const { counts, refused } = answer;
       for (const outcome of refused) tally.add(outcome);
       for (const outcome of ['counted', 'duplicate', 'bot_filtered', 'replayed_counted', 'replayed_duplicate'] as const) tally.add(outcome, counts[outcome]);
@@ -79,7 +79,7 @@ function toClick(value: unknown, now: number, isBot: BotJudge, counter: Counter)
   const illFormed = illFormedPath(value, 2);
   if (illFormed !== undefined) return loneSurrogate(illFormed, 'click');
   if (!v.click(value)) return new ValidationError(describe(v.click.errors?.[0], 'click'));
-  const at = counter.analytics.clickTime(value.timestamp == null ? undefined : Date.parse(value.timestamp), now);
+  const at = counter.clicks.clickTime(value.timestamp == null ? undefined : Date.parse(value.timestamp), now);
   if (typeof at === 'string') return new ValidationError(at);
   return {
     campaignId: value.campaign_id,
@@ -109,7 +109,7 @@ export async function clickFailure(counter: Counter, outcome: Exclude<ClickOutco
     case 'not_found':
       return new CampaignNotFoundError(campaignId);
     case 'not_started':
-      return new CampaignNotStartedError(campaignId, (await counter.getCampaign(campaignId)).startTime);
+      return new CampaignNotStartedError(campaignId, (await counter.campaigns.get(campaignId)).startTime);
     case 'unavailable':
       return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the click was not counted, retry shortly`, retryAfterMs);
     case 'over_budget':
