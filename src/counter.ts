@@ -32,7 +32,7 @@ export class Counter {
     const client = new RegistryClient(deps);
     this.campaigns = new Campaigns(client, deps.budget);
     this.impressions = new Impressions(client, this.campaigns);
-    this.clicks = new Clicks(client, deps.analytics);
+    this.clicks = new Clicks(client, this.campaigns, deps.analytics);
     this.analytics = new Analytics(client, deps.analytics);
   }
 }

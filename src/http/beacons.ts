@@ -7,7 +7,6 @@ import { AppError, ValidationError } from '../errors.js';
 import type { Auth } from './auth.js';
 import { BOTS_ON, type BotFilter } from './bots.js';
 import { NO_OUTCOMES, type OutcomeRecorder } from '../metrics.js';
-import { clickFailure } from './clicks.js';
 import { isReplayOutcome, REPLAYED_HEADER, type ImpressionAnswerer } from './impressions.js';
 import { compile, isHttpUrl, valid } from './validate.js';
 
@@ -224,6 +223,6 @@ async function countClick(counter: Counter, f: BeaconFields, bot: boolean, ipAdd
     case 'replayed_duplicate':
       return outcome;
     default:
-      throw await clickFailure(counter, outcome, f.campaignId, answer.retryAfterMs);
+      throw await counter.clicks.outcomeError(outcome, f.campaignId, answer.retryAfterMs);
   }
 }

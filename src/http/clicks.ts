@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
 import { isAnswered, type Answered, type Counter } from '../counter.js';
-import { CampaignNotFoundError, CampaignNotStartedError, OverBudgetError, UnavailableError, ValidationError } from '../errors.js';
+import { CampaignNotFoundError, UnavailableError, ValidationError } from '../errors.js';
 import { NO_OUTCOMES, type OutcomeRecorder } from '../metrics.js';
 import { answerBatch, batchSummary, checkBatchSize, type BatchKind, type ItemResult } from './batch.js';
 import { isReplayOutcome, REPLAYED_HEADER } from './impressions.js';
@@ -35,7 +35,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
   const batch: Omit<BatchKind<Click, ClickOutcome>, 'record'> = {
     noun: 'clicks',
     settled: ITEMS,
-    failure: (outcome, click, retryAfterMs) => clickFailure(counter, outcome, click.campaignId, retryAfterMs),
+    failure: (outcome, click, retryAfterMs) => counter.clicks.outcomeError(outcome, click.campaignId, retryAfterMs),
     campaignOf: (click) => click.campaignId,
   };
   return {
@@ -58,7 +58,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
           ctx.body = CLICK_ANSWERS[outcome];
           return;
         }
-        throw await clickFailure(counter, outcome, click.campaignId, retryAfterMs);
+        throw await counter.clicks.outcomeError(outcome, click.campaignId, retryAfterMs);
       }
       checkBatchSize(body, batchLimit, batch.noun);
       const parseTallied = (value: unknown): Click | ValidationError => {
@@ -102,18 +102,3 @@ async function recorded<T>(tally: OutcomeRecorder, n: number, answer: Promise<T>
     throw err;
   }
 }
-
-/** The error a refused click answers (shared with signed click beacons). */
-export async function clickFailure(counter: Counter, outcome: Exclude<ClickOutcome, Answered>, campaignId: string, retryAfterMs: number): Promise<Error> {
-  switch (outcome) {
-    case 'not_found':
-      return new CampaignNotFoundError(campaignId);
-    case 'not_started':
-      return new CampaignNotStartedError(campaignId, (await counter.campaigns.get(campaignId)).startTime);
-    case 'unavailable':
-      return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the click was not counted, retry shortly`, retryAfterMs);
-    case 'over_budget':
-      return new OverBudgetError(`a click on a new ad in campaign ${JSON.stringify(campaignId)}`);
-  }
-}
-

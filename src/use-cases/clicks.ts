@@ -1,11 +1,14 @@
 import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
 import type { RegistryClient } from '../registry-client.js';
+import type { Campaigns } from './campaigns.js';
+import { refusal, type Answered, type ItemWords } from './outcomes.js';
 import { AnalyticsUnsupportedError, DEFAULT_ANALYTICS_CONFIG, type AnalyticsConfig } from './analytics.js';
 
 /** Clicks: the time each is counted at, and recording them. */
 export class Clicks {
   constructor(
     private readonly client: RegistryClient,
+    private readonly campaigns: Campaigns,
     private readonly config: AnalyticsConfig = DEFAULT_ANALYTICS_CONFIG,
   ) {}
 
@@ -50,4 +53,11 @@ export class Clicks {
     await this.client.durable();
     return { outcomes, retryAfterMs };
   }
+
+  /** The error a refused click answers (single, batch item or signed beacon). */
+  outcomeError(outcome: Exclude<ClickOutcome, Answered>, campaignId: string, retryAfterMs: number): Promise<Error> {
+    return refusal(this.client, this.campaigns, CLICK, outcome, campaignId, retryAfterMs);
+  }
 }
+
+const CLICK: ItemWords = { noun: 'click', newItem: (campaign) => `a click on a new ad in campaign ${campaign}`, namesStore: false };

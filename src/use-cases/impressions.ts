@@ -1,8 +1,7 @@
 import type { Impression, Outcome } from '../../actors/protocol.js';
 import type { IngestResult } from '../../actors/registry.js';
-import { CampaignNotFoundError, CampaignNotStartedError, DeadLetterError, OverBudgetError, UnavailableError } from '../errors.js';
 import type { RegistryClient } from '../registry-client.js';
-import { isAnswered, type Answered } from './outcomes.js';
+import { isAnswered, refusal, type Answered, type ItemWords } from './outcomes.js';
 import type { Campaigns } from './campaigns.js';
 
 /** Impressions per registry message when a batch is larger (see `recordMany`). */
@@ -60,20 +59,9 @@ export class Impressions {
   }
 
   /** The error a non-counting outcome stands for, with the same message for single and batch items. */
-  async outcomeError(outcome: Exclude<Outcome, Answered>, campaignId: string, retryAfterMs: number): Promise<Error> {
-    switch (outcome) {
-      case 'not_found':
-        return new CampaignNotFoundError(campaignId);
-      case 'not_started':
-        return new CampaignNotStartedError(campaignId, (await this.campaigns.get(campaignId)).startTime);
-      case 'unavailable':
-        // With a shared store the script may still have run; a retry is safe either way (it cannot count twice).
-        if (this.client.campaigns) return new UnavailableError(this.client.unavailable(campaignId, 'retrying is safe'), retryAfterMs);
-        return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the impression was not counted, retry shortly`, retryAfterMs);
-      case 'dead_letter':
-        return new DeadLetterError(campaignId);
-      case 'over_budget':
-        return new OverBudgetError(`an impression of a new user or ad in campaign ${JSON.stringify(campaignId)}`);
-    }
+  outcomeError(outcome: Exclude<Outcome, Answered>, campaignId: string, retryAfterMs: number): Promise<Error> {
+    return refusal(this.client, this.campaigns, IMPRESSION, outcome, campaignId, retryAfterMs);
   }
 }
+
+const IMPRESSION: ItemWords = { noun: 'impression', newItem: (campaign) => `an impression of a new user or ad in campaign ${campaign}`, namesStore: true };
