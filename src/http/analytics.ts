@@ -90,7 +90,7 @@ export function analyticsHandlers(counter: Counter) {
     async timeseries(ctx: Context): Promise<void> {
       const id = String(ctx.params.id);
       // The cheap existence check first: no bucket is planned for a campaign that does not exist.
-      await counter.getCampaign(id);
+      await counter.campaigns.get(id);
       const query = valid(v.timeseries, { ...ctx.query }, 'query');
       const interval = query.interval ?? 'hour';
       const tz = query.tz ?? 'UTC';

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import sinon from 'sinon';
 import { systemClock } from '../../../actors/counting/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../../actors/system.js';
-import { DEFAULT_ANALYTICS_CONFIG, type AnalyticsConfig } from '../../../src/analytics.js';
+import { DEFAULT_ANALYTICS_CONFIG, type AnalyticsConfig } from '../../../src/use-cases/analytics.js';
 import { createApp } from '../../../src/app.js';
 import { Counter } from '../../../src/counter.js';
 import { Zone } from '../../../src/calendar.js';
