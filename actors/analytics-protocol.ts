@@ -49,6 +49,20 @@ export interface WindowFigures {
   readonly uniqueUsers: number;
 }
 
+/**
+ * The buckets a read sums: counters per minute or hour, and distinct users from sketches per 10
+ * minutes, hour or UTC day; both as inclusive ranges of bucket numbers counted from the epoch. A
+ * trailing window and a from/to range both become one (see stats.ts).
+ */
+export interface AnalyticsSpan {
+  readonly counters: 'minutes' | 'hours';
+  readonly from: number;
+  readonly to: number;
+  readonly sketch: 'tenMin' | 'hourly' | 'daily';
+  readonly sketchFrom: number;
+  readonly sketchTo: number;
+}
+
 export interface AnalyticsReport {
   readonly campaign: WindowFigures;
   /** Per ad (first seen first, `(other)` last), when asked for. */
@@ -91,7 +105,18 @@ export interface AdTotals {
 export type AnalyticsEvent =
   | { readonly type: 'ads.register'; readonly ad: AdInfo; readonly reply: Reply<AdRegistration | undefined> }
   | { readonly type: 'ads.list'; readonly after: number; readonly limit: number; readonly reply: Reply<AdPage | undefined> }
-  | { readonly type: 'ads.totals'; readonly reply: Reply<AdTotals[] | undefined> }
+  | {
+      readonly type: 'ads.totals';
+      /** The read time (retention is judged against it). */
+      readonly at: number;
+      /**
+       * Per row: the figures of `span` when given; else all-time figures less those of the minutes
+       * from `before` (a minute boundary) on, so that a ranking can be read again later unchanged.
+       */
+      readonly span?: AnalyticsSpan;
+      readonly before?: number;
+      readonly reply: Reply<AdTotals[] | undefined>;
+    }
   | {
       readonly type: 'clicks';
       /** When the batch was received: retention and "not yet started" are judged against it. */
@@ -101,7 +126,7 @@ export type AnalyticsEvent =
       readonly out: ClickOutcome[];
       readonly reply: Reply<ClickOutcome[] | undefined>;
     }
-  | { readonly type: 'analytics'; readonly at: number; readonly window: AnalyticsWindow; readonly byAd: boolean; readonly reply: Reply<AnalyticsReport | undefined> }
+  | { readonly type: 'analytics'; readonly at: number; readonly span: AnalyticsSpan; readonly byAd: boolean; readonly reply: Reply<AnalyticsReport | undefined> }
   | { readonly type: 'series'; readonly at: number; readonly query: SeriesQuery; readonly reply: Reply<SeriesAnswer | undefined> };
 
 /** How an impression was tallied, in a `tallied` journal fact. */

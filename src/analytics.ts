@@ -10,6 +10,7 @@ import {
   type AnalyticsEvent,
   type AnalyticsOptions,
   type AnalyticsReport,
+  type AnalyticsSpan,
   type AnalyticsWindow,
   type Click,
   type ClickOutcome,
@@ -17,6 +18,7 @@ import {
   type SeriesQuery,
 } from '../actors/analytics-protocol.js';
 import type { Reply } from '../actors/protocol.js';
+import { spanOf } from '../actors/stats.js';
 import type { CampaignPage, ForwardResult, RegistryEvent, RegistryRef } from '../actors/registry.js';
 import type { Durability } from './durability.js';
 import { AppError, CampaignNotFoundError, OverBudgetError, UnavailableError } from './errors.js';
@@ -146,26 +148,32 @@ export class AnalyticsFacade {
     }
   }
 
-  /** All-time clicks and impressions per ad id, summed across campaigns; most clicked first. */
-  async adsAcrossCampaigns(): Promise<AdAcross[]> {
+  /**
+   * Clicks and impressions per ad id read at `at`, summed across campaigns (or within `campaignId`'s):
+   * over `span`, or else all-time less the minutes from `before` on; most clicked first, then by ad id.
+   */
+  async adsAcrossCampaigns(at = this.clock.now(), span?: AnalyticsSpan, before?: number, campaignId?: string): Promise<AdAcross[]> {
     const byAd = new Map<string, { campaigns: number; impressions: number; clicks: number; playbackCount: number; playbackSeconds: number }>();
-    let position = 0;
-    for (;;) {
-      const page = await this.listCampaigns(position);
-      for (const campaign of page.campaigns) {
-        const rows = await this.forward<AdTotals[]>(campaign.id, (reply) => ({ type: 'ads.totals', reply }));
-        for (const r of rows) {
-          const sum = byAd.get(r.adId) ?? { campaigns: 0, impressions: 0, clicks: 0, playbackCount: 0, playbackSeconds: 0 };
-          sum.campaigns++;
-          sum.impressions += r.counted;
-          sum.clicks += r.clicks;
-          sum.playbackCount += r.playbackCount;
-          sum.playbackSeconds += r.playbackSeconds;
-          byAd.set(r.adId, sum);
-        }
+    const add = async (id: string): Promise<void> => {
+      const rows = await this.forward<AdTotals[]>(id, (reply) => ({ type: 'ads.totals', at, span, before, reply }), at);
+      for (const r of rows) {
+        const sum = byAd.get(r.adId) ?? { campaigns: 0, impressions: 0, clicks: 0, playbackCount: 0, playbackSeconds: 0 };
+        sum.campaigns++;
+        sum.impressions += r.counted;
+        sum.clicks += r.clicks;
+        sum.playbackCount += r.playbackCount;
+        sum.playbackSeconds += r.playbackSeconds;
+        byAd.set(r.adId, sum);
       }
-      if (page.next === undefined) break;
-      position = page.next;
+    };
+    if (campaignId !== undefined) await add(campaignId);
+    else {
+      for (let position = 0; ; ) {
+        const page = await this.listCampaigns(position);
+        for (const campaign of page.campaigns) await add(campaign.id);
+        if (page.next === undefined) break;
+        position = page.next;
+      }
     }
     return [...byAd].map(([adId, s]) => ({ adId, ...s })).sort((a, b) => b.clicks - a.clicks || (a.adId < b.adId ? -1 : 1));
   }
@@ -208,9 +216,10 @@ export class AnalyticsFacade {
     return { outcomes, retryAfterMs };
   }
 
-  report(campaignId: string, window: AnalyticsWindow, byAd: boolean): Promise<AnalyticsReport> {
-    const at = this.clock.now();
-    return this.forward<AnalyticsReport>(campaignId, (reply) => ({ type: 'analytics', at, window, byAd, reply }), at);
+  /** The figures of `window` ending at `at` (or of a span read at `at`), campaign-wide and optionally per ad. */
+  report(campaignId: string, what: AnalyticsWindow | AnalyticsSpan, byAd: boolean, at = this.clock.now()): Promise<AnalyticsReport> {
+    const span = spanOf(at, what);
+    return this.forward<AnalyticsReport>(campaignId, (reply) => ({ type: 'analytics', at, span, byAd, reply }), at);
   }
 
   series(campaignId: string, query: SeriesQuery, at: number): Promise<SeriesAnswer> {
