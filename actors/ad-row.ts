@@ -1,5 +1,5 @@
 import type { AnalyticsSpan, AnalyticsWindow, WindowFigures } from './analytics-protocol.js';
-import { AD_HLL_P, BUCKET_MS, captureStats, figuresOf, HOUR_MS, loadStats, MINUTE_MS, RETAINED, spanOf, Stats, TEN_MINUTES_MS, type StatsImage } from './stats.js';
+import { AD_HLL_P, BUCKET_MS, captureStats, figuresOf, HOUR_MS, loadStats, KEPT, MINUTE_MS, spanOf, Stats, TEN_MINUTES_MS, type StatsImage } from './stats.js';
 import { DAY_MS, Metric, SUM_WIDTH } from './tiers.js';
 
 /**
@@ -390,8 +390,8 @@ const COUNT_UNIT = 2 ** 21;
 /** Minutes since 1970 that fit the key (until the year 2225). */
 const MAX_MINUTE = 2 ** 27;
 /** Buckets the paged form keeps per ad row (see stats.ts). */
-const { minutes: MINUTE_RETAIN, hours: HOUR_RETAIN, hourly: HOURLY_RETAIN, daily: DAILY_RETAIN } = RETAINED;
-const SKETCH_RETAIN = RETAINED;
+const { minutes: MINUTE_RETAIN, hours: HOUR_RETAIN, hourly: HOURLY_RETAIN, daily: DAILY_RETAIN } = KEPT;
+const SKETCH_RETAIN = KEPT;
 const NONE: number[] = [];
 /** 1 + the number of bits set, for every mask of SUM_WIDTH bits: where a row's entries start. */
 const HEAD = Array.from({ length: 1 << SUM_WIDTH }, (_, mask) => {

@@ -22,7 +22,7 @@ import { AdRow, type RowImage } from './ad-row.js';
 import { DedupeTable, type DedupeImage } from './dedupe.js';
 import { hash128 } from './hash128.js';
 import { IDEMPOTENCY_TTL_MS } from './protocol.js';
-import { CAMPAIGN_HLL_P, captureStats, loadStats, MINUTE_MS, QUARTER_MS, spanOf, Stats, type StatsImage } from './stats.js';
+import { CAMPAIGN_HLL_P, captureStats, KEPT, loadStats, MINUTE_MS, QUARTER_MS, spanOf, Stats, type StatsImage } from './stats.js';
 import { DAY_MS, DayTier, Metric, SERIES, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
 
 export { AD_HLL_P, CAMPAIGN_HLL_P } from './stats.js';
@@ -74,7 +74,7 @@ export class CampaignAnalytics {
 
   constructor(options: AnalyticsOptions = DEFAULT_ANALYTICS) {
     this.options = options;
-    this.all = new Stats('', CAMPAIGN_HLL_P, Math.max(1440, Math.ceil(options.minuteRetentionMs / MINUTE_MS)));
+    this.all = new Stats('', CAMPAIGN_HLL_P, Math.max(KEPT.minutes, Math.ceil(options.minuteRetentionMs / MINUTE_MS)));
     this.quarters = new Tier(SERIES, QUARTER_MS, 96, Math.ceil(options.hourRetentionMs / QUARTER_MS));
     this.days = new DayTier(options.dayRetentionMs / DAY_MS);
     if (options.clickTtlMs > 0) this.clickDedupe = new DedupeTable(options.clickTtlMs);

@@ -25,8 +25,14 @@ export const WINDOWS: Record<AnalyticsWindow, { counters: 'minutes' | 'hours'; c
 };
 export const BUCKET_MS = { minutes: MINUTE_MS, hours: HOUR_MS, tenMin: TEN_MINUTES_MS, hourly: HOUR_MS, daily: DAY_MS } as const;
 
-/** Buckets every row keeps per tier, counting the current one (an ad row's retention: see ad-row.ts). */
+/** Buckets a read may start at per tier, counting the current one: what the longest window reads. */
 export const RETAINED = { minutes: 1440, hours: 720, tenMin: 36, hourly: 24, daily: 30 } as const;
+
+/**
+ * Buckets every row keeps per tier: counters an hour of minutes and a day of hours beyond what reads
+ * start at, so that a ranking's snapshot (src/http/analytics.ts) can still be read that much later.
+ */
+export const KEPT = { ...RETAINED, minutes: RETAINED.minutes + 60, hours: RETAINED.hours + 24 } as const;
 
 /** The buckets `window` ending at `at` reads. */
 export function spanOf(at: number, what: AnalyticsWindow | AnalyticsSpan): AnalyticsSpan {
@@ -68,7 +74,7 @@ export function oldestFrom(at: number): number {
  */
 export class Stats {
   readonly minutes: Tier;
-  readonly hours = new Tier(FULL, HOUR_MS, 24, 720);
+  readonly hours = new Tier(FULL, HOUR_MS, 24, KEPT.hours);
   readonly tenMin: SketchTier;
   readonly hourly: SketchTier;
   readonly daily: SketchTier;
@@ -77,7 +83,7 @@ export class Stats {
   constructor(
     readonly id: string,
     readonly p = AD_HLL_P,
-    minutes = 1440,
+    minutes: number = KEPT.minutes,
   ) {
     this.minutes = new Tier(FULL, MINUTE_MS, 60, minutes);
     this.tenMin = new SketchTier(p, TEN_MINUTES_MS, 36);

@@ -151,12 +151,15 @@ export class AnalyticsFacade {
   /**
    * Clicks and impressions per ad id read at `at`, summed across campaigns (or within `campaignId`'s):
    * over `span`, or else all-time less the minutes from `before` on; most clicked first, then by ad id.
+   * Ads with neither impressions nor clicks there are left out, and `campaigns` counts those with some.
    */
   async adsAcrossCampaigns(at = this.clock.now(), span?: AnalyticsSpan, before?: number, campaignId?: string): Promise<AdAcross[]> {
     const byAd = new Map<string, { campaigns: number; impressions: number; clicks: number; playbackCount: number; playbackSeconds: number }>();
     const add = async (id: string): Promise<void> => {
       const rows = await this.forward<AdTotals[]>(id, (reply) => ({ type: 'ads.totals', at, span, before, reply }), at);
       for (const r of rows) {
+        // A row with nothing in the range is left out: so is a row made after a ranking's snapshot.
+        if (r.counted === 0 && r.clicks === 0) continue;
         const sum = byAd.get(r.adId) ?? { campaigns: 0, impressions: 0, clicks: 0, playbackCount: 0, playbackSeconds: 0 };
         sum.campaigns++;
         sum.impressions += r.counted;

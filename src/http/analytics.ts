@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
 import type { AnalyticsSpan, WindowFigures } from '../../actors/analytics-protocol.js';
-import { BUCKET_MS, MINUTE_MS, oldestFrom, rangeSpan, RETAINED, spanOf } from '../../actors/stats.js';
+import { BUCKET_MS, KEPT, MINUTE_MS, oldestFrom, rangeSpan, spanOf } from '../../actors/stats.js';
 import type { AdAcross } from '../analytics.js';
 import { Zone } from '../calendar.js';
 import type { Counter } from '../counter.js';
@@ -139,11 +139,11 @@ function readRanking(payload: string, now: number): { snap: Snapshot; digest: st
   if (![from, to, asOf, clicks].every(Number.isSafeInteger)) throw badCursor();
   const adId = parts.slice(7).join('\n');
   if (parts[1] === 'a') {
-    if (Math.floor(asOf / MINUTE_MS) <= Math.floor(now / MINUTE_MS) - RETAINED.minutes) throw new RankingChangedError('the minutes since this ranking\'s snapshot are no longer all kept (it is more than a day old)');
+    if (Math.floor(asOf / MINUTE_MS) <= Math.floor(now / MINUTE_MS) - KEPT.minutes) throw new RankingChangedError("the minutes since this ranking's snapshot are no longer all kept (it is more than 25 hours old)");
     return { snap: { span: undefined, asOf }, digest: parts[5], clicks, adId };
   }
   const counters = parts[1] === 'm' ? 'minutes' : 'hours';
-  if (from <= Math.floor(now / BUCKET_MS[counters]) - RETAINED[counters]) throw new RankingChangedError("the start of this ranking's range is no longer kept");
+  if (from <= Math.floor(now / BUCKET_MS[counters]) - KEPT[counters]) throw new RankingChangedError("the start of this ranking's range is no longer kept");
   return { snap: { span: countersOnly(counters, from, to), asOf }, digest: parts[5], clicks, adId };
 }
 
