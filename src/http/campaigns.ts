@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { CampaignInfo } from '../../actors/protocol.js';
 import type { Counter } from '../counter.js';
-import { ValidationError } from '../errors.js';
+import { positionCursor, readPosition } from './cursor.js';
 import { validators } from './schemas.js';
 import { valid } from './validate.js';
 
@@ -28,11 +28,11 @@ export function campaignHandlers(counter: Counter) {
     async list(ctx: Context): Promise<void> {
       const query = valid(validators.listCampaigns, { ...ctx.query }, 'query');
       const limit = query.limit === undefined ? DEFAULT_PAGE : Math.min(Number(query.limit), 1000);
-      const after = query.cursor === undefined ? 0 : decodeCursor(query.cursor);
+      const after = query.cursor === undefined ? 0 : readPosition(ctx, query.cursor);
       const page = await counter.campaigns.list(after, limit);
       ctx.body = {
         campaigns: page.campaigns.map(campaignJson),
-        next_cursor: page.next === undefined ? null : encodeCursor(page.next),
+        next_cursor: page.next === undefined ? null : positionCursor(ctx, page.next),
       };
     },
 
@@ -50,14 +50,4 @@ export function campaignHandlers(counter: Counter) {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-function encodeCursor(position: number): string {
-  return Buffer.from(`p${position}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const m = /^p(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (m === null) throw new ValidationError('query "cursor" is not a cursor this service issued');
-  return Number(m[1]);
 }
