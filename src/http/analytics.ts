@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
 import type { AnalyticsSpan, WindowFigures } from '../../actors/analytics-protocol.js';
-import { BUCKET_MS, KEPT, MINUTE_MS, oldestFrom, rangeSpan, spanOf } from '../../actors/stats.js';
-import type { AdAcross } from '../analytics.js';
+import { BUCKET_MS, KEPT, MINUTE_MS, oldestFrom, rangeSpan, spanOf } from '../../actors/counting/stats.js';
+import type { AdAcross } from '../use-cases/analytics.js';
 import { Zone } from '../calendar.js';
 import type { Counter } from '../counter.js';
 import { AppError, ValidationError } from '../errors.js';
@@ -209,7 +209,7 @@ export function analyticsHandlers(counter: Counter) {
     async timeseries(ctx: Context): Promise<void> {
       const id = String(ctx.params.id);
       // The cheap existence check first: no bucket is planned for a campaign that does not exist.
-      await counter.getCampaign(id);
+      await counter.campaigns.get(id);
       const query = valid(v.timeseries, { ...ctx.query }, 'query');
       const interval = query.interval ?? 'hour';
       const tz = query.tz ?? 'UTC';

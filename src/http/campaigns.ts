@@ -16,7 +16,7 @@ export function campaignHandlers(counter: Counter) {
   return {
     async create(ctx: Context): Promise<void> {
       const body = valid(validators.createCampaign, ctx.request.body);
-      const campaign = await counter.createCampaign({
+      const campaign = await counter.campaigns.create({
         name: body.name,
         startTime: body.start_time == null ? undefined : Date.parse(body.start_time),
       });
@@ -29,7 +29,7 @@ export function campaignHandlers(counter: Counter) {
       const query = valid(validators.listCampaigns, { ...ctx.query }, 'query');
       const limit = query.limit === undefined ? DEFAULT_PAGE : Math.min(Number(query.limit), 1000);
       const after = query.cursor === undefined ? 0 : readPosition(ctx, query.cursor);
-      const page = await counter.listCampaigns(after, limit);
+      const page = await counter.campaigns.list(after, limit);
       ctx.body = {
         campaigns: page.campaigns.map(campaignJson),
         next_cursor: page.next === undefined ? null : positionCursor(ctx, page.next),
@@ -37,12 +37,12 @@ export function campaignHandlers(counter: Counter) {
     },
 
     async get(ctx: Context): Promise<void> {
-      ctx.body = campaignJson(await counter.getCampaign(String(ctx.params.id)));
+      ctx.body = campaignJson(await counter.campaigns.get(String(ctx.params.id)));
     },
 
     async stats(ctx: Context): Promise<void> {
       const id = String(ctx.params.id);
-      const stats = await counter.stats(id);
+      const stats = await counter.campaigns.stats(id);
       ctx.body = { campaign_id: id, last_hour: stats.lastHour, last_day: stats.lastDay, total: stats.total };
     },
   };

@@ -16,8 +16,8 @@ import {
   type WindowFigures,
 } from '../../../actors/analytics-protocol.js';
 import type { CampaignInfo, Outcome, Stats } from '../../../actors/protocol.js';
-import type { CampaignStore, ImpressionGroup } from '../../../actors/remote-campaign.js';
-import { BUCKET_MS, spanOf } from '../../../actors/stats.js';
+import type { CampaignStore, ImpressionGroup } from '../../../actors/remote-campaign/remote-campaign.js';
+import { BUCKET_MS, spanOf } from '../../../actors/counting/stats.js';
 import { RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisDirectory, type CampaignDirectory } from './directory.js';
 
