@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createActor } from 'xstate';
 import type { Impression, ImpressionsEvent, Outcome, Stats } from '../../../actors/protocol.js';
 import { MAX_PENDING_LOOKUPS, registryLogic, type ForwardResult, type IngestResult, type RegistryRef, type StatsResult } from '../../../actors/registry/registry.js';
-import { isRetirable, remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignRef } from '../../../actors/remote-campaign/remote-campaign.js';
+import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic, type RemoteCampaignRef } from '../../../actors/remote-campaign/remote-campaign.js';
 import { campaignInfo, impression } from '../../helpers/actors.js';
 
 /** A store whose calls (lookups included) stay pending until the test settles them, recording what each call carried. */
@@ -50,10 +50,12 @@ function send(ref: RemoteCampaignRef, at: number, users: string[]): Sent {
 describe('actors/remote-campaign', () => {
   let store: ManualStore;
   let ref: RemoteCampaignRef;
+  let logic: RemoteCampaignLogic;
+  const retirable = (r: RemoteCampaignRef): boolean => logic.retirable(r.getSnapshot().context);
 
   function start(limits: { maxItemsPerCall?: number; maxQueuedItems?: number } = {}): void {
     store = new ManualStore();
-    const logic = remoteCampaignLogic({ store, maxItemsPerCall: limits.maxItemsPerCall ?? 1000, maxQueuedItems: limits.maxQueuedItems ?? 10_000 });
+    logic = remoteCampaignLogic({ store, maxItemsPerCall: limits.maxItemsPerCall ?? 1000, maxQueuedItems: limits.maxQueuedItems ?? 10_000 });
     ref = createActor(logic, { input: { info: campaignInfo('c1'), ttlMs: 1000 } });
     ref.start();
   }
@@ -147,26 +149,26 @@ describe('actors/remote-campaign', () => {
 
   it('is retirable only once the store says the campaign does not exist and nothing is on its way', async () => {
     start();
-    expect(isRetirable(ref)).to.equal(false);
+    expect(retirable(ref)).to.equal(false);
     send(ref, 1, ['u1']);
     store.calls[0].settle(['not_found']);
     await flush();
-    expect(isRetirable(ref)).to.equal(true);
+    expect(retirable(ref)).to.equal(true);
     send(ref, 1, ['u1']);
-    expect(isRetirable(ref)).to.equal(false);
+    expect(retirable(ref)).to.equal(false);
     store.calls[1].settle(['counted']);
     await flush();
-    expect(isRetirable(ref)).to.equal(false);
+    expect(retirable(ref)).to.equal(false);
   });
 
-  describe('under a registry with `remote` set', () => {
+  describe('as the child of a registry', () => {
     let registry: RegistryRef;
     afterEach(() => registry?.stop());
 
     function startRegistry(): void {
       store = new ManualStore();
       const remote = remoteCampaignLogic({ store, maxItemsPerCall: 1000, maxQueuedItems: 10_000 });
-      registry = createActor(registryLogic, { input: { ttlMs: 1000, supervision: { maxRestarts: 5, windowMs: 60_000 }, sweepBudget: 65_536, remote } });
+      registry = createActor(registryLogic, { input: { ttlMs: 1000, supervision: { maxRestarts: 5, windowMs: 60_000 }, sweepBudget: 65_536, child: remote } });
       registry.subscribe({ error: () => undefined });
       registry.start();
     }

@@ -59,7 +59,7 @@ function figuresOf(reply: readonly (number | string)[], i: number): WindowFigure
   };
 }
 
-/** How each analytics window is read: memory mode's buckets (actors/analytics.ts WINDOWS). */
+/** How each analytics window is read: memory mode's buckets (actors/counting/analytics.ts WINDOWS). */
 const ANALYTICS_WINDOWS: Record<AnalyticsWindow, readonly [string, number, number, string, number, number]> = {
   '1h': ['am', 60_000, 60, 'hm', 600_000, 6],
   '6h': ['am', 60_000, 360, 'hm', 600_000, 36],
