@@ -125,6 +125,39 @@ export interface CampaignImage {
 export const CHILD_NOT_FOUND = 'child.not_found';
 export const CHILD_UNSUPPORTED = 'child.unsupported';
 
+export interface CampaignPage {
+  readonly campaigns: CampaignInfo[];
+  /** Position to pass as `after` for the next page, absent on the last one. */
+  readonly next?: number;
+}
+
+/** Campaign records in a shared store. Every call rejects when the store cannot answer. */
+export interface CampaignRecords {
+  create(info: CampaignInfo): Promise<CampaignInfo>;
+  get(id: string): Promise<CampaignInfo | undefined>;
+  list(after: number, limit: number): Promise<CampaignPage>;
+  /**
+   * The records of `ids`, one answer per id in order (undefined: no such campaign), so that an id
+   * a registry has not seen costs a cheap read, never an actor.
+   */
+  find(ids: readonly string[]): Promise<(CampaignInfo | undefined)[]>;
+}
+
+/** A records call that failed, as the registry answers it: the store's error, for the caller to raise. */
+export interface RecordsFailure {
+  readonly failed: unknown;
+}
+
+/** The value of a records answer; throws its store's error if the call failed. */
+export function recorded<T>(answer: T | RecordsFailure): T {
+  if (isFailure(answer)) throw answer.failed;
+  return answer;
+}
+
+function isFailure(answer: unknown): answer is RecordsFailure {
+  return typeof answer === 'object' && answer !== null && 'failed' in answer;
+}
+
 /** What every campaign actor is made from: its campaign, and the registry's settings for all of them. */
 export interface CampaignInput {
   readonly info: CampaignInfo;
@@ -169,11 +202,11 @@ export interface CampaignChild<S = unknown> {
   /** A state replaced by a recovered one leaves the budget (its actor is about to stop). */
   release(state: S): void;
   /**
-   * With a shared store: which of `ids` name campaigns there (rejecting when it cannot answer), so that
-   * an id the registry has not seen costs one cheap read, never an actor. Absent: the registry holds
-   * every campaign itself.
+   * With a shared store: where the campaign records are kept. The registry delegates creating,
+   * getting and listing campaigns to them, and finds an id it has not seen there before it makes an
+   * actor for it. Absent: the registry holds every campaign itself.
    */
-  exists?(ids: readonly string[]): Promise<boolean[]>;
+  readonly records?: CampaignRecords;
   /** Whether an idle actor can be dropped: its store says the campaign is gone and nothing is on its way. */
   retirable?(state: S): boolean;
 }

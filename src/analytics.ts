@@ -16,7 +16,7 @@ import {
   type SeriesAnswer,
   type SeriesQuery,
 } from '../actors/analytics-protocol.js';
-import type { Reply } from '../actors/protocol.js';
+import { recorded, type RecordsFailure, type Reply } from '../actors/protocol.js';
 import type { CampaignPage, ForwardResult, RegistryEvent, RegistryRef } from '../actors/registry/registry.js';
 import type { Durability } from './durability.js';
 import { AppError, CampaignNotFoundError, OverBudgetError, UnavailableError } from './errors.js';
@@ -35,8 +35,6 @@ export interface AnalyticsDeps {
   readonly newId?: () => string;
   readonly durability?: Durability;
   readonly analytics?: AnalyticsConfig;
-  /** STORE=redis: where the campaigns are listed (the registry knows only those this node has seen). */
-  readonly campaigns?: { list(after: number, limit: number): Promise<CampaignPage> };
 }
 
 export interface NewAd {
@@ -91,7 +89,6 @@ export class AnalyticsFacade {
   private readonly timeout: number;
   private readonly newId: () => string;
   private readonly durability: AnalyticsDeps['durability'];
-  private readonly campaigns: AnalyticsDeps['campaigns'];
 
   constructor(deps: AnalyticsDeps) {
     this.config = deps.analytics ?? DEFAULT_ANALYTICS_CONFIG;
@@ -100,7 +97,6 @@ export class AnalyticsFacade {
     this.timeout = deps.askTimeoutMs;
     this.newId = deps.newId ?? randomUUID;
     this.durability = deps.durability;
-    this.campaigns = deps.campaigns;
   }
 
   now(): number {
@@ -217,9 +213,8 @@ export class AnalyticsFacade {
     return this.forward<SeriesAnswer>(campaignId, (reply) => ({ type: 'series', at, query, reply }), at);
   }
 
-  private listCampaigns(after: number): Promise<CampaignPage> {
-    if (this.campaigns) return this.campaigns.list(after, 1000);
-    return this.ask<CampaignPage>((reply) => ({ type: 'campaign.list', after, limit: 1000, reply }));
+  private async listCampaigns(after: number): Promise<CampaignPage> {
+    return recorded(await this.ask<CampaignPage | RecordsFailure>((reply) => ({ type: 'campaign.list', after, limit: 1000, reply })));
   }
 
   /** Backpressure: refuse new work while the journal cannot take it. */

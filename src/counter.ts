@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ask, AskTimeoutError } from '../actors/ask.js';
 import type { Clock } from '../actors/counting/clock.js';
-import type { CampaignInfo, Impression, Outcome, Stats } from '../actors/protocol.js';
+import { recorded, type CampaignInfo, type CampaignPage, type Impression, type Outcome, type RecordsFailure, type Stats } from '../actors/protocol.js';
 import type { IngestResult, RegistryDescription, RegistryEvent, RegistryRef, StatsResult } from '../actors/registry/registry.js';
 import type { Reply } from '../actors/protocol.js';
 import type { Durability } from './durability.js';
@@ -19,7 +19,7 @@ export interface CounterDeps {
   readonly newId?: () => string;
   /** Absent when DURABILITY=off. */
   readonly durability?: Durability;
-  /** Absent when the registry holds the campaigns (STORE=memory). */
+  /** STORE=redis: the campaign directory, whose refusal (when it has one) the unavailable errors name. */
   readonly campaigns?: CampaignDirectory;
   /** Click skew and retention for ads, clicks and analytics; defaults when absent. */
   readonly analytics?: AnalyticsConfig;
@@ -72,8 +72,7 @@ export class Counter {
     const now = this.clock.now();
     const info: CampaignInfo = { id: this.newId(), name: campaign.name, startTime: campaign.startTime ?? now, createdAt: now };
     this.admit();
-    if (this.campaigns) return this.campaigns.create(info);
-    const created = await this.ask<CampaignInfo | { refused: Refusal }>((reply) => ({ type: 'campaign.create', info, reply }));
+    const created = recorded(await this.ask<CampaignInfo | { refused: Refusal } | RecordsFailure>((reply) => ({ type: 'campaign.create', info, reply })));
     if ('refused' in created) {
       if (created.refused === 'campaigns') throw new CampaignLimitError(this.budget?.limits.maxCampaigns);
       throw new OverBudgetError('a new campaign');
@@ -83,17 +82,14 @@ export class Counter {
   }
 
   async getCampaign(id: string): Promise<CampaignInfo> {
-    const info = this.campaigns
-      ? await this.campaigns.get(id)
-      : await this.ask<CampaignInfo | undefined>((reply) => ({ type: 'campaign.get', id, reply }));
+    const info = recorded(await this.ask<CampaignInfo | undefined | RecordsFailure>((reply) => ({ type: 'campaign.get', id, reply })));
     if (info === undefined) throw new CampaignNotFoundError(id);
     return info;
   }
 
   /** One page of campaigns in creation order, starting after position `after`. */
   async listCampaigns(after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }> {
-    if (this.campaigns) return this.campaigns.list(after, limit);
-    return this.ask((reply) => ({ type: 'campaign.list', after, limit, reply }));
+    return recorded(await this.ask<CampaignPage | RecordsFailure>((reply) => ({ type: 'campaign.list', after, limit, reply })));
   }
 
   /** Records one impression: true if counted, false if a duplicate; throws for anything else. */

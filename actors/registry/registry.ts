@@ -9,6 +9,8 @@ import {
   type CampaignImage,
   type CampaignInfo,
   type CampaignInput,
+  type CampaignPage,
+  type RecordsFailure,
   type ChildRef,
   type Impression,
   type JournalSink,
@@ -19,6 +21,7 @@ import {
 import { decide, type SupervisionDecision, type SupervisionLimits } from './supervision.js';
 
 export type { SupervisionDecision, SupervisionLimits } from './supervision.js';
+export type { CampaignPage, RecordsFailure } from '../protocol.js';
 
 export interface RegistryInput {
   readonly ttlMs: number;
@@ -28,10 +31,10 @@ export interface RegistryInput {
   /** Where state changes are recorded for durability; absent when running in memory only. */
   readonly journal?: JournalSink;
   /**
-   * What the campaign actors are (given by whoever composes the system). A child that can say which
-   * ids exist keeps its campaigns in a shared store (STORE=redis): an id this registry has not seen
-   * may still name a campaign there, so the store is asked first and an actor is made only when it has
-   * the campaign (and dropped again once the child says it can be retired).
+   * What the campaign actors are (given by whoever composes the system). A child with records keeps
+   * its campaigns in a shared store (STORE=redis): campaigns are created, got and listed there, and an
+   * id this registry has not seen may still name a campaign, so the store is asked first and an actor
+   * is made only when it has the campaign (and dropped again once the child says it can be retired).
    */
   readonly child: CampaignChild;
   /** Ads, clicks and analytics limits and retention for every campaign actor. */
@@ -82,12 +85,6 @@ export interface IngestResult {
 
 export type StatsResult = Stats | { readonly error: 'not_found' } | { readonly error: 'unavailable'; readonly retryAfterMs: number };
 
-export interface CampaignPage {
-  readonly campaigns: CampaignInfo[];
-  /** Position to pass as `after` for the next page, absent on the last one. */
-  readonly next?: number;
-}
-
 /** A campaign as its supervisor describes it: the actor's own figures plus what supervision knows. */
 export interface SupervisedCampaign extends CampaignDescription {
   readonly actorId: string;
@@ -107,9 +104,11 @@ export interface RegistryDescription {
 }
 
 export type RegistryEvent =
-  | { readonly type: 'campaign.create'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo | { readonly refused: Refusal }> }
-  | { readonly type: 'campaign.get'; readonly id: string; readonly reply: Reply<CampaignInfo | undefined> }
-  | { readonly type: 'campaign.list'; readonly after: number; readonly limit: number; readonly reply: Reply<CampaignPage> }
+  | { readonly type: 'campaign.create'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo | { readonly refused: Refusal } | RecordsFailure> }
+  | { readonly type: 'campaign.get'; readonly id: string; readonly reply: Reply<CampaignInfo | undefined | RecordsFailure> }
+  | { readonly type: 'campaign.list'; readonly after: number; readonly limit: number; readonly reply: Reply<CampaignPage | RecordsFailure> }
+  /** The store recorded a new campaign; sent by the registry to itself. */
+  | { readonly type: 'campaign.recorded'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo> }
   | { readonly type: 'impressions'; readonly at: number; readonly items: readonly Impression[]; readonly reply: Reply<IngestResult> }
   | { readonly type: 'stats'; readonly id: string; readonly at: number; readonly reply: Reply<StatsResult> }
   | { readonly type: 'tick'; readonly at: number }
@@ -120,7 +119,7 @@ export type RegistryEvent =
   | { readonly type: 'shutdown' }
   | { readonly type: 'campaign.forward'; readonly id: string; readonly at: number; readonly message: (reply: Reply<any>) => AnalyticsEvent; readonly reply: Reply<ForwardResult> }
   /** The shared store's answer to a lookup (`found` absent when it could not answer); sent by the registry to itself. */
-  | { readonly type: 'campaign.found'; readonly ids: readonly string[]; readonly found: readonly boolean[] | undefined }
+  | { readonly type: 'campaign.found'; readonly ids: readonly string[]; readonly found: readonly (CampaignInfo | undefined)[] | undefined }
   | { readonly type: `xstate.error.actor.${string}`; readonly error: unknown; readonly actorId: string };
 
 /**
@@ -191,6 +190,16 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
     const state = snapshot.context;
     switch (event.type) {
       case 'campaign.create': {
+        const { records } = state.input.child;
+        if (records !== undefined) {
+          const { self } = scope;
+          const { reply } = event;
+          records.create(event.info).then(
+            (info) => self.send({ type: 'campaign.recorded', info, reply }),
+            (failed: unknown) => reply({ failed }),
+          );
+          return snapshot;
+        }
         const existing = state.campaigns.get(event.info.id);
         if (existing !== undefined) {
           event.reply(existing.info);
@@ -225,10 +234,28 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
         else event.reply(entry?.parked === undefined ? undefined : state.input.child.capture(entry.parked));
         return snapshot;
       }
-      case 'campaign.get':
-        event.reply(state.campaigns.get(event.id)?.info);
+      case 'campaign.recorded': {
+        const entry = state.campaigns.get(event.info.id) ?? register(state, event.info);
+        entry.ref ??= spawn(scope, entry, undefined, state.input);
+        event.reply(entry.info);
         return snapshot;
+      }
+      case 'campaign.get': {
+        const { records } = state.input.child;
+        const { reply } = event;
+        // The store is asked even for campaigns with an actor here: it may refuse (it lost its data).
+        if (records !== undefined) records.get(event.id).then(reply, (failed: unknown) => reply({ failed }));
+        else reply(state.campaigns.get(event.id)?.info);
+        return snapshot;
+      }
       case 'campaign.list': {
+        const { records } = state.input.child;
+        const { reply } = event;
+        // This registry has only the campaigns this node has seen: the store lists them all.
+        if (records !== undefined) {
+          records.list(event.after, event.limit).then(reply, (failed: unknown) => reply({ failed }));
+          return snapshot;
+        }
         const end = event.after + event.limit;
         event.reply({
           campaigns: state.order.slice(event.after, end).map((e) => e.info),
@@ -297,12 +324,12 @@ function register(state: RegistryState, info: CampaignInfo): Entry {
   };
   state.campaigns.set(info.id, entry);
   state.order.push(entry);
-  if (state.input.child.exists === undefined) state.input.budget?.campaignAdded();
+  if (state.input.child.records === undefined) state.input.budget?.campaignAdded();
   return entry;
 }
 
 function childInput(entry: Entry, input: RegistryInput): CampaignInput {
-  const holdsState = input.child.exists === undefined;
+  const holdsState = input.child.records === undefined;
   return { info: entry.info, ttlMs: input.ttlMs, journal: input.journal, analytics: input.analytics, budget: holdsState ? input.budget : undefined };
 }
 
@@ -319,7 +346,7 @@ function spawn(scope: Scope, entry: Entry, from: unknown, input: RegistryInput):
  */
 function withEntry(state: RegistryState, id: string, then: (found: Found) => void): void {
   const entry = state.campaigns.get(id);
-  if (entry !== undefined || state.input.child.exists === undefined) return then(entry);
+  if (entry !== undefined || state.input.child.records === undefined) return then(entry);
   const waiting = state.lookups.get(id);
   if (waiting !== undefined) {
     waiting.push(then);
@@ -332,34 +359,36 @@ function withEntry(state: RegistryState, id: string, then: (found: Found) => voi
 
 /** Asks the store about the ids gathered while handling this event, in one call. */
 function lookUp(state: RegistryState, scope: Scope): void {
-  const { child } = state.input;
-  if (child.exists === undefined || state.asking.length === 0) return;
+  const { records } = state.input.child;
+  if (records === undefined || state.asking.length === 0) return;
   const ids = state.asking;
   state.asking = [];
   const self = scope.self;
-  child.exists(ids).then(
+  records.find(ids).then(
     (found) => self.send({ type: 'campaign.found', ids, found }),
     () => self.send({ type: 'campaign.found', ids, found: undefined }),
   );
 }
 
-function settleLookups(state: RegistryState, scope: Scope, ids: readonly string[], found: readonly boolean[] | undefined): void {
+function settleLookups(state: RegistryState, scope: Scope, ids: readonly string[], found: readonly (CampaignInfo | undefined)[] | undefined): void {
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
     const waiting = state.lookups.get(id) ?? [];
     state.lookups.delete(id);
     let entry: Found;
     if (found === undefined || found.length !== ids.length) entry = 'unavailable';
-    else if (!found[i]) entry = undefined;
-    else entry = state.campaigns.get(id) ?? made(state, scope, id);
+    else {
+      const info = found[i];
+      entry = info === undefined ? undefined : (state.campaigns.get(id) ?? made(state, scope, info));
+    }
     for (const then of waiting) then(entry);
   }
   lookUp(state, scope);
 }
 
-/** An entry and actor for a campaign the store has: the store knows its name and start, the actor needs only the id. */
-function made(state: RegistryState, scope: Scope, id: string): Entry {
-  const entry = register(state, { id, name: '', startTime: 0, createdAt: 0 });
+/** An entry and actor for a campaign the store has. */
+function made(state: RegistryState, scope: Scope, info: CampaignInfo): Entry {
+  const entry = register(state, info);
   entry.ref = spawn(scope, entry, undefined, state.input);
   return entry;
 }

@@ -1,6 +1,6 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from '../analytics-protocol.js';
-import { CHILD_NOT_FOUND, CHILD_UNSUPPORTED, type CampaignChild, type CampaignDescription, type CampaignEvent, type CampaignInput, type ChildSnapshot, type Impression, type ImpressionsEvent, type Outcome, type Reply, type Stats } from '../protocol.js';
+import { CHILD_NOT_FOUND, CHILD_UNSUPPORTED, type CampaignChild, type CampaignDescription, type CampaignInfo, type CampaignRecords, type CampaignEvent, type CampaignInput, type ChildSnapshot, type Impression, type ImpressionsEvent, type Outcome, type Reply, type Stats } from '../protocol.js';
 
 /** Impressions stamped with one time, as a campaign actor hands them to its store. */
 export interface ImpressionGroup {
@@ -10,9 +10,10 @@ export interface ImpressionGroup {
 
 /**
  * Where campaigns live when service nodes hold no counting state of their own (STORE=redis; the
- * implementation is in src/storage). Both calls reject when the store cannot answer.
+ * implementation is in src/storage): their records and their counts. Every call rejects when the
+ * store cannot answer.
  */
-export interface CampaignStore {
+export interface CampaignStore extends Omit<CampaignRecords, 'find'> {
   /** Which of `ids` name campaigns in the store: one answer per id, in order. */
   exists(ids: readonly string[]): Promise<boolean[]>;
   /**
@@ -72,7 +73,7 @@ export type RemoteCampaignEvent = CampaignEvent | RemoteResultEvent;
 
 /** The remote campaign's logic, which is also the registry's child (see CampaignChild). */
 export type RemoteCampaignLogic = ActorLogic<RemoteCampaignSnapshot, RemoteCampaignEvent, CampaignInput> &
-  CampaignChild<RemoteCampaignState> & { exists(ids: readonly string[]): Promise<boolean[]>; retirable(state: RemoteCampaignState): boolean };
+  CampaignChild<RemoteCampaignState> & { readonly records: CampaignRecords; retirable(state: RemoteCampaignState): boolean };
 
 /**
  * Campaign actor for a shared store (STORE=redis). It keeps each campaign's work serialized per
@@ -103,7 +104,14 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
   }
 
   const logic: RemoteCampaignLogic = {
-    exists: (ids) => attempt(() => store.exists(ids)),
+    records: {
+      create: (info) => attempt(() => store.create(info)),
+      get: (id) => attempt(() => store.get(id)),
+      list: (after, limit) => attempt(() => store.list(after, limit)),
+      // One cheap call says which ids exist, so that a flood of unknown ids costs no per-id reads.
+      find: (ids) =>
+        attempt(() => store.exists(ids)).then((found) => Promise.all(ids.map((id, i): Promise<CampaignInfo | undefined> | undefined => (found[i] ? store.get(id) : undefined)))),
+    },
 
     spawn(parent, id, input, from) {
       const ref = createActor(logic, { parent, id, systemId: id, input, snapshot: from && active(from) });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createActor } from 'xstate';
-import type { Impression, ImpressionsEvent, Outcome, Stats } from '../../../actors/protocol.js';
+import type { CampaignInfo, CampaignPage, Impression, ImpressionsEvent, Outcome, RecordsFailure, Stats } from '../../../actors/protocol.js';
 import { MAX_PENDING_LOOKUPS, registryLogic, type ForwardResult, type IngestResult, type RegistryRef, type StatsResult } from '../../../actors/registry/registry.js';
 import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic, type RemoteCampaignRef } from '../../../actors/remote-campaign/remote-campaign.js';
 import { campaignInfo, impression } from '../../helpers/actors.js';
@@ -11,6 +11,25 @@ class ManualStore implements CampaignStore {
   readonly reads: { campaignId: string; at: number; settle: (r: Stats | 'not_found' | Error) => void }[] = [];
 
   readonly lookups: { ids: readonly string[]; settle: (r: boolean[] | Error) => void }[] = [];
+  /** Campaign records; an id the store says exists and that was never created reads as created at 0. */
+  readonly records = new Map<string, CampaignInfo>();
+  /** Set to make every records call fail. */
+  down: Error | undefined;
+
+  create(info: CampaignInfo): Promise<CampaignInfo> {
+    if (this.down) return Promise.reject(this.down);
+    this.records.set(info.id, info);
+    return Promise.resolve(info);
+  }
+
+  get(id: string): Promise<CampaignInfo | undefined> {
+    return this.down ? Promise.reject(this.down) : Promise.resolve(this.records.get(id) ?? { ...campaignInfo(id), createdAt: 0 });
+  }
+
+  list(after: number, limit: number): Promise<CampaignPage> {
+    const all = [...this.records.values()];
+    return this.down ? Promise.reject(this.down) : Promise.resolve({ campaigns: all.slice(after, after + limit), next: after + limit < all.length ? after + limit : undefined });
+  }
 
   exists(ids: readonly string[]): Promise<boolean[]> {
     return new Promise((resolve, reject) => {
@@ -198,6 +217,45 @@ describe('actors/remote-campaign', () => {
       ingest([impression('a', 'u3')]);
       expect(store.lookups).to.have.length(1);
       expect(store.calls).to.have.length(2);
+    });
+
+    it('creates, gets and lists campaigns in the store, and serves a created campaign without a lookup', async () => {
+      startRegistry();
+      const spring = { id: 'spring', name: 'Spring', startTime: 5, createdAt: 2 };
+      const answers: unknown[] = [];
+      registry.send({ type: 'campaign.create', info: spring, reply: (r) => answers.push(r) });
+      await flush();
+      registry.send({ type: 'campaign.get', id: 'spring', reply: (r) => answers.push(r) });
+      registry.send({ type: 'campaign.list', after: 0, limit: 10, reply: (r) => answers.push(r) });
+      await flush();
+      expect(answers).to.deep.equal([spring, spring, { campaigns: [spring], next: undefined }]);
+      expect(store.records.get('spring')).to.deep.equal(spring);
+      expect(actors()).to.deep.equal(['spring']);
+      ingest([impression('spring', 'u1')]);
+      expect(store.lookups).to.have.length(0);
+      expect(store.calls).to.have.length(1);
+    });
+
+    it('answers a records call the store failed with its error, and makes no actor', async () => {
+      startRegistry();
+      store.down = new Error('store down');
+      const answers: (RecordsFailure | unknown)[] = [];
+      registry.send({ type: 'campaign.create', info: campaignInfo('c'), reply: (r) => answers.push(r) });
+      registry.send({ type: 'campaign.get', id: 'c', reply: (r) => answers.push(r) });
+      registry.send({ type: 'campaign.list', after: 0, limit: 10, reply: (r) => answers.push(r) });
+      await flush();
+      expect(answers).to.deep.equal([{ failed: store.down }, { failed: store.down }, { failed: store.down }]);
+      expect(actors()).to.deep.equal([]);
+    });
+
+    it('holds the campaign record the store has for a campaign it found, never a made-up one', async () => {
+      startRegistry();
+      const autumn = { id: 'autumn', name: 'Autumn', startTime: 7, createdAt: 3 };
+      store.records.set('autumn', autumn);
+      ingest([impression('autumn', 'u1')]);
+      store.lookups[0].settle([true]);
+      await flush();
+      expect(registry.getSnapshot().context.campaigns.get('autumn')?.info).to.deep.equal(autumn);
     });
 
     it('answers the items of ids whose lookup failed unavailable with Retry-After, and keeps no actor for them', async () => {
