@@ -1,5 +1,5 @@
 import type { Reply } from './ask.js';
-import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from './counting/analytics-values.js';
+import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsSpan, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from './counting/analytics-values.js';
 
 /**
  * Messages of the campaign actors' analytics (ads, clicks, windows, time series). Kept beside
@@ -11,7 +11,18 @@ export * from './counting/analytics-values.js';
 export type AnalyticsEvent =
   | { readonly type: 'ads.register'; readonly ad: AdInfo; readonly reply: Reply<AdRegistration | undefined> }
   | { readonly type: 'ads.list'; readonly after: number; readonly limit: number; readonly reply: Reply<AdPage | undefined> }
-  | { readonly type: 'ads.totals'; readonly reply: Reply<AdTotals[] | undefined> }
+  | {
+      readonly type: 'ads.totals';
+      /** The read time (retention is judged against it). */
+      readonly at: number;
+      /**
+       * Per row: the figures of `span` when given; else all-time figures less those of the minutes
+       * from `before` (a minute boundary) on, so that a ranking can be read again later unchanged.
+       */
+      readonly span?: AnalyticsSpan;
+      readonly before?: number;
+      readonly reply: Reply<AdTotals[] | undefined>;
+    }
   | {
       readonly type: 'clicks';
       /** When the batch was received: retention and "not yet started" are judged against it. */
@@ -21,5 +32,5 @@ export type AnalyticsEvent =
       readonly out: ClickOutcome[];
       readonly reply: Reply<ClickOutcome[] | undefined>;
     }
-  | { readonly type: 'analytics'; readonly at: number; readonly window: AnalyticsWindow; readonly byAd: boolean; readonly reply: Reply<AnalyticsReport | undefined> }
+  | { readonly type: 'analytics'; readonly at: number; readonly span: AnalyticsSpan; readonly byAd: boolean; readonly reply: Reply<AnalyticsReport | undefined> }
   | { readonly type: 'series'; readonly at: number; readonly query: SeriesQuery; readonly reply: Reply<SeriesAnswer | undefined> };

@@ -2,7 +2,7 @@ import { IDEMPOTENCY_TTL_MS } from '../actors/campaign/campaign.js';
 import { systemClock, type Clock } from '../actors/counting/clock.js';
 import { remoteCampaignLogic, type RemoteCampaignLogic } from '../actors/remote-campaign/remote-campaign.js';
 import { startCounterSystem, type CounterSystem, type CounterSystemOptions } from '../actors/system.js';
-import { analyticsConfig } from './analytics.js';
+import { analyticsConfig } from './use-cases/analytics.js';
 import { FileKeyStore, RedisKeyStore } from './auth/key-store.js';
 import { KeyRing, MemoryKeyStore } from './auth/keys.js';
 import { createHttpApp, type AppDeps, type HttpApp } from './app.js';

@@ -22,7 +22,7 @@ export function handleAnalytics(state: CampaignState, event: AnalyticsEvent): vo
       event.reply(state.analytics?.listAds(event.after, event.limit) ?? { ads: [] });
       return;
     case 'ads.totals':
-      event.reply(state.analytics?.totals() ?? []);
+      event.reply(state.analytics?.totals(event.at, event.span, event.before) ?? []);
       return;
     case 'clicks': {
       // At the budget, a click that would make analytics or an ad row is refused; others go on.
@@ -49,7 +49,7 @@ export function handleAnalytics(state: CampaignState, event: AnalyticsEvent): vo
       return;
     }
     case 'analytics':
-      event.reply((state.analytics ?? new CampaignAnalytics(state.analyticsOptions)).report(event.at, event.window, event.byAd));
+      event.reply((state.analytics ?? new CampaignAnalytics(state.analyticsOptions)).report(event.at, event.span, event.byAd));
       return;
     case 'series':
       event.reply((state.analytics ?? new CampaignAnalytics(state.analyticsOptions)).series(event.at, event.query));

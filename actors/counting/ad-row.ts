@@ -1,5 +1,5 @@
-import type { AnalyticsWindow, WindowFigures } from './analytics-values.js';
-import { AD_HLL_P, BUCKET_MS, captureStats, figuresOf, HOUR_MS, loadStats, MINUTE_MS, Stats, TEN_MINUTES_MS, WINDOWS, type StatsImage } from './stats.js';
+import type { AnalyticsSpan, AnalyticsWindow, WindowFigures } from './analytics-values.js';
+import { AD_HLL_P, BUCKET_MS, captureStats, figuresOf, HOUR_MS, loadStats, KEPT, MINUTE_MS, spanOf, Stats, TEN_MINUTES_MS, type StatsImage } from './stats.js';
 import { DAY_MS, Metric, SUM_WIDTH } from './tiers.js';
 
 /**
@@ -113,19 +113,21 @@ export class AdRow {
     this.insert(-i - 1, t + rank);
   }
 
-  /** The figures of `window` ending at `at`, the same as the paged form gives for the same events. */
-  figures(at: number, window: AnalyticsWindow): WindowFigures {
+  /** The figures of `window` ending at `at` (or of a span read at `at`), the same as the paged form gives for the same events. */
+  figures(at: number, what: AnalyticsWindow | AnalyticsSpan): WindowFigures {
     const dense = this.extra?.dense;
-    if (dense !== undefined) return dense.figures(at, window);
-    const w = WINDOWS[window];
+    if (dense !== undefined) return dense.figures(at, what);
+    const span = spanOf(at, what);
     const sums = new Float64Array(SUM_WIDTH);
-    const hours = w.counters === 'hours';
+    const hours = span.counters === 'hours';
     const per = hours ? 60 : 1;
-    const now = Math.floor(at / BUCKET_MS[w.counters]);
-    const from = Math.max(now - w.count + 1, now - (hours ? HOUR_RETAIN : MINUTE_RETAIN) + 1);
-    const sketchPer = BUCKET_MS[w.sketch] / MINUTE_MS;
-    const sketchNow = Math.floor(at / BUCKET_MS[w.sketch]);
-    const sketchFrom = Math.max(sketchNow - w.sketches + 1, sketchNow - SKETCH_RETAIN[w.sketch] + 1);
+    const now = Math.floor(at / BUCKET_MS[span.counters]);
+    const from = Math.max(span.from, now - (hours ? HOUR_RETAIN : MINUTE_RETAIN) + 1);
+    const to = span.to;
+    const sketchPer = BUCKET_MS[span.sketch] / MINUTE_MS;
+    const sketchNow = Math.floor(at / BUCKET_MS[span.sketch]);
+    const sketchFrom = Math.max(span.sketchFrom, sketchNow - SKETCH_RETAIN[span.sketch] + 1);
+    const sketchTo = span.sketchTo;
     const registers = new Uint8Array(1 << AD_HLL_P);
     const log = this.log;
     for (let i = this.head(); i < this.n; i++) {
@@ -134,19 +136,19 @@ export class AdRow {
       const low = e - minute * KEY_MINUTE;
       if (low < KIND_USER) {
         const b = Math.floor(minute / per);
-        if (b < from || b > now) continue;
+        if (b < from || b > to) continue;
         const metric = Math.floor(low / COUNT_UNIT);
         sums[metric] += low - metric * COUNT_UNIT;
       } else {
         const b = Math.floor(minute / sketchPer);
-        if (b < sketchFrom || b > sketchNow) continue;
+        if (b < sketchFrom || b > sketchTo) continue;
         const index = (low - KIND_USER) >>> 6;
         const rank = low & 63;
         if (registers[index] < rank) registers[index] = rank;
       }
     }
     const play = this.extra?.play;
-    if (play !== undefined) sums[SUM_WIDTH - 1] = playbackSum(play, hours, from, now);
+    if (play !== undefined) sums[SUM_WIDTH - 1] = playbackSum(play, hours, from, to);
     return figuresOf(sums, registers);
   }
 
@@ -388,11 +390,8 @@ const COUNT_UNIT = 2 ** 21;
 /** Minutes since 1970 that fit the key (until the year 2225). */
 const MAX_MINUTE = 2 ** 27;
 /** Buckets the paged form keeps per ad row (see stats.ts). */
-const MINUTE_RETAIN = 1440;
-const HOUR_RETAIN = 720;
-const HOURLY_RETAIN = 24;
-const DAILY_RETAIN = 30;
-const SKETCH_RETAIN = { tenMin: 36, hourly: HOURLY_RETAIN, daily: DAILY_RETAIN } as const;
+const { minutes: MINUTE_RETAIN, hours: HOUR_RETAIN, hourly: HOURLY_RETAIN, daily: DAILY_RETAIN } = KEPT;
+const SKETCH_RETAIN = KEPT;
 const NONE: number[] = [];
 /** 1 + the number of bits set, for every mask of SUM_WIDTH bits: where a row's entries start. */
 const HEAD = Array.from({ length: 1 << SUM_WIDTH }, (_, mask) => {

@@ -48,6 +48,20 @@ export interface WindowFigures {
   readonly uniqueUsers: number;
 }
 
+/**
+ * The buckets a read sums: counters per minute or hour, and distinct users from sketches per 10
+ * minutes, hour or UTC day; both as inclusive ranges of bucket numbers counted from the epoch. A
+ * trailing window and a from/to range both become one (see stats.ts).
+ */
+export interface AnalyticsSpan {
+  readonly counters: 'minutes' | 'hours';
+  readonly from: number;
+  readonly to: number;
+  readonly sketch: 'tenMin' | 'hourly' | 'daily';
+  readonly sketchFrom: number;
+  readonly sketchTo: number;
+}
+
 export interface AnalyticsReport {
   readonly campaign: WindowFigures;
   /** Per ad (first seen first, `(other)` last), when asked for. */

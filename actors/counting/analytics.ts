@@ -10,6 +10,7 @@ import {
   type AnalyticsJournal,
   type AnalyticsOptions,
   type AnalyticsReport,
+  type AnalyticsSpan,
   type AnalyticsWindow,
   type Click,
   type ClickFact,
@@ -20,7 +21,7 @@ import {
 import { AdRow, type RowImage } from './ad-row.js';
 import { DedupeTable, IDEMPOTENCY_TTL_MS, type DedupeImage } from './dedupe.js';
 import { hash128 } from './hash128.js';
-import { CAMPAIGN_HLL_P, captureStats, loadStats, MINUTE_MS, QUARTER_MS, Stats, type StatsImage } from './stats.js';
+import { CAMPAIGN_HLL_P, captureStats, KEPT, loadStats, MINUTE_MS, QUARTER_MS, spanOf, Stats, type StatsImage } from './stats.js';
 import { DAY_MS, DayTier, Metric, SERIES, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
 
 export { AD_HLL_P, CAMPAIGN_HLL_P } from './stats.js';
@@ -72,7 +73,7 @@ export class CampaignAnalytics {
 
   constructor(options: AnalyticsOptions = DEFAULT_ANALYTICS) {
     this.options = options;
-    this.all = new Stats('', CAMPAIGN_HLL_P, Math.max(1440, Math.ceil(options.minuteRetentionMs / MINUTE_MS)));
+    this.all = new Stats('', CAMPAIGN_HLL_P, Math.max(KEPT.minutes, Math.ceil(options.minuteRetentionMs / MINUTE_MS)));
     this.quarters = new Tier(SERIES, QUARTER_MS, 96, Math.ceil(options.hourRetentionMs / QUARTER_MS));
     this.days = new DayTier(options.dayRetentionMs / DAY_MS);
     if (options.clickTtlMs > 0) this.clickDedupe = new DedupeTable(options.clickTtlMs);
@@ -269,12 +270,28 @@ export class CampaignAnalytics {
     return { ads: all.slice(after, end), next: end < all.length ? end : undefined };
   }
 
-  /** All-time figures per ad row. */
-  totals(): AdTotals[] {
+  /**
+   * Per ad row, read at `at`: the figures of `span`; without one, all-time figures less those of the
+   * minutes from `before` on (the minute buckets still hold them: `before` is less than a day old).
+   */
+  totals(at: number, span?: AnalyticsSpan, before = Infinity): AdTotals[] {
     const rows: AdTotals[] = [];
+    const after: AnalyticsSpan | undefined = before > at ? undefined : { counters: 'minutes', from: Math.floor(before / MINUTE_MS), to: Math.floor(at / MINUTE_MS), sketch: 'tenMin', sketchFrom: 1, sketchTo: 0 };
     for (const ad of this.rows()) {
+      if (span !== undefined) {
+        const f = ad.figures(at, span);
+        rows.push({ adId: ad.id, counted: f.counted, clicks: f.clicks, playbackCount: f.playbackCount, playbackSeconds: f.playbackSeconds });
+        continue;
+      }
       const t = ad.totals;
-      rows.push({ adId: ad.id, counted: t[Metric.counted], clicks: t[Metric.clicks], playbackCount: t[Metric.playbackCount], playbackSeconds: t[SUM_WIDTH - 1] });
+      const later = after && ad.figures(at, after);
+      rows.push({
+        adId: ad.id,
+        counted: t[Metric.counted] - (later?.counted ?? 0),
+        clicks: t[Metric.clicks] - (later?.clicks ?? 0),
+        playbackCount: t[Metric.playbackCount] - (later?.playbackCount ?? 0),
+        playbackSeconds: t[SUM_WIDTH - 1] - (later?.playbackSeconds ?? 0),
+      });
     }
     return rows;
   }
@@ -286,12 +303,13 @@ export class CampaignAnalytics {
 
   // ---- reads ------------------------------------------------------------------------------------
 
-  /** The figures of `window` ending at `at`, campaign-wide and optionally per ad. */
-  report(at: number, window: AnalyticsWindow, byAd: boolean): AnalyticsReport {
-    const campaign = this.all.figures(at, window);
+  /** The figures of `window` ending at `at` (or of a span read at `at`), campaign-wide and optionally per ad. */
+  report(at: number, what: AnalyticsWindow | AnalyticsSpan, byAd: boolean): AnalyticsReport {
+    const span = spanOf(at, what);
+    const campaign = this.all.figures(at, span);
     if (!byAd) return { campaign };
     const ads = [];
-    for (const ad of this.rows()) ads.push({ adId: ad.id, figures: ad.figures(at, window) });
+    for (const ad of this.rows()) ads.push({ adId: ad.id, figures: ad.figures(at, span) });
     return { campaign, ads };
   }
 

@@ -15,12 +15,13 @@ import { hash128 } from './hash128.js';
  *
  * Each shard is a robin-hood, linear-probing table in one Uint32Array, four words a slot:
  * fingerprint (3 words) and a stamp = countedAt − epoch + 1 (0 marks an empty slot). Shards grow by
- * 1.25× at 85 % load, so a live key costs 16 / load ≈ 18.8–23.5 bytes. Expired entries stay in place
+ * 1.25× at 87.5 % load, so a live key costs 16 / load ≈ 18.3–22.9 bytes (robin-hood probing keeps
+ * lookups short at that load: a miss stops as soon as it passes a richer slot). Expired entries stay in place
  * (a lookup treats them as absent) until `sweep` rebuilds their shard; no per-key timers.
  */
 export class DedupeTable {
   static readonly SHARDS = 256;
-  private static readonly MAX_LOAD = 0.85;
+  private static readonly MAX_LOAD = 0.875;
   private static readonly GROWTH = 1.25;
   private static readonly DOUBLING_BELOW = 512;
   private static readonly REBUILD_LOAD = 0.7;
@@ -78,7 +79,7 @@ export class DedupeTable {
     }
     if (shard.size + 1 > shard.capacity * DedupeTable.MAX_LOAD) {
       // Small shards double (few rehashes while a campaign warms up); large ones grow by GROWTH so
-      // that even right after growing a key costs at most 16 / (0.85 / 1.25) ≈ 23.5 bytes.
+      // that even right after growing a key costs at most 16 / (0.875 / 1.25) ≈ 22.9 bytes.
       const factor = shard.capacity < DedupeTable.DOUBLING_BELOW ? 2 : DedupeTable.GROWTH;
       shard = this.put(shardIndex, resize(shard, Math.ceil(shard.capacity * factor), shard.epoch));
     }

@@ -1,5 +1,5 @@
 import { estimate } from './hll.js';
-import type { AnalyticsWindow, WindowFigures } from './analytics-values.js';
+import type { AnalyticsSpan, AnalyticsWindow, WindowFigures } from './analytics-values.js';
 import { DAY_MS, FULL, Metric, SketchTier, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
 
 export const MINUTE_MS = 60_000;
@@ -25,6 +25,48 @@ export const WINDOWS: Record<AnalyticsWindow, { counters: 'minutes' | 'hours'; c
 };
 export const BUCKET_MS = { minutes: MINUTE_MS, hours: HOUR_MS, tenMin: TEN_MINUTES_MS, hourly: HOUR_MS, daily: DAY_MS } as const;
 
+/** Buckets a read may start at per tier, counting the current one: what the longest window reads. */
+export const RETAINED = { minutes: 1440, hours: 720, tenMin: 36, hourly: 24, daily: 30 } as const;
+
+/**
+ * Buckets every row keeps per tier: counters an hour of minutes and a day of hours beyond what reads
+ * start at, so that a ranking's snapshot (src/http/analytics.ts) can still be read that much later.
+ */
+export const KEPT = { ...RETAINED, minutes: RETAINED.minutes + 60, hours: RETAINED.hours + 24 } as const;
+
+/** The buckets `window` ending at `at` reads. */
+export function spanOf(at: number, what: AnalyticsWindow | AnalyticsSpan): AnalyticsSpan {
+  if (typeof what !== 'string') return what;
+  const w = WINDOWS[what];
+  const to = Math.floor(at / BUCKET_MS[w.counters]);
+  const sketchTo = Math.floor(at / BUCKET_MS[w.sketch]);
+  return { counters: w.counters, from: to - w.count + 1, to, sketch: w.sketch, sketchFrom: sketchTo - w.sketches + 1, sketchTo };
+}
+
+/**
+ * The buckets of the range [from, to) read at `at`, or undefined when `from` is older than every
+ * counter tier keeps. Counters come from minutes while `from`'s minute is still kept (24 h), else
+ * from hours (30 days); the range is widened to whole buckets: from the start of `from`'s bucket to
+ * the end of the bucket holding the range's last instant, and never past the end of `at`'s bucket.
+ * Distinct users come from the finest sketches that still hold `from`, over the sketch buckets that
+ * overlap the counters' buckets.
+ */
+export function rangeSpan(from: number, to: number, at: number): AnalyticsSpan | undefined {
+  const counters = Math.floor(from / MINUTE_MS) > Math.floor(at / MINUTE_MS) - RETAINED.minutes ? 'minutes' : 'hours';
+  const size = BUCKET_MS[counters];
+  const first = Math.floor(from / size);
+  if (first <= Math.floor(at / size) - RETAINED[counters]) return undefined;
+  const last = Math.min(Math.ceil(to / size) - 1, Math.floor(at / size));
+  const sketch = (['tenMin', 'hourly', 'daily'] as const).find((s) => Math.floor(from / BUCKET_MS[s]) > Math.floor(at / BUCKET_MS[s]) - RETAINED[s]) ?? 'daily';
+  const ssize = BUCKET_MS[sketch];
+  return { counters, from: first, to: last, sketch, sketchFrom: Math.floor((first * size) / ssize), sketchTo: Math.floor(((last + 1) * size - 1) / ssize) };
+}
+
+/** The oldest `from` a range read at `at` may start at. */
+export function oldestFrom(at: number): number {
+  return (Math.floor(at / HOUR_MS) - RETAINED.hours + 1) * HOUR_MS;
+}
+
 /**
  * Counters and distinct-user sketches in ring-paged buckets: the whole campaign's (which keeps minute
  * buckets as long as its time series needs them), or a busy ad row's (see ad-row.ts). A page holds an
@@ -32,7 +74,7 @@ export const BUCKET_MS = { minutes: MINUTE_MS, hours: HOUR_MS, tenMin: TEN_MINUT
  */
 export class Stats {
   readonly minutes: Tier;
-  readonly hours = new Tier(FULL, HOUR_MS, 24, 720);
+  readonly hours = new Tier(FULL, HOUR_MS, 24, KEPT.hours);
   readonly tenMin: SketchTier;
   readonly hourly: SketchTier;
   readonly daily: SketchTier;
@@ -41,7 +83,7 @@ export class Stats {
   constructor(
     readonly id: string,
     readonly p = AD_HLL_P,
-    minutes = 1440,
+    minutes: number = KEPT.minutes,
   ) {
     this.minutes = new Tier(FULL, MINUTE_MS, 60, minutes);
     this.tenMin = new SketchTier(p, TEN_MINUTES_MS, 36);
@@ -49,15 +91,13 @@ export class Stats {
     this.daily = new SketchTier(p, DAY_MS, 30);
   }
 
-  /** The figures of `window` ending at `at`: O(buckets in the window), whatever the traffic. */
-  figures(at: number, window: AnalyticsWindow): WindowFigures {
-    const w = WINDOWS[window];
+  /** The figures of `window` ending at `at`, or of a span read at `at`: O(buckets in it), whatever the traffic. */
+  figures(at: number, what: AnalyticsWindow | AnalyticsSpan): WindowFigures {
+    const span = spanOf(at, what);
     const sums = new Float64Array(SUM_WIDTH);
-    const now = Math.floor(at / BUCKET_MS[w.counters]);
-    this[w.counters].sum(now - w.count + 1, now, now, sums);
+    this[span.counters].sum(span.from, span.to, Math.floor(at / BUCKET_MS[span.counters]), sums);
     const registers = new Uint8Array(1 << this.p);
-    const sketchNow = Math.floor(at / BUCKET_MS[w.sketch]);
-    this[w.sketch].unionInto(sketchNow - w.sketches + 1, sketchNow, sketchNow, registers);
+    this[span.sketch].unionInto(span.sketchFrom, span.sketchTo, Math.floor(at / BUCKET_MS[span.sketch]), registers);
     return figuresOf(sums, registers);
   }
 

@@ -1,5 +1,5 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type AnyActorRef } from 'xstate';
-import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsWindow, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from '../analytics-protocol.js';
+import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsSpan, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from '../analytics-protocol.js';
 import { CHILD_NOT_FOUND, CHILD_UNSUPPORTED, type CampaignChild, type CampaignDescription, type CampaignInfo, type CampaignRecords, type CampaignEvent, type CampaignInput, type ChildSnapshot, type Impression, type ImpressionsEvent, type Outcome, type Reply, type Stats } from '../protocol.js';
 
 /** Impressions stamped with one time, as a campaign actor hands them to its store. */
@@ -28,12 +28,12 @@ export interface CampaignStore extends Omit<CampaignRecords, 'find'> {
    * `not_found` without the campaign). Click ids are remembered from `now`.
    */
   clicks?(campaignId: string, items: readonly Click[], now: number): Promise<ClickOutcome[]>;
-  /** The campaign's analytics figures of `window` ending at `at`, read as one consistent snapshot. */
-  analytics?(campaignId: string, at: number, window: AnalyticsWindow, byAd: boolean): Promise<AnalyticsReport | 'not_found'>;
+  /** The campaign's analytics figures of `span` read at `at`, read as one consistent snapshot. */
+  analytics?(campaignId: string, at: number, span: AnalyticsSpan, byAd: boolean): Promise<AnalyticsReport | 'not_found'>;
   registerAd?(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'>;
   listAds?(campaignId: string, after: number, limit: number): Promise<AdPage | 'not_found'>;
-  /** All-time figures per ad row. */
-  adTotals?(campaignId: string): Promise<AdTotals[] | 'not_found'>;
+  /** Figures per ad row, read at `at`: of `span`, or all-time less the minutes from `before` on (see the `ads.totals` message). */
+  adTotals?(campaignId: string, at: number, span?: AnalyticsSpan, before?: number): Promise<AdTotals[] | 'not_found'>;
   /** The campaign's time series buckets of `query` at `at`, read as one consistent snapshot. */
   series?(campaignId: string, at: number, query: SeriesQuery): Promise<SeriesAnswer | 'not_found'>;
 }
@@ -185,13 +185,13 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           return snapshot;
         }
         case 'analytics': {
-          const { at, window, byAd, reply } = event;
+          const { at, span, byAd, reply } = event;
           const analytics = store.analytics?.bind(store);
           if (analytics === undefined) {
             unsupported(reply);
             return snapshot;
           }
-          read(state, scope.self, () => analytics(state.id, at, window, byAd), (report) => ({
+          read(state, scope.self, () => analytics(state.id, at, span, byAd), (report) => ({
             missing: report === undefined ? undefined : report === 'not_found',
             answer: () => (reply as Reply<unknown>)(report === 'not_found' ? CHILD_NOT_FOUND : report),
           }));
@@ -208,7 +208,7 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
               : event.type === 'ads.list'
                 ? store.listAds && ((): Promise<unknown> => (store.listAds as NonNullable<CampaignStore['listAds']>)(state.id, event.after, event.limit))
                 : event.type === 'ads.totals'
-                  ? store.adTotals && ((): Promise<unknown> => (store.adTotals as NonNullable<CampaignStore['adTotals']>)(state.id))
+                  ? store.adTotals && ((): Promise<unknown> => (store.adTotals as NonNullable<CampaignStore['adTotals']>)(state.id, event.at, event.span, event.before))
                   : store.series && ((): Promise<unknown> => (store.series as NonNullable<CampaignStore['series']>)(state.id, event.at, event.query));
           if (run === undefined) {
             unsupported(reply);

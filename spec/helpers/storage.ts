@@ -245,10 +245,10 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
     },
     async record(campaignId, users, impressionId) {
       const items: Impression[] = users.map((u) => ({ campaignId, userId: u, adId: 'ad-1', impressionId: impressionId?.(u) }));
-      return (await counter.recordImpressions(items)).outcomes;
+      return (await counter.impressions.recordMany(items)).outcomes;
     },
     async total(campaignId) {
-      return (await counter.stats(campaignId)).total;
+      return (await counter.campaigns.stats(campaignId)).total;
     },
     async crash() {
       if (stopped) return;

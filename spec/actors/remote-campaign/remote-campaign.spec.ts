@@ -316,7 +316,7 @@ describe('actors/remote-campaign', () => {
       let read: StatsResult | undefined;
       let forwarded: ForwardResult | undefined;
       registry.send({ type: 'stats', id: 'nope', at: 1, reply: (r) => (read = r) });
-      registry.send({ type: 'campaign.forward', id: 'nope', at: 1, message: (reply) => ({ type: 'ads.totals', reply }), reply: (r) => (forwarded = r) });
+      registry.send({ type: 'campaign.forward', id: 'nope', at: 1, message: (reply) => ({ type: 'ads.totals', at: 0, reply }), reply: (r) => (forwarded = r) });
       expect(store.lookups.map((l) => l.ids), 'the second waits for the same lookup').to.deep.equal([['nope']]);
       store.lookups[0].settle([false]);
       await flush();

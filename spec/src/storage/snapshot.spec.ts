@@ -152,8 +152,8 @@ describe('storage/snapshot', () => {
       const next = await boot(clock);
       expect(next.report.snapshot).to.match(/^snapshot-\d{16}\.bin$/);
       expect(next.report).to.include({ campaigns: 2, records: 0 });
-      expect(await next.counter.stats('c1')).to.deep.equal({ lastHour: 0, lastDay: 20, total: 20 });
-      expect(await next.counter.stats('c2')).to.deep.equal({ lastHour: 5, lastDay: 5, total: 5 });
+      expect(await next.counter.campaigns.stats('c1')).to.deep.equal({ lastHour: 0, lastDay: 20, total: 20 });
+      expect(await next.counter.campaigns.stats('c2')).to.deep.equal({ lastHour: 5, lastDay: 5, total: 5 });
       expect(await next.record('c2', users(5)), 'dedupe window restored').to.deep.equal(Array(5).fill('duplicate'));
       expect(await next.record('c1', users(20), (u) => `imp-${u}`), 'a retry returns the original outcome').to.deep.equal(Array(20).fill('replayed_counted'));
       expect(await next.record('c1', ['user-0'], () => 'imp-repeat')).to.deep.equal(['replayed_duplicate']);
