@@ -116,7 +116,7 @@ function replay(steps: readonly Step[], allowPromote: boolean): { row: AdRow; pa
 
 // Reads are at or after the latest event, as the service stamps them; a read stamped before events
 // already applied is outside what either form promises.
-describe('AdRow (actors/ad-row.ts)', () => {
+describe('AdRow (actors/counting/ad-row.ts)', () => {
   it('gives the same figures as the paged form for the same events, in every window, across folding and retention', () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 300, size: 'max' }), (steps) => {
