@@ -70,7 +70,7 @@ export class Auth {
     const registers = options.registry ? [options.registry] : [];
     this.refused = new Counter({
       name: 'impression_counter_auth_refused_total',
-      help: 'Requests refused by the key guard: 401 (missing, unknown, revoked, malformed) and 403 (scope, campaign).',
+      help: 'Requests refused by the key guard: 401 (missing, unknown, revoked, expired, malformed) and 403 (scope, campaign).',
       labelNames: ['reason'],
       registers,
     });
@@ -135,6 +135,7 @@ export class Auth {
       const found = this.keys.authenticate(key);
       if (found === 'unknown') throw this.refuse('unknown', new AppError(401, 'the API key is not valid', INVALID));
       if (found === 'revoked') throw this.refuse('revoked', new AppError(401, 'the API key was revoked', INVALID));
+      if (found === 'expired') throw this.refuse('expired', new AppError(401, 'the API key has expired', INVALID));
       return found;
     }
     if (header !== undefined) throw this.refuse('malformed', new AppError(401, 'the Authorization header must be "Bearer <key>"', INVALID));

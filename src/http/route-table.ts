@@ -95,6 +95,7 @@ const KEY = {
     scopes: { type: 'array', items: { enum: ['admin', 'write', 'read'] } },
     campaigns: { type: ['array', 'null'], items: { type: 'string' } },
     created_at: { type: 'string', format: 'date-time' },
+    expires_at: { type: ['string', 'null'], format: 'date-time', description: 'refused from this instant on; null: never' },
   },
 };
 const ref = (component: string): Schema => ({ $ref: `#/components/schemas/${component}` });
