@@ -86,13 +86,13 @@ export class Auth {
   /**
    * The Koa guard of one route-table entry, from its `scope` (routes.ts puts it in front of the
    * route's handler): identifies the caller, checks the scope and the campaign its path names, and
-   * takes a rate-limit point. A public route has none. The inspector's routes also take the key as
-   * `?token=`, since EventSource cannot send headers.
+   * takes a rate-limit point. A public route has none. Routes marked `tokenInQuery` (the inspector's,
+   * the live figures) also take the key as `?token=`, since EventSource cannot send headers.
    */
   guard(route: Route): Middleware | undefined {
     if (route.scope === 'public') return undefined;
     const scope = route.scope;
-    const tokenInQuery = route.tag === 'inspector';
+    const tokenInQuery = route.tokenInQuery === true;
     const createsCampaign = route.method === 'post' && route.path === '/api/v1/campaigns';
     const campaignInPath = route.path.includes('{id}');
     return (ctx: Context, next: Next): Promise<void> => {

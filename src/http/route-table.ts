@@ -11,6 +11,7 @@ import type { debugHandlers } from './debug.js';
 import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
 import type { impressionHandlers } from './impressions.js';
 import type { keyHandlers } from './keys.js';
+import { liveQuerySchema, type LiveFigures } from './live.js';
 import { createKeySchema } from './keys.js';
 import type { opsHandlers } from './ops.js';
 import { analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaignsSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
@@ -53,6 +54,7 @@ export interface Handlers {
   readonly admin?: ReturnType<typeof adminHandlers>;
   readonly keys?: ReturnType<typeof keyHandlers>;
   readonly beacons?: ReturnType<typeof beaconHandlers>;
+  readonly live: LiveFigures;
 }
 
 export interface Route {
@@ -75,6 +77,8 @@ export interface Route {
   readonly body?: object;
   /** Its query string, as the ajv schema its handler validates with. */
   readonly query?: object;
+  /** The key may also come as `?token=`: for EventSource, which cannot send headers. */
+  readonly tokenInQuery?: true;
   readonly answers: Readonly<Record<number, Answer>>;
 }
 
@@ -268,6 +272,25 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: 'get',
+    path: '/api/v1/campaigns/{id}/events',
+    summary:
+      "Server-Sent Events of a campaign's live figures (counts and the trailing day's analytics): one `data:` line of JSON now, " +
+      'then one whenever they change, read at most once a second while someone watches. The key may come as `?token=` (EventSource cannot send headers)',
+    tag: 'api',
+    scope: 'read',
+    tokenInQuery: true,
+    handle: (h) => h.live.handle,
+    query: liveQuerySchema,
+    answers: {
+      200: { description: 'an event stream', type: 'text/event-stream' },
+      400: INVALID,
+      404: NOT_FOUND,
+      429: error('MAX_LIVE_STREAMS streams are open; close one and retry', ['Retry-After']),
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    method: 'get',
     path: '/api/v1/openapi.json',
     summary: 'This document',
     tag: 'api',
@@ -396,6 +419,7 @@ export const ROUTES: readonly Route[] = [
     summary: `The inspector page: the actor tree and the live event stream. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.page,
     answers: { 200: { description: 'a self-contained HTML page', type: 'text/html' }, 401: UNAUTHORIZED },
   },
@@ -405,6 +429,7 @@ export const ROUTES: readonly Route[] = [
     summary: `The live actor tree: the registry and each campaign actor. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.actors,
     query: actorsQuerySchema,
     answers: { 200: { description: 'the tree', schema: 'ActorTree' }, 400: INVALID, 401: UNAUTHORIZED },
@@ -418,6 +443,7 @@ export const ROUTES: readonly Route[] = [
       `reply callbacks are never sent; user ids are pseudonymised unless redact=off. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.events,
     query: eventsQuerySchema,
     answers: {
