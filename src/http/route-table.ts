@@ -7,6 +7,7 @@ import type { beaconHandlers } from './beacons.js';
 import { createBeaconSchema } from './beacons.js';
 import type { campaignHandlers } from './campaigns.js';
 import type { clickHandlers } from './clicks.js';
+import type { dashboardHandlers } from './dashboard.js';
 import type { debugHandlers } from './debug.js';
 import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
 import type { impressionHandlers } from './impressions.js';
@@ -55,6 +56,7 @@ export interface Handlers {
   readonly keys?: ReturnType<typeof keyHandlers>;
   readonly beacons?: ReturnType<typeof beaconHandlers>;
   readonly live: LiveFigures;
+  readonly dashboard: ReturnType<typeof dashboardHandlers>;
 }
 
 export interface Route {
@@ -62,7 +64,7 @@ export interface Route {
   /** OpenAPI form: `{id}` for path parameters. */
   readonly path: string;
   readonly summary: string;
-  readonly tag: 'api' | 'operations' | 'inspector';
+  readonly tag: 'api' | 'operations' | 'inspector' | 'dashboard';
   readonly scope: Scope;
   /** It covers every campaign at once, so a key limited to some campaigns cannot call it. */
   readonly everyCampaign?: true;
@@ -411,6 +413,37 @@ export const ROUTES: readonly Route[] = [
           properties: { accepted: { type: 'boolean' }, message: { type: 'string' }, epoch: { type: ['string', 'null'] }, repaired_slots: { type: 'integer' } },
         },
       },
+    },
+  },
+  {
+    method: 'get',
+    path: '/',
+    summary: 'The dashboard: campaigns, live figures, charts, share links (the same page as /dashboard/)',
+    tag: 'dashboard',
+    scope: 'public',
+    handle: (h) => h.dashboard.page,
+    answers: { 200: { description: 'the page shell; its data comes from the API with the visitor\'s key', type: 'text/html' }, 304: { description: 'unchanged (If-None-Match)' } },
+  },
+  {
+    method: 'get',
+    path: '/dashboard/',
+    summary: 'The dashboard (as /)',
+    tag: 'dashboard',
+    scope: 'public',
+    handle: (h) => h.dashboard.page,
+    answers: { 200: { description: 'the page shell', type: 'text/html' }, 304: { description: 'unchanged (If-None-Match)' } },
+  },
+  {
+    method: 'get',
+    path: '/dashboard/{file}',
+    summary: "One of the dashboard's scripts or style sheets (its own, and uPlot's from node_modules)",
+    tag: 'dashboard',
+    scope: 'public',
+    handle: (h) => h.dashboard.file,
+    answers: {
+      200: { description: 'the file (text/javascript or text/css)', type: 'text/javascript' },
+      304: { description: 'unchanged (If-None-Match)' },
+      404: error('no such dashboard file'),
     },
   },
   {

@@ -14,6 +14,7 @@ import type { BodyBudget } from './body-budget.js';
 import type { BotFilter } from './bots.js';
 import { campaignHandlers } from './campaigns.js';
 import { clickHandlers } from './clicks.js';
+import { dashboardHandlers } from './dashboard.js';
 import { debugHandlers } from './debug.js';
 import { impressionHandlers, type ImpressionAnswerer } from './impressions.js';
 import { jsonBody } from './json-body.js';
@@ -87,6 +88,7 @@ function buildHandlers(deps: RouteDeps): Handlers {
     ops: opsHandlers(deps.metrics, deps.readiness),
     openapi: openApiHandler(),
     live: deps.live,
+    dashboard: dashboardHandlers(),
     debug: deps.inspector === undefined ? undefined : debugHandlers(deps.inspector, deps.counter),
     admin: deps.redisAdmin === undefined ? undefined : adminHandlers(deps.redisAdmin),
     keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys),
