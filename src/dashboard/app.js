@@ -43,6 +43,7 @@ function showList(view) {
     const page = await api(`/api/v1/campaigns?${q}`, { signal: controller.signal });
     const rows = page.campaigns.map((c) => row(c, controller.signal));
     body.replaceChildren(...rows.map((r) => r.tr));
+    body.closest('table').dataset.rows = String(performance.now());
     if (rows.length === 0) body.append(h('tr', {}, h('td', { colSpan: 6 }, state.q ? 'no campaign matches' : 'no campaigns yet')));
     state.next = page.next_cursor;
     prev.disabled = state.cursors.length === 1;
@@ -54,7 +55,7 @@ function showList(view) {
   });
 
   const table = h('table', { id: 'campaigns' },
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'campaign'), h('th', { scope: 'col' }, 'start'), h('th', { scope: 'col', class: 'n' }, 'total'),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'campaign'), h('th', { scope: 'col', class: 'start' }, 'start'), h('th', { scope: 'col', class: 'n' }, 'total'),
       h('th', { scope: 'col', class: 'n' }, 'last hour'), h('th', { scope: 'col', class: 'n' }, 'last day'), h('th', { scope: 'col' }, 'last 24 h'))),
     body);
   let typing;
@@ -100,7 +101,7 @@ function row(c, signal) {
   const spark = h('canvas', { width: 120, height: 24, class: 'spark', role: 'img', 'aria-label': 'impressions per hour over the last 24 hours' });
   const tr = h('tr', { dataset: { campaign: c.id } },
     h('th', { scope: 'row' }, h('a', { href: `#/c/${encodeURIComponent(c.id)}` }, c.name)),
-    h('td', {}, new Date(c.start_time).toLocaleString()),
+    h('td', { class: 'start' }, new Date(c.start_time).toLocaleString()),
     ...cells, h('td', {}, spark));
   const id = encodeURIComponent(c.id);
   const fill = async () => {

@@ -141,6 +141,8 @@ export function showCampaign(view, id, { shared }) {
         state.dir = sorted ? -state.dir : k === 'ad' ? 1 : -1;
         state.sort = k;
         showAds();
+        // The header was redrawn: keep the keyboard where it was.
+        head.querySelector(`button[data-sort="${k}"]`).focus();
       } } }, label, sorted ? (state.dir > 0 ? ' ▲' : ' ▼') : '');
       return h('th', { scope: 'col', class: k === 'ad' ? '' : 'n', 'aria-sort': sorted ? (state.dir > 0 ? 'ascending' : 'descending') : 'none' }, button);
     }));
