@@ -5,6 +5,7 @@ import { Counter as PromCounter, Gauge, type Registry } from 'prom-client';
 import type { Counter } from '../counter.js';
 import { AppError } from '../errors.js';
 import { figuresJson } from './analytics.js';
+import { openEventStream } from './debug.js';
 import { compile, valid } from './validate.js';
 
 /**
@@ -83,15 +84,7 @@ export class LiveFigures {
       this.refused.inc();
       throw new AppError(429, `the dashboard already streams live figures to ${this.maxStreams} pages; close one and retry`, { 'Retry-After': '5' });
     }
-    ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('X-Accel-Buffering', 'no');
-    // Written outside Koa, as the inspector's stream is: a client leaving is not an error.
-    ctx.respond = false;
-    const { req, res } = ctx;
-    res.flushHeaders();
-    req.socket.setNoDelay(true);
+    const res = openEventStream(ctx);
     res.write(`retry: 2000\n\ndata: ${first}\n\n`);
     res.on('close', () => this.detach(id, res));
     // Gone while its first figures were read: nothing to watch.
