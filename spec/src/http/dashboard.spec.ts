@@ -174,6 +174,20 @@ describe('dashboard (GET /, /dashboard/)', function () {
       await page.screenshot({ path: `${SCREENSHOTS}campaign-375.png`, fullPage: true });
     });
 
+    it('registers an ad through the page, and the ads table names it', async () => {
+      const page = await open(`/#/c/${campaign}`);
+      await page.locator('#ads tbody tr[data-ad="ad-a"]').waitFor(WAIT);
+      await page.locator('details.manage summary').click();
+      await page.fill('#ad-form input[name=id]', 'ad-a');
+      await page.fill('#ad-form input[name=name]', 'Banner A');
+      await page.fill('#ad-form input[name=image_url]', 'https://ads.example/a.png');
+      await page.fill('#ad-form input[name=target_url]', 'https://shop.example/');
+      await page.click('#ad-form button');
+      await page.waitForFunction(() => document.querySelector('#ads tr[data-ad="ad-a"] th')?.textContent === 'Banner A (ad-a)', undefined, WAIT);
+      const ads = await api(`${API}/campaigns/${campaign}/ads`);
+      expect(ads.ads.map((a: any) => [a.id, a.name])).to.deep.equal([['ad-a', 'Banner A']]);
+    });
+
     it('a share link opens only its campaign, read-only, and stops working once revoked', async () => {
       const admin = await open(`/#/c/${campaign}`);
       await admin.locator('details.manage summary').click();
