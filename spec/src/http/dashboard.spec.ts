@@ -15,6 +15,8 @@ const SCREENSHOTS = fileURLToPath(new URL('../../screenshots/', import.meta.url)
 const WAIT = { timeout: 10_000 };
 const DESKTOP = { width: 1200, height: 900 };
 const PHONE = { width: 375, height: 800 };
+/** The browser's zone, which the time-zone picker starts on. */
+const ZONE = 'Europe/Berlin';
 
 describe('dashboard (GET /, /dashboard/)', function () {
   this.timeout(60_000);
@@ -74,7 +76,7 @@ describe('dashboard (GET /, /dashboard/)', function () {
 
     /** A new tab (its own sessionStorage), with the admin key entered unless `key` is '' (a share link). */
     const open = async (path: string, key = ROOT): Promise<Page> => {
-      const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
+      const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true, timezoneId: ZONE });
       contexts.push(context);
       if (key !== '') await context.addInitScript((k) => sessionStorage.getItem('impression-counter.key') ?? sessionStorage.setItem('impression-counter.key', k), key);
       const page = await context.newPage();
@@ -166,6 +168,8 @@ describe('dashboard (GET /, /dashboard/)', function () {
       }
       const [series] = await Promise.all([page.waitForEvent('download', WAIT), page.click('#csv-series')]);
       const buckets = (await readFile(await series.path())).toString().trim().split('\n').slice(1);
+      expect(await page.inputValue('#tz'), "the browser's zone by default").to.equal(ZONE);
+      for (const b of buckets) expect(b, 'hours in Berlin time').to.match(/^[^,]+\+0[12]:00,/);
       expect(buckets.reduce((sum, l) => sum + Number(l.split(',')[1]), 0), 'the chart CSV holds the counted impressions').to.equal(3);
 
       await page.screenshot({ path: `${SCREENSHOTS}campaign-desktop.png`, fullPage: true });
