@@ -79,16 +79,28 @@ export class LiveFigures {
   readonly handle = async (ctx: Context): Promise<void> => {
     const id = String(ctx.params.id);
     valid(validateQuery, { ...ctx.query }, 'query');
-    const first = await this.figures(id);
     if (this.streams >= this.maxStreams) {
       this.refused.inc();
       throw new AppError(429, `the dashboard already streams live figures to ${this.maxStreams} pages; close one and retry`, { 'Retry-After': '5' });
     }
+    // The slot is taken before the first read, so that streams opening at once cannot pass the bound.
+    this.count(+1);
+    let first: string;
+    try {
+      first = await this.figures(id);
+    } catch (err) {
+      this.count(-1);
+      throw err;
+    }
     const res = openEventStream(ctx);
     res.write(`retry: 2000\n\ndata: ${first}\n\n`);
-    res.on('close', () => this.detach(id, res));
     // Gone while its first figures were read: nothing to watch.
-    if (!res.destroyed) this.attach(id, res, first);
+    if (res.destroyed) {
+      this.count(-1);
+      return;
+    }
+    this.attach(id, res, first);
+    res.on('close', () => this.detach(id, res));
   };
 
   /** Ends every stream (shutdown): they never finish on their own. */
@@ -96,9 +108,12 @@ export class LiveFigures {
     for (const w of this.watched.values()) for (const res of w.streams) res.destroy();
   }
 
-  private attach(id: string, res: ServerResponse, first: string): void {
-    this.streams++;
+  private count(change: number): void {
+    this.streams += change;
     this.open.set(this.streams);
+  }
+
+  private attach(id: string, res: ServerResponse, first: string): void {
     let w = this.watched.get(id);
     if (w === undefined) {
       const timer = setInterval(() => void this.tick(id), this.periodMs);
@@ -112,8 +127,7 @@ export class LiveFigures {
   private detach(id: string, res: ServerResponse): void {
     const w = this.watched.get(id);
     if (w === undefined || !w.streams.delete(res)) return;
-    this.streams--;
-    this.open.set(this.streams);
+    this.count(-1);
     if (w.streams.size > 0) return;
     clearInterval(w.timer);
     this.watched.delete(id);

@@ -78,6 +78,7 @@ describe('live figures (GET /api/v1/campaigns/{id}/events)', () => {
     const forbidden = await open(other, key);
     expect(forbidden.status).to.equal(403);
     expect((await open('no-such-campaign')).status).to.equal(404);
+    expect((await metrics.scrape()).text, 'a refused stream gives its slot back').to.include('impression_counter_live_streams 1');
     expectError(await t.request('GET', `${API}/campaigns/${id}/events?x=1`), 400, 'x');
     expect((await open(id, 'wrong-key-0123456789')).status).to.equal(401);
   });
