@@ -73,12 +73,15 @@ export function showCampaign(view, id, { shared }) {
 
   let inFlight = false;
   let again = false;
+  let rebuildAgain = false;
   let last = 0;
   let timer;
   /** Reads everything shown; live updates call it at most once a second. */
   const refresh = attempt(async (rebuild = false) => {
     if (inFlight) {
+      // Once this read is done, read again (and redraw the chart whole if a picker asked for it).
       again = true;
+      rebuildAgain ||= rebuild;
       return;
     }
     inFlight = true;
@@ -104,14 +107,15 @@ export function showCampaign(view, id, { shared }) {
       inFlight = false;
       last = Date.now();
       if (again) {
-        again = false;
-        soon();
+        const whole = rebuildAgain;
+        again = rebuildAgain = false;
+        soon(whole);
       }
     }
   });
-  const soon = () => {
+  const soon = (rebuild = false) => {
     clearTimeout(timer);
-    timer = setTimeout(() => refresh(), Math.max(0, last + LIVE_MIN_MS - Date.now()));
+    timer = setTimeout(() => refresh(rebuild), rebuild ? 0 : Math.max(0, last + LIVE_MIN_MS - Date.now()));
   };
 
   function showCounts(stats) {
