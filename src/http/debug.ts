@@ -81,7 +81,7 @@ function actorTree(inspector: Inspector, counter: Counter) {
   return async (ctx: Context): Promise<void> => {
     const query = valid(validators.actors, { ...ctx.query }, 'query');
     const limit = query.limit === undefined ? DEFAULT_TREE_LIMIT : Number(query.limit);
-    const d = await describeTree(counter, limit);
+    const d = await describeTree(counter.campaigns, limit);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       id: 'registry',

@@ -160,7 +160,7 @@ export class LiveFigures {
 
   /** What the page shows live: the counts and the trailing day's analytics, as one JSON line. */
   private async figures(id: string): Promise<string> {
-    const [stats, day] = await Promise.all([this.counter.stats(id), this.counter.analytics.report(id, '24h', false)]);
+    const [stats, day] = await Promise.all([this.counter.campaigns.stats(id), this.counter.analytics.report(id, '24h', false)]);
     return JSON.stringify({ campaign_id: id, last_hour: stats.lastHour, last_day: stats.lastDay, total: stats.total, day: figuresJson(day.campaign) });
   }
 }

@@ -162,7 +162,7 @@ describe('campaigns API', () => {
     });
 
     it(`with q: looks at ${SEARCH_SCAN} campaigns per request at most, and answers the cursor where it stopped`, async () => {
-      for (let i = 0; i < SEARCH_SCAN + 1; i++) await t.counter.createCampaign({ name: i === SEARCH_SCAN ? 'the needle' : `hay ${i}` });
+      for (let i = 0; i < SEARCH_SCAN + 1; i++) await t.counter.campaigns.create({ name: i === SEARCH_SCAN ? 'the needle' : `hay ${i}` });
       const first = await t.request('GET', `${API}/campaigns?q=needle`);
       expect(first.body.campaigns).to.deep.equal([]);
       expect(first.body.next_cursor).to.be.a('string');

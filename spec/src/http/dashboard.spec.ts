@@ -265,7 +265,7 @@ describe('dashboard (GET /, /dashboard/)', function () {
       let big: TestApp;
       before(async () => {
         big = await startTestApp();
-        for (let i = 0; i < 10_000; i++) await big.counter.createCampaign({ name: `campaign ${String(i).padStart(5, '0')}` });
+        for (let i = 0; i < 10_000; i++) await big.counter.campaigns.create({ name: `campaign ${String(i).padStart(5, '0')}` });
       });
       after(() => big?.close());
 

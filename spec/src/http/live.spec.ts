@@ -17,7 +17,7 @@ describe('live figures (GET /api/v1/campaigns/{id}/events)', () => {
     t = await startTestApp({
       key: ROOT,
       deps: (_system, counter) => {
-        metrics = new Metrics({ source: counter, processMetrics: false });
+        metrics = new Metrics({ source: counter.campaigns, processMetrics: false });
         return { keys: new KeyRing(new MemoryKeyStore(), ROOT), metrics };
       },
     });
