@@ -1,6 +1,8 @@
 import type { Context } from 'koa';
 import type { CampaignInfo } from '../../actors/protocol.js';
+import { Zone } from '../calendar.js';
 import type { Counter } from '../counter.js';
+import { planSeries } from '../series.js';
 import { positionCursor, readPosition } from './cursor.js';
 import { validators } from './schemas.js';
 import { valid } from './validate.js';
@@ -13,6 +15,12 @@ const DEFAULT_PAGE = 100;
  */
 export const SEARCH_SCAN = 10_000;
 const SCAN_PAGE = 1000;
+/**
+ * Most campaigns one page lists with `include=figures`: each costs a stats read and a series read
+ * (two asks of its actor, or two Redis round trips), so a page's cost stays bounded.
+ */
+export const FIGURES_PAGE = 100;
+const HOUR_MS = 3_600_000;
 
 /** The campaign resource as the API shows it. */
 export function campaignJson(c: CampaignInfo): Record<string, string> {
@@ -20,6 +28,25 @@ export function campaignJson(c: CampaignInfo): Record<string, string> {
 }
 
 export function campaignHandlers(counter: Counter) {
+  const utc = Zone.of('UTC') as Zone;
+
+  /**
+   * A listed campaign's figures, read at `now` by the stats and timeseries endpoints' own reads: its
+   * stats, and its counted impressions per UTC hour over the 24 hours ending with the hour in progress
+   * (as `/timeseries?interval=hour&from=<that hour − 23 h>&to=<its end>` answers them: 24 numbers,
+   * also in an hour's first millisecond).
+   */
+  async function withFigures(campaigns: readonly CampaignInfo[], now: number): Promise<Record<string, unknown>[]> {
+    const end = Math.floor(now / HOUR_MS) * HOUR_MS + HOUR_MS;
+    const plan = planSeries('hour', end - 24 * HOUR_MS, end, utc, now, counter.analytics.config);
+    return Promise.all(
+      campaigns.map(async (c) => {
+        const [stats, series] = await Promise.all([counter.campaigns.stats(c.id, now), counter.analytics.series(c.id, plan.query, now)]);
+        return { ...campaignJson(c), total: stats.total, last_hour: stats.lastHour, last_day: stats.lastDay, hourly: Array.from(series.impressions) };
+      }),
+    );
+  }
+
   return {
     async create(ctx: Context): Promise<void> {
       const body = valid(validators.createCampaign, ctx.request.body);
@@ -34,11 +61,12 @@ export function campaignHandlers(counter: Counter) {
 
     async list(ctx: Context): Promise<void> {
       const query = valid(validators.listCampaigns, { ...ctx.query }, 'query');
-      const limit = query.limit === undefined ? DEFAULT_PAGE : Math.min(Number(query.limit), 1000);
+      const figures = query.include === 'figures';
+      const limit = Math.min(query.limit === undefined ? DEFAULT_PAGE : Number(query.limit), figures ? FIGURES_PAGE : 1000);
       const after = query.cursor === undefined ? 0 : readPosition(ctx, query.cursor);
       const page = query.q === undefined ? await counter.campaigns.list(after, limit) : await search(counter, query.q, after, limit);
       ctx.body = {
-        campaigns: page.campaigns.map(campaignJson),
+        campaigns: figures ? await withFigures(page.campaigns, counter.analytics.now()) : page.campaigns.map(campaignJson),
         next_cursor: page.next === undefined ? null : positionCursor(ctx, page.next),
       };
     },

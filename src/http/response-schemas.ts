@@ -39,7 +39,24 @@ const CORE_RESPONSE_SCHEMAS: Record<string, Schema> = {
     type: 'object',
     additionalProperties: false,
     required: ['campaigns', 'next_cursor'],
-    properties: { campaigns: { type: 'array', items: { $ref: '#/components/schemas/Campaign' } }, next_cursor: { type: ['string', 'null'] } },
+    properties: { campaigns: { type: 'array', items: { $ref: '#/components/schemas/ListedCampaign' } }, next_cursor: { type: ['string', 'null'] } },
+  },
+  ListedCampaign: {
+    ...campaign,
+    description: 'a campaign; with include=figures, also its stats and its last 24 UTC hours',
+    properties: {
+      ...(campaign.properties as Schema),
+      total: count,
+      last_hour: count,
+      last_day: count,
+      hourly: {
+        type: 'array',
+        items: count,
+        minItems: 24,
+        maxItems: 24,
+        description: 'counted impressions per UTC hour, oldest first; the last is the hour in progress',
+      },
+    },
   },
   Stats: {
     type: 'object',

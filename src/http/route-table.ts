@@ -145,7 +145,7 @@ export const ROUTES: readonly Route[] = [
     everyCampaign: true,
     handle: (h) => h.campaigns.list,
     query: listCampaignsSchema,
-    answers: { 200: { description: 'one page', schema: 'CampaignPage' }, 400: INVALID },
+    answers: { 200: { description: 'one page', schema: 'CampaignPage' }, 400: INVALID, 503: UNAVAILABLE },
   },
   {
     method: 'get',

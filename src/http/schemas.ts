@@ -53,6 +53,7 @@ export interface ListCampaignsQuery {
 
 export interface SearchCampaignsQuery extends ListCampaignsQuery {
   q?: string;
+  include?: 'figures';
 }
 
 export const listCampaignsSchema: JSONSchemaType<SearchCampaignsQuery> = {
@@ -62,6 +63,12 @@ export const listCampaignsSchema: JSONSchemaType<SearchCampaignsQuery> = {
     limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true },
     cursor: cursorParam,
     q: { type: 'string', minLength: 1, maxLength: 200, nullable: true, description: 'only campaigns whose name contains this, ignoring case' },
+    include: {
+      type: 'string',
+      enum: ['figures'],
+      nullable: true,
+      description: 'figures: each campaign also has total, last_hour, last_day and hourly (its last 24 UTC hours); at most 100 campaigns a page',
+    },
   },
 };
 

@@ -43,8 +43,8 @@ export class Campaigns {
     return this.client.listCampaigns(after, limit);
   }
 
-  async stats(id: string): Promise<Stats> {
-    const at = this.client.now();
+  /** Its counts read at `at` (default now). */
+  async stats(id: string, at = this.client.now()): Promise<Stats> {
     const result = await this.client.ask<StatsResult>((reply) => ({ type: 'stats', id, at, reply }));
     if (!('error' in result)) return result;
     if (result.error === 'not_found') throw new CampaignNotFoundError(id);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
-import { SEARCH_SCAN } from '../../../src/http/campaigns.js';
+import { FIGURES_PAGE, SEARCH_SCAN } from '../../../src/http/campaigns.js';
 import { API, createCampaign, expectError, impression, postImpression, stats } from '../../helpers/http.js';
 
 const MINUTE = 60_000;
@@ -218,6 +218,52 @@ describe('campaigns API', () => {
       });
     }
 
+    it('with include=figures: adds to each campaign its stats and its last 24 UTC hours, as /stats and /timeseries answer them, with q and cursors', async () => {
+      // Date pinned (timers left alone), so that no hour turns between the list and the reads it is compared with.
+      sinon.useFakeTimers({ now: Date.UTC(2026, 0, 15, 10, 59, 59), toFake: ['Date'] });
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) ids.push(await createCampaign(t, { name: i % 2 === 0 ? `Sale ${i}` : `other ${i}` }));
+      for (const [i, id] of ids.entries()) await postImpression(t, Array.from({ length: i }, (_, u) => impression(id, `u${u}`)));
+      const seen: Record<string, unknown>[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await t.request('GET', `${API}/campaigns?q=sale&include=figures&limit=2${cursor === null ? '' : `&cursor=${cursor}`}`);
+        expect(res.status, JSON.stringify(res.body)).to.equal(200);
+        seen.push(...res.body.campaigns);
+        cursor = res.body.next_cursor;
+      } while (cursor !== null);
+      expect(seen.map((c) => c.name)).to.deep.equal(['Sale 0', 'Sale 2', 'Sale 4', 'Sale 6']);
+      const end = Math.floor(Date.now() / HOUR) * HOUR + HOUR;
+      const [from, to] = [end - DAY, end].map((ms) => new Date(ms).toISOString());
+      for (const c of seen) {
+        const id = c.id as string;
+        const series = await t.request('GET', `${API}/campaigns/${id}/timeseries?interval=hour&from=${from}&to=${to}`);
+        expect(c).to.deep.equal({
+          ...(await t.request('GET', `${API}/campaigns/${id}`)).body,
+          ...Object.fromEntries(Object.entries(await stats(t, id)).filter(([k]) => k !== 'campaign_id')),
+          hourly: series.body.buckets.map((b: { impressions: number }) => b.impressions),
+        });
+        expect(c.hourly).to.have.length(24);
+        expect(c.total).to.equal(ids.indexOf(id));
+      }
+      expect((await t.request('GET', `${API}/campaigns?limit=1`)).body.campaigns[0], 'no figures unless asked').to.have.all.keys('id', 'name', 'start_time', 'created_at');
+    });
+
+    it(`with include=figures: lists ${FIGURES_PAGE} campaigns a page at most, whatever the limit`, async () => {
+      for (let i = 0; i <= FIGURES_PAGE; i++) await t.counter.campaigns.create({ name: `c${i}` });
+      const first = await t.request('GET', `${API}/campaigns?include=figures&limit=1000`);
+      expect(first.body.campaigns).to.have.length(FIGURES_PAGE);
+      const rest = await t.request('GET', `${API}/campaigns?include=figures&limit=1000&cursor=${first.body.next_cursor as string}`);
+      expect(rest.body.campaigns.map((c: { name: string }) => c.name)).to.deep.equal([`c${FIGURES_PAGE}`]);
+      expect(rest.body.next_cursor).to.equal(null);
+      expect((await t.request('GET', `${API}/campaigns?include=figures&limit=${FIGURES_PAGE - 1}`)).body.campaigns).to.have.length(FIGURES_PAGE - 1);
+      expect((await t.request('GET', `${API}/campaigns?limit=1000`)).body.campaigns, 'without figures').to.have.length(FIGURES_PAGE + 1);
+    });
+
+    it('rejects include other than figures with 400 naming include', async () => {
+      for (const query of ['include=', 'include=stats', 'include=figures&include=figures']) expectError(await t.request('GET', `${API}/campaigns?${query}`), 400, 'include');
+    });
+
     it('rejects an unknown query parameter with 400 naming it', async () => {
       expectError(await t.request('GET', `${API}/campaigns?page=2`), 400, '"page"');
       expectError(await t.request('GET', `${API}/campaigns?__proto__=x`), 400, '__proto__');
@@ -317,6 +363,23 @@ describe('campaigns API', () => {
       expect(await stats(t, id)).to.include({ last_day: 1 });
       at((M0 + 1499) * MINUTE);
       expect(await stats(t, id)).to.deep.equal({ campaign_id: id, last_hour: 0, last_day: 0, total: 3 });
+    });
+
+    it("include=figures: an impression is in its UTC hour's place of hourly, moving one place an hour, until that hour is 24 hours old", async () => {
+      const id = await createCampaign(t);
+      await postImpression(t, impression(id, 'u1'));
+      const hour = Math.floor(T0 / HOUR) * HOUR; // 10:00, the impression's hour
+      const listed = async (): Promise<{ hourly: number[]; last_day: number; total: number }> => (await t.request('GET', `${API}/campaigns?include=figures`)).body.campaigns[0];
+      const only = (place: number): number[] => Array.from({ length: 24 }, (_, i) => (i === place ? 1 : 0));
+      expect((await listed()).hourly).to.deep.equal(only(23));
+      at(hour + HOUR - 1);
+      expect((await listed()).hourly).to.deep.equal(only(23));
+      at(hour + HOUR);
+      expect((await listed()).hourly).to.deep.equal(only(22));
+      at(hour + DAY - 1);
+      expect((await listed()).hourly).to.deep.equal(only(0));
+      at(hour + DAY);
+      expect(await listed()).to.deep.include({ hourly: only(-1), last_hour: 0, last_day: 1, total: 1 });
     });
 
     it('counts again in fresh windows after a long idle gap', async () => {

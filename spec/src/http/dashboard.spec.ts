@@ -262,28 +262,43 @@ describe('dashboard (GET /, /dashboard/)', function () {
     });
 
     describe('10,000 campaigns, with the protected default (loopback, no key)', () => {
+      const RUNS = 5;
       let big: TestApp;
       before(async () => {
         big = await startTestApp();
-        for (let i = 0; i < 10_000; i++) await big.counter.campaigns.create({ name: `campaign ${String(i).padStart(5, '0')}` });
+        for (let i = 0; i < 10_000; i++) {
+          const c = await big.counter.campaigns.create({ name: `campaign ${String(i).padStart(5, '0')}` });
+          // The first page's campaigns have figures to show: campaign i has i + 1 users.
+          if (i < 20) await big.counter.impressions.recordMany(Array.from({ length: i + 1 }, (_, u) => ({ campaignId: c.id, userId: `u${u}`, adId: 'ad' })));
+        }
       });
       after(() => big?.close());
 
-      it('renders the first page (fetching only its rows) and pages on', async () => {
-        const context = await browser.newContext({ viewport: DESKTOP });
-        contexts.push(context);
-        const page = await context.newPage();
-        const calls: string[] = [];
-        page.on('request', (r) => r.url().includes('/api/') && calls.push(new URL(r.url()).pathname));
-        await page.goto(`${big.baseUrl}/`, WAIT);
-        await page.locator('#campaigns[data-ready]').waitFor(WAIT);
-        const rows = Number(await page.getAttribute('#campaigns', 'data-rows'));
-        const ready = Number(await page.getAttribute('#campaigns', 'data-ready'));
-        console.log(`      10,000 campaigns, after navigation: first page's rows ${rows.toFixed(0)} ms, with all figures and sparklines ${ready.toFixed(0)} ms`);
+      it('renders the first page, figures and sparklines included, with one request, and pages on', async () => {
+        const measured: { rows: number; ready: number }[] = [];
+        let page!: Page;
+        let calls: string[] = [];
+        // Each run a new browser context: a first visit, nothing cached.
+        for (let run = 0; run < RUNS; run++) {
+          const context = await browser.newContext({ viewport: DESKTOP });
+          contexts.push(context);
+          page = await context.newPage();
+          calls = [];
+          page.on('request', (r) => r.url().includes('/api/') && calls.push(new URL(r.url()).pathname));
+          await page.goto(`${big.baseUrl}/`, WAIT);
+          await page.locator('#campaigns[data-ready]').waitFor(WAIT);
+          measured.push({ rows: Number(await page.getAttribute('#campaigns', 'data-rows')), ready: Number(await page.getAttribute('#campaigns', 'data-ready')) });
+        }
+        const ms = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
+        const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+        const ready = measured.map((m) => m.ready);
+        console.log(`      10,000 campaigns, after navigation, ${RUNS} runs: first page's rows ${ms(measured.map((m) => m.rows))} ms; with all figures and sparklines ${ms(ready)} ms (median ${median(ready).toFixed(0)} ms)`);
+        const first = page.locator('#campaigns tbody tr').nth(19);
+        expect(await first.locator('td.n').allInnerTexts(), "the 20th campaign's total, last hour, last day").to.deep.equal(['20', '20', '20']);
+        expect(await first.locator('canvas').getAttribute('data-points')).to.equal('20');
         const names = await page.locator('#campaigns tbody th a').allInnerTexts();
         expect(names).to.deep.equal(Array.from({ length: 20 }, (_, i) => `campaign ${String(i).padStart(5, '0')}`));
-        expect(calls.filter((p) => p === '/api/v1/campaigns')).to.have.length(1);
-        expect(calls.length, 'one list call and two per row').to.equal(1 + 2 * 20);
+        expect(calls, 'one call: the list with its figures').to.deep.equal(['/api/v1/campaigns']);
         await page.click('#next');
         await page.waitForFunction(() => document.querySelector('#campaigns tbody th a')?.textContent === 'campaign 00020', undefined, WAIT);
         expect(await text(page, '#page-status')).to.equal('page 2');

@@ -81,7 +81,7 @@ describe('OpenAPI document (GET /api/v1/openapi.json)', () => {
     expect(create.requestBody.content['application/json'].schema.properties.start_time.type, "ajv's nullable as 2020-12").to.deep.equal(['string', 'null']);
     expect(doc.components.schemas.Impression.required).to.deep.equal(['campaign_id', 'user_id', 'ad_id']);
     const list = doc.paths['/api/v1/campaigns'].get.parameters.filter((p: any) => p.in === 'query');
-    expect(list.map((p: any) => p.name)).to.deep.equal(['limit', 'cursor', 'q']);
+    expect(list.map((p: any) => p.name)).to.deep.equal(['limit', 'cursor', 'q', 'include']);
     expect(list[0].schema).to.deep.equal({ type: 'string', pattern: '^[1-9][0-9]{0,3}$' });
     const events = doc.paths['/debug/events'].get.parameters.filter((p: any) => p.in === 'query');
     expect(events.map((p: any) => p.name)).to.deep.equal(['actor', 'type', 'redact', 'token']);
@@ -131,6 +131,7 @@ describe('OpenAPI document (GET /api/v1/openapi.json)', () => {
       check('CreatedCampaign', created.body);
       check('Campaign', (await t.request('GET', `${API}/campaigns/${created.body.id}`)).body);
       check('CampaignPage', (await t.request('GET', `${API}/campaigns?limit=1`)).body);
+      check('CampaignPage', (await t.request('GET', `${API}/campaigns?limit=1&include=figures`)).body);
       check('Stats', (await t.request('GET', `${API}/campaigns/${created.body.id}/stats`)).body);
       check('ImpressionResult', (await postImpression(t, impression(created.body.id, 'u1'))).body);
       check('BatchResult', (await postImpression(t, [impression(created.body.id, 'u1'), impression('missing', 'u2'), {}])).body);
