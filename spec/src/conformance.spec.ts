@@ -74,6 +74,34 @@ for (const makeBackend of ALL_BACKENDS) {
         expect(last.body.next_cursor).to.equal(null);
       });
 
+      it("lists campaigns with include=figures whose figures equal the stats and timeseries endpoints' (with q and cursors, across nodes when shared)", async () => {
+        const other = backend.shared ? await node() : t;
+        const a = await createCampaign(t, { name: 'Sale a', start_time: '2026-01-01T00:00:00Z' });
+        await createCampaign(t, { name: 'winter' });
+        const b = await createCampaign(t, { name: 'SALE b', start_time: '2026-01-01T00:00:00Z' });
+        const t0 = clock.now(); // 2026-01-15T12:00:00Z
+        await postImpression(t, [impression(a, 'u1'), impression(a, 'u2'), impression(b, 'u1')]);
+        clock.set(t0 + 90 * MINUTE);
+        await postImpression(other, impression(a, 'u3'));
+        clock.set(t0 + DAY + 30 * MINUTE); // 12:30 the next day: the 24 hours listed are 13:00 to 13:00
+        const listed: Record<string, unknown>[] = [];
+        let cursor: string | null = null;
+        do {
+          const res = await other.request('GET', `${API}/campaigns?q=sale&include=figures&limit=1${cursor === null ? '' : `&cursor=${cursor}`}`);
+          expect(res.status, JSON.stringify(res.body)).to.equal(200);
+          listed.push(...res.body.campaigns);
+          cursor = res.body.next_cursor;
+        } while (cursor !== null);
+        expect(listed.map((c) => c.id)).to.deep.equal([a, b]);
+        for (const c of listed) {
+          const { last_hour, last_day, total } = await stats(t, c.id as string);
+          const series = await t.request('GET', `${API}/campaigns/${c.id as string}/timeseries?interval=hour&from=2026-01-15T13:00:00Z&to=2026-01-16T13:00:00Z`);
+          expect(c).to.deep.include({ last_hour, last_day, total, hourly: series.body.buckets.map((x: { impressions: number }) => x.impressions) });
+        }
+        expect(listed[0]).to.deep.include({ total: 3, last_hour: 0, last_day: 1, hourly: [1, ...Array<number>(23).fill(0)] });
+        expect(listed[1]).to.deep.include({ total: 1, last_hour: 0, last_day: 0, hourly: Array<number>(24).fill(0) });
+      });
+
       it('answers 404 for an unknown campaign and its stats, naming it', async () => {
         expectError(await t.request('GET', `${API}/campaigns/nope`), 404, 'nope');
         expectError(await t.request('GET', `${API}/campaigns/nope/stats`), 404, 'nope');
