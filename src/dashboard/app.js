@@ -44,7 +44,6 @@ function showList(view) {
     const page = await api(`/api/v1/campaigns?${q}`, { signal: controller.signal });
     body.replaceChildren(...page.campaigns.map(row));
     if (page.campaigns.length === 0) body.append(h('tr', {}, h('td', { colSpan: 6 }, state.q ? 'no campaign matches' : 'no campaigns yet')));
-    table.dataset.rows = String(performance.now());
     state.next = page.next_cursor;
     prev.disabled = state.cursors.length === 1;
     next.disabled = page.next_cursor === null;

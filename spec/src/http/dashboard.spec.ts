@@ -275,7 +275,7 @@ describe('dashboard (GET /, /dashboard/)', function () {
       after(() => big?.close());
 
       it('renders the first page, figures and sparklines included, with one request, and pages on', async () => {
-        const measured: { rows: number; ready: number }[] = [];
+        const measured: { ready: number; list: number }[] = [];
         let page!: Page;
         let calls: string[] = [];
         // Each run a new browser context: a first visit, nothing cached.
@@ -287,12 +287,13 @@ describe('dashboard (GET /, /dashboard/)', function () {
           page.on('request', (r) => r.url().includes('/api/') && calls.push(new URL(r.url()).pathname));
           await page.goto(`${big.baseUrl}/`, WAIT);
           await page.locator('#campaigns[data-ready]').waitFor(WAIT);
-          measured.push({ rows: Number(await page.getAttribute('#campaigns', 'data-rows')), ready: Number(await page.getAttribute('#campaigns', 'data-ready')) });
+          const ready = Number(await page.getAttribute('#campaigns', 'data-ready'));
+          // When the page asked for the list: what came before is the browser loading the page itself.
+          const asked = await page.evaluate(() => performance.getEntriesByType('resource').find((e) => e.name.includes('/api/v1/campaigns?'))?.startTime ?? NaN);
+          measured.push({ ready, list: ready - asked });
         }
-        const ms = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
-        const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-        const ready = measured.map((m) => m.ready);
-        console.log(`      10,000 campaigns, after navigation, ${RUNS} runs: first page's rows ${ms(measured.map((m) => m.rows))} ms; with all figures and sparklines ${ms(ready)} ms (median ${median(ready).toFixed(0)} ms)`);
+        const ms = (xs: number[]): string => `${xs.map((x) => x.toFixed(0)).join(', ')} ms (median ${[...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)].toFixed(0)} ms)`;
+        console.log(`      10,000 campaigns, ${RUNS} runs: first page complete (rows, figures, sparklines) ${ms(measured.map((m) => m.ready))} after navigation; ${ms(measured.map((m) => m.list))} of it from the list request on`);
         const first = page.locator('#campaigns tbody tr').nth(19);
         expect(await first.locator('td.n').allInnerTexts(), "the 20th campaign's total, last hour, last day").to.deep.equal(['20', '20', '20']);
         expect(await first.locator('canvas').getAttribute('data-points')).to.equal('20');
