@@ -16,6 +16,19 @@ export async function createCampaign(t: TestApp, body: Record<string, unknown> =
   return res.body.id as string;
 }
 
+/** Every campaign `GET /campaigns?<query>` lists, walking its pages by cursor. */
+export async function listAll(t: TestApp, query: string): Promise<Record<string, unknown>[]> {
+  const all: Record<string, unknown>[] = [];
+  let cursor: string | null = null;
+  do {
+    const res = await t.request('GET', `${API}/campaigns?${query}${cursor === null ? '' : `&cursor=${cursor}`}`);
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    all.push(...(res.body.campaigns as Record<string, unknown>[]));
+    cursor = res.body.next_cursor as string | null;
+  } while (cursor !== null);
+  return all;
+}
+
 export function impression(campaignId: string, userId: string, adId = 'ad-1'): Record<string, string> {
   return { campaign_id: campaignId, user_id: userId, ad_id: adId };
 }

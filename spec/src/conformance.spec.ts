@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ALL_BACKENDS, ManualClock, type Backend, type NodeApp, type NodeOptions } from '../helpers/backends.js';
-import { API, createCampaign, expectError, impression, postImpression, stats } from '../helpers/http.js';
+import { API, createCampaign, expectError, impression, listAll, postImpression, stats } from '../helpers/http.js';
 import { seededTests } from '../helpers/seed.js';
 
 /**
@@ -84,14 +84,7 @@ for (const makeBackend of ALL_BACKENDS) {
         clock.set(t0 + 90 * MINUTE);
         await postImpression(other, impression(a, 'u3'));
         clock.set(t0 + DAY + 30 * MINUTE); // 12:30 the next day: the 24 hours listed are 13:00 to 13:00
-        const listed: Record<string, unknown>[] = [];
-        let cursor: string | null = null;
-        do {
-          const res = await other.request('GET', `${API}/campaigns?q=sale&include=figures&limit=1${cursor === null ? '' : `&cursor=${cursor}`}`);
-          expect(res.status, JSON.stringify(res.body)).to.equal(200);
-          listed.push(...res.body.campaigns);
-          cursor = res.body.next_cursor;
-        } while (cursor !== null);
+        const listed = await listAll(other, 'q=sale&include=figures&limit=1');
         expect(listed.map((c) => c.id)).to.deep.equal([a, b]);
         for (const c of listed) {
           const { last_hour, last_day, total } = await stats(t, c.id as string);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import sinon from 'sinon';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { FIGURES_PAGE, SEARCH_SCAN } from '../../../src/http/campaigns.js';
-import { API, createCampaign, expectError, impression, postImpression, stats } from '../../helpers/http.js';
+import { API, createCampaign, expectError, impression, listAll, postImpression, stats } from '../../helpers/http.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -224,14 +224,7 @@ describe('campaigns API', () => {
       const ids: string[] = [];
       for (let i = 0; i < 7; i++) ids.push(await createCampaign(t, { name: i % 2 === 0 ? `Sale ${i}` : `other ${i}` }));
       for (const [i, id] of ids.entries()) await postImpression(t, Array.from({ length: i }, (_, u) => impression(id, `u${u}`)));
-      const seen: Record<string, unknown>[] = [];
-      let cursor: string | null = null;
-      do {
-        const res = await t.request('GET', `${API}/campaigns?q=sale&include=figures&limit=2${cursor === null ? '' : `&cursor=${cursor}`}`);
-        expect(res.status, JSON.stringify(res.body)).to.equal(200);
-        seen.push(...res.body.campaigns);
-        cursor = res.body.next_cursor;
-      } while (cursor !== null);
+      const seen = await listAll(t, 'q=sale&include=figures&limit=2');
       expect(seen.map((c) => c.name)).to.deep.equal(['Sale 0', 'Sale 2', 'Sale 4', 'Sale 6']);
       const end = Math.floor(Date.now() / HOUR) * HOUR + HOUR;
       const [from, to] = [end - DAY, end].map((ms) => new Date(ms).toISOString());
