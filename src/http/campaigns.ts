@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { CampaignInfo } from '../../actors/protocol.js';
+import type { CampaignInfo, Stats } from '../../actors/protocol.js';
 import { Zone } from '../calendar.js';
 import type { Counter } from '../counter.js';
 import { planSeries } from '../series.js';
@@ -27,6 +27,11 @@ export function campaignJson(c: CampaignInfo): Record<string, string> {
   return { id: c.id, name: c.name, start_time: iso(c.startTime), created_at: iso(c.createdAt) };
 }
 
+/** A campaign's counts as the API shows them (its stats, its live figures, its listing with figures). */
+export function countsJson(s: Stats): Record<string, number> {
+  return { last_hour: s.lastHour, last_day: s.lastDay, total: s.total };
+}
+
 export function campaignHandlers(counter: Counter) {
   const utc = Zone.of('UTC') as Zone;
 
@@ -42,7 +47,7 @@ export function campaignHandlers(counter: Counter) {
     return Promise.all(
       campaigns.map(async (c) => {
         const [stats, series] = await Promise.all([counter.campaigns.stats(c.id, now), counter.analytics.series(c.id, plan.query, now)]);
-        return { ...campaignJson(c), total: stats.total, last_hour: stats.lastHour, last_day: stats.lastDay, hourly: Array.from(series.impressions) };
+        return { ...campaignJson(c), ...countsJson(stats), hourly: Array.from(series.impressions) };
       }),
     );
   }
@@ -78,7 +83,7 @@ export function campaignHandlers(counter: Counter) {
     async stats(ctx: Context): Promise<void> {
       const id = String(ctx.params.id);
       const stats = await counter.campaigns.stats(id);
-      ctx.body = { campaign_id: id, last_hour: stats.lastHour, last_day: stats.lastDay, total: stats.total };
+      ctx.body = { campaign_id: id, ...countsJson(stats) };
     },
   };
 }

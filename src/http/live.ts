@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import { Counter as PromCounter, Gauge, type Registry } from 'prom-client';
 import type { Counter } from '../counter.js';
 import { AppError } from '../errors.js';
+import { countsJson } from './campaigns.js';
 import { figuresJson } from './analytics.js';
 import { openEventStream } from './debug.js';
 import { compile, valid } from './validate.js';
@@ -161,6 +162,6 @@ export class LiveFigures {
   /** What the page shows live: the counts and the trailing day's analytics, as one JSON line. */
   private async figures(id: string): Promise<string> {
     const [stats, day] = await Promise.all([this.counter.campaigns.stats(id), this.counter.analytics.report(id, '24h', false)]);
-    return JSON.stringify({ campaign_id: id, last_hour: stats.lastHour, last_day: stats.lastDay, total: stats.total, day: figuresJson(day.campaign) });
+    return JSON.stringify({ campaign_id: id, ...countsJson(stats), day: figuresJson(day.campaign) });
   }
 }
