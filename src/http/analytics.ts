@@ -5,8 +5,8 @@ import type { Counter } from '../counter.js';
 import { ValidationError } from '../errors.js';
 import { planSeries } from '../series.js';
 import { encode, page } from './ads.js';
-import { analyticsValidators as v } from './schemas.js';
-import { valid } from './validate.js';
+import type { AnalyticsQuery, TimeseriesQuery } from './schemas.js';
+import { queryOf } from './validate.js';
 
 const DEFAULT_SPAN = { minute: 3_600_000, hour: 86_400_000, day: 30 * 86_400_000 } as const;
 
@@ -59,7 +59,7 @@ export function analyticsHandlers(counter: Counter) {
     /** GET /campaigns/:id/analytics?window=…&group_by=ad */
     async campaign(ctx: Context): Promise<void> {
       const id = String(ctx.params.id);
-      const query = valid(v.analytics, { ...ctx.query }, 'query');
+      const query = queryOf<AnalyticsQuery>(ctx);
       const window = query.window ?? '24h';
       const report = await analytics.report(id, window, query.group_by === 'ad');
       const body: Record<string, unknown> = { campaign_id: id, window, ...figuresJson(report.campaign) };
@@ -91,7 +91,7 @@ export function analyticsHandlers(counter: Counter) {
       const id = String(ctx.params.id);
       // The cheap existence check first: no bucket is planned for a campaign that does not exist.
       await counter.getCampaign(id);
-      const query = valid(v.timeseries, { ...ctx.query }, 'query');
+      const query = queryOf<TimeseriesQuery>(ctx);
       const interval = query.interval ?? 'hour';
       const tz = query.tz ?? 'UTC';
       const zone = zones.of(tz);

@@ -2,8 +2,8 @@ import type { Context } from 'koa';
 import type { CampaignInfo } from '../../actors/protocol.js';
 import type { Counter } from '../counter.js';
 import { ValidationError } from '../errors.js';
-import { validators } from './schemas.js';
-import { valid } from './validate.js';
+import { validators, type ListCampaignsQuery } from './schemas.js';
+import { queryOf, valid } from './validate.js';
 
 const DEFAULT_PAGE = 100;
 
@@ -26,8 +26,8 @@ export function campaignHandlers(counter: Counter) {
     },
 
     async list(ctx: Context): Promise<void> {
-      const query = valid(validators.listCampaigns, { ...ctx.query }, 'query');
-      const limit = query.limit === undefined ? DEFAULT_PAGE : Math.min(Number(query.limit), 1000);
+      const query = queryOf<ListCampaignsQuery>(ctx);
+      const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
       const after = query.cursor === undefined ? 0 : decodeCursor(query.cursor);
       const page = await counter.listCampaigns(after, limit);
       ctx.body = {

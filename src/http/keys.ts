@@ -38,6 +38,7 @@ export function keyHandlers(keys: KeyRing, now: () => number = Date.now) {
       if (body.campaigns != null && body.scopes.includes('admin')) throw new ValidationError('an admin key cannot be limited to campaigns: limit a read or write key instead');
       const { key, stored } = await keys.create({ scopes: body.scopes, campaigns: body.campaigns, name: body.name }, now());
       ctx.status = 201;
+      ctx.set('Location', `/api/v1/keys/${encodeURIComponent(stored.id)}`);
       ctx.body = { ...keyJson(stored), key, message: 'key created: this is the only time its secret is shown' };
     },
 

@@ -255,7 +255,7 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, unknown>> = { Impression
 
 /** What each response header documented in the route table means. */
 export const HEADER_DOCS: Record<string, string> = {
-  Location: 'URL of the new campaign',
+  Location: 'the path of what was created (a campaign, an ad, a key, a beacon)',
   'Retry-After': 'seconds to wait before retrying',
   'WWW-Authenticate': 'Bearer realm="impression-counter"',
   RateLimit: 'IETF RateLimit: the policy name, remaining requests r and seconds t until the window resets',

@@ -4,11 +4,11 @@ import type { adHandlers } from './ads.js';
 import type { adminHandlers } from './admin.js';
 import type { analyticsHandlers } from './analytics.js';
 import type { beaconHandlers } from './beacons.js';
-import { createBeaconSchema } from './beacons.js';
+import { beaconQuerySchema, createBeaconSchema } from './beacons.js';
 import type { campaignHandlers } from './campaigns.js';
 import type { clickHandlers } from './clicks.js';
 import type { debugHandlers } from './debug.js';
-import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
+import { actorsQuerySchema, eventsQuerySchema, pageTokenSchema } from './debug.js';
 import type { impressionHandlers } from './impressions.js';
 import type { keyHandlers } from './keys.js';
 import { createKeySchema } from './keys.js';
@@ -73,8 +73,14 @@ export interface Route {
   readonly handle: (h: Handlers) => Middleware | undefined;
   /** The JSON body it reads (a route with one gets the body reader). */
   readonly body?: object;
-  /** Its query string, as the ajv schema its handler validates with. */
+  /**
+   * Its query string, as the ajv schema the router validates it with before the handler runs (the
+   * handler reads the result with `queryOf`). Absent: the route takes no query parameter, and any
+   * one is refused like an unknown field.
+   */
   readonly query?: object;
+  /** Any query string is taken as it is (Prometheus scrapers add their own parameters). */
+  readonly anyQuery?: true;
   readonly answers: Readonly<Record<number, Answer>>;
 }
 
@@ -183,7 +189,7 @@ export const ROUTES: readonly Route[] = [
     handle: (h) => h.ads.create,
     body: createAdSchema,
     answers: {
-      201: { description: 'registered', schema: 'CreatedAd' },
+      201: { description: 'registered', schema: 'CreatedAd', headers: ['Location'] },
       200: { description: 'the same ad was registered before with the same metadata', schema: 'CreatedAd' },
       400: INVALID,
       404: NOT_FOUND,
@@ -192,6 +198,15 @@ export const ROUTES: readonly Route[] = [
       415: error('body is not JSON'),
       503: UNAVAILABLE,
     },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}/ads/{ad_id}',
+    summary: 'One registered ad',
+    tag: 'api',
+    scope: 'read',
+    handle: (h) => h.ads.get,
+    answers: { 200: { description: 'the ad', schema: 'Ad' }, 404: error('no such campaign, or no such ad registered in it'), 503: UNAVAILABLE },
   },
   {
     method: 'get',
@@ -282,7 +297,7 @@ export const ROUTES: readonly Route[] = [
     scope: 'admin',
     handle: (h) => h.keys?.create,
     body: createKeySchema,
-    answers: { 201: { description: 'the key, with its secret in `key`', schema: { ...KEY, required: [...KEY.required, 'key', 'message'], properties: { ...KEY.properties, key: { type: 'string' }, message: { type: 'string' } } } }, 400: INVALID },
+    answers: { 201: { description: 'the key, with its secret in `key`', headers: ['Location'], schema: { ...KEY, required: [...KEY.required, 'key', 'message'], properties: { ...KEY.properties, key: { type: 'string' }, message: { type: 'string' } } } }, 400: INVALID },
   },
   {
     method: 'get',
@@ -311,7 +326,7 @@ export const ROUTES: readonly Route[] = [
     bodyCampaigns: true,
     handle: (h) => h.beacons?.create,
     body: createBeaconSchema,
-    answers: { 201: { description: 'the URL', schema: { type: 'object', required: ['url', 'expires_at'], properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } }, 400: INVALID },
+    answers: { 201: { description: 'the URL', headers: ['Location'], schema: { type: 'object', required: ['url', 'expires_at'], properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } }, 400: INVALID },
   },
   {
     method: 'get',
@@ -320,6 +335,7 @@ export const ROUTES: readonly Route[] = [
     tag: 'api',
     scope: 'public',
     handle: (h) => h.beacons?.fire,
+    query: beaconQuerySchema,
     answers: {
       204: { description: 'counted, a duplicate or a bot (X-Beacon-Outcome says which; Idempotent-Replayed: true when a beacon with an id was fired before)', headers: ['X-Beacon-Outcome', 'Idempotent-Replayed'] },
       200: { description: 'with format=gif: a 43-byte transparent GIF', type: 'image/gif' },
@@ -336,6 +352,7 @@ export const ROUTES: readonly Route[] = [
     tag: 'api',
     scope: 'public',
     handle: (h) => h.beacons?.fire,
+    query: beaconQuerySchema,
     answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', headers: ['Location'] }, 403: BEACON_REFUSED, 404: NOT_FOUND, 429: LIMITED },
   },
   {
@@ -345,6 +362,7 @@ export const ROUTES: readonly Route[] = [
     tag: 'operations',
     scope: 'admin',
     handle: (h) => h.ops.metrics,
+    anyQuery: true,
     answers: { 200: { description: 'metrics', type: 'text/plain' } },
   },
   {
@@ -396,6 +414,7 @@ export const ROUTES: readonly Route[] = [
     tag: 'inspector',
     scope: 'admin',
     handle: (h) => h.debug?.page,
+    query: pageTokenSchema,
     answers: { 200: { description: 'a self-contained HTML page', type: 'text/html' }, 401: UNAUTHORIZED },
   },
   {

@@ -45,6 +45,9 @@ export const impressionSchema: JSONSchemaType<ImpressionBody> = {
   },
 };
 
+/** `limit` of every paged list: 1–1000 written without leading zeros. */
+const PAGE_LIMIT = { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$', nullable: true, description: '1–1000, default 100' } as const;
+
 export interface ListCampaignsQuery {
   limit?: string;
   cursor?: string;
@@ -54,15 +57,14 @@ export const listCampaignsSchema: JSONSchemaType<ListCampaignsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true },
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,16}$', nullable: true },
+    limit: PAGE_LIMIT,
+    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,16}$', nullable: true, description: 'next_cursor of the previous page' },
   },
 };
 
 export const validators = {
   createCampaign: compile(createCampaignSchema),
   impression: compile(impressionSchema),
-  listCampaigns: compile(listCampaignsSchema),
 };
 
 // ---- Ads, clicks and analytics -----------------------------------------------------------------
@@ -115,7 +117,7 @@ export const pageQuerySchema: JSONSchemaType<ListCampaignsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true, description: '1–1000, default 100' },
+    limit: PAGE_LIMIT,
     cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$', nullable: true, description: 'next_cursor of the previous page' },
   },
 };
@@ -157,7 +159,4 @@ export const timeseriesQuerySchema: JSONSchemaType<TimeseriesQuery> = {
 export const analyticsValidators = {
   createAd: compile(createAdSchema),
   click: compile(clickSchema),
-  page: compile(pageQuerySchema),
-  analytics: compile(analyticsQuerySchema),
-  timeseries: compile(timeseriesQuerySchema),
 };

@@ -4,8 +4,8 @@ import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { createCampaign, impression } from '../../helpers/http.js';
 
 const FAST = '/api/v1/impressions';
-// The same route with a query string: Koa's router still matches it, the fast lane does not.
-const KOA = '/api/v1/impressions?via=koa';
+// The same route with a trailing slash: Koa's router matches it, the fast lane (the bare path only) does not.
+const KOA = '/api/v1/impressions/';
 
 describe('ingest fast lane', () => {
   let t: TestApp;
