@@ -261,5 +261,6 @@ export const HEADER_DOCS: Record<string, string> = {
   RateLimit: 'IETF RateLimit: the policy name, remaining requests r and seconds t until the window resets',
   'RateLimit-Policy': 'IETF RateLimit-Policy: the policy name, quota q per window w seconds',
   'Idempotent-Replayed': '`true` when the answer replays the first outcome of an impression_id or click_id already recorded',
+  Allow: 'the methods this path takes',
   'X-Beacon-Outcome': 'counted, duplicate, bot_filtered (or error when a click redirect was followed anyway)',
 };

@@ -37,6 +37,8 @@ export interface Answer {
   /** A component name, or an inline schema; absent for answers with no JSON body. */
   readonly schema?: string | Schema;
   readonly type?: string;
+  /** Other content types it may answer instead, as text (a series as `text/csv`). */
+  readonly alternatives?: readonly string[];
   readonly headers?: readonly string[];
 }
 
@@ -87,10 +89,13 @@ export interface Route {
 const error = (description: string, headers?: readonly string[]): Answer => ({ description, schema: 'Error', headers });
 const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
+/** What a route whose answers depend on the journal answers when the disk is full. */
+export const DISK_FULL = error('the disk under DATA_DIR is full; nothing was recorded', ['Retry-After']);
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
 export const UNAUTHORIZED = error('no API key (beyond loopback, or once ADMIN_KEY is set), or an unknown or revoked one', ['WWW-Authenticate']);
 export const FORBIDDEN = error("the key lacks the route's scope, or is limited to other campaigns");
 export const LIMITED = error('rate limit reached', ['Retry-After', 'RateLimit', 'RateLimit-Policy']);
+const NOT_KEPT = error('the configured store does not keep these figures');
 const BEACON_REFUSED = error('altered, incomplete, forged or expired');
 const KEY = {
   type: 'object',
@@ -178,6 +183,7 @@ export const ROUTES: readonly Route[] = [
       ...batchErrors('the campaign has not started yet'),
       422: error('the impression crashed its campaign repeatedly and was set aside as a dead letter'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
   },
   {
@@ -197,6 +203,7 @@ export const ROUTES: readonly Route[] = [
       413: error('body too large'),
       415: error('body is not JSON'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
   },
   {
@@ -238,7 +245,7 @@ export const ROUTES: readonly Route[] = [
     everyCampaign: true,
     handle: (h) => h.analytics.ads,
     query: pageQuerySchema,
-    answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 503: UNAVAILABLE },
+    answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 501: NOT_KEPT, 503: UNAVAILABLE },
   },
   {
     method: 'post',
@@ -253,6 +260,7 @@ export const ROUTES: readonly Route[] = [
       200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: eitherOf('ClickResult', 'ClickBatchResult'), headers: ['Idempotent-Replayed'] },
       ...batchErrors('the campaign had not started at the click time'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
   },
   {
@@ -263,7 +271,7 @@ export const ROUTES: readonly Route[] = [
     scope: 'read',
     handle: (h) => h.analytics.campaign,
     query: analyticsQuerySchema,
-    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
+    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 501: NOT_KEPT, 503: UNAVAILABLE },
   },
   {
     method: 'get',
@@ -274,9 +282,10 @@ export const ROUTES: readonly Route[] = [
     handle: (h) => h.analytics.timeseries,
     query: timeseriesQuerySchema,
     answers: {
-      200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries' },
+      200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries', alternatives: ['text/csv'] },
       400: INVALID,
       404: NOT_FOUND,
+      501: NOT_KEPT,
       503: UNAVAILABLE,
     },
   },
@@ -339,7 +348,7 @@ export const ROUTES: readonly Route[] = [
     answers: {
       204: { description: 'counted, a duplicate or a bot (X-Beacon-Outcome says which; Idempotent-Replayed: true when a beacon with an id was fired before)', headers: ['X-Beacon-Outcome', 'Idempotent-Replayed'] },
       200: { description: 'with format=gif: a 43-byte transparent GIF', type: 'image/gif' },
-      302: { description: 'a click beacon with a redirect', headers: ['Location'] },
+      302: { description: 'a click beacon with a redirect (and a one-line text naming it)', type: 'text/plain', headers: ['Location'] },
       403: BEACON_REFUSED,
       404: NOT_FOUND,
       429: LIMITED,
@@ -353,7 +362,7 @@ export const ROUTES: readonly Route[] = [
     scope: 'public',
     handle: (h) => h.beacons?.fire,
     query: beaconQuerySchema,
-    answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', headers: ['Location'] }, 403: BEACON_REFUSED, 404: NOT_FOUND, 429: LIMITED },
+    answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', type: 'text/plain', headers: ['Location'] }, 403: BEACON_REFUSED, 404: NOT_FOUND, 429: LIMITED },
   },
   {
     method: 'get',
