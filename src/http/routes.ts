@@ -101,7 +101,7 @@ function buildHandlers(deps: RouteDeps): Handlers {
     openapi: openApiHandler(),
     debug: deps.inspector === undefined ? undefined : debugHandlers(deps.inspector, deps.counter),
     admin: deps.redisAdmin === undefined ? undefined : adminHandlers(deps.redisAdmin),
-    keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys),
+    keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys, () => deps.counter.analytics.now()),
     beacons:
       deps.beaconSecret === undefined
         ? undefined
