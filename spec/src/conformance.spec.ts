@@ -372,22 +372,22 @@ for (const makeBackend of ALL_BACKENDS) {
           return res.body.buckets;
         };
         expect(await series(t, 'interval=minute&from=2026-01-15T11:59:00Z&to=2026-01-15T12:02:00Z')).to.deep.equal([
-          { start: '2026-01-15T11:59:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T12:00:00Z', impressions: 2, clicks: 0 },
-          { start: '2026-01-15T12:01:00Z', impressions: 0, clicks: 1 },
+          { start: '2026-01-15T11:59:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T12:00:00.000Z', impressions: 2, clicks: 0 },
+          { start: '2026-01-15T12:01:00.000Z', impressions: 0, clicks: 1 },
         ]);
         const hours = [
-          { start: '2026-01-15T11:00:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T12:00:00Z', impressions: 2, clicks: 1 },
-          { start: '2026-01-15T13:00:00Z', impressions: 1, clicks: 0 },
+          { start: '2026-01-15T11:00:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T12:00:00.000Z', impressions: 2, clicks: 1 },
+          { start: '2026-01-15T13:00:00.000Z', impressions: 1, clicks: 0 },
         ];
         expect(await series(other, 'interval=hour&from=2026-01-15T11:00:00Z&to=2026-01-15T14:00:00Z')).to.deep.equal(hours);
         clock.set(t0 + 5 * DAY); // minute buckets are gone: hours come from quarter hours, days from UTC days
         expect(await series(t, 'interval=hour&from=2026-01-15T11:00:00Z&to=2026-01-15T14:00:00Z')).to.deep.equal(hours);
         expect(await series(other, 'interval=day&from=2026-01-14T00:00:00Z&to=2026-01-17T00:00:00Z')).to.deep.equal([
-          { start: '2026-01-14T00:00:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T00:00:00Z', impressions: 3, clicks: 1 },
-          { start: '2026-01-16T00:00:00Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-14T00:00:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T00:00:00.000Z', impressions: 3, clicks: 1 },
+          { start: '2026-01-16T00:00:00.000Z', impressions: 0, clicks: 0 },
         ]);
         expectError(await t.request('GET', `${API}/campaigns/nope/timeseries`), 404, 'nope');
       });
@@ -468,12 +468,12 @@ for (const makeBackend of ALL_BACKENDS) {
         expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - 30 * MINUTE + 5_000) })).body.counted).to.equal(true);
         const res = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T11:29:00Z&to=2026-01-15T11:32:00Z`);
         expect(res.body.buckets).to.deep.equal([
-          { start: '2026-01-15T11:29:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T11:30:00Z', impressions: 1, clicks: 0 },
-          { start: '2026-01-15T11:31:00Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T11:29:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T11:30:00.000Z', impressions: 1, clicks: 0 },
+          { start: '2026-01-15T11:31:00.000Z', impressions: 0, clicks: 0 },
         ]);
         const now = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T12:00:00Z&to=2026-01-15T12:01:00Z`);
-        expect(now.body.buckets, 'not in the minute it arrived').to.deep.equal([{ start: '2026-01-15T12:00:00Z', impressions: 0, clicks: 0 }]);
+        expect(now.body.buckets, 'not in the minute it arrived').to.deep.equal([{ start: '2026-01-15T12:00:00.000Z', impressions: 0, clicks: 0 }]);
         // last_hour holds it through the 59th minute after its own minute (11:30), not after its arrival.
         clock.set(t0 + 30 * MINUTE - 1);
         expect(await stats(other, id)).to.include({ last_hour: 1, last_day: 1, total: 1 });
