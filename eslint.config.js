@@ -21,7 +21,7 @@ export default tseslint.config(
     // actors/ is the leaf layer: no HTTP, no config, no environment.
     files: ['actors/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['koa', 'koa-*', '@koa/*', 'ajv', '../src/*', 'pino'] }],
+      'no-restricted-imports': ['error', { patterns: ['koa', 'koa-*', '@koa/*', 'ajv', '../src/*', '../../src/*', 'pino'] }],
       'no-restricted-properties': ['error', { object: 'process', property: 'env' }, { object: 'Date', property: 'now' }],
     },
   },

@@ -1,18 +1,17 @@
 import type { AnalyticsEvent, AnalyticsJournal } from './analytics-protocol.js';
-import type { AnalyticsImage } from './analytics.js';
-import type { DedupeImage } from './dedupe.js';
-import type { WindowsImage } from './windows.js';
+import type { Reply } from './ask.js';
+import type { AnalyticsImage } from './counting/analytics.js';
+import type { DedupeImage } from './counting/dedupe.js';
+import type { WindowsImage } from './counting/windows.js';
 
 /**
  * Messages the registry and campaign actors exchange, and the values they reply with. Both actor
  * files import this one so neither imports the other.
  */
 
-/** How long an impression or click id is remembered for idempotent retries. */
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+export { IDEMPOTENCY_TTL_MS } from './counting/dedupe.js';
 
-/** A reply callback carried by an ask; the actor calls it once, synchronously while processing. */
-export type Reply<T> = (value: T) => void;
+export type { Reply } from './ask.js';
 
 /** What a campaign is, as created. Times are epoch milliseconds. */
 export interface CampaignInfo {

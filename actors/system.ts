@@ -1,6 +1,6 @@
 import { createActor } from 'xstate';
-import type { Clock } from './clock.js';
-import { registryLogic, type DeadLetterReport, type RegistryInput, type RegistryRef, type SupervisionReport } from './registry.js';
+import type { Clock } from './counting/clock.js';
+import { registryLogic, type DeadLetterReport, type RegistryInput, type RegistryRef, type SupervisionReport } from './registry/registry.js';
 
 export interface CounterSystemOptions extends RegistryInput {
   readonly clock: Clock;

@@ -11,7 +11,8 @@ import { FixedClock, FULL_ADMIN_KEY, startFullApp } from './helpers/full-app.js'
  * it. Generated values are matched by shape and bound on first sight: a UUID or a 16-hex key id
  * that api.md shows stands for the one the app made (and is sent as that one afterwards; an id first
  * seen in a request names a campaign created for it), and times and epoch milliseconds within three
- * days of the clock match any of the same form. `…` stands for the rest of a string.
+ * days of the clock match any of the same form, and so does a `next_cursor` (bound like an id). `…`
+ * stands for the rest of a string; `$ sleep <s>` moves the clock.
  *
  * API_MD_PRINT=1 prints what the app answered instead (with api.md's ids put back), to paste.
  */
@@ -138,7 +139,7 @@ function printf(args: string[]): Buffer {
 }
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const GENERATED = new RegExp(`(${UUID})|(\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d{3})?(?:Z|[+-]\\d\\d:\\d\\d))|(?<![0-9a-f])([0-9a-f]{16})(?![0-9a-f])|(?<!\\d)(\\d{13})(?!\\d)|(…)`, 'g');
+const GENERATED = new RegExp(`(?<="next_cursor":")([\\w-]{8,})(?=")|(${UUID})|(\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d{3})?(?:Z|[+-]\\d\\d:\\d\\d))|(?<![0-9a-f])([0-9a-f]{16})(?![0-9a-f])|(?<!\\d)(\\d{13})(?!\\d)|(…)`, 'g');
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Ids api.md shows, bound to those the app made. */
@@ -167,8 +168,8 @@ class Bindings {
     for (const m of doc.matchAll(GENERATED)) {
       pattern += escape(doc.slice(last, m.index));
       last = (m.index as number) + m[0].length;
-      const [, uuid, time, hex, epoch, rest] = m;
-      const id = uuid ?? hex;
+      const [, cursor, uuid, time, hex, epoch, rest] = m;
+      const id = cursor ?? uuid ?? hex;
       if (id !== undefined) {
         const bound = this.live.get(id);
         if (bound !== undefined) pattern += escape(bound);
@@ -176,7 +177,7 @@ class Bindings {
         else {
           const name = `g${names.size}`;
           names.set(id, name);
-          pattern += `(?<${name}>${uuid !== undefined ? UUID : '[0-9a-f]{16}'})`;
+          pattern += `(?<${name}>${cursor !== undefined ? '[\\w-]+' : uuid !== undefined ? UUID : '[0-9a-f]{16}'})`;
         }
       } else if (time !== undefined && Math.abs(Date.parse(time) - CLOCK) <= NEAR_MS && !/:00(\.000)?(Z|[+-])/.test(time)) {
         pattern += time.replace(/\d/g, '\\d').replace(/[.+]/g, '\\$&');
@@ -230,6 +231,11 @@ describe('api.md: every example runs and answers what it shows', () => {
   /** Runs one command line as a shell would run curl and the tools piped to it. */
   async function run(command: string): Promise<Answer & { shown: string }> {
     const stages = words(command, vars);
+    // Time passes only when an example says so.
+    if (stages[0][0] === 'sleep') {
+      clock.at += Number(stages[0][1]) * 1000;
+      return { status: 0, headers: new Headers(), text: '', shown: '' };
+    }
     let stdin: Buffer | undefined;
     if (stages[0][0] === 'printf') stdin = printf(stages.shift()!.slice(1));
     const [curl, ...filters] = stages;

@@ -57,7 +57,7 @@ export interface HttpApp {
 /** Builds the Koa application and its fast lane's dependencies. It never listens: `main.ts` does. */
 export function createHttpApp(deps: AppDeps): HttpApp {
   const app = new Koa();
-  const metrics = deps.metrics ?? new Metrics({ source: deps.counter, processMetrics: false });
+  const metrics = deps.metrics ?? new Metrics({ source: deps.counter.campaigns, processMetrics: false });
   const impressions = impressionAnswerer(deps.counter, deps.batchLimit, metrics.impressions, deps.bots);
   const bodyBudget = deps.bodyBudget ?? new BodyBudget(64 * 1024 * 1024);
   const keys = deps.keys ?? new KeyRing(new MemoryKeyStore());

@@ -1,7 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { analyticsConfig } from './analytics.js';
-import { StateBudget } from '../actors/budget.js';
+import { analyticsConfig } from './use-cases/analytics.js';
+import { StateBudget } from '../actors/counting/budget.js';
 import { watchBudget } from './budget.js';
 import { buildApp, openKeys, openRedis, rateLimits, startCounting } from './compose.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
@@ -63,7 +63,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const redis = config.store === 'redis' ? await openRedis(config, logger) : undefined;
   // Made before recovery so the journal can report its fsyncs; the actors' figures are asked for at
   // scrape time, by when `counter` exists.
-  const metrics: Metrics = new Metrics({ source: { describe: () => counter.describe() } });
+  const metrics: Metrics = new Metrics({ source: { describe: () => counter.campaigns.describe() } });
   const durable = config.durability === 'off' || redis ? undefined : await recover(config, logger, metrics, readiness);
   if (durable) {
     logger.info({ ...durable.report }, 'recovered state from disk');

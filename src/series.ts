@@ -1,5 +1,5 @@
 import { SeriesSource, type SeriesQuery } from '../actors/analytics-protocol.js';
-import type { AnalyticsConfig } from './analytics.js';
+import type { AnalyticsConfig } from './use-cases/analytics.js';
 import type { Zone } from './calendar.js';
 import { ValidationError } from './errors.js';
 

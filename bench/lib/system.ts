@@ -31,14 +31,14 @@ export function campaignIds(count: number): string[] {
 /** Creates campaigns `c0`…`c{count-1}`, started long ago so that no impression is early. */
 export async function createInProcessCampaigns(counter: Counter, count: number): Promise<string[]> {
   const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push((await counter.createCampaign({ name: `bench-${i}`, startTime: 0 })).id);
+  for (let i = 0; i < count; i++) ids.push((await counter.campaigns.create({ name: `bench-${i}`, startTime: 0 })).id);
   return ids;
 }
 
 /** Feeds items in batches and fails loudly on any outcome other than counted/duplicate. */
 export async function ingest(counter: Counter, batches: readonly (readonly Impression[])[]): Promise<void> {
   for (const batch of batches) {
-    const { outcomes } = await counter.recordImpressions(batch);
+    const { outcomes } = await counter.impressions.recordMany(batch);
     for (const o of outcomes) if (o !== 'counted' && o !== 'duplicate') throw new Error(`unexpected outcome ${o}`);
   }
 }

@@ -1,9 +1,9 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ask } from '../../actors/ask.js';
-import { systemClock } from '../../actors/clock.js';
+import { systemClock } from '../../actors/counting/clock.js';
 import type { Impression } from '../../actors/protocol.js';
-import type { IngestResult, RegistryEvent, RegistryRef } from '../../actors/registry.js';
-import { analyticsConfig } from '../../src/analytics.js';
+import type { IngestResult, RegistryEvent, RegistryRef } from '../../actors/registry/registry.js';
+import { analyticsConfig } from '../../src/use-cases/analytics.js';
 import { startCounting } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -74,7 +74,7 @@ workerMain<DurabilityParams, DurabilityResult>(async (p) => {
   });
   const { system, counter } = startCounting(config, { journal: store.journal, onFatal: (err) => (failure ??= err), askTimeoutMs: ASK_MS });
   for (const state of states) system.registry.send({ type: 'campaign.restore', state });
-  const campaignId = (await counter.createCampaign({ name: 'durability', startTime: 0 })).id;
+  const campaignId = (await counter.campaigns.create({ name: 'durability', startTime: 0 })).id;
   const check = (): void => {
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
   };
@@ -142,7 +142,7 @@ workerMain<DurabilityParams, DurabilityResult>(async (p) => {
   const baseline = probeEnd(started, baseLoad);
   check();
 
-  const total = (await counter.stats(campaignId)).total;
+  const total = (await counter.campaigns.stats(campaignId)).total;
   // 4. No final snapshot: the restart replays the journal tail behind the snapshot.
   await store.journal.close();
   system.stop();

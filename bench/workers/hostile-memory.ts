@@ -31,7 +31,7 @@ workerMain<HostileParams, HostilePoint>(async (p) => {
   const measure = async (): Promise<{ heap: number; rss: number; state: number }> => {
     fullGc();
     const m = process.memoryUsage();
-    const d = await counter.describe();
+    const d = await counter.campaigns.describe();
     return { heap: m.heapUsed + m.external, rss: m.rss, state: d.children.reduce((n, c) => n + c.bytes, 0) };
   };
   const ids = await createInProcessCampaigns(counter, p.campaigns);
@@ -51,7 +51,7 @@ workerMain<HostileParams, HostilePoint>(async (p) => {
   for (let c = half; c < p.campaigns; c++) await feed(ids[c], c);
   const end = await measure();
   let total = 0;
-  for (const id of ids) total += (await counter.stats(id)).total;
+  for (const id of ids) total += (await counter.campaigns.stats(id)).total;
   system.stop();
   const n = p.campaigns - half;
   return { campaigns: n, heap: (end.heap - mid.heap) / n, rss: (end.rss - mid.rss) / n, stateBytes: (end.state - mid.state) / n, total };

@@ -64,7 +64,7 @@ workerMain<InprocParams, InprocResult>(async (p) => {
     oursCpu.push(p.items / (cpuSeconds() - c0));
     ours.push(p.items / ((performance.now() - t0) / 1000));
     const totals: number[] = [];
-    for (const id of ids) totals.push((await counter.stats(id)).total);
+    for (const id of ids) totals.push((await counter.campaigns.stats(id)).total);
     system.stop();
     oursCheck = worst(oursCheck, totalsAgree('ours: total = distinct users sent', totals, expected));
 

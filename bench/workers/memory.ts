@@ -83,7 +83,7 @@ workerMain<MemoryParams, MemoryPoint[]>(async (p) => {
       busyMs += performance.now() - t0;
       n += size;
     }
-    const total = (await counter.stats(id)).total;
+    const total = (await counter.campaigns.stats(id)).total;
     points.push(point(keys, base, usage(), n / (busyMs / 1000), total));
   }
   system.stop();

@@ -74,7 +74,7 @@ workerMain<ObservabilityParams, ObservabilityResult>(async (p) => {
   let user = 0;
   const timeImpressions = async (n: number): Promise<number> => {
     const c0 = selfCpuSeconds();
-    for (let i = 0; i < n; i++) await counter.recordImpression({ campaignId: campaign, userId: `u${user++ % 100_000}`, adId: 'ad' });
+    for (let i = 0; i < n; i++) await counter.impressions.record({ campaignId: campaign, userId: `u${user++ % 100_000}`, adId: 'ad' });
     return ((selfCpuSeconds() - c0) * 1e9) / n;
   };
   const inspector = new Inspector({ system: system.registry.system, maxBufferBytes: 64 * 1024 * 1024 });

@@ -34,12 +34,12 @@ workerMain<StatsParams, StatsResult>(async (p) => {
   }
   await ingest(counter, batches);
   const totals: number[] = [];
-  for (const id of ids) totals.push((await counter.stats(id)).total);
+  for (const id of ids) totals.push((await counter.campaigns.stats(id)).total);
   const check = totalsAgree('in-process: total = distinct users sent', totals, distinctPerCampaign(w, p.impressions));
 
   const random = mulberry32(42);
   const order = Array.from({ length: p.asks }, () => ids[Math.floor(random() * ids.length)]);
-  const ours = await time(order, (id) => counter.stats(id));
+  const ours = await time(order, (id) => counter.campaigns.stats(id));
   system.stop();
 
   const table = new Map<string, Stats>(ids.map((id, i) => [id, { lastHour: totals[i], lastDay: totals[i], total: totals[i] }]));

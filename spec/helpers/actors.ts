@@ -1,6 +1,6 @@
 import sinon from 'sinon';
 import { createActor, type AnyActorRef, type EventObject } from 'xstate';
-import { campaignLogic, type CampaignRef } from '../../actors/campaign.js';
+import { campaignLogic, type CampaignRef } from '../../actors/campaign/campaign.js';
 import type { CampaignDescription, CampaignInfo, Impression, Outcome, Reply, Stats } from '../../actors/protocol.js';
 import {
   registryLogic,
@@ -11,7 +11,7 @@ import {
   type RegistryRef,
   type StatsResult,
   type SupervisionReport,
-} from '../../actors/registry.js';
+} from '../../actors/registry/registry.js';
 
 export const SECOND_MS = 1_000;
 export const MINUTE_MS = 60_000;

@@ -1,4 +1,4 @@
-import type { Clock } from '../../actors/clock.js';
+import type { Clock } from '../../actors/counting/clock.js';
 import { KeyRing, MemoryKeyStore } from '../../src/auth/keys.js';
 import { Inspector } from '../../src/inspector.js';
 import { startTestApp, type TestApp, type TestAppOptions } from './app.js';

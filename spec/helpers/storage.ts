@@ -2,9 +2,9 @@ import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { pino } from 'pino';
 import sinon from 'sinon';
-import { hash128 } from '../../actors/hash128.js';
+import { hash128 } from '../../actors/counting/hash128.js';
 import type { CampaignInfo, Impression, Outcome } from '../../actors/protocol.js';
-import type { DeadLetterReport, SupervisionReport } from '../../actors/registry.js';
+import type { DeadLetterReport, SupervisionReport } from '../../actors/registry/registry.js';
 import type { CounterSystem } from '../../actors/system.js';
 import { startCounting } from '../../src/compose.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -245,10 +245,10 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
     },
     async record(campaignId, users, impressionId) {
       const items: Impression[] = users.map((u) => ({ campaignId, userId: u, adId: 'ad-1', impressionId: impressionId?.(u) }));
-      return (await counter.recordImpressions(items)).outcomes;
+      return (await counter.impressions.recordMany(items)).outcomes;
     },
     async total(campaignId) {
-      return (await counter.stats(campaignId)).total;
+      return (await counter.campaigns.stats(campaignId)).total;
     },
     async crash() {
       if (stopped) return;

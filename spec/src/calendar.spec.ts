@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { DEFAULT_ANALYTICS_CONFIG } from '../../src/analytics.js';
+import { DEFAULT_ANALYTICS_CONFIG } from '../../src/use-cases/analytics.js';
 import { Zone } from '../../src/calendar.js';
 import { planSeries } from '../../src/series.js';
 import { fcParams } from '../helpers/seed.js';

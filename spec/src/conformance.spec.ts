@@ -427,6 +427,39 @@ for (const makeBackend of ALL_BACKENDS) {
         expect(await analytics(t, id, '30d')).to.deep.include({ impressions: 0, unique_users: 0 });
       });
 
+      it('reads from/to ranges from minute or hour buckets, and pages a ranking of one snapshot while clicks arrive (across nodes when shared)', async () => {
+        const other = backend.shared ? await node() : t;
+        const a = await createCampaign(t);
+        const b = await createCampaign(t);
+        const t0 = clock.now(); // 12:00:00
+        const iso = (ms: number) => new Date(ms).toISOString();
+        const clicks = (campaign: string, ad: string, n: number) => other.request('POST', `${API}/clicks`, Array.from({ length: n }, () => click(campaign, ad)));
+        await postImpression(t, [impression(a, 'u1', 'x'), impression(a, 'u2', 'y')]);
+        await clicks(a, 'x', 1);
+        clock.set(t0 + 2 * HOUR + 30_000);
+        await clicks(a, 'y', 3);
+        await clicks(b, 'x', 1);
+        const range = async (from: number, to: number) => (await t.request('GET', `${API}/campaigns/${a}/analytics?from=${iso(from)}&to=${iso(to)}`)).body;
+        expect(await range(t0 + 2 * HOUR + 10_000, t0 + 2 * HOUR + 20_000)).to.deep.include({ from: iso(t0 + 2 * HOUR), to: iso(t0 + 2 * HOUR + MINUTE), clicks: 3, impressions: 0 });
+        expect(await range(t0, t0 + MINUTE)).to.deep.include({ clicks: 1, impressions: 2, unique_users: 2 });
+        clock.set(t0 + 25 * HOUR); // 12:00 of yesterday is older than the minutes kept: hour buckets
+        expect(await range(t0 + 30_000, t0 + HOUR)).to.deep.include({ from: iso(t0), to: iso(t0 + HOUR), clicks: 1, impressions: 2 });
+
+        const page = async (query: string) => (await other.request('GET', `${API}/ads/analytics?${query}`)).body;
+        const first = await page('limit=1');
+        expect(first).to.deep.include({ from: null, to: iso(t0 + 25 * HOUR) });
+        expect(first.ads.map((r: { ad_id: string }) => r.ad_id)).to.deep.equal(['y']);
+        clock.advance(30_000);
+        await clicks(b, 'x', 5); // after the snapshot: 'x' would now rank first
+        const second = await t.request('GET', `${API}/ads/analytics?limit=1&cursor=${first.next_cursor}`);
+        expect(second.body).to.deep.include({ next_cursor: null });
+        expect(second.body.ads).to.deep.equal([{ ad_id: 'x', campaigns: 2, clicks: 2, impressions: 1, ctr: 2, total_playback_time: 0, avg_playback_time: 0 }]);
+        const fresh = await page(`from=${iso(t0 + 2 * HOUR)}`);
+        expect(fresh.ads.map((r: { ad_id: string; clicks: number }) => [r.ad_id, r.clicks])).to.deep.equal([['y', 3], ['x', 1]]);
+        clock.advance(MINUTE);
+        expect((await page(`campaign_id=${b}`)).ads.map((r: { ad_id: string; clicks: number }) => [r.ad_id, r.clicks])).to.deep.equal([['x', 6]]);
+      });
+
       it('counts distinct users as a union over the window (a user counted twice is one user), within the sketch error for many', async () => {
         const id = await createCampaign(t);
         await postImpression(t, impression(id, 'u1'));

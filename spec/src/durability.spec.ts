@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import sinon from 'sinon';
-import { DedupeTable } from '../../actors/dedupe.js';
-import type { DeadLetterReport, SupervisionReport } from '../../actors/registry.js';
+import { DedupeTable } from '../../actors/counting/dedupe.js';
+import type { DeadLetterReport, SupervisionReport } from '../../actors/registry/registry.js';
 import { createApp } from '../../src/app.js';
 import { Client, removeTempDirs, tempDir, waitFor, type JsonResponse } from '../helpers/process.js';
 import { DEFAULT_ANALYTICS } from '../../actors/analytics-protocol.js';
@@ -204,7 +204,7 @@ describe('durability through the HTTP API (in process)', () => {
       await node.crash();
       const next = await bootNode(dir, { clock: new ManualClock(T0 + 3_600_000 * 2) });
       restarted.push(next);
-      const outcomes = await next.counter.recordImpressions([
+      const outcomes = await next.counter.impressions.recordMany([
         { campaignId: campaign, userId: 'u1', adId: 'ad-1', impressionId: 'imp-1' },
         { campaignId: campaign, userId: 'u1', adId: 'ad-1', impressionId: 'imp-2' },
         { campaignId: campaign, userId: 'u2', adId: 'ad-1', impressionId: 'imp-3' },
@@ -234,10 +234,10 @@ describe('durability through the HTTP API (in process)', () => {
       const edge = Math.floor((T0 - 30 * 60_000) / 60_000) * 60_000 + HOUR_MS;
       const next = await bootNode(dir, { clock: new ManualClock(edge - 1) });
       restarted.push(next);
-      expect(await next.counter.stats(campaign)).to.deep.equal({ lastHour: 2, lastDay: 2, total: 2 });
+      expect(await next.counter.campaigns.stats(campaign)).to.deep.equal({ lastHour: 2, lastDay: 2, total: 2 });
       expect((await next.counter.analytics.report(campaign, '1h', false)).campaign).to.include({ counted: 2, duplicates: 1 });
       next.clock.ms = edge;
-      expect(await next.counter.stats(campaign)).to.deep.equal({ lastHour: 1, lastDay: 2, total: 2 });
+      expect(await next.counter.campaigns.stats(campaign)).to.deep.equal({ lastHour: 1, lastDay: 2, total: 2 });
       expect((await next.counter.analytics.report(campaign, '1h', false)).campaign, 'the duplicate, too, happened 30 minutes before').to.include({ counted: 1, duplicates: 0 });
       // Dedupe went by arrival: u1 stays a duplicate until an hour (the TTL) after T0.
       next.clock.ms = T0 + HOUR_MS - 1;
@@ -280,7 +280,7 @@ describe('durability through the HTTP API (in process)', () => {
       const next = await bootNode(dir, { clock: new ManualClock(T0 + 2 * HOUR_MS), analytics: { ...DEFAULT_ANALYTICS, clickTtlMs: 60_000 } });
       restarted.push(next);
       const at = next.clock.now();
-      const retried = await next.counter.analytics.recordClicks(
+      const retried = await next.counter.clicks.record(
         [
           { campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-1', at },
           { campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-2', at },
@@ -289,7 +289,7 @@ describe('durability through the HTTP API (in process)', () => {
       );
       expect(retried.outcomes).to.deep.equal(['replayed_counted', 'replayed_duplicate']);
       expect(await clicksOf(next, campaign), 'the retried click counts once').to.equal(1);
-      const fresh = await next.counter.analytics.recordClicks([{ campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-3', at }], at);
+      const fresh = await next.counter.clicks.record([{ campaignId: campaign, adId: 'ad-1', userId: 'u1', clickId: 'c-3', at }], at);
       expect(fresh.outcomes, 'a new id still counts').to.deep.equal(['counted']);
     }
 

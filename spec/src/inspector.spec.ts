@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { InspectionEvent } from 'xstate';
-import { systemClock } from '../../actors/clock.js';
+import { systemClock } from '../../actors/counting/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
 import { Counter } from '../../src/counter.js';
 import { Inspector, sanitize, type InspectableSystem, type Watcher } from '../../src/inspector.js';
@@ -44,11 +44,11 @@ describe('Inspector', () => {
   beforeEach(async () => {
     system = startCounterSystem({ clock: systemClock, ttlMs: 3_600_000, tickMs: 60_000, sweepBudget: 65_536, supervision: { maxRestarts: 5, windowMs: 60_000 } });
     counter = new Counter({ registry: system.registry, clock: systemClock, askTimeoutMs: 1000 });
-    campaignId = (await counter.createCampaign({ name: 'c', startTime: 0 })).id;
+    campaignId = (await counter.campaigns.create({ name: 'c', startTime: 0 })).id;
   });
   afterEach(() => system.stop());
 
-  const record = (userId: string) => counter.recordImpression({ campaignId, userId, adId: 'ad-1' });
+  const record = (userId: string) => counter.impressions.record({ campaignId, userId, adId: 'ad-1' });
 
   describe('attaching only while watched', () => {
     it('attaches the inspection hook with the first watcher and detaches it when the last leaves', () => {
@@ -129,7 +129,7 @@ describe('Inspector', () => {
       const inspector = new Inspector({ system: system.registry.system });
       const seen = collect(inspector.watch());
       await record('u1');
-      await counter.stats(campaignId);
+      await counter.campaigns.stats(campaignId);
       await until(() => seen.records.some((r) => r.type === 'stats' && r.actor.startsWith('campaign:')), 'the stats ask');
       const events = seen.records.filter((r) => r.event !== undefined).map((r) => r.event);
       expect(events.length).to.be.greaterThan(3);
@@ -160,7 +160,7 @@ describe('Inspector', () => {
       const campaigns = collect(inspector.watch({ actors: ['campaign:*'], types: ['!snapshot'] }));
       const statsOnly = collect(inspector.watch({ types: ['stats'] }));
       await record('u1');
-      await counter.stats(campaignId);
+      await counter.campaigns.stats(campaignId);
       await until(() => statsOnly.records.length >= 4 && campaigns.records.length >= 2, 'filtered streams');
 
       expect(registryOnly.records.length).to.be.greaterThan(0);
@@ -188,7 +188,7 @@ describe('Inspector', () => {
         throw new Error('broken watcher');
       };
       expect(await record('u1')).to.equal(true);
-      expect((await counter.stats(campaignId)).total).to.equal(1);
+      expect((await counter.campaigns.stats(campaignId)).total).to.equal(1);
       watcher.close();
     });
   });
@@ -200,7 +200,7 @@ describe('Inspector', () => {
       const slow = inspector.watch(); // nobody reads its stream
       const items = Array.from({ length: 50 }, (_, i) => ({ campaignId, userId: `u${i}`, adId: 'ad-1' }));
       for (let i = 0; i < 200 && !slow.isClosed; i++) {
-        await counter.recordImpressions(items);
+        await counter.impressions.recordMany(items);
         await new Promise((r) => setImmediate(r));
       }
       expect(slow.isClosed, 'dropped').to.equal(true);
@@ -215,7 +215,7 @@ describe('Inspector', () => {
       const seen = collect(reader);
       const items = Array.from({ length: 50 }, (_, i) => ({ campaignId, userId: `u${i}`, adId: 'ad-1' }));
       for (let i = 0; i < 50; i++) {
-        await counter.recordImpressions(items);
+        await counter.impressions.recordMany(items);
         await new Promise((r) => setImmediate(r));
       }
       expect(reader.isClosed).to.equal(false);

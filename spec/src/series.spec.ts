@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { DEFAULT_ANALYTICS_CONFIG } from '../../src/analytics.js';
+import { DEFAULT_ANALYTICS_CONFIG } from '../../src/use-cases/analytics.js';
 import { Zone } from '../../src/calendar.js';
 import { ValidationError } from '../../src/errors.js';
 import { MAX_BUCKETS, planSeries } from '../../src/series.js';

@@ -1,7 +1,8 @@
 import type { Context } from 'koa';
 import type { AdInfo } from '../../actors/analytics-protocol.js';
 import type { Counter } from '../counter.js';
-import { AppError, ValidationError } from '../errors.js';
+import { badCursor, issueCursor, positionCursor, readCursor, readPosition } from './cursor.js';
+import { AppError } from '../errors.js';
 import { analyticsValidators as v, type ListCampaignsQuery } from './schemas.js';
 import { queryOf, valid } from './validate.js';
 
@@ -39,7 +40,7 @@ export function adHandlers(counter: Counter) {
       const campaignId = String(ctx.params.id);
       const { limit, after } = page(ctx);
       const got = await analytics.listCampaignAds(campaignId, after, limit);
-      ctx.body = { campaign_id: campaignId, ads: got.ads.map((a) => adJson(a, campaignId)), next_cursor: got.next === undefined ? null : encode(`p${got.next}`) };
+      ctx.body = { campaign_id: campaignId, ads: got.ads.map((a) => adJson(a, campaignId)), next_cursor: got.next === undefined ? null : positionCursor(ctx, got.next) };
     },
 
     /** Every campaign's registered ads, in campaign order, a page at a time. */
@@ -48,14 +49,14 @@ export function adHandlers(counter: Counter) {
       const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
       let from = { campaign: 0, ad: 0 };
       if (query.cursor !== undefined) {
-        const m = /^a(\d{1,9})\.(\d{1,9})$/.exec(decode(query.cursor));
+        const m = /^a(\d{1,9})\.(\d{1,9})$/.exec(readCursor(ctx, query.cursor));
         if (m === null) throw badCursor();
         from = { campaign: Number(m[1]), ad: Number(m[2]) };
       }
       const got = await analytics.listAllAds(from, limit);
       ctx.body = {
         ads: got.ads.map((a) => adJson(a, a.campaignId)),
-        next_cursor: got.next === undefined ? null : encode(`a${got.next.campaign}.${got.next.ad}`),
+        next_cursor: got.next === undefined ? null : issueCursor(ctx, `a${got.next.campaign}.${got.next.ad}`),
       };
     },
   };
@@ -65,25 +66,10 @@ export function adHandlers(counter: Counter) {
 export function page(ctx: Context): { limit: number; after: number } {
   const query = queryOf<ListCampaignsQuery>(ctx);
   const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
-  if (query.cursor === undefined) return { limit, after: 0 };
-  const m = /^p(\d{1,9})$/.exec(decode(query.cursor));
-  if (m === null) throw badCursor();
-  return { limit, after: Number(m[1]) };
+  return { limit, after: query.cursor === undefined ? 0 : readPosition(ctx, query.cursor) };
 }
 
 /** Where a registered ad is read (its 201's Location). */
 function adPath(campaignId: string, adId: string): string {
   return `/api/v1/campaigns/${encodeURIComponent(campaignId)}/ads/${encodeURIComponent(adId)}`;
-}
-
-export function encode(text: string): string {
-  return Buffer.from(text).toString('base64url');
-}
-
-function decode(cursor: string): string {
-  return Buffer.from(cursor, 'base64url').toString();
-}
-
-function badCursor(): ValidationError {
-  return new ValidationError('query "cursor" is not a cursor this service issued');
 }

@@ -7,7 +7,6 @@ import { AppError, ValidationError } from '../errors.js';
 import type { Auth } from './auth.js';
 import { BOTS_ON, type BotFilter } from './bots.js';
 import { NO_OUTCOMES, type OutcomeRecorder } from '../metrics.js';
-import { clickFailure } from './clicks.js';
 import { isReplayOutcome, REPLAYED_HEADER, type ImpressionAnswerer } from './impressions.js';
 import { compile, isHttpUrl, valid } from './validate.js';
 
@@ -229,9 +228,9 @@ async function countImpression(answer: ImpressionAnswerer, f: BeaconFields, agen
 /** A click beacon's `i` is its click_id: firing it again answers as the first time, like an impression beacon's. */
 async function countClick(counter: Counter, f: BeaconFields, bot: boolean, ipAddress: string | undefined, tally: OutcomeRecorder): Promise<string> {
   const now = counter.analytics.now();
-  let answer: Awaited<ReturnType<Counter['analytics']['recordClicks']>>;
+  let answer: Awaited<ReturnType<Counter['clicks']['record']>>;
   try {
-    answer = await counter.analytics.recordClicks([{ campaignId: f.campaignId, adId: f.adId, userId: f.userId, ipAddress, at: now, bot, ...(f.impressionId !== undefined && { clickId: f.impressionId }) }], now);
+    answer = await counter.clicks.record([{ campaignId: f.campaignId, adId: f.adId, userId: f.userId, ipAddress, at: now, bot, ...(f.impressionId !== undefined && { clickId: f.impressionId }) }], now);
   } catch (err) {
     tally.add(err instanceof AppError && err.status === 404 ? 'not_found' : err instanceof AppError && err.status === 503 ? 'unavailable' : 'error');
     throw err;
@@ -246,6 +245,6 @@ async function countClick(counter: Counter, f: BeaconFields, bot: boolean, ipAdd
     case 'replayed_duplicate':
       return outcome;
     default:
-      throw await clickFailure(counter, outcome, f.campaignId, answer.retryAfterMs);
+      throw await counter.clicks.outcomeError(outcome, f.campaignId, answer.retryAfterMs);
   }
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { CampaignInfo } from '../../actors/protocol.js';
 import type { Counter } from '../counter.js';
-import { ValidationError } from '../errors.js';
+import { positionCursor, readPosition } from './cursor.js';
 import { validators, type ListCampaignsQuery } from './schemas.js';
 import { queryOf, valid } from './validate.js';
 
@@ -16,7 +16,7 @@ export function campaignHandlers(counter: Counter) {
   return {
     async create(ctx: Context): Promise<void> {
       const body = valid(validators.createCampaign, ctx.request.body);
-      const campaign = await counter.createCampaign({
+      const campaign = await counter.campaigns.create({
         name: body.name,
         startTime: body.start_time == null ? undefined : Date.parse(body.start_time),
       });
@@ -28,21 +28,21 @@ export function campaignHandlers(counter: Counter) {
     async list(ctx: Context): Promise<void> {
       const query = queryOf<ListCampaignsQuery>(ctx);
       const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
-      const after = query.cursor === undefined ? 0 : decodeCursor(query.cursor);
-      const page = await counter.listCampaigns(after, limit);
+      const after = query.cursor === undefined ? 0 : readPosition(ctx, query.cursor);
+      const page = await counter.campaigns.list(after, limit);
       ctx.body = {
         campaigns: page.campaigns.map(campaignJson),
-        next_cursor: page.next === undefined ? null : encodeCursor(page.next),
+        next_cursor: page.next === undefined ? null : positionCursor(ctx, page.next),
       };
     },
 
     async get(ctx: Context): Promise<void> {
-      ctx.body = campaignJson(await counter.getCampaign(String(ctx.params.id)));
+      ctx.body = campaignJson(await counter.campaigns.get(String(ctx.params.id)));
     },
 
     async stats(ctx: Context): Promise<void> {
       const id = String(ctx.params.id);
-      const stats = await counter.stats(id);
+      const stats = await counter.campaigns.stats(id);
       ctx.body = { campaign_id: id, last_hour: stats.lastHour, last_day: stats.lastDay, total: stats.total };
     },
   };
@@ -50,14 +50,4 @@ export function campaignHandlers(counter: Counter) {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-function encodeCursor(position: number): string {
-  return Buffer.from(`p${position}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const m = /^p(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (m === null) throw new ValidationError('query "cursor" is not a cursor this service issued');
-  return Number(m[1]);
 }

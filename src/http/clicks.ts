@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { Click, ClickOutcome } from '../../actors/analytics-protocol.js';
 import { isAnswered, type Answered, type Counter } from '../counter.js';
-import { CampaignNotFoundError, CampaignNotStartedError, OverBudgetError, UnavailableError, ValidationError } from '../errors.js';
+import { CampaignNotFoundError, UnavailableError, ValidationError } from '../errors.js';
 import { NO_OUTCOMES, type OutcomeRecorder } from '../metrics.js';
 import { answerBatch, batchSummary, checkBatchSize, type BatchKind, type ItemResult } from './batch.js';
 import { isReplayOutcome, REPLAYED_HEADER } from './impressions.js';
@@ -31,18 +31,18 @@ const ITEMS: Record<Answered, ItemResult> = {
 
 /** POST /clicks: one click object, or a JSON array of them answered item by item (like impressions). */
 export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFilter = BOTS_ON, tally: OutcomeRecorder = NO_OUTCOMES) {
-  const analytics = counter.analytics;
+  const clicks = counter.clicks;
   const batch: Omit<BatchKind<Click, ClickOutcome>, 'record'> = {
     noun: 'clicks',
     settled: ITEMS,
-    failure: (outcome, click, retryAfterMs) => clickFailure(counter, outcome, click.campaignId, retryAfterMs),
+    failure: (outcome, click, retryAfterMs) => counter.clicks.outcomeError(outcome, click.campaignId, retryAfterMs),
     campaignOf: (click) => click.campaignId,
   };
   return {
     async record(ctx: Context): Promise<void> {
       const body: unknown = ctx.request.body;
       const isBot = bots.forRequest(ctx.get('User-Agent') || undefined);
-      const now = analytics.now();
+      const now = clicks.now();
       const parse = (value: unknown): Click | ValidationError => toClick(value, now, isBot, counter);
       if (!Array.isArray(body)) {
         const click = parse(body);
@@ -50,7 +50,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
           tally.add('invalid');
           throw click;
         }
-        const { outcomes, retryAfterMs } = await recorded(tally, 1, analytics.recordClicks([click], now));
+        const { outcomes, retryAfterMs } = await recorded(tally, 1, clicks.record([click], now));
         const outcome = outcomes[0];
         tally.add(outcome);
         if (isAnswered(outcome)) {
@@ -58,7 +58,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
           ctx.body = CLICK_ANSWERS[outcome];
           return;
         }
-        throw await clickFailure(counter, outcome, click.campaignId, retryAfterMs);
+        throw await counter.clicks.outcomeError(outcome, click.campaignId, retryAfterMs);
       }
       checkBatchSize(body, batchLimit, batch.noun);
       const parseTallied = (value: unknown): Click | ValidationError => {
@@ -66,7 +66,7 @@ export function clickHandlers(counter: Counter, batchLimit: number, bots: BotFil
         if (click instanceof ValidationError) tally.add('invalid');
         return click;
       };
-      const answer = await answerBatch(body, parseTallied, { ...batch, record: (items) => recorded(tally, items.length, analytics.recordClicks(items, now)) });
+      const answer = await answerBatch(body, parseTallied, { ...batch, record: (items) => recorded(tally, items.length, clicks.record(items, now)) });
       const { counts, refused } = answer;
       for (const outcome of refused) tally.add(outcome);
       for (const outcome of ['counted', 'duplicate', 'bot_filtered', 'replayed_counted', 'replayed_duplicate'] as const) tally.add(outcome, counts[outcome]);
@@ -79,7 +79,7 @@ function toClick(value: unknown, now: number, isBot: BotJudge, counter: Counter)
   const illFormed = illFormedPath(value, 2);
   if (illFormed !== undefined) return loneSurrogate(illFormed, 'click');
   if (!v.click(value)) return new ValidationError(describe(v.click.errors?.[0], 'click'));
-  const at = counter.analytics.clickTime(value.timestamp == null ? undefined : Date.parse(value.timestamp), now);
+  const at = counter.clicks.clickTime(value.timestamp == null ? undefined : Date.parse(value.timestamp), now);
   if (typeof at === 'string') return new ValidationError(at);
   return {
     campaignId: value.campaign_id,
@@ -102,18 +102,3 @@ async function recorded<T>(tally: OutcomeRecorder, n: number, answer: Promise<T>
     throw err;
   }
 }
-
-/** The error a refused click answers (shared with signed click beacons). */
-export async function clickFailure(counter: Counter, outcome: Exclude<ClickOutcome, Answered>, campaignId: string, retryAfterMs: number): Promise<Error> {
-  switch (outcome) {
-    case 'not_found':
-      return new CampaignNotFoundError(campaignId);
-    case 'not_started':
-      return new CampaignNotStartedError(campaignId, (await counter.getCampaign(campaignId)).startTime);
-    case 'unavailable':
-      return new UnavailableError(`campaign ${JSON.stringify(campaignId)} is restarting; the click was not counted, retry shortly`, retryAfterMs);
-    case 'over_budget':
-      return new OverBudgetError(`a click on a new ad in campaign ${JSON.stringify(campaignId)}`);
-  }
-}
-

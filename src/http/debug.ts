@@ -78,7 +78,7 @@ function actorTree(inspector: Inspector, counter: Counter) {
   return async (ctx: Context): Promise<void> => {
     const query = queryOf<ActorsQuery>(ctx);
     const limit = query.limit === undefined ? DEFAULT_TREE_LIMIT : Number(query.limit);
-    const d = await describeTree(counter, limit);
+    const d = await describeTree(counter.campaigns, limit);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       id: 'registry',

@@ -7,6 +7,9 @@ interface KoaLikeError {
   expose?: boolean;
   message?: string;
   headers?: Record<string, string>;
+  /** raw-body's name for what went wrong reading a body (under koa-bodyparser and co-body). */
+  type?: string;
+  limit?: number;
 }
 
 /**
@@ -59,8 +62,13 @@ function statusOf(err: KoaLikeError): number {
   return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500;
 }
 
-/** What a 4xx says: our errors and Koa's own carry their message; anything else, its status. */
+/**
+ * What a 4xx says: our errors and Koa's own carry their message, as do the body parser's, in words of
+ * our own (raw-body's 413 and co-body's JSON.parse error); anything else, its status.
+ */
 function messageOf(err: KoaLikeError, status: number): string {
+  if (err.type === 'entity.too.large') return `request body is too large: the limit is ${err.limit} bytes`;
+  if (err instanceof SyntaxError && status === 400) return `request body is not valid JSON (${err.message})`;
   return err.expose !== false && err.message ? err.message : `request failed with status ${status}`;
 }
 

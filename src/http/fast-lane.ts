@@ -34,7 +34,7 @@ export interface FastLaneDeps {
  * The ingest fast lane: `POST /api/v1/impressions` with a plain JSON body is answered straight from
  * node:http, without building a Koa context, routing or composing middleware — on this route those
  * cost more than counting (measured: Koa's request path is ~0.4 of bare node:http per CPU-second).
- * It runs the same answerer, body reader, error mapping, request id and metrics as the Koa route;
+ * It runs the same answerer, body parser (co-body, under koa-bodyparser on Koa), error mapping, request id and metrics as the Koa route;
  * anything unusual (another content type, an encoding, another path or method) goes to Koa, so
  * every error stays defined in one place.
  */

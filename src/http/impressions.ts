@@ -44,7 +44,7 @@ export function impressionAnswerer(counter: Counter, batchLimit: number, outcome
     const now = counter.analytics.now();
     // An impression's own timestamp is held to the same skew as a click's.
     const eventTime = (timestamp: string | null | undefined): number | string | undefined =>
-      timestamp == null ? undefined : counter.analytics.clickTime(Date.parse(timestamp), now);
+      timestamp == null ? undefined : counter.clicks.clickTime(Date.parse(timestamp), now);
     if (!Array.isArray(body)) {
       const item = toImpression(body, isBot, eventTime);
       if (item instanceof ValidationError) {
@@ -53,7 +53,7 @@ export function impressionAnswerer(counter: Counter, batchLimit: number, outcome
       }
       let outcome: Answered;
       try {
-        outcome = await counter.recordImpressionOutcome(item);
+        outcome = await counter.impressions.recordOutcome(item);
       } catch (err) {
         outcomes.add(rejection(err));
         throw err;
@@ -84,13 +84,13 @@ function impressionBatch(counter: Counter, tally: OutcomeRecorder): BatchKind<Im
     settled: { counted: COUNTED_ITEM, duplicate: DUPLICATE_ITEM, bot_filtered: BOT_ITEM, replayed_counted: REPLAYED_COUNTED_ITEM, replayed_duplicate: REPLAYED_DUPLICATE_ITEM },
     async record(items) {
       try {
-        return await counter.recordImpressions(items);
+        return await counter.impressions.recordMany(items);
       } catch (err) {
         tally.add(rejection(err), items.length);
         throw err;
       }
     },
-    failure: (outcome, item, retryAfterMs) => counter.outcomeError(outcome, item.campaignId, retryAfterMs),
+    failure: (outcome, item, retryAfterMs) => counter.impressions.outcomeError(outcome, item.campaignId, retryAfterMs),
     campaignOf: (item) => item.campaignId,
   };
 }

@@ -162,8 +162,10 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
   AdsAnalytics: {
     type: 'object',
     additionalProperties: false,
-    required: ['ads', 'next_cursor'],
+    required: ['from', 'to', 'ads', 'next_cursor'],
     properties: {
+      from: { type: ['string', 'null'], format: 'date-time', description: 'start of the ranked range, widened to its bucket; null: all time' },
+      to: { type: 'string', format: 'date-time', description: 'end of the ranked range (exclusive): the snapshot the first page fixed, which every later page ranks' },
       ads: {
         type: 'array',
         items: {
@@ -173,7 +175,7 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
           properties: { ad_id: { type: 'string' }, campaigns: count, clicks: count, impressions: count, ctr: ratio, total_playback_time: seconds, avg_playback_time: seconds },
         },
       },
-      next_cursor: { type: ['string', 'null'] },
+      next_cursor: { type: ['string', 'null'], description: 'the next page of the same snapshot, with the same query' },
     },
   },
   ClickResult: {
@@ -212,10 +214,12 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
   Analytics: {
     type: 'object',
     additionalProperties: false,
-    required: ['campaign_id', 'window', ...figureNames],
+    required: ['campaign_id', 'from', 'to', ...figureNames],
     properties: {
       campaign_id: { type: 'string' },
-      window: { enum: ['1h', '6h', '24h', '7d', '30d'] },
+      window: { enum: ['1h', '6h', '24h', '7d', '30d'], description: 'the trailing window read; absent for a from/to range' },
+      from: { type: 'string', format: 'date-time', description: "start of the counters' first bucket" },
+      to: { type: 'string', format: 'date-time', description: "end of the counters' last bucket (exclusive)" },
       ...figures,
       ads: {
         type: 'array',

@@ -13,7 +13,7 @@ import type { impressionHandlers } from './impressions.js';
 import type { keyHandlers } from './keys.js';
 import { createKeySchema } from './keys.js';
 import type { opsHandlers } from './ops.js';
-import { analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaignsSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
+import { adsAnalyticsQuerySchema, analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaignsSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
 
 /**
  * Every endpoint the service serves, once: what it is (method, path, summary), what it takes (the
@@ -239,13 +239,20 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'get',
     path: '/api/v1/ads/analytics',
-    summary: 'All-time clicks, impressions and CTR per ad id across campaigns, most clicked first',
+    summary: 'Clicks, impressions and CTR per ad id across campaigns (or in one), all-time or over a window or range, most clicked first; pages rank one snapshot',
     tag: 'api',
     scope: 'read',
     everyCampaign: true,
     handle: (h) => h.analytics.ads,
-    query: pageQuerySchema,
-    answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 501: NOT_KEPT, 503: UNAVAILABLE },
+    query: adsAnalyticsQuerySchema,
+    answers: {
+      200: { description: 'one page', schema: 'AdsAnalytics' },
+      400: INVALID,
+      404: NOT_FOUND,
+      409: error("the cursor's snapshot can no longer be read as its first page read it; start again without cursor"),
+      501: NOT_KEPT,
+      503: UNAVAILABLE,
+    },
   },
   {
     method: 'post',
@@ -266,7 +273,7 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'get',
     path: '/api/v1/campaigns/{id}/analytics',
-    summary: 'Impressions (counted and raw), clicks, CTR, unique users and playback time over a trailing window, optionally per ad',
+    summary: 'Impressions (counted and raw), clicks, CTR, unique users and playback time over a trailing window or a from/to range, optionally per ad',
     tag: 'api',
     scope: 'read',
     handle: (h) => h.analytics.campaign,

@@ -1,4 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
+import { cursorParam } from './cursor.js';
 import { compile } from './validate.js';
 
 /** Request schemas: the single source for validation, the request types, and api.md. */
@@ -58,7 +59,7 @@ export const listCampaignsSchema: JSONSchemaType<ListCampaignsQuery> = {
   additionalProperties: false,
   properties: {
     limit: PAGE_LIMIT,
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,16}$', nullable: true, description: 'next_cursor of the previous page' },
+    cursor: cursorParam,
   },
 };
 
@@ -118,12 +119,24 @@ export const pageQuerySchema: JSONSchemaType<ListCampaignsQuery> = {
   additionalProperties: false,
   properties: {
     limit: PAGE_LIMIT,
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$', nullable: true, description: 'next_cursor of the previous page' },
+    cursor: cursorParam,
   },
 };
 
-export interface AnalyticsQuery {
+/** A trailing window, or a range: what both analytics reads take. */
+export interface RangeQuery {
   window?: '1h' | '6h' | '24h' | '7d' | '30d';
+  from?: string;
+  to?: string;
+}
+
+const range = {
+  window: { type: 'string', enum: ['1h', '6h', '24h', '7d', '30d'], nullable: true, description: 'trailing window, default 24h; not with from/to' },
+  from: { type: 'string', format: 'date-time', nullable: true, description: 'start of a range instead of a window (widened to its bucket); at most 30 days old' },
+  to: { type: 'string', format: 'date-time', nullable: true, description: 'end of the range, exclusive (widened to the end of its bucket); default now; only with from' },
+} as const;
+
+export interface AnalyticsQuery extends RangeQuery {
   group_by?: 'ad';
 }
 
@@ -131,8 +144,25 @@ export const analyticsQuerySchema: JSONSchemaType<AnalyticsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    window: { type: 'string', enum: ['1h', '6h', '24h', '7d', '30d'], nullable: true, description: 'trailing window, default 24h' },
+    ...range,
     group_by: { type: 'string', enum: ['ad'], nullable: true, description: 'ad: add one row per ad' },
+  },
+};
+
+export interface AdsAnalyticsQuery extends RangeQuery, ListCampaignsQuery {
+  campaign_id?: string;
+}
+
+export const adsAnalyticsQuerySchema: JSONSchemaType<AdsAnalyticsQuery> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    window: { ...range.window, description: 'rank within a trailing window; default: all time' },
+    from: range.from,
+    to: range.to,
+    campaign_id: { ...id, nullable: true, description: "rank one campaign's ads only" },
+    limit: PAGE_LIMIT,
+    cursor: cursorParam,
   },
 };
 

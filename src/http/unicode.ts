@@ -18,7 +18,7 @@ export type FieldPath = readonly (string | number | typeof KEY)[];
 /** The UTF-8 text of `bytes`; a ValidationError naming the field when they are not valid UTF-8. */
 export function decodeUtf8(bytes: Buffer): string {
   if (isUtf8(bytes)) return bytes.toString();
-  throw invalidUtf8(bytes);
+  throw invalidUtf8(bytes.toString(), firstInvalidUtf8(bytes), false);
 }
 
 const wellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
@@ -76,17 +76,17 @@ function find(value: unknown, depth: number, bad: (s: string) => boolean): Field
 }
 
 /**
- * The error for a body that is not valid UTF-8, naming the field that holds the first invalid byte
- * when the body is otherwise JSON: the byte is swapped for a one-off marker, the text parsed, and
- * the marker looked for. Runs only for invalid bodies.
+ * The error for a body that is not valid UTF-8, named from `text`, the body as a decoder that puts
+ * U+FFFD in place of invalid bytes read it (with its byte-order mark stripped when `bomStripped`),
+ * and `at`, the offset of the first invalid byte: the U+FFFD standing for that byte is swapped for a
+ * one-off marker, the text parsed, and the marker looked for. Runs only for invalid bodies.
  */
-function invalidUtf8(bytes: Buffer): ValidationError {
-  const at = firstInvalidUtf8(bytes);
+export function invalidUtf8(text: string, at: number, bomStripped: boolean): ValidationError {
+  const i = charIndexOf(text, bomStripped ? at - 3 : at);
   const marker = `\ufdd0${randomBytes(8).toString('hex')}\ufdd0`;
   let path: FieldPath | undefined;
   try {
-    const text = bytes.subarray(0, at).toString() + marker + bytes.subarray(at + 1).toString();
-    path = find(JSON.parse(text), 64, (s) => s.includes(marker));
+    path = find(JSON.parse(text.slice(0, i) + marker + text.slice(i + 1)), 64, (s) => s.includes(marker));
   } catch {
     // Not JSON either way: the byte is outside any string.
   }
@@ -94,8 +94,62 @@ function invalidUtf8(bytes: Buffer): ValidationError {
   return new ValidationError(`${describePath(path, 'body')} is not valid UTF-8 (invalid byte at offset ${at} of the body)`);
 }
 
+/** The index in `text` of the character that begins at UTF-8 byte `offset` (all bytes before it valid). */
+function charIndexOf(text: string, offset: number): number {
+  let bytes = 0;
+  let i = 0;
+  while (bytes < offset && i < text.length) {
+    const c = text.charCodeAt(i);
+    bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdbff ? 4 : 3;
+    i += c >= 0xd800 && c <= 0xdbff ? 2 : 1;
+  }
+  return i;
+}
+
 /** Offset of the first byte that does not belong to a well-formed UTF-8 sequence, or −1. */
 export function firstInvalidUtf8(b: Uint8Array): number {
+  return scanUtf8(b).at;
+}
+
+/**
+ * Checks UTF-8 as a body streams in, chunk by chunk: `invalidAt` is the offset of the first invalid
+ * byte of the whole body (−1 while none), a sequence split across two chunks being valid.
+ */
+export class Utf8Stream {
+  /** Offset of the first invalid byte seen, or −1. */
+  invalidAt = -1;
+  /** Whether the body began with a UTF-8 byte-order mark. */
+  bom = false;
+  private offset = 0;
+  private carry: Buffer | undefined;
+
+  push(chunk: Buffer): void {
+    if (this.invalidAt >= 0) return;
+    let bytes = chunk;
+    let start = this.offset;
+    if (this.carry !== undefined) {
+      bytes = Buffer.concat([this.carry, chunk]);
+      start -= this.carry.length;
+      this.carry = undefined;
+    }
+    if (start === 0 && bytes.length >= 3) this.bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+    this.offset = start + bytes.length;
+    if (isUtf8(bytes)) return;
+    const { at, cut } = scanUtf8(bytes);
+    if (cut) this.carry = bytes.subarray(at);
+    else this.invalidAt = start + at;
+  }
+
+  /** The offset of the first invalid byte of the whole body (a sequence cut short by its end included), or −1. */
+  end(): number {
+    if (this.carry !== undefined && this.invalidAt < 0) this.invalidAt = this.offset - this.carry.length;
+    this.carry = undefined;
+    return this.invalidAt;
+  }
+}
+
+/** The first byte not in a well-formed sequence (−1 if none); `cut` when it begins one the end cut short. */
+function scanUtf8(b: Uint8Array): { at: number; cut: boolean } {
   const n = b.length;
   for (let i = 0; i < n; ) {
     const c = b[i];
@@ -115,12 +169,13 @@ export function firstInvalidUtf8(b: Uint8Array): number {
       need = 3;
       if (c === 0xf0) lo = 0x90;
       if (c === 0xf4) hi = 0x8f;
-    } else return i;
+    } else return { at: i, cut: false };
     for (let k = 1; k <= need; k++) {
-      const d = i + k < n ? b[i + k] : -1;
-      if (d < (k === 1 ? lo : 0x80) || d > (k === 1 ? hi : 0xbf)) return i;
+      if (i + k >= n) return { at: i, cut: true };
+      const d = b[i + k];
+      if (d < (k === 1 ? lo : 0x80) || d > (k === 1 ? hi : 0xbf)) return { at: i, cut: false };
     }
     i += need + 1;
   }
-  return -1;
+  return { at: -1, cut: false };
 }

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { newCampaignState, replayCounted, replayRemembered, restoreCampaignState, type CampaignState } from '../../actors/campaign.js';
+import { newCampaignState, replayCounted, replayRemembered, restoreCampaignState, type CampaignState } from '../../actors/campaign/campaign.js';
 import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
 import type { CampaignImage, CampaignInfo } from '../../actors/protocol.js';
-import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/registry.js';
+import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/registry/registry.js';
 import { ask } from '../../actors/ask.js';
 import type { Logger } from '../log.js';
 import { isAnalyticsRecord, replayAnalyticsRecord } from './analytics-records.js';

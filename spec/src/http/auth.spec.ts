@@ -85,7 +85,7 @@ describe('auth: the protected default', () => {
     let metrics: Metrics | undefined;
     t = await startTestApp({
       deps: (_system, counter) => {
-        metrics = new Metrics({ source: counter, processMetrics: false });
+        metrics = new Metrics({ source: counter.campaigns, processMetrics: false });
         return { keys, metrics, rateLimits: new RateLimits({ read: { points: 1, seconds: 3600 } }) };
       },
     });

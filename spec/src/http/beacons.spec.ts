@@ -31,7 +31,7 @@ describe('signed beacons', () => {
     beforeEach(async () => {
       t = await startTestApp({
         deps: (_system, counter) => {
-          metrics = new Metrics({ source: counter, processMetrics: false });
+          metrics = new Metrics({ source: counter.campaigns, processMetrics: false });
           return { beaconSecret: SECRET, metrics, trustProxy: true };
         },
       });

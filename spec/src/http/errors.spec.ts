@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { TrailingWindows } from '../../../actors/windows.js';
-import type { SupervisionReport } from '../../../actors/registry.js';
-import { Counter } from '../../../src/counter.js';
+import { TrailingWindows } from '../../../actors/counting/windows.js';
+import type { SupervisionReport } from '../../../actors/registry/registry.js';
+import { Campaigns } from '../../../src/use-cases/campaigns.js';
+import { Impressions } from '../../../src/use-cases/impressions.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { API, createCampaign, expectError, impression, postImpression, rawRequest, stats } from '../../helpers/http.js';
 
@@ -124,7 +125,7 @@ describe('errors', () => {
 
     it('answers 500 without internal text when a handler throws', async () => {
       const id = await createCampaign(t);
-      sinon.stub(Counter.prototype, 'stats').rejects(new Error('secret detail'));
+      sinon.stub(Campaigns.prototype, 'stats').rejects(new Error('secret detail'));
       const res = await t.request('GET', `${API}/campaigns/${id}/stats`);
       expectError(res, 500);
       expect(res.body.error).not.to.include('secret');
@@ -133,7 +134,7 @@ describe('errors', () => {
     it('hides the text of a 5xx even when the error asks to expose it', async () => {
       const id = await createCampaign(t);
       const err = Object.assign(new Error('secret upstream address 10.0.0.7'), { status: 502, expose: true });
-      sinon.stub(Counter.prototype, 'stats').rejects(err);
+      sinon.stub(Campaigns.prototype, 'stats').rejects(err);
       const res = await t.request('GET', `${API}/campaigns/${id}/stats`);
       expectError(res, 502);
       expect(res.body.error).not.to.include('secret');
@@ -141,14 +142,14 @@ describe('errors', () => {
     });
 
     it('answers 500 when something that is not an Error is thrown', async () => {
-      sinon.stub(Counter.prototype, 'getCampaign').callsFake(() => Promise.reject('secret string'));
+      sinon.stub(Campaigns.prototype, 'get').callsFake(() => Promise.reject('secret string'));
       const res = await t.request('GET', `${API}/campaigns/x`);
       expectError(res, 500);
       expect(res.body.error).not.to.include('secret');
     });
 
     it('hides internal text of a failing batch lookup too', async () => {
-      sinon.stub(Counter.prototype, 'recordImpressions').rejects(new TypeError('secret stack'));
+      sinon.stub(Impressions.prototype, 'recordMany').rejects(new TypeError('secret stack'));
       const res = await postImpression(t, [impression('c', 'u')]);
       expectError(res, 500);
       expect(res.body.error).not.to.include('secret');

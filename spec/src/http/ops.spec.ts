@@ -115,7 +115,7 @@ describe('operations endpoints', () => {
 
     it('sums live keys over every campaign, beyond the first page of the registry', async () => {
       const ids: string[] = [];
-      for (let i = 0; i < 2100; i++) ids.push((await t.counter.createCampaign({ name: `c${i}`, startTime: 0 })).id);
+      for (let i = 0; i < 2100; i++) ids.push((await t.counter.campaigns.create({ name: `c${i}`, startTime: 0 })).id);
       await postImpression(t, [impression(ids[0], 'u1'), impression(ids[2099], 'u1'), impression(ids[2099], 'u2')]);
       const text = await scrape(t);
       expect(sample(text, 'impression_counter_campaigns')).to.equal(2100);
@@ -134,7 +134,7 @@ describe('operations endpoints', () => {
     });
 
     it('adds the default process metrics, including event-loop lag, when the app is given full metrics', async () => {
-      const full = await startTestApp({ deps: (_system, counter) => ({ metrics: new Metrics({ source: counter }) }) });
+      const full = await startTestApp({ deps: (_system, counter) => ({ metrics: new Metrics({ source: counter.campaigns }) }) });
       try {
         const text = await scrape(full);
         expect(text).to.include('# TYPE nodejs_eventloop_lag_seconds gauge');
@@ -216,7 +216,7 @@ describe('operations endpoints', () => {
     it('logs a failed request at error with its request id (and no internal text to the client)', async () => {
       t = await start('info');
       const id = await createCampaign(t);
-      t.counter.stats = () => Promise.reject(new Error('internal detail'));
+      t.counter.campaigns.stats = () => Promise.reject(new Error('internal detail'));
       const res = await t.request('GET', `${API}/campaigns/${id}/stats`, undefined, { 'x-request-id': 'req-500' });
       expect(res.status).to.equal(500);
       expect(JSON.stringify(res.body)).not.to.include('internal detail');

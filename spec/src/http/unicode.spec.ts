@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { ValidationError } from '../../../src/errors.js';
-import { decodeUtf8, describePath, firstInvalidUtf8, illFormedPath } from '../../../src/http/unicode.js';
+import { decodeUtf8, describePath, firstInvalidUtf8, illFormedPath, Utf8Stream } from '../../../src/http/unicode.js';
 
 const bytes = (...b: number[]) => Buffer.from(b);
 
@@ -72,6 +72,36 @@ describe('unicode', () => {
 
     it('speaks of the body when the byte is outside any string', () => {
       expect(error(json('{"user_id":"u"}', [0xff], ''))).to.equal('request body is not valid UTF-8 (invalid byte at offset 15)');
+    });
+  });
+
+  describe('Utf8Stream', () => {
+    it('finds the same first invalid byte as firstInvalidUtf8 however the bytes are cut into chunks', () => {
+      const utf8ish = fc.oneof(fc.uint8Array({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }).map((s) => Buffer.from(s)));
+      fc.assert(
+        fc.property(fc.array(utf8ish, { maxLength: 8 }), fc.array(fc.nat(40), { maxLength: 6 }), (parts, cuts) => {
+          const b = Buffer.concat(parts);
+          const stream = new Utf8Stream();
+          let from = 0;
+          for (const cut of [...cuts.map((c) => Math.min(c, b.length)).sort((x, y) => x - y), b.length]) {
+            if (cut < from) continue;
+            stream.push(b.subarray(from, cut));
+            from = cut;
+          }
+          expect(stream.end()).to.equal(firstInvalidUtf8(b));
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it('takes a sequence split between two chunks as valid, and one cut short by the end as invalid', () => {
+      const whole = new Utf8Stream();
+      whole.push(bytes(0x61, 0xf0, 0x9f));
+      whole.push(bytes(0x98, 0x80));
+      expect(whole.end()).to.equal(-1);
+      const cut = new Utf8Stream();
+      cut.push(bytes(0x61, 0xf0, 0x9f));
+      expect(cut.end()).to.equal(1);
     });
   });
 

@@ -34,9 +34,9 @@ describe('storage: ads, clicks and analytics across restarts', () => {
       { campaignId: 'c1', userId: 'u1', adId: 'video' },
       { campaignId: 'c1', userId: 'bot', adId: 'video', bot: true },
     ];
-    expect((await node.counter.recordImpressions(items)).outcomes).to.deep.equal(['counted', 'counted', 'counted', 'duplicate', 'bot_filtered']);
+    expect((await node.counter.impressions.recordMany(items)).outcomes).to.deep.equal(['counted', 'counted', 'counted', 'duplicate', 'bot_filtered']);
     const now = node.clock.now();
-    const clicks = await node.counter.analytics.recordClicks(
+    const clicks = await node.counter.clicks.record(
       [
         { campaignId: 'c1', adId: 'banner', userId: 'u1', playbackTime: 10, at: now },
         { campaignId: 'c1', adId: 'video', userId: 'u3', playbackTime: 5, at: now - 60_000 },
@@ -54,7 +54,7 @@ describe('storage: ads, clicks and analytics across restarts', () => {
       ['video', 1, 1, 1, 1],
     ]);
     expect((await node.counter.analytics.listCampaignAds('c1', 0, 10)).ads.map((a) => a.id)).to.deep.equal(['banner']);
-    expect((await node.counter.stats('c1')).total).to.equal(3);
+    expect((await node.counter.campaigns.stats('c1')).total).to.equal(3);
   }
 
   it('restores them from the journal alone after a crash', async () => {
@@ -71,8 +71,8 @@ describe('storage: ads, clicks and analytics across restarts', () => {
     await history(first);
     await first.store.snapshot(first.system.registry);
     // After the snapshot: one more counted impression and click.
-    await first.counter.recordImpressions([{ campaignId: 'c1', userId: 'u4', adId: 'banner' }]);
-    await first.counter.analytics.recordClicks([{ campaignId: 'c1', adId: 'banner', at: first.clock.now() }], first.clock.now());
+    await first.counter.impressions.recordMany([{ campaignId: 'c1', userId: 'u4', adId: 'banner' }]);
+    await first.counter.clicks.record([{ campaignId: 'c1', adId: 'banner', at: first.clock.now() }], first.clock.now());
     await first.crash();
 
     const second = await boot();
@@ -93,7 +93,7 @@ describe('storage: ads, clicks and analytics across restarts', () => {
     const clock = new ManualClock(T0);
     const first = await boot(clock);
     await first.createCampaign('c1');
-    await first.counter.analytics.recordClicks([{ campaignId: 'c1', adId: 'a', userId: 'u', at: T0 }], T0);
+    await first.counter.clicks.record([{ campaignId: 'c1', adId: 'a', userId: 'u', at: T0 }], T0);
     await first.crash();
     const second = await boot(clock);
     const series = await second.counter.analytics.series('c1', { starts: Float64Array.of(T0 - (T0 % 900_000)), ends: Float64Array.of(T0 - (T0 % 900_000) + 900_000), sources: Uint8Array.of(1) }, T0);

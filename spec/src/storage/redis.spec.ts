@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { Impression } from '../../../actors/protocol.js';
-import { RedisStore } from '../../../src/storage/redis.js';
+import { RedisStore } from '../../../src/storage/redis/store.js';
 import { ManualClock, startRedisNode, type NodeApp } from '../../helpers/backends.js';
 import { API, createCampaign, expectError, impression, postImpression, stats } from '../../helpers/http.js';
 import { requireRedis, startRedis, type RedisServer } from '../../helpers/redis.js';
@@ -161,7 +161,7 @@ describe('storage/redis', function () {
       const results = (res.body as { results: { code?: number; counted?: boolean }[] }).results;
       expect(results.slice(0, 1000).every((r) => r.code === 404)).to.equal(true);
       expect(results[1000]).to.deep.equal({ counted: true });
-      const tree = await node.counter.describe();
+      const tree = await node.counter.campaigns.describe();
       expect(tree.campaigns, 'only the real campaign has an actor').to.equal(1);
       expect(node.store?.available).to.equal(true);
       expect((await node.request('GET', '/readyz')).status).to.equal(200);

@@ -72,8 +72,8 @@ describe('storage/Store.open (recovery)', () => {
     const node = await boot(clock);
     expect(node.report).to.deep.include({ snapshot: undefined, campaigns: 2, torn: [] });
     expect(node.report.records).to.equal(5);
-    expect(await node.counter.stats('c1')).to.deep.equal({ lastHour: 15, lastDay: 15, total: 15 });
-    expect(await node.counter.stats('c2')).to.deep.equal({ lastHour: 7, lastDay: 7, total: 7 });
+    expect(await node.counter.campaigns.stats('c1')).to.deep.equal({ lastHour: 15, lastDay: 15, total: 15 });
+    expect(await node.counter.campaigns.stats('c2')).to.deep.equal({ lastHour: 7, lastDay: 7, total: 7 });
     expect(await node.record('c1', [...users(10, 'early-'), ...users(5, 'late-')])).to.deep.equal(Array(15).fill('duplicate'));
     expect(await node.record('c2', users(8, 'early-'))).to.deep.equal([...Array(7).fill('duplicate'), 'counted']);
 
