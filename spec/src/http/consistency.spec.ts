@@ -87,7 +87,7 @@ describe('one rule per concern, on every route', () => {
     });
 
     it('takes limit 1–1000 on every paged list, and refuses 0 and 1001', async () => {
-      for (const path of [`${API}/campaigns`, `${API}/campaigns/${ids.campaign}/ads`, `${API}/ads`]) {
+      for (const path of [`${API}/campaigns`, `${API}/campaigns/${ids.campaign}/ads`, `${API}/ads`, `${API}/ads/analytics`]) {
         for (const [limit, status] of [['0', 400], ['1', 200], ['1000', 200], ['1001', 400], ['0100', 400]] as const) {
           expect((await t.request('GET', `${path}?limit=${limit}`)).status, `${path}?limit=${limit}`).to.equal(status);
         }
