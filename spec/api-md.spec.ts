@@ -21,7 +21,6 @@ const API_MD = fileURLToPath(new URL('../api.md', import.meta.url));
 /** When the examples run: every generated time is this instant. */
 const CLOCK = Date.parse('2026-11-22T04:51:20.563Z');
 const NEAR_MS = 3 * 86_400_000;
-const WRITE_KEY = 'example-write-key';
 const PRINT = process.env.API_MD_PRINT === '1';
 
 interface Example {
@@ -214,8 +213,8 @@ describe('api.md: every example runs and answers what it shows', () => {
       deps: () => ({ redisAdmin: { acceptReset: () => Promise.resolve({ accepted: true, epoch: '3f0c9d2e7a41', repairedSlots: 1 }) } }),
     });
     base = t.baseUrl;
-    const write = await t.request('POST', '/api/v1/keys', { scopes: ['write'], name: WRITE_KEY });
-    Object.assign(vars, { B: base, ADMIN_KEY: FULL_ADMIN_KEY, WRITE_KEY: write.body.key as string, ID: 'dba8e22f-b351-42ea-aca8-3f2a8cd90aa6' });
+    const key = async (scope: string): Promise<string> => (await t.request('POST', '/api/v1/keys', { scopes: [scope], name: `example ${scope} key` })).body.key as string;
+    Object.assign(vars, { B: base, ADMIN_KEY: FULL_ADMIN_KEY, WRITE_KEY: await key('write'), KEY: await key('read'), ID: 'dba8e22f-b351-42ea-aca8-3f2a8cd90aa6' });
   });
   after(() => t.close());
 
@@ -229,7 +228,7 @@ describe('api.md: every example runs and answers what it shows', () => {
   }
 
   /** Runs one command line as a shell would run curl and the tools piped to it. */
-  async function run(command: string): Promise<Answer & { shown: string }> {
+  async function run(command: string, shows: string): Promise<Answer & { shown: string }> {
     const stages = words(command, vars);
     // Time passes only when an example says so.
     if (stages[0][0] === 'sleep') {
@@ -248,9 +247,10 @@ describe('api.md: every example runs and answers what it shows', () => {
     const headers: Record<string, string> = {};
     for (let i = 1; i < curl.length; i++) {
       const arg = curl[i];
-      if (arg === '-s') continue;
-      else if (arg === '-i') head = true;
-      else if (arg === '-N') stream = true;
+      if (/^-[siN]+$/.test(arg)) {
+        head ||= arg.includes('i');
+        stream ||= arg.includes('N');
+      }
       else if (arg === '-X') method = curl[++i];
       else if (arg === '-H') {
         const [name, ...value] = curl[++i].split(':');
@@ -273,13 +273,14 @@ describe('api.md: every example runs and answers what it shows', () => {
       text = '';
       const reader = (res.body as ReadableStream<Uint8Array>).getReader();
       const decoder = new TextDecoder();
-      // Enough of the stream: its first blank-line-ended record, or what came within a second.
+      // Enough of the stream: as many blank-line-ended records as the example shows, or what came within a second.
+      const records = shows.split('\n\n').length;
       const timer = setTimeout(() => void reader.cancel(), 1000);
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         text += decoder.decode(value);
-        if (/\n\n$/.test(text)) break;
+        if (/\n\n$/.test(text) && text.split('\n\n').length > records) break;
       }
       clearTimeout(timer);
       await reader.cancel();
@@ -306,7 +307,7 @@ describe('api.md: every example runs and answers what it shows', () => {
     const printed: string[] = [];
     for (const example of all) {
       const where = `api.md:${example.line} (${example.section}): $ ${example.command}`;
-      const answer = await run(example.command);
+      const answer = await run(example.command, example.output);
       let body = example.output;
       if (body.startsWith('HTTP/1.1 ')) {
         const [head, ...rest] = body.split('\n\n');

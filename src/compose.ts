@@ -91,7 +91,7 @@ export function startCounting(config: Config, wiring: SystemWiring = {}): Counti
     sweepBudget: config.sweepBudget,
     supervision: { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs },
     journal: wiring.journal,
-    remote: wiring.remote,
+    child: wiring.remote,
     analytics,
     onSupervision: wiring.onSupervision,
     onDeadLetter: wiring.onDeadLetter,

@@ -148,6 +148,7 @@ async function main(argv: readonly string[]): Promise<void> {
     readiness.unready('draining');
     // Event streams never finish on their own; close them so the server can.
     inspector?.close();
+    http.live.close();
     setTimeout(() => {
       logger.error('shutdown took longer than 10 s; exiting');
       process.exit(1);

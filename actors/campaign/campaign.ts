@@ -1,15 +1,15 @@
-import type { ActorLogic, ActorRefFrom } from 'xstate';
+import { createActor, type ActorLogic, type ActorRefFrom } from 'xstate';
 import { CampaignAnalytics } from '../counting/analytics.js';
 import { TallyCode, type AnalyticsOptions } from '../counting/analytics-values.js';
 import { analyticsOf, answerAnalyticsInflight, handleAnalytics } from './campaign-analytics.js';
 import { DedupeTable, IDEMPOTENCY_TTL_MS } from '../counting/dedupe.js';
 import { hash128 } from '../counting/hash128.js';
-import type { CampaignEvent, CampaignImage, Impression, JournalSink, Outcome } from '../protocol.js';
+import type { CampaignChild, CampaignDescription, CampaignEvent, CampaignImage, CampaignInput, Impression, JournalSink, Outcome } from '../protocol.js';
 import { TrailingWindows } from '../counting/windows.js';
-import { newCampaignState, type CampaignInput, type CampaignSnapshot, type CampaignState } from './state.js';
+import { newCampaignState, type CampaignSnapshot, type CampaignState } from './state.js';
 
 export { IDEMPOTENCY_TTL_MS } from '../counting/dedupe.js';
-export { newCampaignState, type CampaignInput, type CampaignSnapshot, type CampaignState } from './state.js';
+export { newCampaignState, type CampaignSnapshot, type CampaignState } from './state.js';
 
 /** Rebuilds a campaign's state from a snapshot image (taking ownership of its arrays). */
 export function restoreCampaignState(image: CampaignImage, ttlMs: number, journal?: JournalSink, analytics?: AnalyticsOptions): CampaignState {
@@ -195,12 +195,7 @@ function handle(state: CampaignState, event: CampaignEvent): void {
       return;
     }
     case 'describe':
-      event.reply({
-        id: state.info.id,
-        total: state.total,
-        dedupeEntries: state.dedupe.size,
-        bytes: campaignBytes(state),
-      });
+      event.reply(describeState(state));
       return;
     case 'capture':
       event.reply(captureState(state));
@@ -208,6 +203,10 @@ function handle(state: CampaignState, event: CampaignEvent): void {
     default:
       handleAnalytics(state, event);
   }
+}
+
+function describeState(state: CampaignState): CampaignDescription {
+  return { id: state.info.id, total: state.total, dedupeEntries: state.dedupe.size, bytes: campaignBytes(state) };
 }
 
 /** The whole state as an image that stays as captured while the actor goes on (copy-on-write). */
@@ -285,3 +284,27 @@ function active(context: CampaignState): CampaignSnapshot {
 }
 
 export type CampaignRef = ActorRefFrom<typeof campaignLogic>;
+
+/** The in-memory campaign as the registry's child: it holds its state, so a successor takes it over. */
+export const campaignChild: CampaignChild<CampaignState> = {
+  spawn(parent, id, input, from) {
+    const ref = createActor(campaignLogic, { parent, id, systemId: id, input, snapshot: from && active(from) });
+    ref.start();
+    return ref;
+  },
+  interrupted: (state) => state.applying,
+  recover: answerInflight,
+  describe: describeState,
+  capture: captureState,
+  adopt(state, { journal, budget }) {
+    state.journal = journal;
+    // Recovered state is accounted for but never refused: a state that ran must load again.
+    state.budget = budget;
+    account(state);
+  },
+  release(state) {
+    state.budget?.change(-state.accounted);
+    // Detached, so that the stop event its old actor still processes adds nothing back.
+    state.budget = undefined;
+  },
+};

@@ -1,10 +1,9 @@
-import type { Snapshot } from 'xstate';
 import type { CampaignAnalytics } from '../counting/analytics.js';
 import { DEFAULT_ANALYTICS, type AnalyticsOptions } from '../counting/analytics-values.js';
 import type { StateBudget } from '../counting/budget.js';
 import { DedupeTable } from '../counting/dedupe.js';
 import { TrailingWindows } from '../counting/windows.js';
-import type { CampaignEvent, CampaignInfo, JournalSink } from '../protocol.js';
+import type { CampaignEvent, CampaignInfo, CampaignInput, ChildSnapshot, JournalSink } from '../protocol.js';
 
 /**
  * One campaign's counting state, owned by exactly one campaign actor and mutated in place (copying
@@ -40,18 +39,8 @@ export interface CampaignState {
   current: number;
 }
 
-export type CampaignSnapshot = Snapshot<undefined> & {
-  readonly status: 'active' | 'done' | 'error' | 'stopped';
-  readonly context: CampaignState;
-};
+export type CampaignSnapshot = ChildSnapshot<CampaignState>;
 
-export interface CampaignInput {
-  readonly info: CampaignInfo;
-  readonly ttlMs: number;
-  readonly journal?: JournalSink;
-  readonly analytics?: AnalyticsOptions;
-  readonly budget?: StateBudget;
-}
 
 export function newCampaignState({ info, ttlMs, journal, analytics, budget }: CampaignInput): CampaignState {
   return {

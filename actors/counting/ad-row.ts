@@ -17,9 +17,10 @@ import { DAY_MS, Metric, SUM_WIDTH } from './tiers.js';
  * Every figure the paged form gives is derived from these exactly: hour counters are sums of minute
  * counts, hourly and daily sketches the register-wise maximum of 10-minute registers.
  *
- * Detail nobody can read any more is folded coarser as the row ages: counts older than the minute
- * windows (24 h) into one entry per hour, registers older than the hourly sketches (24 h) into one per
- * UTC day, and both dropped past 30 days. A row whose array passes PROMOTE_AT entries turns into the
+ * Detail nobody can read any more is folded coarser as the row ages: counts older than the minutes
+ * kept (25 h: the minute windows and an hour for a ranking being paged, see KEPT) into one entry per
+ * hour, registers older than the hourly sketches (24 h) into one per UTC day; counts are dropped past
+ * 31 days, registers past 30. A row whose array passes PROMOTE_AT entries turns into the
  * paged form for good (busy rows are cheaper that way), replaying its entries into it.
  */
 export class AdRow {
@@ -153,7 +154,7 @@ export class AdRow {
   }
 
   /**
-   * Folds detail that reads no longer see into coarser entries and drops what is past 30 days. A
+   * Folds detail that reads no longer see into coarser entries and drops what is past its retention. A
    * rebuild of the row: the caller runs it about once an hour, not on every sweep.
    */
   compact(at: number): void {

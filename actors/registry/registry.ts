@@ -1,15 +1,27 @@
-import { createActor, type ActorLogic, type ActorRefFrom, type ActorScope, type AnyActorRef, type Snapshot } from 'xstate';
-import { account, answerInflight, campaignLogic, captureState, type CampaignRef, type CampaignSnapshot, type CampaignState } from '../campaign/campaign.js';
-import type { CampaignDescription, CampaignImage, CampaignInfo, Impression, JournalSink, Outcome, Reply, Stats } from '../protocol.js';
-import { isRetirable, REMOTE_NOT_FOUND, REMOTE_UNSUPPORTED, type RemoteCampaignLogic } from '../remote-campaign/remote-campaign.js';
+import type { ActorLogic, ActorRefFrom, ActorScope, AnyActorRef, Snapshot } from 'xstate';
 import type { AnalyticsEvent, AnalyticsOptions } from '../analytics-protocol.js';
 import type { Refusal, StateBudget } from '../counting/budget.js';
+import {
+  CHILD_NOT_FOUND,
+  CHILD_UNSUPPORTED,
+  type CampaignChild,
+  type CampaignDescription,
+  type CampaignImage,
+  type CampaignInfo,
+  type CampaignInput,
+  type CampaignPage,
+  type RecordsFailure,
+  type ChildRef,
+  type Impression,
+  type JournalSink,
+  type Outcome,
+  type Reply,
+  type Stats,
+} from '../protocol.js';
+import { decide, type SupervisionDecision, type SupervisionLimits } from './supervision.js';
 
-/** Restart intensity: at most `maxRestarts` restarts of one campaign within `windowMs`. */
-export interface SupervisionLimits {
-  readonly maxRestarts: number;
-  readonly windowMs: number;
-}
+export type { SupervisionDecision, SupervisionLimits } from './supervision.js';
+export type { CampaignPage, RecordsFailure } from '../protocol.js';
 
 export interface RegistryInput {
   readonly ttlMs: number;
@@ -19,12 +31,12 @@ export interface RegistryInput {
   /** Where state changes are recorded for durability; absent when running in memory only. */
   readonly journal?: JournalSink;
   /**
-   * Campaigns kept in a shared store (STORE=redis): their actors run this logic and hold no counting
-   * state. An id this registry has not seen may still name a campaign there, so the store is asked
-   * first and an actor is made only when it has the campaign (and dropped again once the store says
-   * the campaign is gone).
+   * What the campaign actors are (given by whoever composes the system). A child with records keeps
+   * its campaigns in a shared store (STORE=redis): campaigns are created, got and listed there, and an
+   * id this registry has not seen may still name a campaign, so the store is asked first and an actor
+   * is made only when it has the campaign (and dropped again once the child says it can be retired).
    */
-  readonly remote?: RemoteCampaignLogic;
+  readonly child: CampaignChild;
   /** Ads, clicks and analytics limits and retention for every campaign actor. */
   readonly analytics?: AnalyticsOptions;
   /** The bound on state bytes and campaigns (memory mode); absent: unbounded. */
@@ -43,17 +55,6 @@ const LOOKUP_RETRY_MS = 1000;
 /** Distinct crashing items remembered per campaign, and the crashes that make an item poison. */
 const CRASH_MEMORY = 1000;
 const POISON_AFTER_CRASHES = 2;
-
-/**
- * The supervision decisions, by name:
- * - `restart`: the campaign crashed between impressions; its state is intact and a new actor takes
- *   it over. Nothing is lost; the message in flight was answered `unavailable`.
- * - `restart-partial`: the crash came while an impression was being applied; what it had changed is
- *   rolled back (the impression was not counted and a retry counts), then the new actor takes over.
- * - `suspend`: more than `maxRestarts` within `windowMs`; the campaign answers `unavailable` until the
- *   window has passed, then restarts from the same state.
- */
-export type SupervisionDecision = 'restart' | 'restart-partial' | 'suspend';
 
 export interface SupervisionReport {
   readonly type: 'supervision';
@@ -84,12 +85,6 @@ export interface IngestResult {
 
 export type StatsResult = Stats | { readonly error: 'not_found' } | { readonly error: 'unavailable'; readonly retryAfterMs: number };
 
-export interface CampaignPage {
-  readonly campaigns: CampaignInfo[];
-  /** Position to pass as `after` for the next page, absent on the last one. */
-  readonly next?: number;
-}
-
 /** A campaign as its supervisor describes it: the actor's own figures plus what supervision knows. */
 export interface SupervisedCampaign extends CampaignDescription {
   readonly actorId: string;
@@ -109,19 +104,22 @@ export interface RegistryDescription {
 }
 
 export type RegistryEvent =
-  | { readonly type: 'campaign.create'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo | { readonly refused: Refusal }> }
-  | { readonly type: 'campaign.get'; readonly id: string; readonly reply: Reply<CampaignInfo | undefined> }
-  | { readonly type: 'campaign.list'; readonly after: number; readonly limit: number; readonly reply: Reply<CampaignPage> }
+  | { readonly type: 'campaign.create'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo | { readonly refused: Refusal } | RecordsFailure> }
+  | { readonly type: 'campaign.get'; readonly id: string; readonly reply: Reply<CampaignInfo | undefined | RecordsFailure> }
+  | { readonly type: 'campaign.list'; readonly after: number; readonly limit: number; readonly reply: Reply<CampaignPage | RecordsFailure> }
+  /** The store recorded a new campaign; sent by the registry to itself. */
+  | { readonly type: 'campaign.recorded'; readonly info: CampaignInfo; readonly reply: Reply<CampaignInfo> }
   | { readonly type: 'impressions'; readonly at: number; readonly items: readonly Impression[]; readonly reply: Reply<IngestResult> }
   | { readonly type: 'stats'; readonly id: string; readonly at: number; readonly reply: Reply<StatsResult> }
   | { readonly type: 'tick'; readonly at: number }
   | { readonly type: 'describe'; readonly after?: number; readonly limit?: number; readonly reply: Reply<RegistryDescription> }
-  | { readonly type: 'campaign.restore'; readonly state: CampaignState }
+  /** A campaign's state recovered from disk (the child's own state; the registry reads only its info). */
+  | { readonly type: 'campaign.restore'; readonly state: { readonly info: CampaignInfo } }
   | { readonly type: 'campaign.capture'; readonly id: string; readonly reply: Reply<CampaignImage | undefined> }
   | { readonly type: 'shutdown' }
   | { readonly type: 'campaign.forward'; readonly id: string; readonly at: number; readonly message: (reply: Reply<any>) => AnalyticsEvent; readonly reply: Reply<ForwardResult> }
   /** The shared store's answer to a lookup (`found` absent when it could not answer); sent by the registry to itself. */
-  | { readonly type: 'campaign.found'; readonly ids: readonly string[]; readonly found: readonly boolean[] | undefined }
+  | { readonly type: 'campaign.found'; readonly ids: readonly string[]; readonly found: readonly (CampaignInfo | undefined)[] | undefined }
   | { readonly type: `xstate.error.actor.${string}`; readonly error: unknown; readonly actorId: string };
 
 /**
@@ -137,9 +135,9 @@ export type ForwardResult =
 /** A campaign as the registry knows it. `ref` is absent while the campaign is suspended. */
 interface Entry {
   readonly info: CampaignInfo;
-  ref: CampaignRef | undefined;
-  /** The state a suspended campaign resumes from. */
-  parked: CampaignState | undefined;
+  ref: ChildRef<unknown> | undefined;
+  /** The state a stopped campaign resumes from (its child's, opaque here); undefined while it runs. */
+  parked: unknown;
   suspendedUntil: number;
   /** Times of recent restarts, oldest first, trimmed to the intensity window. */
   restartTimes: number[];
@@ -192,6 +190,16 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
     const state = snapshot.context;
     switch (event.type) {
       case 'campaign.create': {
+        const { records } = state.input.child;
+        if (records !== undefined) {
+          const { self } = scope;
+          const { reply } = event;
+          records.create(event.info).then(
+            (info) => self.send({ type: 'campaign.recorded', info, reply }),
+            (failed: unknown) => reply({ failed }),
+          );
+          return snapshot;
+        }
         const existing = state.campaigns.get(event.info.id);
         if (existing !== undefined) {
           event.reply(existing.info);
@@ -209,18 +217,13 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
         return snapshot;
       }
       case 'campaign.restore': {
-        event.state.journal = state.input.journal;
-        // Recovered state is accounted for but never refused: a state that ran must load again.
-        event.state.budget = state.input.budget;
+        const { child } = state.input;
         const entry = state.campaigns.get(event.state.info.id) ?? register(state, event.state.info);
         if (entry.ref !== undefined) {
-          const replaced = (entry.ref.getSnapshot() as CampaignSnapshot).context;
-          state.input.budget?.change(-replaced.accounted);
-          // Detached, so that the stop event the old actor still processes adds nothing back.
-          replaced.budget = undefined;
+          child.release(entry.ref.getSnapshot().context);
           scope.stopChild(entry.ref);
         }
-        account(event.state);
+        child.adopt(event.state, childInput(entry, state.input));
         entry.ref = spawn(scope, entry, event.state, state.input);
         return snapshot;
       }
@@ -228,13 +231,31 @@ export const registryLogic: ActorLogic<RegistrySnapshot, RegistryEvent, Registry
         const entry = state.campaigns.get(event.id);
         // A suspended campaign's parked state belongs to the registry until it resumes.
         if (entry?.ref !== undefined) entry.ref.send({ type: 'capture', reply: event.reply });
-        else event.reply(entry?.parked && captureState(entry.parked));
+        else event.reply(entry?.parked === undefined ? undefined : state.input.child.capture(entry.parked));
         return snapshot;
       }
-      case 'campaign.get':
-        event.reply(state.campaigns.get(event.id)?.info);
+      case 'campaign.recorded': {
+        const entry = state.campaigns.get(event.info.id) ?? register(state, event.info);
+        entry.ref ??= spawn(scope, entry, undefined, state.input);
+        event.reply(entry.info);
         return snapshot;
+      }
+      case 'campaign.get': {
+        const { records } = state.input.child;
+        const { reply } = event;
+        // The store is asked even for campaigns with an actor here: it may refuse (it lost its data).
+        if (records !== undefined) records.get(event.id).then(reply, (failed: unknown) => reply({ failed }));
+        else reply(state.campaigns.get(event.id)?.info);
+        return snapshot;
+      }
       case 'campaign.list': {
+        const { records } = state.input.child;
+        const { reply } = event;
+        // This registry has only the campaigns this node has seen: the store lists them all.
+        if (records !== undefined) {
+          records.list(event.after, event.limit).then(reply, (failed: unknown) => reply({ failed }));
+          return snapshot;
+        }
         const end = event.after + event.limit;
         event.reply({
           campaigns: state.order.slice(event.after, end).map((e) => e.info),
@@ -303,21 +324,18 @@ function register(state: RegistryState, info: CampaignInfo): Entry {
   };
   state.campaigns.set(info.id, entry);
   state.order.push(entry);
-  if (state.input.remote === undefined) state.input.budget?.campaignAdded();
+  if (state.input.child.records === undefined) state.input.budget?.campaignAdded();
   return entry;
 }
 
-function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, input: RegistryInput): CampaignRef {
-  const id = ACTOR_PREFIX + entry.info.id;
-  const ref = createActor((input.remote ?? campaignLogic) as typeof campaignLogic, {
-    parent: scope.self as AnyActorRef,
-    id,
-    systemId: id,
-    input: { info: entry.info, ttlMs: input.ttlMs, journal: input.journal, analytics: input.analytics, budget: input.remote === undefined ? input.budget : undefined },
-    snapshot: restored && resumed(restored),
-  });
-  ref.start();
-  return ref;
+function childInput(entry: Entry, input: RegistryInput): CampaignInput {
+  const holdsState = input.child.records === undefined;
+  return { info: entry.info, ttlMs: input.ttlMs, journal: input.journal, analytics: input.analytics, budget: holdsState ? input.budget : undefined };
+}
+
+/** Starts a campaign's actor: new, or taking over `from` (a crashed or stopped actor's state, or one recovered). */
+function spawn(scope: Scope, entry: Entry, from: unknown, input: RegistryInput): ChildRef<unknown> {
+  return input.child.spawn(scope.self as AnyActorRef, ACTOR_PREFIX + entry.info.id, childInput(entry, input), from);
 }
 
 /**
@@ -328,7 +346,7 @@ function spawn(scope: Scope, entry: Entry, restored: CampaignState | undefined, 
  */
 function withEntry(state: RegistryState, id: string, then: (found: Found) => void): void {
   const entry = state.campaigns.get(id);
-  if (entry !== undefined || state.input.remote === undefined) return then(entry);
+  if (entry !== undefined || state.input.child.records === undefined) return then(entry);
   const waiting = state.lookups.get(id);
   if (waiting !== undefined) {
     waiting.push(then);
@@ -341,55 +359,53 @@ function withEntry(state: RegistryState, id: string, then: (found: Found) => voi
 
 /** Asks the store about the ids gathered while handling this event, in one call. */
 function lookUp(state: RegistryState, scope: Scope): void {
-  const remote = state.input.remote;
-  if (remote === undefined || state.asking.length === 0) return;
+  const { records } = state.input.child;
+  if (records === undefined || state.asking.length === 0) return;
   const ids = state.asking;
   state.asking = [];
   const self = scope.self;
-  remote.exists(ids).then(
+  records.find(ids).then(
     (found) => self.send({ type: 'campaign.found', ids, found }),
     () => self.send({ type: 'campaign.found', ids, found: undefined }),
   );
 }
 
-function settleLookups(state: RegistryState, scope: Scope, ids: readonly string[], found: readonly boolean[] | undefined): void {
+function settleLookups(state: RegistryState, scope: Scope, ids: readonly string[], found: readonly (CampaignInfo | undefined)[] | undefined): void {
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
     const waiting = state.lookups.get(id) ?? [];
     state.lookups.delete(id);
     let entry: Found;
     if (found === undefined || found.length !== ids.length) entry = 'unavailable';
-    else if (!found[i]) entry = undefined;
-    else entry = state.campaigns.get(id) ?? made(state, scope, id);
+    else {
+      const info = found[i];
+      entry = info === undefined ? undefined : (state.campaigns.get(id) ?? made(state, scope, info));
+    }
     for (const then of waiting) then(entry);
   }
   lookUp(state, scope);
 }
 
-/** An entry and actor for a campaign the store has: the store knows its name and start, the actor needs only the id. */
-function made(state: RegistryState, scope: Scope, id: string): Entry {
-  const entry = register(state, { id, name: '', startTime: 0, createdAt: 0 });
+/** An entry and actor for a campaign the store has. */
+function made(state: RegistryState, scope: Scope, info: CampaignInfo): Entry {
+  const entry = register(state, info);
   entry.ref = spawn(scope, entry, undefined, state.input);
   return entry;
 }
 
 /** Drops idle remote actors whose campaign the store does not have, so unknown ids cannot pile up actors. */
-function retireMissing(state: RegistryState, scope: Scope): void {
+function retireMissing(state: RegistryState, scope: Scope, retirable: (childState: unknown) => boolean): void {
   for (let i = state.order.length - 1; i >= 0; i--) {
     const entry = state.order[i];
-    if (entry.ref === undefined || !isRetirable(entry.ref)) continue;
+    if (entry.ref === undefined || !retirable(entry.ref.getSnapshot().context)) continue;
     scope.stopChild(entry.ref);
     state.campaigns.delete(entry.info.id);
     state.order.splice(i, 1);
   }
 }
 
-function resumed(context: CampaignState): CampaignSnapshot {
-  return { status: 'active', output: undefined, error: undefined, context };
-}
-
 /** The running actor of a campaign, resuming a suspended one whose window has passed. */
-function live(state: RegistryState, scope: Scope, entry: Entry): CampaignRef | undefined {
+function live(state: RegistryState, scope: Scope, entry: Entry): ChildRef<unknown> | undefined {
   if (entry.ref === undefined && entry.parked !== undefined && state.lastAt >= entry.suspendedUntil) {
     entry.ref = spawn(scope, entry, entry.parked, state.input);
     entry.parked = undefined;
@@ -470,28 +486,25 @@ function ingest(state: RegistryState, scope: Scope, items: readonly Impression[]
 const SINGLE: readonly number[] = [0];
 
 function supervise(state: RegistryState, scope: Scope, actorId: string, error: unknown): void {
+  const { child, supervision: limits } = state.input;
   const entry = state.campaigns.get(actorId.slice(ACTOR_PREFIX.length));
   const dead = entry?.ref;
-  if (entry === undefined || dead === undefined || dead.id !== actorId) return;
-  const crashed = (dead.getSnapshot() as CampaignSnapshot).context;
-  const wasApplying = crashed.applying;
+  const now = state.lastAt;
+  const crashed = dead?.id === actorId ? dead.getSnapshot().context : undefined;
+  const failure = { supervised: entry !== undefined && crashed !== undefined, interrupted: crashed !== undefined && child.interrupted(crashed), at: now };
+  const decision: SupervisionDecision = decide(failure, { restarts: entry?.restartTimes ?? [], limits });
+  if (decision === 'escalate' || entry === undefined) throw error;
   entry.ref = undefined;
   entry.restarts++;
-
-  const { maxRestarts, windowMs } = state.input.supervision;
-  const now = state.lastAt;
-  entry.restartTimes = entry.restartTimes.filter((t) => now - t < windowMs);
+  entry.restartTimes = entry.restartTimes.filter((t) => now - t < limits.windowMs);
   entry.restartTimes.push(now);
-  let decision: SupervisionDecision;
-  if (entry.restartTimes.length > maxRestarts) {
-    decision = 'suspend';
+  if (decision === 'stop') {
     entry.parked = crashed;
-    entry.suspendedUntil = now + windowMs;
+    entry.suspendedUntil = now + limits.windowMs;
   } else {
-    decision = wasApplying ? 'restart-partial' : 'restart';
     entry.ref = spawn(scope, entry, crashed, state.input);
   }
-  const item = answerInflight(crashed);
+  const item = child.recover(crashed);
   if (item !== undefined) {
     const key = itemKey(item);
     const crashes = (entry.crashes.get(key) ?? 0) + 1;
@@ -518,7 +531,8 @@ function itemKey(item: Impression): string {
 
 /** Reclaims expired dedupe entries, round-robin over campaigns, within the tick's slot budget. */
 function sweep(state: RegistryState, scope: Scope, at: number): void {
-  if (state.input.remote !== undefined) retireMissing(state, scope);
+  const { retirable } = state.input.child;
+  if (retirable !== undefined) retireMissing(state, scope, retirable);
   const { order } = state;
   let budget = state.input.sweepBudget;
   for (let visited = 0; visited < order.length && budget > 0; visited++) {
@@ -537,6 +551,7 @@ function sweep(state: RegistryState, scope: Scope, at: number): void {
  * so a caller walking thousands of campaigns pages through them rather than pausing everything.
  */
 function describe(state: RegistryState, after = 0, limit = Infinity): RegistryDescription {
+  const { child } = state.input;
   const children: SupervisedCampaign[] = [];
   let suspended = 0;
   let restarts = 0;
@@ -549,8 +564,8 @@ function describe(state: RegistryState, after = 0, limit = Infinity): RegistryDe
     const entry = state.order[i];
     const supervision = { actorId: ACTOR_PREFIX + entry.info.id, restarts: entry.restarts };
     if (entry.ref === undefined) {
-      const parked = entry.parked;
-      children.push({ id: entry.info.id, total: parked?.total ?? 0, dedupeEntries: parked?.dedupe.size ?? 0, bytes: 0, ...supervision, suspended: true });
+      const parked = entry.parked === undefined ? { id: entry.info.id, total: 0, dedupeEntries: 0, bytes: 0 } : child.describe(entry.parked);
+      children.push({ ...parked, ...supervision, suspended: true });
       continue;
     }
     entry.ref.send({ type: 'describe', reply: (d) => children.push({ ...d, ...supervision, suspended: false }) });
@@ -569,8 +584,8 @@ function forward(state: RegistryState, scope: Scope, event: Extract<RegistryEven
     ref.send(
       event.message((value: unknown) => {
         if (value === undefined) unavailable();
-        else if (value === REMOTE_NOT_FOUND) event.reply({ error: 'not_found' });
-        else if (value === REMOTE_UNSUPPORTED) event.reply({ error: 'unsupported' });
+        else if (value === CHILD_NOT_FOUND) event.reply({ error: 'not_found' });
+        else if (value === CHILD_UNSUPPORTED) event.reply({ error: 'unsupported' });
         else event.reply({ value });
       }),
     );

@@ -1,7 +1,6 @@
-import type { ActorLogic, ActorRefFrom, AnyActorRef, Snapshot } from 'xstate';
+import { createActor, type ActorLogic, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsSpan, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from '../analytics-protocol.js';
-import type { CampaignInput } from '../campaign/campaign.js';
-import type { CampaignEvent, Impression, ImpressionsEvent, Outcome, Reply, Stats } from '../protocol.js';
+import { CHILD_NOT_FOUND, CHILD_UNSUPPORTED, type CampaignChild, type CampaignDescription, type CampaignInfo, type CampaignRecords, type CampaignEvent, type CampaignInput, type ChildSnapshot, type Impression, type ImpressionsEvent, type Outcome, type Reply, type Stats } from '../protocol.js';
 
 /** Impressions stamped with one time, as a campaign actor hands them to its store. */
 export interface ImpressionGroup {
@@ -11,9 +10,10 @@ export interface ImpressionGroup {
 
 /**
  * Where campaigns live when service nodes hold no counting state of their own (STORE=redis; the
- * implementation is in src/storage). Both calls reject when the store cannot answer.
+ * implementation is in src/storage): their records and their counts. Every call rejects when the
+ * store cannot answer.
  */
-export interface CampaignStore {
+export interface CampaignStore extends Omit<CampaignRecords, 'find'> {
   /** Which of `ids` name campaigns in the store: one answer per id, in order. */
   exists(ids: readonly string[]): Promise<boolean[]>;
   /**
@@ -38,13 +38,6 @@ export interface CampaignStore {
   series?(campaignId: string, at: number, query: SeriesQuery): Promise<SeriesAnswer | 'not_found'>;
 }
 
-/**
- * What a remote campaign actor answers an analytics message with when the store has no campaign of
- * that id, or keeps no such figures (ads, per-ad figures, series): the registry relays them as errors.
- */
-export const REMOTE_NOT_FOUND = 'remote.not_found';
-export const REMOTE_UNSUPPORTED = 'remote.unsupported';
-
 export interface RemoteCampaignOptions {
   readonly store: CampaignStore;
   /** Most items sent in one store call; messages are never split, so one large batch may exceed it. */
@@ -68,10 +61,7 @@ export interface RemoteCampaignState {
   missing: boolean;
 }
 
-export type RemoteCampaignSnapshot = Snapshot<undefined> & {
-  readonly status: 'active' | 'done' | 'error' | 'stopped';
-  readonly context: RemoteCampaignState;
-};
+export type RemoteCampaignSnapshot = ChildSnapshot<RemoteCampaignState>;
 
 /** What the store answered, delivered back to the actor as a message so that state changes stay in its mailbox. */
 export type RemoteResultEvent =
@@ -81,13 +71,9 @@ export type RemoteResultEvent =
 
 export type RemoteCampaignEvent = CampaignEvent | RemoteResultEvent;
 
-export type RemoteCampaignLogic = ActorLogic<RemoteCampaignSnapshot, RemoteCampaignEvent, CampaignInput> & {
-  /**
-   * Asks the store which of `ids` name campaigns (rejecting when it cannot answer), so that a registry
-   * makes actors only for campaigns that exist: an unknown id then costs one cheap read, never an actor.
-   */
-  readonly exists: (ids: readonly string[]) => Promise<boolean[]>;
-};
+/** The remote campaign's logic, which is also the registry's child (see CampaignChild). */
+export type RemoteCampaignLogic = ActorLogic<RemoteCampaignSnapshot, RemoteCampaignEvent, CampaignInput> &
+  CampaignChild<RemoteCampaignState> & { readonly records: CampaignRecords; retirable(state: RemoteCampaignState): boolean };
 
 /**
  * Campaign actor for a shared store (STORE=redis). It keeps each campaign's work serialized per
@@ -117,8 +103,33 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
     );
   }
 
-  return {
-    exists: (ids) => attempt(() => store.exists(ids)),
+  const logic: RemoteCampaignLogic = {
+    records: {
+      create: (info) => attempt(() => store.create(info)),
+      get: (id) => attempt(() => store.get(id)),
+      list: (after, limit) => attempt(() => store.list(after, limit)),
+      // One cheap call says which ids exist, so that a flood of unknown ids costs no per-id reads.
+      find: (ids) =>
+        attempt(() => store.exists(ids)).then((found) => Promise.all(ids.map((id, i): Promise<CampaignInfo | undefined> | undefined => (found[i] ? store.get(id) : undefined)))),
+    },
+
+    spawn(parent, id, input, from) {
+      const ref = createActor(logic, { parent, id, systemId: id, input, snapshot: from && active(from) });
+      ref.start();
+      return ref;
+    },
+    // Nothing is applied here: the store applies each call atomically.
+    interrupted: () => false,
+    recover(state) {
+      abandon(state);
+      return undefined;
+    },
+    describe: describeState,
+    // Snapshots are for in-memory state; a remote campaign's state is in the store.
+    capture: () => undefined,
+    adopt: () => undefined,
+    release: () => undefined,
+    retirable: (state) => state.missing && state.calling === undefined && state.queue.length === 0 && state.reads === 0,
 
     getInitialSnapshot: (_scope, input) =>
       active({ id: input.info.id, calling: undefined, queue: [], queuedItems: 0, reads: 0, missing: false }),
@@ -182,7 +193,7 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           }
           read(state, scope.self, () => analytics(state.id, at, span, byAd), (report) => ({
             missing: report === undefined ? undefined : report === 'not_found',
-            answer: () => (reply as Reply<unknown>)(report === 'not_found' ? REMOTE_NOT_FOUND : report),
+            answer: () => (reply as Reply<unknown>)(report === 'not_found' ? CHILD_NOT_FOUND : report),
           }));
           return snapshot;
         }
@@ -205,7 +216,7 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           }
           read(state, scope.self, run, (result) => ({
             missing: result === undefined ? undefined : result === 'not_found',
-            answer: () => reply(result === 'not_found' ? REMOTE_NOT_FOUND : result),
+            answer: () => reply(result === 'not_found' ? CHILD_NOT_FOUND : result),
           }));
           return snapshot;
         }
@@ -218,7 +229,7 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
           event.reply(0); // nothing to reclaim here: the store expires its own keys
           return snapshot;
         case 'describe':
-          event.reply({ id: state.id, total: 0, dedupeEntries: 0, bytes: 0 });
+          event.reply(describeState(state));
           return snapshot;
         case 'capture':
           // Snapshots are for in-memory state; a remote campaign's state is in the store.
@@ -226,7 +237,7 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
         default:
           // Nothing else is asked of a campaign actor; a store without some call answers 501.
           // (Also xstate's own events, which have no reply.)
-          (event as { reply?: Reply<unknown> }).reply?.(REMOTE_UNSUPPORTED);
+          (event as { reply?: Reply<unknown> }).reply?.(CHILD_UNSUPPORTED);
           return snapshot;
       }
     },
@@ -237,19 +248,24 @@ export function remoteCampaignLogic(options: RemoteCampaignOptions): RemoteCampa
     // dropped, so everything it held is answered `unavailable` and the successor starts clean.
     restoreSnapshot: (persisted) => {
       const old = (persisted as RemoteCampaignSnapshot).context;
-      for (const message of [...(old.calling ?? []), ...old.queue]) answer(message, undefined, 0);
+      abandon(old);
       return active({ id: old.id, calling: undefined, queue: [], queuedItems: 0, reads: 0, missing: false });
     },
   };
+  return logic;
 }
 
-/**
- * Whether a remote campaign actor can be dropped: the store says its campaign does not exist and
- * nothing is on its way. Lets a registry forget ids that name no campaign, so they cannot pile up.
- */
-export function isRetirable(ref: AnyActorRef): boolean {
-  const state = (ref.getSnapshot() as RemoteCampaignSnapshot).context;
-  return state.missing && state.calling === undefined && state.queue.length === 0 && state.reads === 0;
+/** Answers every message a crashed actor held `unavailable`, once: its store calls' results would go to it and be dropped. */
+function abandon(state: RemoteCampaignState): void {
+  const held = [...(state.calling ?? []), ...state.queue];
+  state.calling = undefined;
+  state.queue = [];
+  state.queuedItems = 0;
+  for (const message of held) answer(message, undefined, 0);
+}
+
+function describeState(state: RemoteCampaignState): CampaignDescription {
+  return { id: state.id, total: 0, dedupeEntries: 0, bytes: 0 };
 }
 
 /** Writes a message's outcomes from `outcomes` at `offset` (all `unavailable` without them), answers it, and returns the next offset. */
@@ -278,7 +294,7 @@ function read<T>(
 }
 
 function unsupported(reply: Reply<never>): void {
-  (reply as Reply<unknown>)(REMOTE_UNSUPPORTED);
+  (reply as Reply<unknown>)(CHILD_UNSUPPORTED);
 }
 
 /** Runs a store call so that a synchronous throw becomes a rejection. */

@@ -131,7 +131,7 @@ describe('counter system', () => {
 
     // Assert
     expect(result.outcomes).to.deep.equal(['unavailable']);
-    expect(reports.map((r) => [r.campaignId, r.decision])).to.deep.equal([['a', 'restart-partial']]);
+    expect(reports.map((r) => [r.campaignId, r.decision])).to.deep.equal([['a', 'restart']]);
   });
 
   it('reports a failing registry to onFatal instead of crashing the process', () => {

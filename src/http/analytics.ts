@@ -138,6 +138,9 @@ function readRanking(payload: string, now: number): { snap: Snapshot; digest: st
   const [from, to, asOf, clicks] = [parts[2], parts[3], parts[4], parts[6]].map(Number);
   if (![from, to, asOf, clicks].every(Number.isSafeInteger)) throw badCursor();
   const adId = parts.slice(7).join('\n');
+  // The checksum binds a cursor to its query but is no secret: whatever a client could write into a
+  // payload must still name a snapshot no later than now, so that no page sums more than the buckets kept.
+  if (parts[1] === 'a' ? asOf > now : to > Math.floor(now / BUCKET_MS[parts[1] === 'm' ? 'minutes' : 'hours']) || to < from - 1) throw badCursor();
   if (parts[1] === 'a') {
     if (Math.floor(asOf / MINUTE_MS) <= Math.floor(now / MINUTE_MS) - KEPT.minutes) throw new RankingChangedError("the minutes since this ranking's snapshot are no longer all kept (it is more than 25 hours old)");
     return { snap: { span: undefined, asOf }, digest: parts[5], clicks, adId };

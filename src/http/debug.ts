@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { JSONSchemaType } from 'ajv';
 import type { Context } from 'koa';
 import type { Counter } from '../counter.js';
@@ -108,16 +109,7 @@ function eventStream(inspector: Inspector) {
       throw new AppError(429, `the inspector already streams to ${MAX_WATCHERS} clients; close one and retry`, { 'Retry-After': '5' });
     }
     const watcher = inspector.watch({ actors: list(query.actor), types: list(query.type), redact: query.redact !== 'off' });
-    ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('X-Accel-Buffering', 'no');
-    // The stream is written outside Koa: through Koa, every client that disconnects would surface
-    // as a premature-close error in the error log.
-    ctx.respond = false;
-    const { req, res } = ctx;
-    res.flushHeaders();
-    req.socket.setNoDelay(true);
+    const res = openEventStream(ctx);
     watcher.stream.pipe(res);
     // Dropped as too slow or closed on shutdown: cut the connection (a graceful end would wait for
     // a client that is not reading).
@@ -126,6 +118,22 @@ function eventStream(inspector: Inspector) {
     });
     res.on('close', () => watcher.close());
   };
+}
+
+/**
+ * Answers 200 text/event-stream and hands the response over to the caller, who writes the stream
+ * outside Koa: through Koa, every client that disconnects would surface as a premature-close error
+ * in the error log.
+ */
+export function openEventStream(ctx: Context): ServerResponse {
+  ctx.status = 200;
+  ctx.type = 'text/event-stream';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('X-Accel-Buffering', 'no');
+  ctx.respond = false;
+  ctx.res.flushHeaders();
+  ctx.req.socket.setNoDelay(true);
+  return ctx.res;
 }
 
 function list(value: string | undefined): string[] {

@@ -52,6 +52,7 @@ export function openApiDocument(version = '0.1.0'): Schema {
       { name: 'api', description: 'the counting API' },
       { name: 'operations', description: 'metrics and health checks' },
       { name: 'inspector', description: 'the live actor inspector (INSPECTOR=on)' },
+      { name: 'dashboard', description: 'the dashboard page and its files (public; its data comes from the API with the visitor\'s key)' },
     ],
     paths,
     components: {

@@ -7,10 +7,12 @@ import type { beaconHandlers } from './beacons.js';
 import { beaconQuerySchema, createBeaconSchema } from './beacons.js';
 import type { campaignHandlers } from './campaigns.js';
 import type { clickHandlers } from './clicks.js';
+import type { dashboardHandlers } from './dashboard.js';
 import type { debugHandlers } from './debug.js';
 import { actorsQuerySchema, eventsQuerySchema, pageTokenSchema } from './debug.js';
 import type { impressionHandlers } from './impressions.js';
 import type { keyHandlers } from './keys.js';
+import { liveQuerySchema, type LiveFigures } from './live.js';
 import { createKeySchema } from './keys.js';
 import type { opsHandlers } from './ops.js';
 import { adsAnalyticsQuerySchema, analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaignsSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
@@ -55,6 +57,8 @@ export interface Handlers {
   readonly admin?: ReturnType<typeof adminHandlers>;
   readonly keys?: ReturnType<typeof keyHandlers>;
   readonly beacons?: ReturnType<typeof beaconHandlers>;
+  readonly live: LiveFigures;
+  readonly dashboard: ReturnType<typeof dashboardHandlers>;
 }
 
 export interface Route {
@@ -62,7 +66,7 @@ export interface Route {
   /** OpenAPI form: `{id}` for path parameters. */
   readonly path: string;
   readonly summary: string;
-  readonly tag: 'api' | 'operations' | 'inspector';
+  readonly tag: 'api' | 'operations' | 'inspector' | 'dashboard';
   readonly scope: Scope;
   /** It covers every campaign at once, so a key limited to some campaigns cannot call it. */
   readonly everyCampaign?: true;
@@ -83,6 +87,8 @@ export interface Route {
   readonly query?: object;
   /** Any query string is taken as it is (Prometheus scrapers add their own parameters). */
   readonly anyQuery?: true;
+  /** The key may also come as `?token=`: for EventSource, which cannot send headers. */
+  readonly tokenInQuery?: true;
   readonly answers: Readonly<Record<number, Answer>>;
 }
 
@@ -106,6 +112,7 @@ const KEY = {
     scopes: { type: 'array', items: { enum: ['admin', 'write', 'read'] } },
     campaigns: { type: ['array', 'null'], items: { type: 'string' } },
     created_at: { type: 'string', format: 'date-time' },
+    expires_at: { type: ['string', 'null'], format: 'date-time', description: 'refused from this instant on; null: never' },
   },
 };
 const ref = (component: string): Schema => ({ $ref: `#/components/schemas/${component}` });
@@ -298,6 +305,25 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: 'get',
+    path: '/api/v1/campaigns/{id}/events',
+    summary:
+      "Server-Sent Events of a campaign's live figures (counts and the trailing day's analytics): one `data:` line of JSON now, " +
+      'then one whenever they change, read at most once a second while someone watches. The key may come as `?token=` (EventSource cannot send headers)',
+    tag: 'api',
+    scope: 'read',
+    tokenInQuery: true,
+    handle: (h) => h.live.handle,
+    query: liveQuerySchema,
+    answers: {
+      200: { description: 'an event stream', type: 'text/event-stream' },
+      400: INVALID,
+      404: NOT_FOUND,
+      429: error('MAX_LIVE_STREAMS streams are open; close one and retry', ['Retry-After']),
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    method: 'get',
     path: '/api/v1/openapi.json',
     summary: 'This document',
     tag: 'api',
@@ -423,12 +449,37 @@ export const ROUTES: readonly Route[] = [
       },
     },
   },
+  ...['/', '/dashboard/'].map(
+    (path): Route => ({
+      method: 'get',
+      path,
+      summary: 'The dashboard: campaigns, live figures, charts, share links (the same page at / and /dashboard/)',
+      tag: 'dashboard',
+      scope: 'public',
+      handle: (h) => h.dashboard.page,
+      answers: { 200: { description: "the page shell; its data comes from the API with the visitor's key", type: 'text/html' }, 304: { description: 'unchanged (If-None-Match)' } },
+    }),
+  ),
+  {
+    method: 'get',
+    path: '/dashboard/{file}',
+    summary: "One of the dashboard's scripts or style sheets (its own, and uPlot's from node_modules)",
+    tag: 'dashboard',
+    scope: 'public',
+    handle: (h) => h.dashboard.file,
+    answers: {
+      200: { description: 'the file (text/javascript or text/css)', type: 'text/javascript' },
+      304: { description: 'unchanged (If-None-Match)' },
+      404: error('no such dashboard file'),
+    },
+  },
   {
     method: 'get',
     path: '/debug/',
     summary: `The inspector page: the actor tree and the live event stream. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.page,
     query: pageTokenSchema,
     answers: { 200: { description: 'a self-contained HTML page', type: 'text/html' }, 401: UNAUTHORIZED },
@@ -439,6 +490,7 @@ export const ROUTES: readonly Route[] = [
     summary: `The live actor tree: the registry and each campaign actor. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.actors,
     query: actorsQuerySchema,
     answers: { 200: { description: 'the tree', schema: 'ActorTree' }, 400: INVALID, 401: UNAUTHORIZED },
@@ -452,6 +504,7 @@ export const ROUTES: readonly Route[] = [
       `reply callbacks are never sent; user ids are pseudonymised unless redact=off. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.events,
     query: eventsQuerySchema,
     answers: {

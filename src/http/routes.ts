@@ -16,10 +16,12 @@ import type { BodyBudget } from './body-budget.js';
 import type { BotFilter } from './bots.js';
 import { campaignHandlers } from './campaigns.js';
 import { clickHandlers } from './clicks.js';
+import { dashboardHandlers } from './dashboard.js';
 import { debugHandlers } from './debug.js';
 import { impressionHandlers, type ImpressionAnswerer } from './impressions.js';
 import { jsonBody } from './json-body.js';
 import { keyHandlers } from './keys.js';
+import type { LiveFigures } from './live.js';
 import { openApiHandler } from './openapi.js';
 import { opsHandlers } from './ops.js';
 import { ROUTES, type Handlers, type Route } from './route-table.js';
@@ -51,6 +53,8 @@ export interface RouteDeps {
   readonly beaconSecret?: string | Buffer;
   /** Where beacon refusals are counted. */
   readonly registry?: Registry;
+  /** The dashboard's live-figure streams. */
+  readonly live: LiveFigures;
 }
 
 /**
@@ -99,6 +103,8 @@ function buildHandlers(deps: RouteDeps): Handlers {
     analytics: analyticsHandlers(deps.counter),
     ops: opsHandlers(deps.metrics, deps.readiness),
     openapi: openApiHandler(),
+    live: deps.live,
+    dashboard: dashboardHandlers(),
     debug: deps.inspector === undefined ? undefined : debugHandlers(deps.inspector, deps.counter),
     admin: deps.redisAdmin === undefined ? undefined : adminHandlers(deps.redisAdmin),
     keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys, () => deps.counter.analytics.now()),

@@ -54,12 +54,17 @@ export interface ListCampaignsQuery {
   cursor?: string;
 }
 
-export const listCampaignsSchema: JSONSchemaType<ListCampaignsQuery> = {
+export interface SearchCampaignsQuery extends ListCampaignsQuery {
+  q?: string;
+}
+
+export const listCampaignsSchema: JSONSchemaType<SearchCampaignsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
     limit: PAGE_LIMIT,
     cursor: cursorParam,
+    q: { type: 'string', minLength: 1, maxLength: 200, nullable: true, description: 'only campaigns whose name contains this, ignoring case' },
   },
 };
 

@@ -19,7 +19,7 @@ function clicks(h: RegistryHarness, campaignId: string, adIds: readonly string[]
   return (result as { value: ClickOutcome[] }).value;
 }
 
-describe('state budget (actors/budget.ts)', () => {
+describe('state budget (actors/counting/budget.ts)', () => {
   describe('StateBudget', () => {
     it('is full at maxBytes, not one byte before', () => {
       const b = new StateBudget({ maxBytes: 1000, maxCampaigns: 10 });

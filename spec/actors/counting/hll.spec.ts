@@ -11,7 +11,7 @@ function digests(count: number, prefix: string): Uint32Array[] {
   });
 }
 
-describe('HyperLogLog (actors/hll.ts)', () => {
+describe('HyperLogLog (actors/counting/hll.ts)', () => {
   it('estimates 100,000 distinct users within the stated bound: 3 standard errors (±4.9 % at p = 12, ±9.75 % at p = 10)', () => {
     for (const [p, bound] of [
       [12, 0.049],

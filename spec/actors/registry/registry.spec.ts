@@ -254,7 +254,7 @@ describe('registry actor', () => {
   });
 
   describe('supervision', () => {
-    it('restart-partial: a throw while applying answers the item unavailable, rolls it back, restarts with the counts and keeps serving', () => {
+    it('restart: a throw while applying answers the item unavailable, rolls it back, restarts with the counts and keeps serving', () => {
       // Arrange
       h = startRegistry({ supervision: { maxRestarts: 3, windowMs: MINUTE_MS } });
       h.create('a');
@@ -270,7 +270,7 @@ describe('registry actor', () => {
       // Assert: one answer, in order; the crashed campaign's items unavailable, the other's counted.
       expect(result).to.deep.equal({ outcomes: ['unavailable', 'counted', 'unavailable'], retryAfterMs: 1_000 });
       expect(h.reports).to.have.length(1);
-      expect(h.reports[0]).to.deep.include({ type: 'supervision', campaignId: 'a', decision: 'restart-partial', restartsInWindow: 1 });
+      expect(h.reports[0]).to.deep.include({ type: 'supervision', campaignId: 'a', decision: 'restart', restartsInWindow: 1 });
       expect((h.reports[0].error as Error).message).to.equal('boom');
       expect(h.campaignActor('a')).to.not.equal(crashed);
       expect(h.stats('a', T0 + 2)).to.deep.equal({ lastHour: 2, lastDay: 2, total: 2 });
@@ -279,13 +279,13 @@ describe('registry actor', () => {
       expect(h.fatal).to.deep.equal([]);
     });
 
-    it('restart-partial also when admitting to the dedupe table throws, and the retry counts', () => {
+    it('restart also when admitting to the dedupe table throws, and the retry counts', () => {
       h = startRegistry();
       h.create('a');
       sinon.stub(DedupeTable.prototype, 'admitDigest').callThrough().onFirstCall().throws(new Error('boom'));
 
       expect(h.record(T0, 'a', 'u1')).to.equal('unavailable');
-      expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart-partial']);
+      expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart']);
       expect(h.record(T0 + 1, 'a', 'u1')).to.equal('counted');
       expect(h.stats('a', T0 + 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
     });
@@ -304,12 +304,12 @@ describe('registry actor', () => {
       // Assert: either rolled back (the retry counts) or recorded (the retry replays `counted`);
       // a retry of an impression that was counted must never read `duplicate`.
       expect(first).to.equal('unavailable');
-      expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart-partial']);
+      expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart']);
       expect(retry).to.equal('counted');
       expect(h.stats('a', T0 + 1)).to.deep.equal({ lastHour: 1, lastDay: 1, total: 1 });
     });
 
-    it('restart: a throw outside applying (during stats) answers unavailable, restarts with the counts intact', () => {
+    it('resume: a throw outside applying (during stats) answers unavailable, restarts with the counts intact', () => {
       // Arrange
       h = startRegistry();
       h.create('a');
@@ -322,11 +322,22 @@ describe('registry actor', () => {
       // Assert
       expect(crashedStats).to.deep.equal({ error: 'unavailable', retryAfterMs: 1_000 });
       expect(h.reports).to.have.length(1);
-      expect(h.reports[0]).to.deep.include({ campaignId: 'a', decision: 'restart', restartsInWindow: 1 });
+      expect(h.reports[0]).to.deep.include({ campaignId: 'a', decision: 'resume', restartsInWindow: 1 });
       expect(h.stats('a', T0 + 2)).to.deep.equal({ lastHour: 2, lastDay: 2, total: 2 });
       expect(h.record(T0 + 3, 'a', 'u2')).to.equal('duplicate');
       expect(h.record(T0 + 3, 'a', 'u3')).to.equal('counted');
       expect(h.describe().restarts).to.equal(1);
+    });
+
+    it('escalate: fails itself with an error from an actor it does not supervise, so its owner decides', () => {
+      h = startRegistry();
+      h.create('a');
+      const error = new Error('not a campaign of ours');
+
+      h.registry.send({ type: 'xstate.error.actor.campaign:nope', error, actorId: 'campaign:nope' });
+
+      expect(h.fatal).to.deep.equal([error]);
+      expect(h.reports).to.deep.equal([]);
     });
 
     it('does not let one campaign’s crash touch another campaign', () => {
@@ -360,7 +371,7 @@ describe('registry actor', () => {
         h.ingest(T0, [a('u1'), a('u2')]);
       });
 
-      it('suspends a campaign after more than maxRestarts within windowMs, answering unavailable with retryAfterMs', () => {
+      it('stops a campaign after more than maxRestarts within windowMs, answering unavailable with retryAfterMs', () => {
         // Arrange
         const add = sinon.stub(TrailingWindows.prototype, 'add').throws(new Error('boom'));
         h.record(2_000, 'a', 'x1');
@@ -372,9 +383,9 @@ describe('registry actor', () => {
 
         // Assert
         expect(h.reports.map((r) => [r.decision, r.restartsInWindow])).to.deep.equal([
-          ['restart-partial', 1],
-          ['restart-partial', 2],
-          ['suspend', 3],
+          ['restart', 1],
+          ['restart', 2],
+          ['stop', 3],
         ]);
         expect(third).to.deep.equal({ outcomes: ['unavailable'], retryAfterMs: windowMs });
         expect(h.ingest(4_001, [a('u9'), a('u1')])).to.deep.equal({ outcomes: ['unavailable', 'unavailable'], retryAfterMs: windowMs - 1 });
@@ -414,20 +425,20 @@ describe('registry actor', () => {
       it('forgets restarts older than the window: crashes windowMs apart never suspend', () => {
         crashAt(10_000, 10_000 + windowMs, 10_000 + 2 * windowMs, 10_000 + 3 * windowMs);
 
-        expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart-partial', 'restart-partial', 'restart-partial', 'restart-partial']);
+        expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart', 'restart', 'restart', 'restart']);
         expect(h.reports.map((r) => r.restartsInWindow)).to.deep.equal([1, 1, 1, 1]);
       });
 
       it('counts a restart windowMs − 1 ms old towards suspension', () => {
         crashAt(10_000, 10_001, 10_000 + windowMs - 1);
 
-        expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart-partial', 'restart-partial', 'suspend']);
+        expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart', 'restart', 'stop']);
       });
 
       it('no longer counts a restart exactly windowMs old', () => {
         crashAt(10_000, 10_001, 10_000 + windowMs);
 
-        expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart-partial', 'restart-partial', 'restart-partial']);
+        expect(h.reports.map((r) => r.decision)).to.deep.equal(['restart', 'restart', 'restart']);
         expect(h.reports.map((r) => r.restartsInWindow)).to.deep.equal([1, 2, 2]);
       });
     });

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { createActor } from 'xstate';
-import type { Impression, ImpressionsEvent, Outcome, Stats } from '../../../actors/protocol.js';
+import type { CampaignInfo, CampaignPage, Impression, ImpressionsEvent, Outcome, RecordsFailure, Stats } from '../../../actors/protocol.js';
 import { MAX_PENDING_LOOKUPS, registryLogic, type ForwardResult, type IngestResult, type RegistryRef, type StatsResult } from '../../../actors/registry/registry.js';
-import { isRetirable, remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignRef } from '../../../actors/remote-campaign/remote-campaign.js';
+import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic, type RemoteCampaignRef } from '../../../actors/remote-campaign/remote-campaign.js';
 import { campaignInfo, impression } from '../../helpers/actors.js';
 
 /** A store whose calls (lookups included) stay pending until the test settles them, recording what each call carried. */
@@ -11,6 +11,25 @@ class ManualStore implements CampaignStore {
   readonly reads: { campaignId: string; at: number; settle: (r: Stats | 'not_found' | Error) => void }[] = [];
 
   readonly lookups: { ids: readonly string[]; settle: (r: boolean[] | Error) => void }[] = [];
+  /** Campaign records; an id the store says exists and that was never created reads as created at 0. */
+  readonly records = new Map<string, CampaignInfo>();
+  /** Set to make every records call fail. */
+  down: Error | undefined;
+
+  create(info: CampaignInfo): Promise<CampaignInfo> {
+    if (this.down) return Promise.reject(this.down);
+    this.records.set(info.id, info);
+    return Promise.resolve(info);
+  }
+
+  get(id: string): Promise<CampaignInfo | undefined> {
+    return this.down ? Promise.reject(this.down) : Promise.resolve(this.records.get(id) ?? { ...campaignInfo(id), createdAt: 0 });
+  }
+
+  list(after: number, limit: number): Promise<CampaignPage> {
+    const all = [...this.records.values()];
+    return this.down ? Promise.reject(this.down) : Promise.resolve({ campaigns: all.slice(after, after + limit), next: after + limit < all.length ? after + limit : undefined });
+  }
 
   exists(ids: readonly string[]): Promise<boolean[]> {
     return new Promise((resolve, reject) => {
@@ -50,10 +69,12 @@ function send(ref: RemoteCampaignRef, at: number, users: string[]): Sent {
 describe('actors/remote-campaign', () => {
   let store: ManualStore;
   let ref: RemoteCampaignRef;
+  let logic: RemoteCampaignLogic;
+  const retirable = (r: RemoteCampaignRef): boolean => logic.retirable(r.getSnapshot().context);
 
   function start(limits: { maxItemsPerCall?: number; maxQueuedItems?: number } = {}): void {
     store = new ManualStore();
-    const logic = remoteCampaignLogic({ store, maxItemsPerCall: limits.maxItemsPerCall ?? 1000, maxQueuedItems: limits.maxQueuedItems ?? 10_000 });
+    logic = remoteCampaignLogic({ store, maxItemsPerCall: limits.maxItemsPerCall ?? 1000, maxQueuedItems: limits.maxQueuedItems ?? 10_000 });
     ref = createActor(logic, { input: { info: campaignInfo('c1'), ttlMs: 1000 } });
     ref.start();
   }
@@ -147,26 +168,26 @@ describe('actors/remote-campaign', () => {
 
   it('is retirable only once the store says the campaign does not exist and nothing is on its way', async () => {
     start();
-    expect(isRetirable(ref)).to.equal(false);
+    expect(retirable(ref)).to.equal(false);
     send(ref, 1, ['u1']);
     store.calls[0].settle(['not_found']);
     await flush();
-    expect(isRetirable(ref)).to.equal(true);
+    expect(retirable(ref)).to.equal(true);
     send(ref, 1, ['u1']);
-    expect(isRetirable(ref)).to.equal(false);
+    expect(retirable(ref)).to.equal(false);
     store.calls[1].settle(['counted']);
     await flush();
-    expect(isRetirable(ref)).to.equal(false);
+    expect(retirable(ref)).to.equal(false);
   });
 
-  describe('under a registry with `remote` set', () => {
+  describe('as the child of a registry', () => {
     let registry: RegistryRef;
     afterEach(() => registry?.stop());
 
     function startRegistry(): void {
       store = new ManualStore();
       const remote = remoteCampaignLogic({ store, maxItemsPerCall: 1000, maxQueuedItems: 10_000 });
-      registry = createActor(registryLogic, { input: { ttlMs: 1000, supervision: { maxRestarts: 5, windowMs: 60_000 }, sweepBudget: 65_536, remote } });
+      registry = createActor(registryLogic, { input: { ttlMs: 1000, supervision: { maxRestarts: 5, windowMs: 60_000 }, sweepBudget: 65_536, child: remote } });
       registry.subscribe({ error: () => undefined });
       registry.start();
     }
@@ -196,6 +217,45 @@ describe('actors/remote-campaign', () => {
       ingest([impression('a', 'u3')]);
       expect(store.lookups).to.have.length(1);
       expect(store.calls).to.have.length(2);
+    });
+
+    it('creates, gets and lists campaigns in the store, and serves a created campaign without a lookup', async () => {
+      startRegistry();
+      const spring = { id: 'spring', name: 'Spring', startTime: 5, createdAt: 2 };
+      const answers: unknown[] = [];
+      registry.send({ type: 'campaign.create', info: spring, reply: (r) => answers.push(r) });
+      await flush();
+      registry.send({ type: 'campaign.get', id: 'spring', reply: (r) => answers.push(r) });
+      registry.send({ type: 'campaign.list', after: 0, limit: 10, reply: (r) => answers.push(r) });
+      await flush();
+      expect(answers).to.deep.equal([spring, spring, { campaigns: [spring], next: undefined }]);
+      expect(store.records.get('spring')).to.deep.equal(spring);
+      expect(actors()).to.deep.equal(['spring']);
+      ingest([impression('spring', 'u1')]);
+      expect(store.lookups).to.have.length(0);
+      expect(store.calls).to.have.length(1);
+    });
+
+    it('answers a records call the store failed with its error, and makes no actor', async () => {
+      startRegistry();
+      store.down = new Error('store down');
+      const answers: (RecordsFailure | unknown)[] = [];
+      registry.send({ type: 'campaign.create', info: campaignInfo('c'), reply: (r) => answers.push(r) });
+      registry.send({ type: 'campaign.get', id: 'c', reply: (r) => answers.push(r) });
+      registry.send({ type: 'campaign.list', after: 0, limit: 10, reply: (r) => answers.push(r) });
+      await flush();
+      expect(answers).to.deep.equal([{ failed: store.down }, { failed: store.down }, { failed: store.down }]);
+      expect(actors()).to.deep.equal([]);
+    });
+
+    it('holds the campaign record the store has for a campaign it found, never a made-up one', async () => {
+      startRegistry();
+      const autumn = { id: 'autumn', name: 'Autumn', startTime: 7, createdAt: 3 };
+      store.records.set('autumn', autumn);
+      ingest([impression('autumn', 'u1')]);
+      store.lookups[0].settle([true]);
+      await flush();
+      expect(registry.getSnapshot().context.campaigns.get('autumn')?.info).to.deep.equal(autumn);
     });
 
     it('answers the items of ids whose lookup failed unavailable with Retry-After, and keeps no actor for them', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
@@ -148,6 +149,34 @@ describe('analytics ranges and the /ads/analytics ranking', () => {
       const altered = cursor.slice(0, -2) + (cursor.endsWith('A') ? 'BB' : 'AA');
       expectError(await ranking({ window: '24h', cursor: altered }), 400, 'cursor');
       expectError(await ranking({ cursor: 'x'.repeat(1201) }), 400, 'cursor');
+    });
+
+    it('refuses (400) a well-checksummed cursor whose snapshot ends after now or runs backwards (the checksum is no secret)', async () => {
+      const forge = (query: string, payload: string): string => {
+        const hash = createHash('sha256').update(`${API}/ads/analytics`).update('\0');
+        for (const [k, v] of new URLSearchParams(query)) hash.update(`${k}=${v}\0`);
+        const body = Buffer.from(payload);
+        return Buffer.concat([hash.update('\0').update(body).digest().subarray(0, 12), body]).toString('base64url');
+      };
+      const minute = Math.floor(T0 / MINUTE);
+      const digest = 'x'.repeat(16);
+      const ok = forge('window=1h', `r1\nm\n${minute - 60}\n${minute}\n0\n${digest}\n0\na`);
+      expectError(await ranking({ window: '1h', cursor: ok }), 409, 'changed', 'start again');
+      expectError(await ranking({ window: '1h', cursor: forge('window=1h', `r1\nm\n${minute - 60}\n${minute + 1}\n0\n${digest}\n0\na`) }), 400, 'cursor');
+      expectError(await ranking({ window: '1h', cursor: forge('window=1h', `r1\nm\n${minute - 60}\n${minute - 62}\n0\n${digest}\n0\na`) }), 400, 'cursor');
+      expectError(await ranking({ cursor: forge('', `r1\na\n0\n0\n${T0 + 1}\n${digest}\n0\na`) }), 400, 'cursor');
+      expectError(await ranking({ cursor: forge('', `r1\na\n0\n0\n${T0}\n${digest}\n0\na`) }), 409, 'changed');
+    });
+
+    it('answers 409 for an all-time cursor once the minutes since its snapshot are no longer all kept (25 h)', async () => {
+      for (const ad of ['a', 'b']) await clicks(ad);
+      clock.advance(MINUTE);
+      const page = await ranking({ limit: 1 });
+      const asOf = Date.parse(page.body.to);
+      clock.set(asOf + 25 * HOUR - 1);
+      expect((await ranking({ limit: 1, cursor: page.body.next_cursor })).status).to.equal(200);
+      clock.set(asOf + 25 * HOUR);
+      expectError(await ranking({ limit: 1, cursor: page.body.next_cursor }), 409, 'no longer all kept');
     });
 
     it('answers 409 when a click with a timestamp lands before the snapshot, and when the range is no longer kept', async () => {

@@ -61,7 +61,7 @@ function figuresOf(reply: readonly (number | string)[], i: number): WindowFigure
   };
 }
 
-/** The hash (counters) or HyperLogLog (sketches) key prefix of each bucket tier (memory mode's tiers, actors/stats.ts). */
+/** The hash (counters) or HyperLogLog (sketches) key prefix of each bucket tier (memory mode's tiers, actors/counting/stats.ts). */
 const TIER_KEYS = { minutes: 'am', hours: 'ah', tenMin: 'hm', hourly: 'hh', daily: 'hd' } as const;
 
 /** The analytics script's arguments for a span: each tier's last bucket's start, bucket size and bucket count. */
