@@ -72,7 +72,7 @@ export function verifyBeacon(secret: string | Buffer, query: string, now: number
 
 const signed = (what: string) => ({ description: `${what} (signed; checked with the signature, so a repeated one is refused with 403)` });
 
-/** A beacon's query: the signed fields, and `format`; no other parameter. */
+/** A beacon's query: the signed fields, `format` and `cb`; no other parameter. */
 export const beaconQuerySchema = {
   type: 'object',
   additionalProperties: false,
@@ -87,6 +87,7 @@ export const beaconQuerySchema = {
     r: signed('redirect URL of a click'),
     s: { description: 'the base64url HMAC-SHA256 of the rest under BEACON_SECRET' },
     format: { description: 'gif: answer a 1×1 GIF instead of 204' },
+    cb: { description: "a cache-buster (an ad server's [CACHEBUSTER] macro), not signed and ignored: answers are never cached anyway" },
   },
 } as const;
 
