@@ -361,6 +361,22 @@ describe('campaign actor', () => {
       expect(state.dedupe.has('u2', arrival)).to.equal(false);
     });
 
+    it('keeps an impression whose commit is written in last_hour and last_day when the rest of analytics crashes after it', () => {
+      // Arrange
+      campaign.impressions(START, ['u1']);
+      sinon.stub(CampaignAnalytics.prototype, 'tallied').throws(new Error('boom'));
+
+      // Act
+      campaign.ref.send({ type: 'impressions', at: START + 1, items: [impression('c1', 'u2')], indices: [0], out: ['unavailable'], done: () => {} });
+      const state = (campaign.ref.getSnapshot() as CampaignSnapshot).context;
+      answerInflight(state);
+
+      // Assert: as counted as the journal says it is.
+      expect(state.total).to.equal(2);
+      expect(state.analytics?.lastHour(START + 1)).to.equal(2);
+      expect(state.analytics?.lastDay(START + 1)).to.equal(2);
+    });
+
     it('answers a stats message that crashed with undefined, and a sweep with 0', () => {
       // Arrange
       campaign.impressions(START, ['u1']);
