@@ -83,7 +83,6 @@ export class Stats {
   readonly totals = new Float64Array(SUM_WIDTH);
   /** Counted in the trailing hour and day, over `minutes` (kept for the campaign-wide figures only). */
   readonly trail: TrailingSums | undefined;
-  private readonly countedIn = (minute: number): number => this.minutes.get(minute, Metric.counted, minute);
   constructor(
     readonly id: string,
     readonly p = AD_HLL_P,
@@ -91,7 +90,7 @@ export class Stats {
     trailing = false,
   ) {
     this.minutes = new Tier(FULL, MINUTE_MS, 60, minutes);
-    this.trail = trailing ? new TrailingSums() : undefined;
+    this.trail = trailing ? new TrailingSums((minute) => this.minutes.get(minute, Metric.counted, minute)) : undefined;
     this.tenMin = new SketchTier(p, TEN_MINUTES_MS, 36);
     this.hourly = new SketchTier(p, HOUR_MS, 24);
     this.daily = new SketchTier(p, DAY_MS, 30);
@@ -120,7 +119,7 @@ export class Stats {
     const trail = this.trail;
     const minute = Math.floor(at / MINUTE_MS);
     // The sums move first: a later minute may recycle a page whose minutes they have yet to subtract.
-    trail?.advance(minute, this.countedIn);
+    trail?.advance(minute);
     this.minutes.bump(at, metric, n);
     if (metric === Metric.counted) trail?.add(minute, n);
   }
@@ -132,15 +131,15 @@ export class Stats {
   }
 
   lastHour(at: number): number {
-    return this.trail?.lastHour(at, this.countedIn) ?? 0;
+    return this.trail?.lastHour(at) ?? 0;
   }
 
   lastDay(at: number): number {
-    return this.trail?.lastDay(at, this.countedIn) ?? 0;
+    return this.trail?.lastDay(at) ?? 0;
   }
 
   playback(at: number, seconds: number): void {
-    this.trail?.advance(Math.floor(at / MINUTE_MS), this.countedIn);
+    this.trail?.advance(Math.floor(at / MINUTE_MS));
     this.minutes.playback(at, seconds);
     this.hours.playback(at, seconds);
     this.totals[Metric.playbackCount]++;
@@ -154,7 +153,7 @@ export class Stats {
   }
 
   compact(at: number): void {
-    this.trail?.advance(Math.floor(at / MINUTE_MS), this.countedIn);
+    this.trail?.advance(Math.floor(at / MINUTE_MS));
     this.minutes.compact(at);
     this.hours.compact(at);
     this.tenMin.compact(at);

@@ -27,6 +27,8 @@ export interface WindowsImage {
  * a read never scans more than the minutes elapsed since the last move.
  */
 export class TrailingSums {
+  constructor(private readonly read: MinuteReader) {}
+
   /** The latest minute the sums describe. */
   private head = 0;
   private hourSum = 0;
@@ -39,18 +41,19 @@ export class TrailingSums {
     if (minute > this.head - HOUR_MINUTES) this.hourSum += n;
   }
 
-  lastHour(at: number, read: MinuteReader): number {
-    this.advance(Math.floor(at / MINUTE_MS), read);
+  lastHour(at: number): number {
+    this.advance(Math.floor(at / MINUTE_MS));
     return this.hourSum;
   }
 
-  lastDay(at: number, read: MinuteReader): number {
-    this.advance(Math.floor(at / MINUTE_MS), read);
+  lastDay(at: number): number {
+    this.advance(Math.floor(at / MINUTE_MS));
     return this.daySum;
   }
 
   /** Moves the sums to `minute` (never back), subtracting the minutes that leave the hour and the day. */
-  advance(minute: number, read: MinuteReader): void {
+  advance(minute: number): void {
+    const read = this.read;
     if (minute <= this.head) return;
     if (minute - this.head >= DAY_MINUTES) {
       this.hourSum = 0;
