@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { CampaignAnalytics } from '../../../actors/counting/analytics.js';
 import type { SupervisionReport } from '../../../actors/registry/registry.js';
 import { Campaigns } from '../../../src/use-cases/campaigns.js';
 import { Impressions } from '../../../src/use-cases/impressions.js';
@@ -167,7 +167,7 @@ describe('errors', () => {
       const id = await createCampaign(t);
       for (const u of ['u1', 'u2', 'u3']) await postImpression(t, impression(id, u));
 
-      sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('secret crash')).callThrough();
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('secret crash')).callThrough();
       const crashed = await postImpression(t, impression(id, 'u4'));
       expectError(crashed, 503);
       expect(crashed.body.error).not.to.include('secret');
@@ -183,7 +183,7 @@ describe('errors', () => {
 
     it('counts the retry of an impression it answered 503 ("not counted, retry shortly")', async () => {
       const id = await createCampaign(t);
-      sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('boom')).callThrough();
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('boom')).callThrough();
       const crashed = await postImpression(t, impression(id, 'u1'));
       expectError(crashed, 503, 'retry');
       const retry = await postImpression(t, impression(id, 'u1'));
@@ -195,7 +195,7 @@ describe('errors', () => {
     it('answers only the crashed campaign\'s items 503 in a batch; the others count', async () => {
       const a = await createCampaign(t, { name: 'a' });
       const b = await createCampaign(t, { name: 'b' });
-      sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('secret crash')).callThrough();
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('secret crash')).callThrough();
       const res = await postImpression(t, [impression(a, 'u1'), impression(b, 'u1'), impression('ghost', 'u1'), impression(b, 'u2')]);
       expect(res.status).to.equal(200);
       expect(res.body.results[0].code).to.equal(503);

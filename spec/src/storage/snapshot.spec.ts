@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import { captureState, countImpression, newCampaignState } from '../../../actors/campaign/campaign.js';
+import { captureState, countImpression, newCampaignState, restoreCampaignState } from '../../../actors/campaign/campaign.js';
 import { DedupeTable } from '../../../actors/counting/dedupe.js';
 import type { RegistryDescription, RegistryEvent } from '../../../actors/registry/registry.js';
 import { nodeFs } from '../../../src/storage/fs.js';
@@ -65,6 +65,42 @@ describe('storage/snapshot', () => {
       expect(loaded.boundary).to.equal(7);
       expect(loaded.campaigns.map((c) => c.seq)).to.deep.equal([7, 8]);
       expect(loaded.campaigns[0].image).to.deep.equal(image);
+    });
+
+    describe('an older snapshot whose windows are a ring of minutes (before they were read from analytics)', () => {
+      // What the older code captured for sampleImage: counted users u0..u199 at T0 + i s.
+      const times = Array.from({ length: 200 }, (_, i) => T0 + i * 1000);
+      const minuteOf = (t: number) => Math.floor(t / 60_000);
+      const head = minuteOf(T0 + 299_000);
+      function olderImage(withAnalytics: boolean) {
+        const ring = new Uint32Array(1_440);
+        for (const t of times) ring[minuteOf(t) % 1_440]++;
+        const { analytics, ...image } = sampleImage();
+        return { ...image, ...(withAnalytics && { analytics }), windows: { ring, head, hourSum: 200, daySum: 200 } };
+      }
+      const inWindow = (at: number, minutes: number) => times.filter((t) => minuteOf(t) <= minuteOf(at) && minuteOf(t) > minuteOf(at) - minutes).length;
+
+      for (const withAnalytics of [false, true]) {
+        it(`answers last_hour and last_day from its ring exactly as before, on both sides of each edge (${withAnalytics ? 'with' : 'without'} an analytics part)`, async () => {
+          // Arrange
+          const path = join(dir, snapshotName(3));
+          await write(path, 3, [olderImage(withAnalytics)]);
+
+          // Act
+          const loaded = (await read(path)).campaigns[0].image;
+          const state = restoreCampaignState(loaded, HOUR_MS);
+
+          // Assert
+          expect(loaded.windows.ring?.length).to.equal(1_440);
+          for (const edge of [minuteOf(T0) + 60, minuteOf(T0 + 299_000) + 60, minuteOf(T0) + 1_440, head + 1_440]) {
+            for (const at of [edge * 60_000 - 1, edge * 60_000]) {
+              expect(state.analytics?.lastHour(at), `last hour at ${at}`).to.equal(inWindow(at, 60));
+              expect(state.analytics?.lastDay(at), `last day at ${at}`).to.equal(inWindow(at, 1_440));
+            }
+          }
+          expect(captureState(state).windows.ring, 'written back without a ring').to.equal(undefined);
+        });
+      }
     });
 
     it('refuses a snapshot without its end frame, or with a corrupt frame', async () => {
