@@ -98,3 +98,16 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     },
   };
 }
+
+/**
+ * A test app started before each test (or once for the suite, with `per: 'suite'`) and closed after;
+ * the returned object stands for whichever is running.
+ */
+export function useTestApp(options: TestAppOptions = {}, per: 'test' | 'suite' = 'test'): TestApp {
+  const current = {} as TestApp;
+  (per === 'test' ? beforeEach : before)(async () => {
+    Object.assign(current, await startTestApp(options));
+  });
+  (per === 'test' ? afterEach : after)(() => current.close());
+  return current;
+}

@@ -7,27 +7,13 @@ import { DedupeTable } from '../../../actors/dedupe.js';
 import type { RegistryDescription, RegistryEvent } from '../../../actors/registry.js';
 import { nodeFs } from '../../../src/storage/fs.js';
 import { readSnapshot, SnapshotWriter, snapshotName } from '../../../src/storage/snapshot.js';
-import { removeTempDirs, tempDir } from '../../helpers/process.js';
-import { DAY_MS, HOUR_MS, ManualClock, T0, bootNode, listDir, segments, snapshots, users, type Node } from '../../helpers/storage.js';
+import { DAY_MS, HOUR_MS, ManualClock, T0, listDir, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
 
 describe('storage/snapshot', () => {
-  let dir: string;
-  let nodes: Node[];
+  const data = useDataDir();
 
-  beforeEach(async () => {
-    dir = await tempDir();
-    nodes = [];
-  });
-  afterEach(async () => {
-    sinon.restore();
-    for (const n of nodes) await n.crash().catch(() => undefined);
-    await removeTempDirs();
-  });
-
-  async function boot(clock = new ManualClock()): Promise<Node> {
-    const node = await bootNode(dir, { clock });
-    nodes.push(node);
-    return node;
+  function boot(clock = new ManualClock()): Promise<Node> {
+    return data.boot({ clock });
   }
 
   describe('file format', () => {
@@ -59,7 +45,7 @@ describe('storage/snapshot', () => {
       const image = sampleImage();
       expect(image.total).to.equal(200);
       expect(image.idempotency).to.not.equal(undefined);
-      const path = join(dir, snapshotName(7));
+      const path = join(data.dir, snapshotName(7));
       await write(path, 7, [image, image]);
       const loaded = await read(path);
       expect(loaded.boundary).to.equal(7);
@@ -68,7 +54,7 @@ describe('storage/snapshot', () => {
     });
 
     it('refuses a snapshot without its end frame, or with a corrupt frame', async () => {
-      const path = join(dir, snapshotName(1));
+      const path = join(data.dir, snapshotName(1));
       await write(path, 1, [sampleImage()]);
       const bytes = await readFile(path);
 
@@ -114,27 +100,27 @@ describe('storage/snapshot', () => {
       await first.crash();
       const node = await boot();
       await node.record('c1', users(6));
-      const before = await segments(dir);
+      const before = await segments(data.dir);
       expect(before).to.have.length(2);
 
       const report = await node.store.snapshot(node.system.registry);
       expect(report).to.include({ campaigns: 1 });
       expect(report.bytes).to.be.above(0);
-      const after = await listDir(dir);
+      const after = await listDir(data.dir);
       expect(after.filter((n) => before.includes(n)), 'covered segments are gone').to.deep.equal([]);
-      expect(await snapshots(dir)).to.deep.equal([report.file]);
+      expect(await snapshots(data.dir)).to.deep.equal([report.file]);
       const boundary = Number(/(\d{16})/.exec(report.file)?.[1]);
-      expect(await segments(dir)).to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`]);
+      expect(await segments(data.dir)).to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`]);
 
       await node.record('c1', ['after']);
       const second = await node.store.snapshot(node.system.registry);
-      expect(await snapshots(dir), 'the previous generation is kept').to.deep.equal([report.file, second.file]);
-      expect(await segments(dir), 'with the journal since it').to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`, second.file.replace('snapshot', 'journal').replace('.bin', '.log')]);
+      expect(await snapshots(data.dir), 'the previous generation is kept').to.deep.equal([report.file, second.file]);
+      expect(await segments(data.dir), 'with the journal since it').to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`, second.file.replace('snapshot', 'journal').replace('.bin', '.log')]);
 
       await node.record('c1', ['later']);
       const third = await node.store.snapshot(node.system.registry);
-      expect(await snapshots(dir), 'two generations by default').to.deep.equal([second.file, third.file]);
-      expect(await segments(dir)).to.deep.equal([second.file, third.file].map((f) => f.replace('snapshot', 'journal').replace('.bin', '.log')));
+      expect(await snapshots(data.dir), 'two generations by default').to.deep.equal([second.file, third.file]);
+      expect(await segments(data.dir)).to.deep.equal([second.file, third.file].map((f) => f.replace('snapshot', 'journal').replace('.bin', '.log')));
     });
 
     it('a restart from the snapshot restores totals, windows, dedupe windows and idempotency keys', async () => {
@@ -190,13 +176,13 @@ describe('storage/snapshot', () => {
       const node = await boot();
       await node.createCampaign('c1');
       await node.record('c1', users(10));
-      const [old] = await segments(dir);
-      await copyFile(join(dir, old), join(dir, 'old.keep'));
+      const [old] = await segments(data.dir);
+      await copyFile(join(data.dir, old), join(data.dir, 'old.keep'));
       await node.store.snapshot(node.system.registry);
       await node.record('c1', users(3, 'later-'));
       await node.crash();
       // A crash between writing the snapshot and deleting what it covers leaves the old segment.
-      await copyFile(join(dir, 'old.keep'), join(dir, old));
+      await copyFile(join(data.dir, 'old.keep'), join(data.dir, old));
 
       const next = await boot();
       expect(await next.total('c1')).to.equal(13);
@@ -293,12 +279,11 @@ describe('storage/snapshot', () => {
       const b = node.store.snapshot(node.system.registry);
       expect(a).to.equal(b);
       await a;
-      expect(await snapshots(dir)).to.have.length(1);
+      expect(await snapshots(data.dir)).to.have.length(1);
     });
 
     it('captures a campaign suspended after crashing too often from its parked state', async () => {
-      const node = await bootNode(dir, { maxRestarts: 0 });
-      nodes.push(node);
+      const node = await data.boot({ maxRestarts: 0 });
       await node.createCampaign('c1');
       await node.record('c1', users(3));
       // Crash the campaign actor once: with no restarts allowed it is suspended, its state parked.
