@@ -1,3 +1,4 @@
+import { BoundedCache } from '../bounded-cache.js';
 import type { Context } from 'koa';
 import type { WindowFigures } from '../../actors/analytics-protocol.js';
 import { Zone } from '../calendar.js';
@@ -14,25 +15,13 @@ const DEFAULT_SPAN = { minute: 3_600_000, hour: 86_400_000, day: 30 * 86_400_000
  * Zones by name: building one (an Intl.DateTimeFormat) costs more than many buckets, and a few zones
  * make up most requests. Bounded: the oldest zone goes first; unknown names are not kept.
  */
-export class ZoneCache {
-  private readonly zones = new Map<string, Zone>();
-
-  constructor(private readonly size = 64) {}
-
-  of(name: string): Zone | undefined {
-    let zone = this.zones.get(name);
-    if (zone === undefined) {
-      zone = Zone.of(name);
-      if (zone === undefined) return undefined;
-      if (this.zones.size >= this.size) this.zones.delete(this.zones.keys().next().value as string);
-      this.zones.set(name, zone);
-    }
-    return zone;
+export class ZoneCache extends BoundedCache<Zone> {
+  constructor(size = 64) {
+    super((name) => Zone.of(name), size);
   }
 
-  /** Zones held now. */
-  get held(): number {
-    return this.zones.size;
+  of(name: string): Zone | undefined {
+    return this.get(name);
   }
 }
 
