@@ -14,6 +14,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { Counter, CampaignDirectory } from '../../src/counter.js';
 import { BodyBudget } from '../../src/http/body-budget.js';
 import { withFastLane } from '../../src/http/fast-lane.js';
+import { bodyOf } from './http.js';
 
 export interface TestAppOptions {
   ttlMs?: number;
@@ -83,14 +84,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
       }
       const res = await fetch(baseUrl + path, init);
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        // not JSON: leave the text for the assertion to show
-      }
-      return { status: res.status, headers: res.headers, body: parsed };
+      return { status: res.status, headers: res.headers, body: bodyOf(await res.text()) };
     },
     async close() {
       server.closeAllConnections();
