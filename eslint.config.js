@@ -18,10 +18,19 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
+    // The dashboard runs in the browser, served as it is committed (no build step).
+    files: ['src/dashboard/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'sessionStorage', 'fetch', 'EventSource', 'Node', 'Blob', 'URL', 'URLSearchParams', 'FormData', 'AbortController', 'Intl', 'getComputedStyle', 'performance', 'setTimeout', 'clearTimeout'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     // actors/ is the leaf layer: no HTTP, no config, no environment.
     files: ['actors/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['koa', 'koa-*', '@koa/*', 'ajv', '../src/*', 'pino'] }],
+      'no-restricted-imports': ['error', { patterns: ['koa', 'koa-*', '@koa/*', 'ajv', '../src/*', '../../src/*', 'pino'] }],
       'no-restricted-properties': ['error', { object: 'process', property: 'env' }, { object: 'Date', property: 'now' }],
     },
   },

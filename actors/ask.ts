@@ -1,5 +1,7 @@
 import type { AnyActorRef, EventObject } from 'xstate';
-import type { Reply } from './protocol.js';
+
+/** A reply callback carried by an ask; the actor calls it once, synchronously while processing. */
+export type Reply<T> = (value: T) => void;
 
 /** An ask got no reply in time: the actor is stopped (xstate drops its events) or stuck. */
 export class AskTimeoutError extends Error {

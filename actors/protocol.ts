@@ -1,18 +1,19 @@
-import type { AnalyticsEvent, AnalyticsJournal } from './analytics-protocol.js';
-import type { AnalyticsImage } from './analytics.js';
-import type { DedupeImage } from './dedupe.js';
-import type { WindowsImage } from './windows.js';
+import type { ActorRef, AnyActorRef, Snapshot } from 'xstate';
+import type { AnalyticsEvent, AnalyticsJournal, AnalyticsOptions } from './analytics-protocol.js';
+import type { Reply } from './ask.js';
+import type { AnalyticsImage } from './counting/analytics.js';
+import type { StateBudget } from './counting/budget.js';
+import type { DedupeImage } from './counting/dedupe.js';
+import type { WindowsImage } from './counting/windows.js';
 
 /**
  * Messages the registry and campaign actors exchange, and the values they reply with. Both actor
  * files import this one so neither imports the other.
  */
 
-/** How long an impression or click id is remembered for idempotent retries. */
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+export { IDEMPOTENCY_TTL_MS } from './counting/dedupe.js';
 
-/** A reply callback carried by an ask; the actor calls it once, synchronously while processing. */
-export type Reply<T> = (value: T) => void;
+export type { Reply } from './ask.js';
 
 /** What a campaign is, as created. Times are epoch milliseconds. */
 export interface CampaignInfo {
@@ -95,7 +96,7 @@ export type ImpressionsEvent = {
 
 export type CampaignEvent =
   | ImpressionsEvent
-  // `not_found` comes only from a campaign kept in a shared store (actors/remote-campaign.ts).
+  // `not_found` comes only from a campaign kept in a shared store (remote-campaign/).
   | { readonly type: 'stats'; readonly at: number; readonly reply: Reply<Stats | 'not_found' | undefined> }
   | { readonly type: 'sweep'; readonly at: number; readonly budget: number; readonly reply: Reply<number> }
   | { readonly type: 'describe'; readonly reply: Reply<CampaignDescription> }
@@ -115,4 +116,97 @@ export interface CampaignImage {
   readonly idempotency: { readonly counted: DedupeImage; readonly duplicate: DedupeImage } | undefined;
   /** Ads, clicks and analytics buckets; absent when the campaign never had any. */
   readonly analytics?: AnalyticsImage;
+}
+
+/**
+ * What a campaign actor answers an analytics message with when its store has no campaign of that id,
+ * or keeps no such figures (ads, per-ad figures, series): the registry relays them as errors.
+ */
+export const CHILD_NOT_FOUND = 'child.not_found';
+export const CHILD_UNSUPPORTED = 'child.unsupported';
+
+export interface CampaignPage {
+  readonly campaigns: CampaignInfo[];
+  /** Position to pass as `after` for the next page, absent on the last one. */
+  readonly next?: number;
+}
+
+/** Campaign records in a shared store. Every call rejects when the store cannot answer. */
+export interface CampaignRecords {
+  create(info: CampaignInfo): Promise<CampaignInfo>;
+  get(id: string): Promise<CampaignInfo | undefined>;
+  list(after: number, limit: number): Promise<CampaignPage>;
+  /**
+   * The records of `ids`, one answer per id in order (undefined: no such campaign), so that an id
+   * a registry has not seen costs a cheap read, never an actor.
+   */
+  find(ids: readonly string[]): Promise<(CampaignInfo | undefined)[]>;
+}
+
+/** A records call that failed, as the registry answers it: the store's error, for the caller to raise. */
+export interface RecordsFailure {
+  readonly failed: unknown;
+}
+
+/** The value of a records answer; throws its store's error if the call failed. */
+export function recorded<T>(answer: T | RecordsFailure): T {
+  if (isFailure(answer)) throw answer.failed;
+  return answer;
+}
+
+function isFailure(answer: unknown): answer is RecordsFailure {
+  return typeof answer === 'object' && answer !== null && 'failed' in answer;
+}
+
+/** What every campaign actor is made from: its campaign, and the registry's settings for all of them. */
+export interface CampaignInput {
+  readonly info: CampaignInfo;
+  readonly ttlMs: number;
+  readonly journal?: JournalSink;
+  readonly analytics?: AnalyticsOptions;
+  /** The shared bound on state, for a campaign that holds its state itself. */
+  readonly budget?: StateBudget;
+}
+
+export type ChildSnapshot<S> = Snapshot<undefined> & {
+  readonly status: 'active' | 'done' | 'error' | 'stopped';
+  readonly context: S;
+};
+
+/** A campaign actor as its registry holds it: it takes the campaign protocol's messages. */
+export type ChildRef<S> = ActorRef<ChildSnapshot<S>, CampaignEvent>;
+
+/**
+ * The child protocol: what the registry needs of a campaign actor's logic, whichever keeps the
+ * counts (campaign/ in memory, remote-campaign/ in a shared store). The registry is given one by
+ * whoever composes the system and never looks inside a child's state `S`: it only holds it between
+ * actors (a crashed actor's state goes to its successor, or is parked while the campaign is stopped)
+ * and hands it back to these calls.
+ */
+export interface CampaignChild<S = unknown> {
+  /** Makes and starts the actor of a campaign: new, or the successor of a crashed one from its state. */
+  spawn(parent: AnyActorRef, id: string, input: CampaignInput, from?: S): ChildRef<S>;
+  /** Whether a crash came while an impression was being applied (so `recover` rolls part of it back). */
+  interrupted(state: S): boolean;
+  /**
+   * After a crash: undoes what the interrupted impression had changed, answers the message the actor
+   * was processing (its unfinished items stay `unavailable`), and returns the item being applied.
+   */
+  recover(state: S): Impression | undefined;
+  /** The figures of a campaign that has no actor now (stopped by its supervisor), from its state. */
+  describe(state: S): CampaignDescription;
+  /** An image of a parked state for a snapshot; undefined when the state lives elsewhere. */
+  capture(state: S): CampaignImage | undefined;
+  /** A state recovered from disk joins the registry: its journal and budget, accounted at once. */
+  adopt(state: S, input: CampaignInput): void;
+  /** A state replaced by a recovered one leaves the budget (its actor is about to stop). */
+  release(state: S): void;
+  /**
+   * With a shared store: where the campaign records are kept. The registry delegates creating,
+   * getting and listing campaigns to them, and finds an id it has not seen there before it makes an
+   * actor for it. Absent: the registry holds every campaign itself.
+   */
+  readonly records?: CampaignRecords;
+  /** Whether an idle actor can be dropped: its store says the campaign is gone and nothing is on its way. */
+  retirable?(state: S): boolean;
 }

@@ -1,8 +1,12 @@
 import { createActor } from 'xstate';
-import type { Clock } from './clock.js';
-import { registryLogic, type DeadLetterReport, type RegistryInput, type RegistryRef, type SupervisionReport } from './registry.js';
+import { campaignChild } from './campaign/campaign.js';
+import type { Clock } from './counting/clock.js';
+import type { CampaignChild } from './protocol.js';
+import { registryLogic, type DeadLetterReport, type RegistryInput, type RegistryRef, type SupervisionReport } from './registry/registry.js';
 
-export interface CounterSystemOptions extends RegistryInput {
+export interface CounterSystemOptions extends Omit<RegistryInput, 'child'> {
+  /** What the campaign actors are; by default they count in memory (campaign/). */
+  readonly child?: CampaignChild;
   readonly clock: Clock;
   /** How often the one system ticker sweeps expired dedupe entries. */
   readonly tickMs: number;
@@ -21,8 +25,8 @@ export interface CounterSystem {
 
 /** Starts the registry actor and the one ticker for the whole system. */
 export function startCounterSystem(options: CounterSystemOptions): CounterSystem {
-  const { clock, tickMs, onSupervision, onDeadLetter, onFatal, ...input } = options;
-  const registry = createActor(registryLogic, { input, systemId: 'registry', id: 'registry' });
+  const { clock, tickMs, onSupervision, onDeadLetter, onFatal, child = campaignChild, ...rest } = options;
+  const registry = createActor(registryLogic, { input: { ...rest, child }, systemId: 'registry', id: 'registry' });
   // An unobserved error in a root actor would be rethrown from a timer and crash the process.
   registry.subscribe({ error: (err) => onFatal?.(err) });
   if (onSupervision) registry.on('supervision', onSupervision);

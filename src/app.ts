@@ -11,6 +11,7 @@ import type { RateLimits } from './http/rate-limit.js';
 import { errorHandler } from './http/errors.js';
 import type { FastLaneDeps } from './http/fast-lane.js';
 import { impressionAnswerer } from './http/impressions.js';
+import { LiveFigures } from './http/live.js';
 import { observeRequests } from './http/ops.js';
 import { requestId } from './http/request-id.js';
 import { router } from './http/routes.js';
@@ -52,6 +53,8 @@ export interface HttpApp {
   readonly app: Koa;
   /** For `withFastLane(app.callback(), fastLane)`, wherever a server is built. */
   readonly fastLane: FastLaneDeps;
+  /** The dashboard's live-figure streams, to be closed at shutdown (they never end on their own). */
+  readonly live: LiveFigures;
 }
 
 /** Builds the Koa application and its fast lane's dependencies. It never listens: `main.ts` does. */
@@ -64,7 +67,8 @@ export function createHttpApp(deps: AppDeps): HttpApp {
   const auth = new Auth({ keys, off: deps.authOff, trustProxy: deps.trustProxy, limits: deps.rateLimits, registry: metrics.registry });
   const beaconSecret = deps.beaconSecret || randomBytes(32);
   app.proxy = deps.trustProxy === true;
-  const routes = router({ ...deps, impressions, bodyBudget, metrics, readiness: deps.readiness ?? new Readiness(), clickOutcomes: metrics.clicks, auth, keys, beaconSecret, registry: metrics.registry });
+  const live = new LiveFigures(deps.counter, { registry: metrics.registry });
+  const routes = router({ ...deps, live, impressions, bodyBudget, metrics, readiness: deps.readiness ?? new Readiness(), clickOutcomes: metrics.clicks, auth, keys, beaconSecret, registry: metrics.registry });
   app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId, key_id: ctx?.state.principal?.id }, 'request failed'));
   app.use(requestId);
   app.use(observeRequests(metrics, deps.logger));
@@ -73,7 +77,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
   app.use(routes.routes());
   app.use(routes.allowedMethods());
   app.use(auth.unrouted());
-  return { app, fastLane: { answer: impressions, auth, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger } };
+  return { app, live, fastLane: { answer: impressions, auth, bodyLimitBytes: deps.bodyLimitBytes, bodyBudget, metrics, logger: deps.logger } };
 }
 
 /** The Koa application alone (no fast lane): for callers that only need `app.callback()`. */

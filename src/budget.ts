@@ -1,4 +1,4 @@
-import type { StateBudget } from '../actors/budget.js';
+import type { StateBudget } from '../actors/counting/budget.js';
 import type { Readiness } from './health.js';
 import type { Logger } from './log.js';
 

@@ -1,6 +1,6 @@
-import { IDEMPOTENCY_TTL_MS } from '../actors/campaign.js';
-import { systemClock, type Clock } from '../actors/clock.js';
-import { remoteCampaignLogic, type RemoteCampaignLogic } from '../actors/remote-campaign.js';
+import { IDEMPOTENCY_TTL_MS } from '../actors/campaign/campaign.js';
+import { systemClock, type Clock } from '../actors/counting/clock.js';
+import { remoteCampaignLogic, type RemoteCampaignLogic } from '../actors/remote-campaign/remote-campaign.js';
 import { startCounterSystem, type CounterSystem, type CounterSystemOptions } from '../actors/system.js';
 import { analyticsConfig } from './use-cases/analytics.js';
 import { FileKeyStore, RedisKeyStore } from './auth/key-store.js';
@@ -10,7 +10,7 @@ import type { Config } from './config.js';
 import { Counter, type CampaignDirectory } from './counter.js';
 import type { Durability } from './durability.js';
 import { BodyBudget } from './http/body-budget.js';
-import type { StateBudget } from '../actors/budget.js';
+import type { StateBudget } from '../actors/counting/budget.js';
 import { botFilter } from './http/bots.js';
 import { RateLimits } from './http/rate-limit.js';
 import type { Logger } from './log.js';
@@ -91,7 +91,7 @@ export function startCounting(config: Config, wiring: SystemWiring = {}): Counti
     sweepBudget: config.sweepBudget,
     supervision: { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs },
     journal: wiring.journal,
-    remote: wiring.remote,
+    child: wiring.remote,
     analytics,
     onSupervision: wiring.onSupervision,
     onDeadLetter: wiring.onDeadLetter,

@@ -1,5 +1,5 @@
 import type { AnalyticsConfig } from './use-cases/analytics.js';
-import type { StateBudget } from '../actors/budget.js';
+import type { StateBudget } from '../actors/counting/budget.js';
 import { RegistryClient, type RegistryClientDeps } from './registry-client.js';
 import { Analytics } from './use-cases/analytics.js';
 import { Campaigns } from './use-cases/campaigns.js';

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { InspectionEvent } from 'xstate';
-import { systemClock, type Clock } from '../actors/clock.js';
+import { systemClock, type Clock } from '../actors/counting/clock.js';
 
 /** The part of an xstate actor system the inspector needs (`registry.system`). */
 export interface InspectableSystem {

@@ -1,7 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { analyticsConfig } from './use-cases/analytics.js';
-import { StateBudget } from '../actors/budget.js';
+import { StateBudget } from '../actors/counting/budget.js';
 import { watchBudget } from './budget.js';
 import { buildApp, openKeys, openRedis, rateLimits, startCounting } from './compose.js';
 import { ConfigError, helpText, loadConfig, type Config } from './config.js';
@@ -148,6 +148,7 @@ async function main(argv: readonly string[]): Promise<void> {
     readiness.unready('draining');
     // Event streams never finish on their own; close them so the server can.
     inspector?.close();
+    http.live.close();
     setTimeout(() => {
       logger.error('shutdown took longer than 10 s; exiting');
       process.exit(1);

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Outcome } from '../actors/protocol.js';
-import type { DeadLetterReport, RegistryDescription, SupervisedCampaign } from '../actors/registry.js';
+import type { DeadLetterReport, RegistryDescription, SupervisedCampaign } from '../actors/registry/registry.js';
 
 /**
  * What became of one impression as the API saw it: an actor outcome, rejected before routing

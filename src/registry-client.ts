@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { ask, AskTimeoutError } from '../actors/ask.js';
 import type { AnalyticsEvent } from '../actors/analytics-protocol.js';
-import type { Clock } from '../actors/clock.js';
-import type { Reply } from '../actors/protocol.js';
-import type { CampaignPage, ForwardResult, RegistryEvent, RegistryRef } from '../actors/registry.js';
+import type { Clock } from '../actors/counting/clock.js';
+import { recorded, type RecordsFailure, type Reply } from '../actors/protocol.js';
+import type { CampaignPage, ForwardResult, RegistryEvent, RegistryRef } from '../actors/registry/registry.js';
 import type { Durability } from './durability.js';
 import { UnavailableError } from './errors.js';
 import type { CampaignDirectory } from './storage/redis/directory.js';
@@ -15,7 +15,7 @@ export interface RegistryClientDeps {
   readonly newId?: () => string;
   /** Absent when DURABILITY=off. */
   readonly durability?: Durability;
-  /** Absent when the registry holds the campaigns (STORE=memory). */
+  /** STORE=redis: the campaign directory, whose refusal (when it has one) the unavailable errors name. */
   readonly campaigns?: CampaignDirectory;
 }
 
@@ -27,7 +27,7 @@ export interface RegistryClientDeps {
 export class RegistryClient {
   readonly clock: Clock;
   readonly newId: () => string;
-  /** STORE=redis: where campaign records live. */
+  /** STORE=redis: the campaign directory (records go through the registry; its refusal names 503s). */
   readonly campaigns: CampaignDirectory | undefined;
   private readonly registry: RegistryRef;
   private readonly timeout: number;
@@ -72,9 +72,8 @@ export class RegistryClient {
   }
 
   /** One page of campaigns in creation order, starting after position `after`. */
-  listCampaigns(after: number, limit: number): Promise<CampaignPage> {
-    if (this.campaigns) return this.campaigns.list(after, limit);
-    return this.ask<CampaignPage>((reply) => ({ type: 'campaign.list', after, limit, reply }));
+  async listCampaigns(after: number, limit: number): Promise<CampaignPage> {
+    return recorded(await this.ask<CampaignPage | RecordsFailure>((reply) => ({ type: 'campaign.list', after, limit, reply })));
   }
 
   /** Why the shared store cannot answer, for the messages of a 503. */

@@ -1,8 +1,8 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ask } from '../../actors/ask.js';
-import { systemClock } from '../../actors/clock.js';
+import { systemClock } from '../../actors/counting/clock.js';
 import type { Impression } from '../../actors/protocol.js';
-import type { IngestResult, RegistryEvent, RegistryRef } from '../../actors/registry.js';
+import type { IngestResult, RegistryEvent, RegistryRef } from '../../actors/registry/registry.js';
 import { analyticsConfig } from '../../src/use-cases/analytics.js';
 import { startCounting } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';

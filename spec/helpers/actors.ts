@@ -1,6 +1,6 @@
 import sinon from 'sinon';
 import { createActor, type AnyActorRef, type EventObject } from 'xstate';
-import { campaignLogic, type CampaignRef } from '../../actors/campaign.js';
+import { campaignChild, campaignLogic, type CampaignRef } from '../../actors/campaign/campaign.js';
 import type { CampaignDescription, CampaignInfo, Impression, Outcome, Reply, Stats } from '../../actors/protocol.js';
 import {
   registryLogic,
@@ -11,7 +11,7 @@ import {
   type RegistryRef,
   type StatsResult,
   type SupervisionReport,
-} from '../../actors/registry.js';
+} from '../../actors/registry/registry.js';
 
 export const SECOND_MS = 1_000;
 export const MINUTE_MS = 60_000;
@@ -127,6 +127,7 @@ export const DEFAULT_REGISTRY_INPUT: RegistryInput = {
   ttlMs: HOUR_MS,
   supervision: { maxRestarts: 3, windowMs: MINUTE_MS },
   sweepBudget: 1 << 20,
+  child: campaignChild,
 };
 
 /** A started registry actor, observed for errors and for supervision reports. */

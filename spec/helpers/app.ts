@@ -3,17 +3,18 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { pino } from 'pino';
 import sinon from 'sinon';
-import type { Clock } from '../../actors/clock.js';
+import type { Clock } from '../../actors/counting/clock.js';
 import type { CounterSystem } from '../../actors/system.js';
-import type { SupervisionReport } from '../../actors/registry.js';
-import type { RemoteCampaignLogic } from '../../actors/remote-campaign.js';
-import type { StateBudget } from '../../actors/budget.js';
+import type { SupervisionReport } from '../../actors/registry/registry.js';
+import type { RemoteCampaignLogic } from '../../actors/remote-campaign/remote-campaign.js';
+import type { StateBudget } from '../../actors/counting/budget.js';
 import type { AppDeps } from '../../src/app.js';
 import { buildApp, startCounting } from '../../src/compose.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Counter, CampaignDirectory } from '../../src/counter.js';
 import { BodyBudget } from '../../src/http/body-budget.js';
 import { withFastLane } from '../../src/http/fast-lane.js';
+import type { LiveFigures } from '../../src/http/live.js';
 import { bodyOf } from './http.js';
 
 export interface TestAppOptions {
@@ -41,6 +42,8 @@ export interface TestApp {
   readonly system: CounterSystem;
   readonly counter: Counter;
   readonly app: Koa;
+  /** The dashboard's live-figure streams. */
+  readonly live: LiveFigures;
   readonly baseUrl: string;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
   close(): Promise<void>;
@@ -65,7 +68,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     askTimeoutMs: 1000,
   };
   const { system, counter } = startCounting(config, { clock: options.clock, onSupervision: options.onSupervision, remote: options.remote, campaigns: options.campaigns, budget: options.budget });
-  const { app, fastLane } = buildApp(config, counter, { logger: pino({ level: 'silent' }), bodyBudget: new BodyBudget(64 * 1024 * 1024), ...options.deps?.(system, counter) });
+  const { app, fastLane, live } = buildApp(config, counter, { logger: pino({ level: 'silent' }), bodyBudget: new BodyBudget(64 * 1024 * 1024), ...options.deps?.(system, counter) });
   // As main.ts serves it: the ingest fast lane in front of Koa.
   const server: Server = createServer(withFastLane(app.callback(), fastLane));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -75,6 +78,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     system,
     counter,
     app,
+    live,
     baseUrl,
     async request(method, path, body, headers = {}) {
       const init: RequestInit = { method, headers: { ...(options.key !== undefined && { authorization: `Bearer ${options.key}` }), ...headers } };

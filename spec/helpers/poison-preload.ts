@@ -3,8 +3,8 @@
  * campaign actor throw while admitting the user named by POISON_USER, so a real server can be
  * shown to set that impression aside instead of crash-looping. Does nothing without the variable.
  */
-import { DedupeTable } from '../../actors/dedupe.js';
-import { hash128 } from '../../actors/hash128.js';
+import { DedupeTable } from '../../actors/counting/dedupe.js';
+import { hash128 } from '../../actors/counting/hash128.js';
 
 const user = process.env.POISON_USER;
 if (user !== undefined && user !== '') {

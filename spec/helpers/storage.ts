@@ -3,9 +3,9 @@ import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import sinon from 'sinon';
-import { hash128 } from '../../actors/hash128.js';
+import { hash128 } from '../../actors/counting/hash128.js';
 import type { CampaignInfo, Impression, Outcome } from '../../actors/protocol.js';
-import type { DeadLetterReport, SupervisionReport } from '../../actors/registry.js';
+import type { DeadLetterReport, SupervisionReport } from '../../actors/registry/registry.js';
 import type { CounterSystem } from '../../actors/system.js';
 import { startCounting } from '../../src/compose.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -295,4 +295,12 @@ export function useDataDir(sub?: string): { dir: string; boot(options?: NodeOpti
     await removeTempDirs();
   });
   return data;
+}
+
+/** `node` once it has created campaign c1 and counted `n` distinct users in it. */
+export async function counted(node: Promise<Node>, n: number): Promise<Node> {
+  const ready = await node;
+  await ready.createCampaign('c1');
+  await ready.record('c1', users(n));
+  return ready;
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { StateBudget } from '../../actors/budget.js';
+import { StateBudget } from '../../actors/counting/budget.js';
 import { OVER_BUDGET_REASON, watchBudget } from '../../src/budget.js';
 import { Readiness } from '../../src/health.js';
 import type { Logger } from '../../src/log.js';

@@ -374,22 +374,22 @@ for (const makeBackend of ALL_BACKENDS) {
           return res.body.buckets;
         };
         expect(await series(t, 'interval=minute&from=2026-01-15T11:59:00Z&to=2026-01-15T12:02:00Z')).to.deep.equal([
-          { start: '2026-01-15T11:59:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T12:00:00Z', impressions: 2, clicks: 0 },
-          { start: '2026-01-15T12:01:00Z', impressions: 0, clicks: 1 },
+          { start: '2026-01-15T11:59:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T12:00:00.000Z', impressions: 2, clicks: 0 },
+          { start: '2026-01-15T12:01:00.000Z', impressions: 0, clicks: 1 },
         ]);
         const hours = [
-          { start: '2026-01-15T11:00:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T12:00:00Z', impressions: 2, clicks: 1 },
-          { start: '2026-01-15T13:00:00Z', impressions: 1, clicks: 0 },
+          { start: '2026-01-15T11:00:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T12:00:00.000Z', impressions: 2, clicks: 1 },
+          { start: '2026-01-15T13:00:00.000Z', impressions: 1, clicks: 0 },
         ];
         expect(await series(other, 'interval=hour&from=2026-01-15T11:00:00Z&to=2026-01-15T14:00:00Z')).to.deep.equal(hours);
         clock.set(t0 + 5 * DAY); // minute buckets are gone: hours come from quarter hours, days from UTC days
         expect(await series(t, 'interval=hour&from=2026-01-15T11:00:00Z&to=2026-01-15T14:00:00Z')).to.deep.equal(hours);
         expect(await series(other, 'interval=day&from=2026-01-14T00:00:00Z&to=2026-01-17T00:00:00Z')).to.deep.equal([
-          { start: '2026-01-14T00:00:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T00:00:00Z', impressions: 3, clicks: 1 },
-          { start: '2026-01-16T00:00:00Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-14T00:00:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T00:00:00.000Z', impressions: 3, clicks: 1 },
+          { start: '2026-01-16T00:00:00.000Z', impressions: 0, clicks: 0 },
         ]);
         expectError(await t.request('GET', `${API}/campaigns/nope/timeseries`), 404, 'nope');
       });
@@ -427,6 +427,39 @@ for (const makeBackend of ALL_BACKENDS) {
         expect(await analytics(t, id, '30d')).to.deep.include({ impressions: 1, unique_users: 1 });
         clock.set(t0 + 30 * DAY);
         expect(await analytics(t, id, '30d')).to.deep.include({ impressions: 0, unique_users: 0 });
+      });
+
+      it('reads from/to ranges from minute or hour buckets, and pages a ranking of one snapshot while clicks arrive (across nodes when shared)', async () => {
+        const other = backend.shared ? await node() : t;
+        const a = await createCampaign(t);
+        const b = await createCampaign(t);
+        const t0 = clock.now(); // 12:00:00
+        const iso = (ms: number) => new Date(ms).toISOString();
+        const clicks = (campaign: string, ad: string, n: number) => other.request('POST', `${API}/clicks`, Array.from({ length: n }, () => click(campaign, ad)));
+        await postImpression(t, [impression(a, 'u1', 'x'), impression(a, 'u2', 'y')]);
+        await clicks(a, 'x', 1);
+        clock.set(t0 + 2 * HOUR + 30_000);
+        await clicks(a, 'y', 3);
+        await clicks(b, 'x', 1);
+        const range = async (from: number, to: number) => (await t.request('GET', `${API}/campaigns/${a}/analytics?from=${iso(from)}&to=${iso(to)}`)).body;
+        expect(await range(t0 + 2 * HOUR + 10_000, t0 + 2 * HOUR + 20_000)).to.deep.include({ from: iso(t0 + 2 * HOUR), to: iso(t0 + 2 * HOUR + MINUTE), clicks: 3, impressions: 0 });
+        expect(await range(t0, t0 + MINUTE)).to.deep.include({ clicks: 1, impressions: 2, unique_users: 2 });
+        clock.set(t0 + 25 * HOUR); // 12:00 of yesterday is older than the minutes kept: hour buckets
+        expect(await range(t0 + 30_000, t0 + HOUR)).to.deep.include({ from: iso(t0), to: iso(t0 + HOUR), clicks: 1, impressions: 2 });
+
+        const page = async (query: string) => (await other.request('GET', `${API}/ads/analytics?${query}`)).body;
+        const first = await page('limit=1');
+        expect(first).to.deep.include({ from: null, to: iso(t0 + 25 * HOUR) });
+        expect(first.ads.map((r: { ad_id: string }) => r.ad_id)).to.deep.equal(['y']);
+        clock.advance(30_000);
+        await clicks(b, 'x', 5); // after the snapshot: 'x' would now rank first
+        const second = await t.request('GET', `${API}/ads/analytics?limit=1&cursor=${first.next_cursor}`);
+        expect(second.body).to.deep.include({ next_cursor: null });
+        expect(second.body.ads).to.deep.equal([{ ad_id: 'x', campaigns: 2, clicks: 2, impressions: 1, ctr: 2, total_playback_time: 0, avg_playback_time: 0 }]);
+        const fresh = await page(`from=${iso(t0 + 2 * HOUR)}`);
+        expect(fresh.ads.map((r: { ad_id: string; clicks: number }) => [r.ad_id, r.clicks])).to.deep.equal([['y', 3], ['x', 1]]);
+        clock.advance(MINUTE);
+        expect((await page(`campaign_id=${b}`)).ads.map((r: { ad_id: string; clicks: number }) => [r.ad_id, r.clicks])).to.deep.equal([['x', 6]]);
       });
 
       it('counts distinct users as a union over the window (a user counted twice is one user), within the sketch error for many', async () => {
@@ -470,12 +503,12 @@ for (const makeBackend of ALL_BACKENDS) {
         expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - 30 * MINUTE + 5_000) })).body.counted).to.equal(true);
         const res = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T11:29:00Z&to=2026-01-15T11:32:00Z`);
         expect(res.body.buckets).to.deep.equal([
-          { start: '2026-01-15T11:29:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T11:30:00Z', impressions: 1, clicks: 0 },
-          { start: '2026-01-15T11:31:00Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T11:29:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T11:30:00.000Z', impressions: 1, clicks: 0 },
+          { start: '2026-01-15T11:31:00.000Z', impressions: 0, clicks: 0 },
         ]);
         const now = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T12:00:00Z&to=2026-01-15T12:01:00Z`);
-        expect(now.body.buckets, 'not in the minute it arrived').to.deep.equal([{ start: '2026-01-15T12:00:00Z', impressions: 0, clicks: 0 }]);
+        expect(now.body.buckets, 'not in the minute it arrived').to.deep.equal([{ start: '2026-01-15T12:00:00.000Z', impressions: 0, clicks: 0 }]);
         // last_hour holds it through the 59th minute after its own minute (11:30), not after its arrival.
         clock.set(t0 + 30 * MINUTE - 1);
         expect(await stats(other, id)).to.include({ last_hour: 1, last_day: 1, total: 1 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
-import { TrailingWindows } from '../../actors/windows.js';
+import { TrailingWindows } from '../../actors/counting/windows.js';
 import { Counter } from '../../src/counter.js';
 import { CampaignNotFoundError, CampaignNotStartedError, UnavailableError } from '../../src/errors.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { InspectionEvent } from 'xstate';
-import { systemClock } from '../../actors/clock.js';
+import { systemClock } from '../../actors/counting/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
 import { Counter } from '../../src/counter.js';
 import { Inspector, sanitize, type InspectableSystem, type Watcher } from '../../src/inspector.js';

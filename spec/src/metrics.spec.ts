@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { expect } from 'chai';
 import sinon from 'sinon';
-import type { DeadLetterReport, RegistryDescription } from '../../actors/registry.js';
+import type { DeadLetterReport, RegistryDescription } from '../../actors/registry/registry.js';
 import { DESCRIBE_PAGE, describeTree, Metrics, type DeadLetterSource, type MetricsSource } from '../../src/metrics.js';
 
 const TREE: RegistryDescription = {

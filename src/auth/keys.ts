@@ -22,6 +22,8 @@ export interface StoredKey {
   readonly digest: string;
   /** Set once revoked: kept as a tombstone so that a replayed creation can never bring the key back. */
   readonly revokedAt?: number;
+  /** From this instant on the key is refused (a share link's end); absent: never. */
+  readonly expiresAt?: number;
 }
 
 /** Who a request acts as, once its key is known. */
@@ -33,6 +35,8 @@ export interface Principal {
   readonly read: boolean;
   /** Absent: every campaign. */
   readonly campaigns?: ReadonlySet<string>;
+  /** Refused from this instant on; absent: never. */
+  readonly expiresAt?: number;
 }
 
 export const ROOT_ID = 'root';
@@ -67,6 +71,7 @@ export interface NewKey {
   readonly scopes: readonly Scope[];
   readonly campaigns?: readonly string[] | null;
   readonly name?: string | null;
+  readonly expiresAt?: number;
 }
 
 export function digestOf(key: string): Buffer {
@@ -89,6 +94,7 @@ export class KeyRing {
   constructor(
     private readonly store: KeyStore,
     adminKey = '',
+    private readonly now: () => number = Date.now,
   ) {
     this.root = adminKey === '' ? undefined : digestOf(adminKey);
   }
@@ -113,17 +119,20 @@ export class KeyRing {
   }
 
   /**
-   * The principal a presented key stands for; 'revoked' or 'unknown' otherwise. Unknown ids are
-   * refused without hashing; known ones compare digests in constant time.
+   * The principal a presented key stands for; 'revoked', 'expired' or 'unknown' otherwise. Unknown
+   * ids are refused without hashing; known ones compare digests in constant time. Expiry is checked
+   * on every use, the recently authenticated ones included, so a key stops at its instant exactly.
    */
-  authenticate(key: string): Principal | 'revoked' | 'unknown' {
-    const known = this.recent.get(key);
-    if (known !== undefined) return known;
-    const found = this.verify(key);
-    if (typeof found !== 'string') {
-      if (this.recent.size >= RECENT_KEYS) this.recent.clear();
-      this.recent.set(key, found);
+  authenticate(key: string): Principal | 'revoked' | 'expired' | 'unknown' {
+    let found: Principal | 'revoked' | 'unknown' | undefined = this.recent.get(key);
+    if (found === undefined) {
+      found = this.verify(key);
+      if (typeof found !== 'string') {
+        if (this.recent.size >= RECENT_KEYS) this.recent.clear();
+        this.recent.set(key, found);
+      }
     }
+    if (typeof found !== 'string' && found.expiresAt !== undefined && this.now() >= found.expiresAt) return 'expired';
     return found;
   }
 
@@ -151,6 +160,7 @@ export class KeyRing {
       campaigns: spec.campaigns == null ? null : [...new Set(spec.campaigns)],
       createdAt: now,
       digest: digestOf(key).toString('hex'),
+      ...(spec.expiresAt !== undefined && { expiresAt: spec.expiresAt }),
     };
     await this.change(stored);
     return { key, stored };
@@ -211,10 +221,18 @@ function principalOf(k: StoredKey): Principal {
     write: admin || k.scopes.includes('write'),
     read: admin || k.scopes.includes('read'),
     ...(k.campaigns !== null && !admin && { campaigns: new Set(k.campaigns) }),
+    ...(k.expiresAt !== undefined && { expiresAt: k.expiresAt }),
   });
 }
 
 /** What the API shows of a key: never its secret, nor its digest. */
 export function keyJson(k: StoredKey): Record<string, unknown> {
-  return { id: k.id, name: k.name, scopes: k.scopes, campaigns: k.campaigns, created_at: new Date(k.createdAt).toISOString() };
+  return {
+    id: k.id,
+    name: k.name,
+    scopes: k.scopes,
+    campaigns: k.campaigns,
+    created_at: new Date(k.createdAt).toISOString(),
+    expires_at: k.expiresAt === undefined ? null : new Date(k.expiresAt).toISOString(),
+  };
 }

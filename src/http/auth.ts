@@ -5,9 +5,18 @@ import { type KeyRing, type Principal, type Scope } from '../auth/keys.js';
 import { isLoopback } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Limit, RateLimits } from './rate-limit.js';
-import type { Route } from './route-table.js';
 
-/** What the guard needs of a route-table entry. */
+/**
+ * What the guard reads of a route-table entry. Declared here rather than imported: the table names
+ * every handler, some of which use this guard, so importing it back would close a circle.
+ */
+interface Route {
+  readonly method: string;
+  readonly path: string;
+  readonly scope: Scope | 'public';
+  readonly everyCampaign?: true;
+  readonly tokenInQuery?: true;
+}
 type GuardedRoute = Pick<Route, 'scope' | 'everyCampaign'>;
 
 /**
@@ -70,7 +79,7 @@ export class Auth {
     const registers = options.registry ? [options.registry] : [];
     this.refused = new Counter({
       name: 'impression_counter_auth_refused_total',
-      help: 'Requests refused by the key guard: 401 (missing, unknown, revoked, malformed) and 403 (scope, campaign).',
+      help: 'Requests refused by the key guard: 401 (missing, unknown, revoked, expired, malformed) and 403 (scope, campaign).',
       labelNames: ['reason'],
       registers,
     });
@@ -86,13 +95,13 @@ export class Auth {
   /**
    * The Koa guard of one route-table entry, from its `scope` (routes.ts puts it in front of the
    * route's handler): identifies the caller, checks the scope and the campaign its path names, and
-   * takes a rate-limit point. A public route has none. The inspector's routes also take the key as
-   * `?token=`, since EventSource cannot send headers.
+   * takes a rate-limit point. A public route has none. Routes marked `tokenInQuery` (the inspector's,
+   * the live figures) also take the key as `?token=`, since EventSource cannot send headers.
    */
   guard(route: Route): Middleware | undefined {
     if (route.scope === 'public') return undefined;
     const scope = route.scope;
-    const tokenInQuery = route.tag === 'inspector';
+    const tokenInQuery = route.tokenInQuery === true;
     const createsCampaign = route.method === 'post' && route.path === '/api/v1/campaigns';
     const campaignInPath = route.path.includes('{id}');
     return (ctx: Context, next: Next): Promise<void> => {
@@ -135,6 +144,7 @@ export class Auth {
       const found = this.keys.authenticate(key);
       if (found === 'unknown') throw this.refuse('unknown', new AppError(401, 'the API key is not valid', INVALID));
       if (found === 'revoked') throw this.refuse('revoked', new AppError(401, 'the API key was revoked', INVALID));
+      if (found === 'expired') throw this.refuse('expired', new AppError(401, 'the API key has expired', INVALID));
       return found;
     }
     if (header !== undefined) throw this.refuse('malformed', new AppError(401, 'the Authorization header must be "Bearer <key>"', INVALID));

@@ -1,11 +1,18 @@
 import type { Context } from 'koa';
 import type { CampaignInfo } from '../../actors/protocol.js';
 import type { Counter } from '../counter.js';
-import { ValidationError } from '../errors.js';
-import { validators } from './schemas.js';
-import { valid } from './validate.js';
+import { positionCursor, readPosition } from './cursor.js';
+import { validators, type SearchCampaignsQuery } from './schemas.js';
+import { queryOf, valid } from './validate.js';
 
 const DEFAULT_PAGE = 100;
+/**
+ * Campaigns one search request looks at, at most: a search that finds few matches answers a short
+ * page (perhaps empty) with the cursor where it stopped, so that no request's cost grows with the
+ * number of campaigns.
+ */
+export const SEARCH_SCAN = 10_000;
+const SCAN_PAGE = 1000;
 
 /** The campaign resource as the API shows it. */
 export function campaignJson(c: CampaignInfo): Record<string, string> {
@@ -26,13 +33,13 @@ export function campaignHandlers(counter: Counter) {
     },
 
     async list(ctx: Context): Promise<void> {
-      const query = valid(validators.listCampaigns, { ...ctx.query }, 'query');
-      const limit = query.limit === undefined ? DEFAULT_PAGE : Math.min(Number(query.limit), 1000);
-      const after = query.cursor === undefined ? 0 : decodeCursor(query.cursor);
-      const page = await counter.campaigns.list(after, limit);
+      const query = queryOf<SearchCampaignsQuery>(ctx);
+      const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
+      const after = query.cursor === undefined ? 0 : readPosition(ctx, query.cursor);
+      const page = query.q === undefined ? await counter.campaigns.list(after, limit) : await search(counter, query.q, after, limit);
       ctx.body = {
         campaigns: page.campaigns.map(campaignJson),
-        next_cursor: page.next === undefined ? null : encodeCursor(page.next),
+        next_cursor: page.next === undefined ? null : positionCursor(ctx, page.next),
       };
     },
 
@@ -48,16 +55,25 @@ export function campaignHandlers(counter: Counter) {
   };
 }
 
+/** Up to `limit` campaigns whose name contains `q` (ignoring case), looking at SEARCH_SCAN campaigns at most. */
+async function search(counter: Counter, q: string, after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }> {
+  const needle = q.toLowerCase();
+  const found: CampaignInfo[] = [];
+  let position = after;
+  while (position - after < SEARCH_SCAN) {
+    const page = await counter.campaigns.list(position, Math.min(SCAN_PAGE, after + SEARCH_SCAN - position));
+    for (let i = 0; i < page.campaigns.length; i++) {
+      if (!page.campaigns[i].name.toLowerCase().includes(needle)) continue;
+      found.push(page.campaigns[i]);
+      // Full: the next page starts right after this match.
+      if (found.length === limit) return { campaigns: found, next: i === page.campaigns.length - 1 ? page.next : position + i + 1 };
+    }
+    if (page.next === undefined) return { campaigns: found };
+    position = page.next;
+  }
+  return { campaigns: found, next: position };
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-function encodeCursor(position: number): string {
-  return Buffer.from(`p${position}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const m = /^p(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (m === null) throw new ValidationError('query "cursor" is not a cursor this service issued');
-  return Number(m[1]);
 }

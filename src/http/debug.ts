@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { JSONSchemaType } from 'ajv';
 import type { Context } from 'koa';
 import type { Counter } from '../counter.js';
@@ -5,7 +6,7 @@ import { AppError } from '../errors.js';
 import type { Inspector } from '../inspector.js';
 import { describeTree } from '../metrics.js';
 import { DEBUG_PAGE_CSP, DEBUG_PAGE_HTML } from './debug-page.js';
-import { compile, valid } from './validate.js';
+import { queryOf } from './validate.js';
 
 /** Event streams open at once; more would multiply the per-event cost of inspection. */
 export const MAX_WATCHERS = 16;
@@ -17,6 +18,9 @@ export interface ActorsQuery {
 }
 
 const token = { type: 'string', maxLength: 256, nullable: true, description: 'an admin API key, for clients that cannot send Authorization (EventSource)' } as const;
+
+/** The page's query: only the key, for a browser that opens it by URL. */
+export const pageTokenSchema: JSONSchemaType<{ token?: string }> = { type: 'object', additionalProperties: false, properties: { token } };
 
 export const actorsQuerySchema: JSONSchemaType<ActorsQuery> = {
   type: 'object',
@@ -54,11 +58,6 @@ export const eventsQuerySchema: JSONSchemaType<EventsQuery> = {
   },
 };
 
-const validators = {
-  actors: compile(actorsQuerySchema),
-  events: compile(eventsQuerySchema),
-};
-
 /**
  * The actor inspector under `/debug`: the page, the live tree, and the event stream. Admin scope (the
  * route table); the key may come as `?token=`, since EventSource cannot send headers.
@@ -78,7 +77,7 @@ function page(ctx: Context): void {
 
 function actorTree(inspector: Inspector, counter: Counter) {
   return async (ctx: Context): Promise<void> => {
-    const query = valid(validators.actors, { ...ctx.query }, 'query');
+    const query = queryOf<ActorsQuery>(ctx);
     const limit = query.limit === undefined ? DEFAULT_TREE_LIMIT : Number(query.limit);
     const d = await describeTree(counter.campaigns, limit);
     ctx.set('Cache-Control', 'no-store');
@@ -105,21 +104,12 @@ function actorTree(inspector: Inspector, counter: Counter) {
 
 function eventStream(inspector: Inspector) {
   return (ctx: Context): void => {
-    const query = valid(validators.events, { ...ctx.query }, 'query');
+    const query = queryOf<EventsQuery>(ctx);
     if (inspector.watching >= MAX_WATCHERS) {
       throw new AppError(429, `the inspector already streams to ${MAX_WATCHERS} clients; close one and retry`, { 'Retry-After': '5' });
     }
     const watcher = inspector.watch({ actors: list(query.actor), types: list(query.type), redact: query.redact !== 'off' });
-    ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('X-Accel-Buffering', 'no');
-    // The stream is written outside Koa: through Koa, every client that disconnects would surface
-    // as a premature-close error in the error log.
-    ctx.respond = false;
-    const { req, res } = ctx;
-    res.flushHeaders();
-    req.socket.setNoDelay(true);
+    const res = openEventStream(ctx);
     watcher.stream.pipe(res);
     // Dropped as too slow or closed on shutdown: cut the connection (a graceful end would wait for
     // a client that is not reading).
@@ -128,6 +118,22 @@ function eventStream(inspector: Inspector) {
     });
     res.on('close', () => watcher.close());
   };
+}
+
+/**
+ * Answers 200 text/event-stream and hands the response over to the caller, who writes the stream
+ * outside Koa: through Koa, every client that disconnects would surface as a premature-close error
+ * in the error log.
+ */
+export function openEventStream(ctx: Context): ServerResponse {
+  ctx.status = 200;
+  ctx.type = 'text/event-stream';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('X-Accel-Buffering', 'no');
+  ctx.respond = false;
+  ctx.res.flushHeaders();
+  ctx.req.socket.setNoDelay(true);
+  return ctx.res;
 }
 
 function list(value: string | undefined): string[] {

@@ -8,6 +8,7 @@ export interface CreateKeyBody {
   scopes: Scope[];
   campaigns?: string[] | null;
   name?: string | null;
+  expires_at?: string | null;
 }
 
 export const createKeySchema: JSONSchemaType<CreateKeyBody> = {
@@ -25,10 +26,18 @@ export const createKeySchema: JSONSchemaType<CreateKeyBody> = {
       description: 'limits a read or write key to these campaigns (absent: every campaign)',
     },
     name: { type: 'string', nullable: true, minLength: 1, maxLength: 256, description: 'what the key is for (shown in lists, never secret)' },
+    expires_at: {
+      type: 'string',
+      nullable: true,
+      format: 'date-time',
+      description: 'from this instant on the key is refused (a share link); in the future, at most a year ahead (absent: never)',
+    },
   },
 };
 
 const validateCreate = compile(createKeySchema);
+/** The longest a key given an end may live: a share link that never ends should be a key without one. */
+const MAX_LIFETIME_MS = 366 * 86_400_000;
 
 /** POST/GET /keys and DELETE /keys/{key_id}: the operator's key management (admin scope). */
 export function keyHandlers(keys: KeyRing, now: () => number = Date.now) {
@@ -36,8 +45,14 @@ export function keyHandlers(keys: KeyRing, now: () => number = Date.now) {
     async create(ctx: Context): Promise<void> {
       const body = valid(validateCreate, ctx.request.body);
       if (body.campaigns != null && body.scopes.includes('admin')) throw new ValidationError('an admin key cannot be limited to campaigns: limit a read or write key instead');
-      const { key, stored } = await keys.create({ scopes: body.scopes, campaigns: body.campaigns, name: body.name }, now());
+      const at = now();
+      const expiresAt = body.expires_at == null ? undefined : Date.parse(body.expires_at);
+      if (expiresAt !== undefined && (expiresAt <= at || expiresAt > at + MAX_LIFETIME_MS)) {
+        throw new ValidationError('"expires_at" must be in the future and at most a year ahead');
+      }
+      const { key, stored } = await keys.create({ scopes: body.scopes, campaigns: body.campaigns, name: body.name, expiresAt }, at);
       ctx.status = 201;
+      ctx.set('Location', `/api/v1/keys/${encodeURIComponent(stored.id)}`);
       ctx.body = { ...keyJson(stored), key, message: 'key created: this is the only time its secret is shown' };
     },
 

@@ -168,8 +168,10 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
   AdsAnalytics: {
     type: 'object',
     additionalProperties: false,
-    required: ['ads', 'next_cursor'],
+    required: ['from', 'to', 'ads', 'next_cursor'],
     properties: {
+      from: { type: ['string', 'null'], format: 'date-time', description: 'start of the ranked range, widened to its bucket; null: all time' },
+      to: { type: 'string', format: 'date-time', description: 'end of the ranked range (exclusive): the snapshot the first page fixed, which every later page ranks' },
       ads: {
         type: 'array',
         items: {
@@ -179,7 +181,7 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
           properties: { ad_id: { type: 'string' }, campaigns: count, clicks: count, impressions: count, ctr: ratio, total_playback_time: seconds, avg_playback_time: seconds },
         },
       },
-      next_cursor: { type: ['string', 'null'] },
+      next_cursor: { type: ['string', 'null'], description: 'the next page of the same snapshot, with the same query' },
     },
   },
   ClickResult: itemResult('click_id'),
@@ -187,10 +189,12 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
   Analytics: {
     type: 'object',
     additionalProperties: false,
-    required: ['campaign_id', 'window', ...figureNames],
+    required: ['campaign_id', 'from', 'to', ...figureNames],
     properties: {
       campaign_id: { type: 'string' },
-      window: { enum: ['1h', '6h', '24h', '7d', '30d'] },
+      window: { enum: ['1h', '6h', '24h', '7d', '30d'], description: 'the trailing window read; absent for a from/to range' },
+      from: { type: 'string', format: 'date-time', description: "start of the counters' first bucket" },
+      to: { type: 'string', format: 'date-time', description: "end of the counters' last bucket (exclusive)" },
       ...figures,
       ads: {
         type: 'array',
@@ -230,11 +234,12 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, unknown>> = { Impression
 
 /** What each response header documented in the route table means. */
 export const HEADER_DOCS: Record<string, string> = {
-  Location: 'URL of the new campaign',
+  Location: 'the path of what was created (a campaign, an ad, a key, a beacon)',
   'Retry-After': 'seconds to wait before retrying',
   'WWW-Authenticate': 'Bearer realm="impression-counter"',
   RateLimit: 'IETF RateLimit: the policy name, remaining requests r and seconds t until the window resets',
   'RateLimit-Policy': 'IETF RateLimit-Policy: the policy name, quota q per window w seconds',
   'Idempotent-Replayed': '`true` when the answer replays the first outcome of an impression_id or click_id already recorded',
+  Allow: 'the methods this path takes',
   'X-Beacon-Outcome': 'counted, duplicate, bot_filtered (or error when a click redirect was followed anyway)',
 };

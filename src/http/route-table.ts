@@ -4,16 +4,18 @@ import type { adHandlers } from './ads.js';
 import type { adminHandlers } from './admin.js';
 import type { analyticsHandlers } from './analytics.js';
 import type { beaconHandlers } from './beacons.js';
-import { createBeaconSchema } from './beacons.js';
+import { beaconQuerySchema, createBeaconSchema } from './beacons.js';
 import type { campaignHandlers } from './campaigns.js';
 import type { clickHandlers } from './clicks.js';
+import type { dashboardHandlers } from './dashboard.js';
 import type { debugHandlers } from './debug.js';
-import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
+import { actorsQuerySchema, eventsQuerySchema, pageTokenSchema } from './debug.js';
 import type { impressionHandlers } from './impressions.js';
 import type { keyHandlers } from './keys.js';
+import { liveQuerySchema, type LiveFigures } from './live.js';
 import { createKeySchema } from './keys.js';
 import type { opsHandlers } from './ops.js';
-import { analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaignsSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
+import { adsAnalyticsQuerySchema, analyticsQuerySchema, createAdSchema, createCampaignSchema, listCampaignsSchema, pageQuerySchema, timeseriesQuerySchema } from './schemas.js';
 
 /**
  * Every endpoint the service serves, once: what it is (method, path, summary), what it takes (the
@@ -37,6 +39,8 @@ export interface Answer {
   /** A component name, or an inline schema; absent for answers with no JSON body. */
   readonly schema?: string | Schema;
   readonly type?: string;
+  /** Other content types it may answer instead, as text (a series as `text/csv`). */
+  readonly alternatives?: readonly string[];
   readonly headers?: readonly string[];
 }
 
@@ -53,6 +57,8 @@ export interface Handlers {
   readonly admin?: ReturnType<typeof adminHandlers>;
   readonly keys?: ReturnType<typeof keyHandlers>;
   readonly beacons?: ReturnType<typeof beaconHandlers>;
+  readonly live: LiveFigures;
+  readonly dashboard: ReturnType<typeof dashboardHandlers>;
 }
 
 export interface Route {
@@ -60,7 +66,7 @@ export interface Route {
   /** OpenAPI form: `{id}` for path parameters. */
   readonly path: string;
   readonly summary: string;
-  readonly tag: 'api' | 'operations' | 'inspector';
+  readonly tag: 'api' | 'operations' | 'inspector' | 'dashboard';
   readonly scope: Scope;
   /** It covers every campaign at once, so a key limited to some campaigns cannot call it. */
   readonly everyCampaign?: true;
@@ -73,18 +79,29 @@ export interface Route {
   readonly handle: (h: Handlers) => Middleware | undefined;
   /** The JSON body it reads (a route with one gets the body reader). */
   readonly body?: object;
-  /** Its query string, as the ajv schema its handler validates with. */
+  /**
+   * Its query string, as the ajv schema the router validates it with before the handler runs (the
+   * handler reads the result with `queryOf`). Absent: the route takes no query parameter, and any
+   * one is refused like an unknown field.
+   */
   readonly query?: object;
+  /** Any query string is taken as it is (Prometheus scrapers add their own parameters). */
+  readonly anyQuery?: true;
+  /** The key may also come as `?token=`: for EventSource, which cannot send headers. */
+  readonly tokenInQuery?: true;
   readonly answers: Readonly<Record<number, Answer>>;
 }
 
 const error = (description: string, headers?: readonly string[]): Answer => ({ description, schema: 'Error', headers });
 const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
+/** What a route whose answers depend on the journal answers when the disk is full. */
+export const DISK_FULL = error('the disk under DATA_DIR is full; nothing was recorded', ['Retry-After']);
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
 export const UNAUTHORIZED = error('no API key (beyond loopback, or once ADMIN_KEY is set), or an unknown or revoked one', ['WWW-Authenticate']);
 export const FORBIDDEN = error("the key lacks the route's scope, or is limited to other campaigns");
 export const LIMITED = error('rate limit reached', ['Retry-After', 'RateLimit', 'RateLimit-Policy']);
+const NOT_KEPT = error('the configured store does not keep these figures');
 const BEACON_REFUSED = error('altered, incomplete, forged or expired');
 const KEY = {
   type: 'object',
@@ -95,6 +112,7 @@ const KEY = {
     scopes: { type: 'array', items: { enum: ['admin', 'write', 'read'] } },
     campaigns: { type: ['array', 'null'], items: { type: 'string' } },
     created_at: { type: 'string', format: 'date-time' },
+    expires_at: { type: ['string', 'null'], format: 'date-time', description: 'refused from this instant on; null: never' },
   },
 };
 const ref = (component: string): Schema => ({ $ref: `#/components/schemas/${component}` });
@@ -172,6 +190,7 @@ export const ROUTES: readonly Route[] = [
       ...batchErrors('the campaign has not started yet'),
       422: error('the impression crashed its campaign repeatedly and was set aside as a dead letter'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
   },
   {
@@ -183,7 +202,7 @@ export const ROUTES: readonly Route[] = [
     handle: (h) => h.ads.create,
     body: createAdSchema,
     answers: {
-      201: { description: 'registered', schema: 'CreatedAd' },
+      201: { description: 'registered', schema: 'CreatedAd', headers: ['Location'] },
       200: { description: 'the same ad was registered before with the same metadata', schema: 'CreatedAd' },
       400: INVALID,
       404: NOT_FOUND,
@@ -191,7 +210,17 @@ export const ROUTES: readonly Route[] = [
       413: error('body too large'),
       415: error('body is not JSON'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}/ads/{ad_id}',
+    summary: 'One registered ad',
+    tag: 'api',
+    scope: 'read',
+    handle: (h) => h.ads.get,
+    answers: { 200: { description: 'the ad', schema: 'Ad' }, 404: error('no such campaign, or no such ad registered in it'), 503: UNAVAILABLE },
   },
   {
     method: 'get',
@@ -217,13 +246,20 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'get',
     path: '/api/v1/ads/analytics',
-    summary: 'All-time clicks, impressions and CTR per ad id across campaigns, most clicked first',
+    summary: 'Clicks, impressions and CTR per ad id across campaigns (or in one), all-time or over a window or range, most clicked first; pages rank one snapshot',
     tag: 'api',
     scope: 'read',
     everyCampaign: true,
     handle: (h) => h.analytics.ads,
-    query: pageQuerySchema,
-    answers: { 200: { description: 'one page', schema: 'AdsAnalytics' }, 400: INVALID, 503: UNAVAILABLE },
+    query: adsAnalyticsQuerySchema,
+    answers: {
+      200: { description: 'one page', schema: 'AdsAnalytics' },
+      400: INVALID,
+      404: NOT_FOUND,
+      409: error("the cursor's snapshot can no longer be read as its first page read it; start again without cursor"),
+      501: NOT_KEPT,
+      503: UNAVAILABLE,
+    },
   },
   {
     method: 'post',
@@ -238,17 +274,18 @@ export const ROUTES: readonly Route[] = [
       200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: eitherOf('ClickResult', 'ClickBatchResult'), headers: ['Idempotent-Replayed'] },
       ...batchErrors('the campaign had not started at the click time'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
   },
   {
     method: 'get',
     path: '/api/v1/campaigns/{id}/analytics',
-    summary: 'Impressions (counted and raw), clicks, CTR, unique users and playback time over a trailing window, optionally per ad',
+    summary: 'Impressions (counted and raw), clicks, CTR, unique users and playback time over a trailing window or a from/to range, optionally per ad',
     tag: 'api',
     scope: 'read',
     handle: (h) => h.analytics.campaign,
     query: analyticsQuerySchema,
-    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
+    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 501: NOT_KEPT, 503: UNAVAILABLE },
   },
   {
     method: 'get',
@@ -259,9 +296,29 @@ export const ROUTES: readonly Route[] = [
     handle: (h) => h.analytics.timeseries,
     query: timeseriesQuerySchema,
     answers: {
-      200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries' },
+      200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries', alternatives: ['text/csv'] },
       400: INVALID,
       404: NOT_FOUND,
+      501: NOT_KEPT,
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}/events',
+    summary:
+      "Server-Sent Events of a campaign's live figures (counts and the trailing day's analytics): one `data:` line of JSON now, " +
+      'then one whenever they change, read at most once a second while someone watches. The key may come as `?token=` (EventSource cannot send headers)',
+    tag: 'api',
+    scope: 'read',
+    tokenInQuery: true,
+    handle: (h) => h.live.handle,
+    query: liveQuerySchema,
+    answers: {
+      200: { description: 'an event stream', type: 'text/event-stream' },
+      400: INVALID,
+      404: NOT_FOUND,
+      429: error('MAX_LIVE_STREAMS streams are open; close one and retry', ['Retry-After']),
       503: UNAVAILABLE,
     },
   },
@@ -282,7 +339,7 @@ export const ROUTES: readonly Route[] = [
     scope: 'admin',
     handle: (h) => h.keys?.create,
     body: createKeySchema,
-    answers: { 201: { description: 'the key, with its secret in `key`', schema: { ...KEY, required: [...KEY.required, 'key', 'message'], properties: { ...KEY.properties, key: { type: 'string' }, message: { type: 'string' } } } }, 400: INVALID },
+    answers: { 201: { description: 'the key, with its secret in `key`', headers: ['Location'], schema: { ...KEY, required: [...KEY.required, 'key', 'message'], properties: { ...KEY.properties, key: { type: 'string' }, message: { type: 'string' } } } }, 400: INVALID },
   },
   {
     method: 'get',
@@ -311,7 +368,7 @@ export const ROUTES: readonly Route[] = [
     bodyCampaigns: true,
     handle: (h) => h.beacons?.create,
     body: createBeaconSchema,
-    answers: { 201: { description: 'the URL', schema: { type: 'object', required: ['url', 'expires_at'], properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } }, 400: INVALID },
+    answers: { 201: { description: 'the URL', headers: ['Location'], schema: { type: 'object', required: ['url', 'expires_at'], properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } }, 400: INVALID },
   },
   {
     method: 'get',
@@ -320,10 +377,11 @@ export const ROUTES: readonly Route[] = [
     tag: 'api',
     scope: 'public',
     handle: (h) => h.beacons?.fire,
+    query: beaconQuerySchema,
     answers: {
       204: { description: 'counted, a duplicate or a bot (X-Beacon-Outcome says which; Idempotent-Replayed: true when a beacon with an id was fired before)', headers: ['X-Beacon-Outcome', 'Idempotent-Replayed'] },
       200: { description: 'with format=gif: a 43-byte transparent GIF', type: 'image/gif' },
-      302: { description: 'a click beacon with a redirect', headers: ['Location'] },
+      302: { description: 'a click beacon with a redirect (and a one-line text naming it)', type: 'text/plain', headers: ['Location'] },
       403: BEACON_REFUSED,
       404: NOT_FOUND,
       429: LIMITED,
@@ -336,7 +394,8 @@ export const ROUTES: readonly Route[] = [
     tag: 'api',
     scope: 'public',
     handle: (h) => h.beacons?.fire,
-    answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', headers: ['Location'] }, 403: BEACON_REFUSED, 404: NOT_FOUND, 429: LIMITED },
+    query: beaconQuerySchema,
+    answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', type: 'text/plain', headers: ['Location'] }, 403: BEACON_REFUSED, 404: NOT_FOUND, 429: LIMITED },
   },
   {
     method: 'get',
@@ -345,6 +404,7 @@ export const ROUTES: readonly Route[] = [
     tag: 'operations',
     scope: 'admin',
     handle: (h) => h.ops.metrics,
+    anyQuery: true,
     answers: { 200: { description: 'metrics', type: 'text/plain' } },
   },
   {
@@ -389,13 +449,39 @@ export const ROUTES: readonly Route[] = [
       },
     },
   },
+  ...['/', '/dashboard/'].map(
+    (path): Route => ({
+      method: 'get',
+      path,
+      summary: 'The dashboard: campaigns, live figures, charts, share links (the same page at / and /dashboard/)',
+      tag: 'dashboard',
+      scope: 'public',
+      handle: (h) => h.dashboard.page,
+      answers: { 200: { description: "the page shell; its data comes from the API with the visitor's key", type: 'text/html' }, 304: { description: 'unchanged (If-None-Match)' } },
+    }),
+  ),
+  {
+    method: 'get',
+    path: '/dashboard/{file}',
+    summary: "One of the dashboard's scripts or style sheets (its own, and uPlot's from node_modules)",
+    tag: 'dashboard',
+    scope: 'public',
+    handle: (h) => h.dashboard.file,
+    answers: {
+      200: { description: 'the file (text/javascript or text/css)', type: 'text/javascript' },
+      304: { description: 'unchanged (If-None-Match)' },
+      404: error('no such dashboard file'),
+    },
+  },
   {
     method: 'get',
     path: '/debug/',
     summary: `The inspector page: the actor tree and the live event stream. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.page,
+    query: pageTokenSchema,
     answers: { 200: { description: 'a self-contained HTML page', type: 'text/html' }, 401: UNAUTHORIZED },
   },
   {
@@ -404,6 +490,7 @@ export const ROUTES: readonly Route[] = [
     summary: `The live actor tree: the registry and each campaign actor. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.actors,
     query: actorsQuerySchema,
     answers: { 200: { description: 'the tree', schema: 'ActorTree' }, 400: INVALID, 401: UNAUTHORIZED },
@@ -417,6 +504,7 @@ export const ROUTES: readonly Route[] = [
       `reply callbacks are never sent; user ids are pseudonymised unless redact=off. ${INSPECTOR_NOTE}`,
     tag: 'inspector',
     scope: 'admin',
+    tokenInQuery: true,
     handle: (h) => h.debug?.events,
     query: eventsQuerySchema,
     answers: {

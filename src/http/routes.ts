@@ -1,4 +1,6 @@
 import Router from '@koa/router';
+import type { JSONSchemaType } from 'ajv';
+import type { Middleware } from 'koa';
 import type { Registry } from 'prom-client';
 import type { KeyRing } from '../auth/keys.js';
 import type { Counter } from '../counter.js';
@@ -14,13 +16,16 @@ import type { BodyBudget } from './body-budget.js';
 import type { BotFilter } from './bots.js';
 import { campaignHandlers } from './campaigns.js';
 import { clickHandlers } from './clicks.js';
+import { dashboardHandlers } from './dashboard.js';
 import { debugHandlers } from './debug.js';
 import { impressionHandlers, type ImpressionAnswerer } from './impressions.js';
 import { jsonBody } from './json-body.js';
 import { keyHandlers } from './keys.js';
+import type { LiveFigures } from './live.js';
 import { openApiHandler } from './openapi.js';
 import { opsHandlers } from './ops.js';
-import { ROUTES, type Handlers } from './route-table.js';
+import { ROUTES, type Handlers, type Route } from './route-table.js';
+import { compile, NO_QUERY, valid } from './validate.js';
 
 export interface RouteDeps {
   readonly counter: Counter;
@@ -48,6 +53,8 @@ export interface RouteDeps {
   readonly beaconSecret?: string | Buffer;
   /** Where beacon refusals are counted. */
   readonly registry?: Registry;
+  /** The dashboard's live-figure streams. */
+  readonly live: LiveFigures;
 }
 
 /**
@@ -65,6 +72,7 @@ export function router(deps: RouteDeps): Router {
     const guard = deps.auth.guard(route);
     const chain = [
       ...(guard === undefined ? [] : [guard]),
+      ...(route.anyQuery === true ? [] : [queryCheck(route)]),
       ...(route.body === undefined ? [] : [json]),
       ...(route.bodyCampaigns === true ? [bodyCampaigns] : []),
       handle,
@@ -72,6 +80,18 @@ export function router(deps: RouteDeps): Router {
     router[route.method](route.path.replace(/\{(\w+)\}/g, ':$1'), ...chain);
   }
   return router;
+}
+
+/**
+ * Validates a route's query string against its schema (no parameter at all when it has none), the
+ * one check every route's query goes through; the handler reads the result with `queryOf`.
+ */
+function queryCheck(route: Route): Middleware {
+  const validate = compile((route.query ?? NO_QUERY) as JSONSchemaType<Record<string, unknown>>);
+  return (ctx, next) => {
+    ctx.state.query = valid(validate, { ...ctx.query }, 'query');
+    return next();
+  };
 }
 
 function buildHandlers(deps: RouteDeps): Handlers {
@@ -83,9 +103,11 @@ function buildHandlers(deps: RouteDeps): Handlers {
     analytics: analyticsHandlers(deps.counter),
     ops: opsHandlers(deps.metrics, deps.readiness),
     openapi: openApiHandler(),
+    live: deps.live,
+    dashboard: dashboardHandlers(),
     debug: deps.inspector === undefined ? undefined : debugHandlers(deps.inspector, deps.counter),
     admin: deps.redisAdmin === undefined ? undefined : adminHandlers(deps.redisAdmin),
-    keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys),
+    keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys, () => deps.counter.analytics.now()),
     beacons:
       deps.beaconSecret === undefined
         ? undefined

@@ -1,4 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
+import { cursorParam } from './cursor.js';
 import { compile } from './validate.js';
 
 /** Request schemas: the single source for validation, the request types, and api.md. */
@@ -45,24 +46,31 @@ export const impressionSchema: JSONSchemaType<ImpressionBody> = {
   },
 };
 
+/** `limit` of every paged list: 1–1000 written without leading zeros. */
+const PAGE_LIMIT = { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$', nullable: true, description: '1–1000, default 100' } as const;
+
 export interface ListCampaignsQuery {
   limit?: string;
   cursor?: string;
 }
 
-export const listCampaignsSchema: JSONSchemaType<ListCampaignsQuery> = {
+export interface SearchCampaignsQuery extends ListCampaignsQuery {
+  q?: string;
+}
+
+export const listCampaignsSchema: JSONSchemaType<SearchCampaignsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true },
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,16}$', nullable: true },
+    limit: PAGE_LIMIT,
+    cursor: cursorParam,
+    q: { type: 'string', minLength: 1, maxLength: 200, nullable: true, description: 'only campaigns whose name contains this, ignoring case' },
   },
 };
 
 export const validators = {
   createCampaign: compile(createCampaignSchema),
   impression: compile(impressionSchema),
-  listCampaigns: compile(listCampaignsSchema),
 };
 
 // ---- Ads, clicks and analytics -----------------------------------------------------------------
@@ -115,13 +123,25 @@ export const pageQuerySchema: JSONSchemaType<ListCampaignsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true, description: '1–1000, default 100' },
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$', nullable: true, description: 'next_cursor of the previous page' },
+    limit: PAGE_LIMIT,
+    cursor: cursorParam,
   },
 };
 
-export interface AnalyticsQuery {
+/** A trailing window, or a range: what both analytics reads take. */
+export interface RangeQuery {
   window?: '1h' | '6h' | '24h' | '7d' | '30d';
+  from?: string;
+  to?: string;
+}
+
+const range = {
+  window: { type: 'string', enum: ['1h', '6h', '24h', '7d', '30d'], nullable: true, description: 'trailing window, default 24h; not with from/to' },
+  from: { type: 'string', format: 'date-time', nullable: true, description: 'start of a range instead of a window (widened to its bucket); at most 30 days old' },
+  to: { type: 'string', format: 'date-time', nullable: true, description: 'end of the range, exclusive (widened to the end of its bucket); default now; only with from' },
+} as const;
+
+export interface AnalyticsQuery extends RangeQuery {
   group_by?: 'ad';
 }
 
@@ -129,8 +149,25 @@ export const analyticsQuerySchema: JSONSchemaType<AnalyticsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    window: { type: 'string', enum: ['1h', '6h', '24h', '7d', '30d'], nullable: true, description: 'trailing window, default 24h' },
+    ...range,
     group_by: { type: 'string', enum: ['ad'], nullable: true, description: 'ad: add one row per ad' },
+  },
+};
+
+export interface AdsAnalyticsQuery extends RangeQuery, ListCampaignsQuery {
+  campaign_id?: string;
+}
+
+export const adsAnalyticsQuerySchema: JSONSchemaType<AdsAnalyticsQuery> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    window: { ...range.window, description: 'rank within a trailing window; default: all time' },
+    from: range.from,
+    to: range.to,
+    campaign_id: { ...id, nullable: true, description: "rank one campaign's ads only" },
+    limit: PAGE_LIMIT,
+    cursor: cursorParam,
   },
 };
 
@@ -157,7 +194,4 @@ export const timeseriesQuerySchema: JSONSchemaType<TimeseriesQuery> = {
 export const analyticsValidators = {
   createAd: compile(createAdSchema),
   click: compile(clickSchema),
-  page: compile(pageQuerySchema),
-  analytics: compile(analyticsQuerySchema),
-  timeseries: compile(timeseriesQuerySchema),
 };

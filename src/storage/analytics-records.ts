@@ -1,5 +1,5 @@
-import { analyticsOf } from '../../actors/campaign-analytics.js';
-import type { CampaignState } from '../../actors/campaign.js';
+import { analyticsOf } from '../../actors/campaign/campaign-analytics.js';
+import type { CampaignState } from '../../actors/campaign/campaign.js';
 import type { AdInfo, ClickFact } from '../../actors/analytics-protocol.js';
 import { RecordType } from './journal.js';
 

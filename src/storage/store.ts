@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { newCampaignState, replayCounted, replayRemembered, restoreCampaignState, type CampaignState } from '../../actors/campaign.js';
+import { newCampaignState, replayCounted, replayRemembered, restoreCampaignState, type CampaignState } from '../../actors/campaign/campaign.js';
 import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
-import type { CampaignImage, CampaignInfo } from '../../actors/protocol.js';
-import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/registry.js';
+import { recorded, type CampaignImage, type CampaignInfo, type RecordsFailure } from '../../actors/protocol.js';
+import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/registry/registry.js';
 import { ask } from '../../actors/ask.js';
 import type { Logger } from '../log.js';
 import { isAnalyticsRecord, replayAnalyticsRecord } from './analytics-records.js';
@@ -426,7 +426,7 @@ async function listAll(registry: RegistryRef): Promise<CampaignInfo[]> {
   const all: CampaignInfo[] = [];
   let after = 0;
   for (;;) {
-    const page = await ask<CampaignPage, RegistryEvent>(registry, (reply) => ({ type: 'campaign.list', after, limit: 10_000, reply }), 5000);
+    const page = await ask<CampaignPage | RecordsFailure, RegistryEvent>(registry, (reply) => ({ type: 'campaign.list', after, limit: 10_000, reply }), 5000).then(recorded);
     all.push(...page.campaigns);
     if (page.next === undefined) return all;
     after = page.next;

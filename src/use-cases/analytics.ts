@@ -7,14 +7,16 @@ import {
   type AnalyticsEvent,
   type AnalyticsOptions,
   type AnalyticsReport,
+  type AnalyticsSpan,
   type AnalyticsWindow,
   type SeriesAnswer,
   type SeriesQuery,
 } from '../../actors/analytics-protocol.js';
 import type { Reply } from '../../actors/protocol.js';
-import type { ForwardResult } from '../../actors/registry.js';
+import type { ForwardResult } from '../../actors/registry/registry.js';
 import { AppError, CampaignNotFoundError, OverBudgetError, UnavailableError } from '../errors.js';
 import type { RegistryClient } from '../registry-client.js';
+import { spanOf } from '../../actors/counting/stats.js';
 
 /** Analytics settings: what the campaign actors get, plus how far a click's timestamp may stray. */
 export interface AnalyticsConfig extends AnalyticsOptions {
@@ -117,33 +119,43 @@ export class Analytics {
     }
   }
 
-  /** All-time clicks and impressions per ad id, summed across campaigns; most clicked first. */
-  async adsAcrossCampaigns(): Promise<AdAcross[]> {
+  /**
+   * Clicks and impressions per ad id read at `at`, summed across campaigns (or within `campaignId`'s):
+   * over `span`, or else all-time less the minutes from `before` on; most clicked first, then by ad id.
+   * Ads with neither impressions nor clicks there are left out, and `campaigns` counts those with some.
+   */
+  async adsAcrossCampaigns(at = this.client.now(), span?: AnalyticsSpan, before?: number, campaignId?: string): Promise<AdAcross[]> {
     const byAd = new Map<string, { campaigns: number; impressions: number; clicks: number; playbackCount: number; playbackSeconds: number }>();
-    let position = 0;
-    for (;;) {
-      const page = await this.client.listCampaigns(position, 1000);
-      for (const campaign of page.campaigns) {
-        const rows = await this.forward<AdTotals[]>(campaign.id, (reply) => ({ type: 'ads.totals', reply }));
-        for (const r of rows) {
-          const sum = byAd.get(r.adId) ?? { campaigns: 0, impressions: 0, clicks: 0, playbackCount: 0, playbackSeconds: 0 };
-          sum.campaigns++;
-          sum.impressions += r.counted;
-          sum.clicks += r.clicks;
-          sum.playbackCount += r.playbackCount;
-          sum.playbackSeconds += r.playbackSeconds;
-          byAd.set(r.adId, sum);
-        }
+    const add = async (id: string): Promise<void> => {
+      const rows = await this.forward<AdTotals[]>(id, (reply) => ({ type: 'ads.totals', at, span, before, reply }), at);
+      for (const r of rows) {
+        // A row with nothing in the range is left out: so is a row made after a ranking's snapshot.
+        if (r.counted === 0 && r.clicks === 0) continue;
+        const sum = byAd.get(r.adId) ?? { campaigns: 0, impressions: 0, clicks: 0, playbackCount: 0, playbackSeconds: 0 };
+        sum.campaigns++;
+        sum.impressions += r.counted;
+        sum.clicks += r.clicks;
+        sum.playbackCount += r.playbackCount;
+        sum.playbackSeconds += r.playbackSeconds;
+        byAd.set(r.adId, sum);
       }
-      if (page.next === undefined) break;
-      position = page.next;
+    };
+    if (campaignId !== undefined) await add(campaignId);
+    else {
+      for (let position = 0; ; ) {
+        const page = await this.client.listCampaigns(position, 1000);
+        for (const campaign of page.campaigns) await add(campaign.id);
+        if (page.next === undefined) break;
+        position = page.next;
+      }
     }
     return [...byAd].map(([adId, s]) => ({ adId, ...s })).sort((a, b) => b.clicks - a.clicks || (a.adId < b.adId ? -1 : 1));
   }
 
-  report(campaignId: string, window: AnalyticsWindow, byAd: boolean): Promise<AnalyticsReport> {
-    const at = this.client.now();
-    return this.forward<AnalyticsReport>(campaignId, (reply) => ({ type: 'analytics', at, window, byAd, reply }), at);
+  /** The figures of `window` ending at `at` (or of a span read at `at`), campaign-wide and optionally per ad. */
+  report(campaignId: string, what: AnalyticsWindow | AnalyticsSpan, byAd: boolean, at = this.client.now()): Promise<AnalyticsReport> {
+    const span = spanOf(at, what);
+    return this.forward<AnalyticsReport>(campaignId, (reply) => ({ type: 'analytics', at, span, byAd, reply }), at);
   }
 
   series(campaignId: string, query: SeriesQuery, at: number): Promise<SeriesAnswer> {

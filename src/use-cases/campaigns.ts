@@ -1,6 +1,6 @@
-import type { Refusal, StateBudget } from '../../actors/budget.js';
-import type { CampaignInfo, Stats } from '../../actors/protocol.js';
-import type { CampaignPage, RegistryDescription, StatsResult } from '../../actors/registry.js';
+import type { Refusal, StateBudget } from '../../actors/counting/budget.js';
+import { recorded, type CampaignInfo, type RecordsFailure, type Stats } from '../../actors/protocol.js';
+import type { CampaignPage, RegistryDescription, StatsResult } from '../../actors/registry/registry.js';
 import { CampaignLimitError, CampaignNotFoundError, OverBudgetError, UnavailableError } from '../errors.js';
 import type { RegistryClient } from '../registry-client.js';
 
@@ -22,8 +22,7 @@ export class Campaigns {
     const now = client.now();
     const info: CampaignInfo = { id: client.newId(), name: campaign.name, startTime: campaign.startTime ?? now, createdAt: now };
     client.admit();
-    if (client.campaigns) return client.campaigns.create(info);
-    const created = await client.ask<CampaignInfo | { refused: Refusal }>((reply) => ({ type: 'campaign.create', info, reply }));
+    const created = recorded(await client.ask<CampaignInfo | { refused: Refusal } | RecordsFailure>((reply) => ({ type: 'campaign.create', info, reply })));
     if ('refused' in created) {
       if (created.refused === 'campaigns') throw new CampaignLimitError(this.budget?.limits.maxCampaigns);
       throw new OverBudgetError('a new campaign');
@@ -34,7 +33,7 @@ export class Campaigns {
 
   async get(id: string): Promise<CampaignInfo> {
     const client = this.client;
-    const info = client.campaigns ? await client.campaigns.get(id) : await client.ask<CampaignInfo | undefined>((reply) => ({ type: 'campaign.get', id, reply }));
+    const info = recorded(await client.ask<CampaignInfo | undefined | RecordsFailure>((reply) => ({ type: 'campaign.get', id, reply })));
     if (info === undefined) throw new CampaignNotFoundError(id);
     return info;
   }

@@ -1,5 +1,5 @@
 import type { Impression, Outcome } from '../../actors/protocol.js';
-import type { IngestResult } from '../../actors/registry.js';
+import type { IngestResult } from '../../actors/registry/registry.js';
 import type { RegistryClient } from '../registry-client.js';
 import { isAnswered, refusal, type Answered, type ItemWords } from './outcomes.js';
 import type { Campaigns } from './campaigns.js';

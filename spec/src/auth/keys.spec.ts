@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import sinon from 'sinon';
 import { FileKeyStore, KEYS_FILE, KEY_POLL_MS, RedisKeyStore } from '../../../src/auth/key-store.js';
 import { KeyRing, MemoryKeyStore, ROOT_ID } from '../../../src/auth/keys.js';
 import { nodeFs, type DiskFs } from '../../../src/storage/fs.js';
@@ -37,6 +38,26 @@ describe('auth/keys', () => {
       expect(ring.authenticate(key)).to.equal('revoked');
       expect(await ring.revoke(stored.id, 6), 'twice').to.equal(false);
       expect(ring.list()).to.deep.equal([]);
+    });
+
+    it('refuses a key from its expires_at on, and only then, however recently it authenticated', async () => {
+      const clock = sinon.useFakeTimers({ now: 10_000, toFake: ['Date'] });
+      try {
+        const ring = new KeyRing(new MemoryKeyStore());
+        const { key, stored } = await ring.create({ scopes: ['read'], campaigns: ['c1'], expiresAt: 70_000 }, Date.now());
+        expect(stored.expiresAt).to.equal(70_000);
+        expect(ring.authenticate(key)).to.deep.include({ id: stored.id, expiresAt: 70_000 });
+        clock.tick(59_999);
+        expect(ring.authenticate(key), 'one millisecond before').to.deep.include({ id: stored.id });
+        clock.tick(1);
+        expect(ring.authenticate(key), 'at the instant').to.equal('expired');
+        expect(ring.authenticate(key), 'and after').to.equal('expired');
+        const forever = await ring.create({ scopes: ['read'] }, Date.now());
+        clock.tick(10 * 365 * 86_400_000);
+        expect(ring.authenticate(forever.key), 'a key without an end').to.deep.include({ id: forever.stored.id });
+      } finally {
+        clock.restore();
+      }
     });
 
     it('answers "not configured" only while there is no ADMIN_KEY and no live key', async () => {

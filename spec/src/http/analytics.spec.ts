@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import sinon from 'sinon';
-import { systemClock } from '../../../actors/clock.js';
+import { systemClock } from '../../../actors/counting/clock.js';
 import { startCounterSystem, type CounterSystem } from '../../../actors/system.js';
 import { DEFAULT_ANALYTICS_CONFIG, type AnalyticsConfig } from '../../../src/use-cases/analytics.js';
 import { createApp } from '../../../src/app.js';
@@ -140,6 +140,7 @@ describe('ads, clicks and analytics API', () => {
         { ad_id: 'ad-a', impressions: 4, raw_impressions: 5, duplicates: 1, bot_filtered: 0, clicks: 2, duplicate_clicks: 0, ctr: 0.5, unique_users: 4, avg_playback_time: 15.25, total_playback_time: 30.5 },
         { ad_id: 'ad-b', impressions: 1, raw_impressions: 1, duplicates: 0, bot_filtered: 0, clicks: 1, duplicate_clicks: 0, ctr: 1, unique_users: 1, avg_playback_time: 0, total_playback_time: 0 },
       ]);
+      clock.tick(MINUTE); // a ranking counts whole minutes, up to the start of the one in progress
       const across = await t.request('GET', `${API}/ads/analytics`);
       expect(across.body.ads[0]).to.deep.equal({ ad_id: 'ad-a', campaigns: 1, clicks: 2, impressions: 4, ctr: 0.5, total_playback_time: 30.5, avg_playback_time: 15.25 });
     });
@@ -265,12 +266,12 @@ describe('ads, clicks and analytics API', () => {
         interval: 'minute',
         tz: 'UTC',
         buckets: [
-          { start: '2026-03-10T09:59:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-03-10T10:00:00Z', impressions: 2, clicks: 0 },
-          { start: '2026-03-10T10:01:00Z', impressions: 0, clicks: 1 },
+          { start: '2026-03-10T09:59:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-03-10T10:00:00.000Z', impressions: 2, clicks: 0 },
+          { start: '2026-03-10T10:01:00.000Z', impressions: 0, clicks: 1 },
         ],
       });
-      const expected = 'start,impressions,clicks\n2026-03-10T09:59:00Z,0,0\n2026-03-10T10:00:00Z,2,0\n2026-03-10T10:01:00Z,0,1\n';
+      const expected = 'start,impressions,clicks\n2026-03-10T09:59:00.000Z,0,0\n2026-03-10T10:00:00.000Z,2,0\n2026-03-10T10:01:00.000Z,0,1\n';
       const csv = await t.request('GET', `${API}/campaigns/${id}/timeseries?${q}&format=csv`);
       expect(csv.headers.get('content-type')).to.match(/^text\/csv/);
       expect(csv.text).to.equal(expected);
@@ -302,9 +303,9 @@ describe('ads, clicks and analytics API', () => {
         expect(res.status, res.text).to.equal(200);
         const offset = m === 3 ? ['+01:00', '+01:00', '+02:00'] : ['+02:00', '+02:00', '+01:00'];
         expect(res.body.buckets, day).to.deep.equal([
-          { start: `${y}-${String(m).padStart(2, '0')}-${String(d - 1).padStart(2, '0')}T00:00:00${offset[0]}`, impressions: 1, clicks: 0 },
-          { start: `${day}T00:00:00${offset[1]}`, impressions: 2, clicks: 1 },
-          { start: `${y}-${String(m).padStart(2, '0')}-${String(d + 1).padStart(2, '0')}T00:00:00${offset[2]}`, impressions: 1, clicks: 0 },
+          { start: `${y}-${String(m).padStart(2, '0')}-${String(d - 1).padStart(2, '0')}T00:00:00.000${offset[0]}`, impressions: 1, clicks: 0 },
+          { start: `${day}T00:00:00.000${offset[1]}`, impressions: 2, clicks: 1 },
+          { start: `${y}-${String(m).padStart(2, '0')}-${String(d + 1).padStart(2, '0')}T00:00:00.000${offset[2]}`, impressions: 1, clicks: 0 },
         ]);
         // And the hours of the DST day: 23 or 25 local hours.
         const hourly = await t.request('GET', `${API}/campaigns/${id}/timeseries?interval=hour&tz=Europe/Berlin&from=${encodeURIComponent(new Date(dayStart).toISOString())}&to=${encodeURIComponent(new Date(dayEnd).toISOString())}`);
@@ -317,9 +318,9 @@ describe('ads, clicks and analytics API', () => {
       await t.request('POST', `${API}/impressions`, imp('u1')); // 10:00:30Z = 15:30:30 IST, in the local hour from 09:30Z
       const res = await t.request('GET', `${API}/campaigns/${id}/timeseries?interval=hour&tz=Asia/Kolkata&from=2026-03-10T09:00:00Z&to=2026-03-10T11:00:00Z`);
       expect(res.body.buckets).to.deep.equal([
-        { start: '2026-03-10T14:00:00+05:30', impressions: 0, clicks: 0 },
-        { start: '2026-03-10T15:00:00+05:30', impressions: 1, clicks: 0 },
-        { start: '2026-03-10T16:00:00+05:30', impressions: 0, clicks: 0 },
+        { start: '2026-03-10T14:00:00.000+05:30', impressions: 0, clicks: 0 },
+        { start: '2026-03-10T15:00:00.000+05:30', impressions: 1, clicks: 0 },
+        { start: '2026-03-10T16:00:00.000+05:30', impressions: 0, clicks: 0 },
       ]);
     });
 
@@ -339,12 +340,12 @@ describe('ads, clicks and analytics API', () => {
       expectError(await series(from + MAX_BUCKETS * MINUTE + 1), 400, `more than ${MAX_BUCKETS} minute buckets`);
     });
 
-    it('looks the campaign up before anything else: an unknown one is a 404 with no bucket planned, whatever the query', async () => {
+    it('looks the campaign up before planning anything: an unknown one is a 404 with no bucket planned (a malformed query is a 400 first, as on every route)', async () => {
       const planned = sinon.spy(Zone.prototype, 'nextDay');
       try {
         const far = `interval=day&tz=Europe/Berlin&from=1990-01-01T00:00:00Z&to=2026-01-01T00:00:00Z`;
         expectError(await t.request('GET', `${API}/campaigns/nope/timeseries?${far}`), 404, 'not found');
-        expectError(await t.request('GET', `${API}/campaigns/nope/timeseries?interval=fortnight`), 404, 'not found');
+        expectError(await t.request('GET', `${API}/campaigns/nope/timeseries?interval=fortnight`), 400, 'query "interval" must be one of');
         expect(planned.called).to.equal(false);
       } finally {
         planned.restore();

@@ -27,11 +27,13 @@ const MATRIX: readonly [string, unknown, ...number[]][] = [
   ['POST /api/v1/impressions',                       { campaign_id: '{A}', user_id: 'u', ad_id: 'ad' },            401, 401, 401, 403, 200, 200, 403],
   ['POST /api/v1/campaigns/{A}/ads',                 { name: 'n', image_url: 'https://x.test/i.png', target_url: 'https://x.test/' }, 401, 401, 401, 403, 403, 201, 403],
   ['GET /api/v1/campaigns/{A}/ads',                  undefined,                                                    401, 401, 401, 200, 403, 200, 403],
+  ['GET /api/v1/campaigns/{A}/ads/{ad_id}',          undefined,                                                    401, 401, 401, 404, 403, 404, 403],
   ['GET /api/v1/ads',                                undefined,                                                    401, 401, 401, 200, 403, 200, 403],
   ['GET /api/v1/ads/analytics',                      undefined,                                                    401, 401, 401, 200, 403, 200, 403],
   ['POST /api/v1/clicks',                            { campaign_id: '{A}', ad_id: 'ad', user_id: 'u' },            401, 401, 401, 403, 200, 200, 403],
   ['GET /api/v1/campaigns/{A}/analytics',            undefined,                                                    401, 401, 401, 200, 403, 200, 403],
   ['GET /api/v1/campaigns/{A}/timeseries',           undefined,                                                    401, 401, 401, 200, 403, 200, 403],
+  ['GET /api/v1/campaigns/{A}/events',              undefined,                                                    401, 401, 401, 200, 403, 200, 403],
   ['GET /api/v1/openapi.json',                       undefined,                                                    200, 200, 200, 200, 200, 200, 200],
   ['POST /api/v1/keys',                              { scopes: ['read'] },                                         401, 401, 401, 403, 403, 201, 403],
   ['GET /api/v1/keys',                               undefined,                                                    401, 401, 401, 403, 403, 200, 403],
@@ -43,6 +45,9 @@ const MATRIX: readonly [string, unknown, ...number[]][] = [
   ['GET /metrics',                                   undefined,                                                    401, 401, 401, 403, 403, 200, 403],
   ['GET /healthz',                                   undefined,                                                    200, 200, 200, 200, 200, 200, 200],
   ['GET /readyz',                                    undefined,                                                    200, 200, 200, 200, 200, 200, 200],
+  ['GET /',                                         undefined,                                                    200, 200, 200, 200, 200, 200, 200],
+  ['GET /dashboard/',                                undefined,                                                    200, 200, 200, 200, 200, 200, 200],
+  ['GET /dashboard/app.js',                          undefined,                                                    200, 200, 200, 200, 200, 200, 200],
   ['GET /debug/',                                    undefined,                                                    401, 401, 401, 403, 403, 200, 403],
   ['GET /debug/actors',                              undefined,                                                    401, 401, 401, 403, 403, 200, 403],
   ['GET /debug/events',                              undefined,                                                    401, 401, 401, 403, 403, 200, 403],
@@ -82,7 +87,7 @@ describe('auth: every route × every kind of key', () => {
   it("gives every route of the route table a key scope or 'public', and leaves none out of the matrix", () => {
     const documented = ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`);
     expect(ROUTES.filter((r) => !['admin', 'write', 'read', 'public'].includes(r.scope)).map((r) => `${r.method} ${r.path}`), 'routes without a scope').to.deep.equal([]);
-    const covered = MATRIX.map(([route]) => route.split('?')[0].replace('{A}', '{id}').replace(/keys\/f+$/, 'keys/{key_id}'));
+    const covered = MATRIX.map(([route]) => route.split('?')[0].replace('{A}', '{id}').replace(/keys\/f+$/, 'keys/{key_id}').replace('/dashboard/app.js', '/dashboard/{file}'));
     expect(documented.filter((r) => !covered.includes(r)), 'routes the matrix leaves out').to.deep.equal([]);
   });
 
@@ -108,7 +113,7 @@ describe('auth: every route × every kind of key', () => {
 
 /** The status of a request; an event stream is cut as soon as its headers arrive. */
 async function statusOf(t: TestApp, method: string, path: string, body: unknown, headers: Record<string, string>): Promise<number> {
-  if (!path.startsWith('/debug/events')) return (await t.request(method, path, body, headers)).status;
+  if (!path.startsWith('/debug/events') && !path.endsWith('/events')) return (await t.request(method, path, body, headers)).status;
   const abort = new AbortController();
   const res = await fetch(t.baseUrl + path, { headers, signal: abort.signal });
   abort.abort();

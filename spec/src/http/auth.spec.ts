@@ -64,6 +64,29 @@ describe('auth: the protected default', () => {
     expectError(await t.request('POST', `${API}/campaigns`, campaign, { authorization: `Basic ${key}` }), 401, 'Bearer');
   });
 
+  it('refuses an expired key on every path (the guard and the ingest fast lane), and only from its expires_at on', async () => {
+    const root = 'root-key-for-the-expiry-spec-0123456789';
+    let now = Date.now();
+    const keys = new KeyRing(new MemoryKeyStore(), root, () => now);
+    t = await startTestApp({ deps: () => ({ keys }) });
+    const admin = { authorization: `Bearer ${root}` };
+    const ends = new Date(now + 60_000);
+    const created = await t.request('POST', `${API}/keys`, { scopes: ['read', 'write'], expires_at: ends.toISOString() }, admin);
+    expect(created.status).to.equal(201);
+    expect(created.body.expires_at).to.equal(ends.toISOString());
+    const as = { authorization: `Bearer ${created.body.key as string}` };
+    const one = { campaign_id: 'none', user_id: 'u', ad_id: 'a' };
+    now = ends.getTime() - 1;
+    expect((await t.request('GET', `${API}/campaigns`, undefined, as)).status, 'a millisecond before').to.equal(200);
+    expect((await t.request('POST', `${API}/impressions`, one, as)).status).to.equal(404);
+    now = ends.getTime();
+    expectError(await t.request('GET', `${API}/campaigns`, undefined, as), 401, 'expired');
+    expectError(await t.request('POST', `${API}/impressions`, one, as), 401, 'expired');
+    for (const bad of [new Date(Date.now() - 1000).toISOString(), new Date(Date.now() + 400 * 86_400_000).toISOString(), 'tomorrow']) {
+      expectError(await t.request('POST', `${API}/keys`, { scopes: ['read'], expires_at: bad }, admin), 400, 'expires_at');
+    }
+  });
+
   it('AUTH=off serves every client', async () => {
     t = await startTestApp({ deps: () => ({ authOff: true, trustProxy: true }) });
     expect((await t.request('POST', `${API}/campaigns`, campaign, REMOTE)).status).to.equal(201);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { StateBudget } from '../../../actors/budget.js';
+import { StateBudget } from '../../../actors/counting/budget.js';
 import { watchBudget } from '../../../src/budget.js';
 import { Readiness } from '../../../src/health.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { SEARCH_SCAN } from '../../../src/http/campaigns.js';
 import { API, createCampaign, expectError, impression, postImpression, stats } from '../../helpers/http.js';
 
 const MINUTE = 60_000;
@@ -140,6 +141,34 @@ describe('campaigns API', () => {
       expect(res.body.campaigns.map((c: { id: string }) => c.id)).to.deep.equal([a, b]);
       expect(res.body.campaigns[0]).to.include({ id: a, name: 'a', start_time: '2000-01-01T00:00:00.000Z' });
       expect(res.body.next_cursor).to.equal(null);
+    });
+
+    it('with q: pages through exactly the campaigns whose name contains it, ignoring case, in creation order', async () => {
+      const names = Array.from({ length: 23 }, (_, i) => (i % 3 === 0 ? `Spring SALE ${i}` : `winter ${i}`));
+      for (const name of names) await createCampaign(t, { name });
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await t.request('GET', `${API}/campaigns?q=sale&limit=3${cursor === null ? '' : `&cursor=${cursor}`}`);
+        expect(res.status).to.equal(200);
+        expect(res.body.campaigns.length).to.be.at.most(3);
+        seen.push(...res.body.campaigns.map((c: { name: string }) => c.name));
+        cursor = res.body.next_cursor;
+      } while (cursor !== null);
+      expect(seen).to.deep.equal(names.filter((n) => n.toLowerCase().includes('sale')));
+      expect((await t.request('GET', `${API}/campaigns?q=nothing`)).body).to.deep.equal({ campaigns: [], next_cursor: null });
+      expectError(await t.request('GET', `${API}/campaigns?q=`), 400, 'q');
+      expectError(await t.request('GET', `${API}/campaigns?q=${'x'.repeat(201)}`), 400, 'q');
+    });
+
+    it(`with q: looks at ${SEARCH_SCAN} campaigns per request at most, and answers the cursor where it stopped`, async () => {
+      for (let i = 0; i < SEARCH_SCAN + 1; i++) await t.counter.campaigns.create({ name: i === SEARCH_SCAN ? 'the needle' : `hay ${i}` });
+      const first = await t.request('GET', `${API}/campaigns?q=needle`);
+      expect(first.body.campaigns).to.deep.equal([]);
+      expect(first.body.next_cursor).to.be.a('string');
+      const second = await t.request('GET', `${API}/campaigns?q=needle&cursor=${first.body.next_cursor as string}`);
+      expect(second.body.campaigns.map((c: { name: string }) => c.name)).to.deep.equal(['the needle']);
+      expect(second.body.next_cursor).to.equal(null);
     });
 
     it('answers an empty list when there are no campaigns', async () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { TrailingWindows } from '../../../actors/windows.js';
-import type { SupervisionReport } from '../../../actors/registry.js';
+import { TrailingWindows } from '../../../actors/counting/windows.js';
+import type { SupervisionReport } from '../../../actors/registry/registry.js';
 import { Campaigns } from '../../../src/use-cases/campaigns.js';
 import { Impressions } from '../../../src/use-cases/impressions.js';
 import { testAppSlot } from '../../helpers/app.js';
@@ -89,7 +89,7 @@ describe('errors', () => {
       await t.start();
     });
 
-    for (const path of ['/', '/nope', `${API}`, `${API}/nope`, '/api/v2/campaigns', `${API}/campaigns/x/stats/more`]) {
+    for (const path of ['/nope', `${API}`, `${API}/nope`, '/api/v2/campaigns', `${API}/campaigns/x/stats/more`]) {
       it(`answers GET ${path} with 404`, async () => {
         expectError(await t.request('GET', path), 404);
       });

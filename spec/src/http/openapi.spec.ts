@@ -81,8 +81,8 @@ describe('OpenAPI document (GET /api/v1/openapi.json)', () => {
     expect(create.requestBody.content['application/json'].schema.properties.start_time.type, "ajv's nullable as 2020-12").to.deep.equal(['string', 'null']);
     expect(doc.components.schemas.Impression.required).to.deep.equal(['campaign_id', 'user_id', 'ad_id']);
     const list = doc.paths['/api/v1/campaigns'].get.parameters.filter((p: any) => p.in === 'query');
-    expect(list.map((p: any) => p.name)).to.deep.equal(['limit', 'cursor']);
-    expect(list[0].schema).to.deep.equal({ type: 'string', pattern: '^[1-9][0-9]{0,3}$' });
+    expect(list.map((p: any) => p.name)).to.deep.equal(['limit', 'cursor', 'q']);
+    expect(list[0].schema).to.deep.equal({ type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$' });
     const events = doc.paths['/debug/events'].get.parameters.filter((p: any) => p.in === 'query');
     expect(events.map((p: any) => p.name)).to.deep.equal(['actor', 'type', 'redact', 'token']);
   });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { newCampaignState, type CampaignState } from '../../../actors/campaign.js';
-import { hash128 } from '../../../actors/hash128.js';
+import { newCampaignState, type CampaignState } from '../../../actors/campaign/campaign.js';
+import { hash128 } from '../../../actors/counting/hash128.js';
 import { IDEMPOTENCY_TTL_MS } from '../../../actors/protocol.js';
 import { replayAnalyticsRecord } from '../../../src/storage/analytics-records.js';
 import { RecordType } from '../../../src/storage/journal.js';

@@ -2,12 +2,12 @@ import { expect } from 'chai';
 import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import { captureState, countImpression, newCampaignState } from '../../../actors/campaign.js';
-import { DedupeTable } from '../../../actors/dedupe.js';
-import type { RegistryDescription, RegistryEvent } from '../../../actors/registry.js';
+import { captureState, countImpression, newCampaignState } from '../../../actors/campaign/campaign.js';
+import { DedupeTable } from '../../../actors/counting/dedupe.js';
+import type { RegistryDescription, RegistryEvent } from '../../../actors/registry/registry.js';
 import { nodeFs } from '../../../src/storage/fs.js';
 import { readSnapshot, SnapshotWriter, snapshotName } from '../../../src/storage/snapshot.js';
-import { DAY_MS, HOUR_MS, ManualClock, T0, listDir, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
+import { counted, DAY_MS, HOUR_MS, ManualClock, T0, listDir, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
 
 describe('storage/snapshot', () => {
   const data = useDataDir();
@@ -74,9 +74,7 @@ describe('storage/snapshot', () => {
 
   describe('Store.snapshot and compaction', () => {
     it('is due once the journal has grown by the given bytes and by the last snapshot\'s size, and not a byte before', async () => {
-      const node = await boot();
-      await node.createCampaign('c1');
-      await node.record('c1', users(500));
+      const node = await counted(boot(), 500);
       const grown = node.store.journal.appendedBytes;
       expect(grown).to.be.above(0);
       expect(node.store.journalGrown(grown)).to.equal(true);
@@ -94,9 +92,7 @@ describe('storage/snapshot', () => {
     });
 
     it('keeps SNAPSHOT_KEEP generations, each with the journal since it, and deletes only what none of them needs', async () => {
-      const first = await boot();
-      await first.createCampaign('c1');
-      await first.record('c1', users(3));
+      const first = await counted(boot(), 3);
       await first.crash();
       const node = await boot();
       await node.record('c1', users(6));
@@ -173,9 +169,7 @@ describe('storage/snapshot', () => {
     });
 
     it('does not count twice what both the snapshot and a not-yet-deleted old segment hold', async () => {
-      const node = await boot();
-      await node.createCampaign('c1');
-      await node.record('c1', users(10));
+      const node = await counted(boot(), 10);
       const [old] = await segments(data.dir);
       await copyFile(join(data.dir, old), join(data.dir, 'old.keep'));
       await node.store.snapshot(node.system.registry);
@@ -202,9 +196,7 @@ describe('storage/snapshot', () => {
     });
 
     it('keeps an impression acknowledged between a campaign being captured and the snapshot barrier', async () => {
-      const node = await boot();
-      await node.createCampaign('c1');
-      await node.record('c1', users(5));
+      const node = await counted(boot(), 5);
       // Another request's continuation runs right after the capture reply, before the snapshot code
       // resumes: its facts are appended after the image was taken.
       const registry = node.system.registry;

@@ -3,7 +3,7 @@ import { readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { RecoveryRefusedError, QUARANTINE, type RecoveryMode } from '../../../src/storage/store.js';
 import { eventually, FaultyFs } from '../../helpers/faulty-fs.js';
-import { ManualClock, T0, listDir, readRecords, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
+import { counted, ManualClock, T0, listDir, readRecords, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
 
 const COUNTED = 2;
 
@@ -267,9 +267,7 @@ describe('storage/Store recovery from damage', () => {
     });
 
     it('a clean shutdown and restart sets nothing aside and logs no error (the empty newest segment is reused)', async () => {
-      const node = await boot();
-      await node.createCampaign('c1');
-      await node.record('c1', users(3));
+      const node = await counted(boot(), 3);
       await node.shutdown();
       const again = await boot();
       expect(again.report.quarantined).to.deep.equal([]);

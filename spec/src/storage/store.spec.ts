@@ -3,7 +3,7 @@ import { appendFile, readFile, stat, truncate, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { segmentName } from '../../../src/storage/journal.js';
 import { snapshotName } from '../../../src/storage/snapshot.js';
-import { HOUR_MS, ManualClock, T0, listDir, readRecords, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
+import { counted, HOUR_MS, ManualClock, T0, listDir, readRecords, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
 
 describe('storage/Store.open (recovery)', () => {
   const data = useDataDir('data');
@@ -159,9 +159,7 @@ describe('storage/Store.open (recovery)', () => {
   });
 
   it('falls back to an older snapshot when the newest is unreadable, logging why', async () => {
-    const first = await boot();
-    await first.createCampaign('c1');
-    await first.record('c1', users(4));
+    const first = await counted(boot(), 4);
     await first.shutdown();
     const [good] = await snapshots(data.dir);
     await writeFile(join(data.dir, snapshotName(1_000_000)), Buffer.from('not a snapshot at all'));

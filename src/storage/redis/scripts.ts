@@ -14,7 +14,7 @@ export interface Scripts {
   icAnalytics(key: string, epoch: string, ...args: (string | number)[]): Promise<(number | string)[]>;
   icAdRegister(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
   icAdList(key: string, epoch: string, after: number, limit: number): Promise<(number | string)[]>;
-  icAdTotals(key: string, epoch: string): Promise<(number | string)[]>;
+  icAdTotals(key: string, epoch: string, ...minutes: number[]): Promise<(number | string)[]>;
   icSeries(key: string, epoch: string, ...args: (string | number)[]): Promise<number[]>;
   /** KEYS: one campaign hash, then its slot's epoch key; `0` or `1`. */
   icExists(key: string, epoch: string): Promise<string>;

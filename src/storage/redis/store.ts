@@ -7,6 +7,7 @@ import {
   type AdTotals,
   type AnalyticsOptions,
   type AnalyticsReport,
+  type AnalyticsSpan,
   type AnalyticsWindow,
   type Click,
   type ClickOutcome,
@@ -15,7 +16,8 @@ import {
   type WindowFigures,
 } from '../../../actors/analytics-protocol.js';
 import type { CampaignInfo, Outcome, Stats } from '../../../actors/protocol.js';
-import type { CampaignStore, ImpressionGroup } from '../../../actors/remote-campaign.js';
+import type { CampaignStore, ImpressionGroup } from '../../../actors/remote-campaign/remote-campaign.js';
+import { BUCKET_MS, spanOf } from '../../../actors/counting/stats.js';
 import { RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisDirectory, type CampaignDirectory } from './directory.js';
 
@@ -59,14 +61,15 @@ function figuresOf(reply: readonly (number | string)[], i: number): WindowFigure
   };
 }
 
-/** How each analytics window is read: memory mode's buckets (actors/analytics.ts WINDOWS). */
-const ANALYTICS_WINDOWS: Record<AnalyticsWindow, readonly [string, number, number, string, number, number]> = {
-  '1h': ['am', 60_000, 60, 'hm', 600_000, 6],
-  '6h': ['am', 60_000, 360, 'hm', 600_000, 36],
-  '24h': ['am', 60_000, 1440, 'hh', 3_600_000, 24],
-  '7d': ['ah', 3_600_000, 168, 'hd', 86_400_000, 7],
-  '30d': ['ah', 3_600_000, 720, 'hd', 86_400_000, 30],
-};
+/** The hash (counters) or HyperLogLog (sketches) key prefix of each bucket tier (memory mode's tiers, actors/counting/stats.ts). */
+const TIER_KEYS = { minutes: 'am', hours: 'ah', tenMin: 'hm', hourly: 'hh', daily: 'hd' } as const;
+
+/** The analytics script's arguments for a span: each tier's last bucket's start, bucket size and bucket count. */
+function spanArgs(span: AnalyticsSpan): (string | number)[] {
+  const size = BUCKET_MS[span.counters];
+  const ssize = BUCKET_MS[span.sketch];
+  return [span.to * size, TIER_KEYS[span.counters], size, Math.max(0, span.to - span.from + 1), TIER_KEYS[span.sketch], ssize, Math.max(0, span.sketchTo - span.sketchFrom + 1)];
+}
 
 const OUTCOMES: Readonly<Record<string, Outcome>> = { c: 'counted', d: 'duplicate', C: 'replayed_counted', D: 'replayed_duplicate', s: 'not_started', b: 'bot_filtered' };
 const CLICK_OUTCOMES: Readonly<Record<string, ClickOutcome>> = { c: 'counted', d: 'duplicate', C: 'replayed_counted', D: 'replayed_duplicate', s: 'not_started', b: 'bot_filtered' };
@@ -148,8 +151,9 @@ export class RedisStore extends RedisConnection implements CampaignStore, Campai
     return [...reply].map((o) => CLICK_OUTCOMES[o]);
   }
 
-  async analytics(campaignId: string, at: number, window: AnalyticsWindow, byAd = false): Promise<AnalyticsReport | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), this.epochKey(campaignId), at, ...ANALYTICS_WINDOWS[window], byAd ? 1 : 0));
+  async analytics(campaignId: string, at: number, what: AnalyticsWindow | AnalyticsSpan, byAd = false): Promise<AnalyticsReport | 'not_found'> {
+    const span = spanOf(at, what);
+    const reply = await this.call(() => this.scripts.icAnalytics(this.key(campaignId, 'c'), this.epochKey(campaignId), ...spanArgs(span), byAd ? 1 : 0, span.sketchTo * BUCKET_MS[span.sketch]));
     if (reply.length === 0) return 'not_found';
     const campaign = figuresOf(reply, 0);
     if (!byAd) return { campaign };
@@ -174,8 +178,15 @@ export class RedisStore extends RedisConnection implements CampaignStore, Campai
     return { ads, next: (reply.length - 1) / 2 > limit ? after + limit : undefined };
   }
 
-  async adTotals(campaignId: string): Promise<AdTotals[] | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icAdTotals(this.key(campaignId, 'c'), this.epochKey(campaignId)));
+  async adTotals(campaignId: string, at: number, span?: AnalyticsSpan, before?: number): Promise<AdTotals[] | 'not_found'> {
+    if (span !== undefined) {
+      const report = await this.analytics(campaignId, at, span, true);
+      if (report === 'not_found') return report;
+      return (report.ads ?? []).map(({ adId, figures: f }) => ({ adId, counted: f.counted, clicks: f.clicks, playbackCount: f.playbackCount, playbackSeconds: f.playbackSeconds }));
+    }
+    // All-time less the minute buckets from `before` through `at`'s, in the same script (one consistent read).
+    const later = before === undefined || before > at ? [] : [Math.floor(before / 60_000), Math.floor(at / 60_000)];
+    const reply = await this.call(() => this.scripts.icAdTotals(this.key(campaignId, 'c'), this.epochKey(campaignId), ...later));
     if (reply.length === 0) return 'not_found';
     const rows: AdTotals[] = [];
     for (let i = 1; i < reply.length; i += 5) {

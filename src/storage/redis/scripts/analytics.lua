@@ -1,7 +1,7 @@
--- A campaign's analytics figures at ARGV[1] as one consistent read: counters summed over the
--- ARGV[4] buckets of ARGV[3] ms in tier ARGV[2] ending with the one holding `at`, and the distinct
--- users of the union (PFCOUNT over several keys, never a sum) of the ARGV[7] sketches of ARGV[6] ms in
--- tier ARGV[5]. All keys share the campaign's hash tag, so the union never crosses slots. With
+-- A campaign's analytics figures as one consistent read: counters summed over the ARGV[4] buckets
+-- of ARGV[3] ms in tier ARGV[2] ending with the one holding ARGV[1], and the distinct users of the
+-- union (PFCOUNT over several keys, never a sum) of the ARGV[7] sketches of ARGV[6] ms in tier
+-- ARGV[5] ending with the one holding ARGV[9] (ARGV[1] when absent). All keys share the campaign's hash tag, so the union never crosses slots. With
 -- ARGV[8] = 1, the same per ad row too (first seen first, `(other)` last). KEYS[1] = the campaign
 -- hash. Returns the campaign's figures {counted, duplicates, bot impressions, clicks, duplicate
 -- clicks, bot clicks, playbacks, playback seconds (a string), users}, then per row its id and its
@@ -21,11 +21,12 @@ for b = now - count + 1, now do
   end
 end
 local sketch, ssize, scount = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
-local snow = math.floor(at / ssize)
+local snow = math.floor(tonumber(ARGV[9] or ARGV[1]) / ssize)
 local out = {}
 local function figures(suffix)
   local keys = {}
   for b = snow - scount + 1, snow do keys[#keys + 1] = base .. sketch .. ':' .. b .. suffix end
+  if #keys == 0 then keys[1] = base .. sketch .. ':none' end
   local function n(metric) return sums[metric .. (suffix == '' and '' or '|' .. string.sub(suffix, 2))] or 0 end
   for _, metric in ipairs({'c', 'd', 'b', 'k', 'K', 'B', 'p'}) do out[#out + 1] = n(metric) end
   out[#out + 1] = string.format('%.17g', n('s'))

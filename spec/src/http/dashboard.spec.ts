@@ -1,0 +1,293 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
+import { DASHBOARD_CSP, DASHBOARD_FILES } from '../../../src/http/dashboard.js';
+import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { API, rawRequest } from '../../helpers/http.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ROOT = 'dashboard-admin-key-0123456789abcdefgh';
+const SCREENSHOTS = fileURLToPath(new URL('../../screenshots/', import.meta.url));
+const WAIT = { timeout: 10_000 };
+const DESKTOP = { width: 1200, height: 900 };
+const PHONE = { width: 375, height: 800 };
+/** The browser's zone, which the time-zone picker starts on. */
+const ZONE = 'Europe/Berlin';
+
+describe('dashboard (GET /, /dashboard/)', function () {
+  this.timeout(60_000);
+  let t: TestApp;
+  /** The key ring's clock: moved past a share link's end to expire it. */
+  let now = Date.now();
+  before(async () => {
+    t = await startTestApp({ key: ROOT, deps: () => ({ keys: new KeyRing(new MemoryKeyStore(), ROOT, () => now) }) });
+  });
+  after(() => t.close());
+
+  it('serves its files to anyone under a strict CSP, and weighs under 200 KB with the chart library', async () => {
+    let weight = 0;
+    for (const path of ['/', '/dashboard/', ...DASHBOARD_FILES.filter((f) => f !== 'index.html').map((f) => `/dashboard/${f}`)]) {
+      const res = await fetch(t.baseUrl + path);
+      expect(res.status, path).to.equal(200);
+      expect(res.headers.get('content-security-policy'), path).to.equal(DASHBOARD_CSP);
+      expect(res.headers.get('x-content-type-options')).to.equal('nosniff');
+      const body = await res.arrayBuffer();
+      if (path !== '/dashboard/') weight += body.byteLength;
+      // Over node:http: fetch turns a conditional request into one that bypasses caches.
+      const again = await rawRequest(t.baseUrl, { method: 'GET', path, headers: { 'if-none-match': res.headers.get('etag') ?? '' } });
+      expect(again.status, `${path} revalidated`).to.equal(304);
+    }
+    console.log(`      page weight: ${weight} bytes (HTML + JS + CSS, uPlot included)`);
+    expect(weight).to.be.below(200 * 1024);
+    expect(DASHBOARD_CSP).to.include("default-src 'none'").and.include("script-src 'self'").and.not.include('unsafe');
+    const html = await (await fetch(`${t.baseUrl}/`)).text();
+    expect(html, 'nothing inline').not.to.match(/<script>|<style>|\son\w+=/i);
+    expect(html, 'nothing from elsewhere').not.to.match(/(src|href)\s*=\s*["']?(https?:)?\/\//i);
+    const missing = await fetch(`${t.baseUrl}/dashboard/secret.js`);
+    expect(missing.status).to.equal(404);
+    expect(await missing.json()).to.deep.equal({ error: 'no dashboard file "secret.js"', code: 404 });
+  });
+
+  describe('in headless Chromium', () => {
+    let browser: Browser;
+    const contexts: BrowserContext[] = [];
+    const problems: string[] = [];
+    before(async function () {
+      if (!existsSync(CHROMIUM)) {
+        // CI installs Debian's chromium; a browser is never downloaded. CI never skips.
+        if (process.env.CI) throw new Error(`${CHROMIUM} is not installed; CI must install it (apt-get install chromium)`);
+        if (this.test?.parent) this.test.parent.title += ' (SKIPPED: /usr/bin/chromium is not installed)';
+        this.skip();
+      }
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+      await mkdir(SCREENSHOTS, { recursive: true });
+    });
+    after(async () => {
+      for (const c of contexts) await c.close();
+      await browser?.close();
+    });
+    afterEach(() => {
+      expect(problems.splice(0), 'page errors (a CSP violation among them)').to.deep.equal([]);
+    });
+
+    /** A new tab (its own sessionStorage), with the admin key entered unless `key` is '' (a share link). */
+    const open = async (path: string, key = ROOT): Promise<Page> => {
+      const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true, timezoneId: ZONE });
+      contexts.push(context);
+      if (key !== '') await context.addInitScript((k) => sessionStorage.getItem('impression-counter.key') ?? sessionStorage.setItem('impression-counter.key', k), key);
+      const page = await context.newPage();
+      page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+      page.on('console', (m) => {
+        // A refused request is the API's answer, shown on the page; anything else is a fault.
+        if (m.type() === 'error' && !/status of 40[13]|EventSource/.test(m.text())) problems.push(`console: ${m.text()}`);
+      });
+      await page.goto(t.baseUrl + path, WAIT);
+      return page;
+    };
+    const text = (page: Page, selector: string) => page.locator(selector).innerText(WAIT);
+    const api = async (path: string, init: { method?: string; body?: unknown; key?: string } = {}) =>
+      (await t.request(init.method ?? 'GET', path, init.body, init.key === undefined ? {} : { authorization: `Bearer ${init.key}` })).body;
+
+    let campaign = '';
+    let shareUrl = '';
+
+    it('creates a campaign through the page, then shows impressions posted to the API live, within 2 s and without a reload', async () => {
+      const page = await open('/', '');
+      expect(await text(page, '#key-state')).to.equal('no key (loopback only)');
+      await page.fill('#key', ROOT);
+      await page.press('#key', 'Enter');
+      await page.waitForFunction(() => document.getElementById('key-state')?.textContent === 'key set for this tab', undefined, WAIT);
+      await page.locator('details.manage summary').click();
+      await page.fill('#new-name', 'Spring sale');
+      await page.click('#create button');
+      await page.waitForURL(/#\/c\//, WAIT);
+      campaign = decodeURIComponent(/#\/c\/(.+)$/.exec(page.url())![1]);
+      expect((await api(`${API}/campaigns/${campaign}`)).name).to.equal('Spring sale');
+      await page.locator('#live.on').waitFor(WAIT);
+      await page.waitForFunction(() => document.getElementById('tile-total')?.textContent === '0', undefined, WAIT);
+
+      const loaded = await page.evaluate(() => performance.getEntriesByType('navigation').length);
+      const sent = Date.now();
+      const impressions = ['u1', 'u2', 'u3', 'u1'].map((u, i) => ({ campaign_id: campaign, user_id: u, ad_id: i % 2 ? 'ad-b' : 'ad-a' }));
+      impressions.push({ campaign_id: campaign, user_id: 'bot', ad_id: 'ad-a', user_agent: 'Googlebot/2.1 (+http://www.google.com/bot.html)' } as never);
+      await api(`${API}/impressions`, { method: 'POST', body: impressions });
+      await api(`${API}/clicks`, { method: 'POST', body: [{ campaign_id: campaign, ad_id: 'ad-a', user_id: 'u1', playback_time: 12 }, { campaign_id: campaign, ad_id: 'ad-b', user_id: 'u2', playback_time: 30 }] });
+      await page.waitForFunction(() => document.getElementById('tile-total')?.textContent === '3', undefined, { timeout: 5000 });
+      console.log(`      live update: the total tile changed ${Date.now() - sent} ms after the impressions were posted`);
+      expect(await page.evaluate(() => performance.getEntriesByType('navigation').length), 'no reload').to.equal(loaded);
+      await page.waitForFunction(() => document.getElementById('tile-clicks')?.textContent === '2', undefined, WAIT);
+      expect(await text(page, '#tile-last_hour')).to.equal('3');
+      expect(await text(page, '#tile-unique_users')).to.equal('3');
+      expect(await text(page, '#tile-ctr')).to.equal('66.67 %');
+      expect(await text(page, '#tile-avg_playback_time')).to.equal('21.0 s');
+      expect(await text(page, '#q-raw_impressions')).to.equal('4');
+      expect(await text(page, '#q-duplicates')).to.equal('1');
+      expect(await text(page, '#q-bot_filtered')).to.equal('1');
+    });
+
+    it("draws the chart's data, and its per-ad table and CSV equal the API's figures", async () => {
+      const page = await open(`/#/c/${campaign}`);
+      await page.waitForFunction(() => document.getElementById('chart')?.dataset.points === '3', undefined, WAIT);
+      // The impressions line's colour is on the canvas: uPlot drew the series, not only the axes.
+      const drawn = await page.evaluate(() => {
+        const canvas = document.querySelector('#chart canvas') as HTMLCanvasElement;
+        const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let n = 0;
+        for (let i = 0; i < pixels.length; i += 4) if (Math.abs(pixels[i] - 37) < 12 && Math.abs(pixels[i + 1] - 99) < 12 && Math.abs(pixels[i + 2] - 235) < 12 && pixels[i + 3] > 200) n++;
+        return n;
+      });
+      expect(drawn, 'pixels of the impressions line').to.be.greaterThan(20);
+
+      const report = await api(`${API}/campaigns/${campaign}/analytics?window=24h&group_by=ad`);
+      const expected = [...report.ads].sort((a: any, b: any) => b.impressions - a.impressions || (a.ad_id < b.ad_id ? -1 : 1));
+      await page.locator('#ads tbody tr[data-ad]').first().waitFor(WAIT);
+      const rows = await page.$$eval('#ads tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => (c as HTMLElement).innerText)));
+      expect(rows.map((r) => r[0]).sort()).to.deep.equal(expected.map((a: any) => a.ad_id).sort());
+      for (const a of expected) {
+        const row = rows.find((r) => r[0] === a.ad_id)!;
+        expect(row.slice(1), a.ad_id).to.deep.equal([String(a.impressions), String(a.raw_impressions), String(a.clicks), `${(a.ctr * 100).toFixed(2)} %`, String(a.unique_users), `${a.avg_playback_time.toFixed(1)} s`]);
+      }
+      // Sortable by keyboard: the clicks header, then again for the other direction.
+      await page.locator('#ads thead button[data-sort="clicks"]').focus();
+      await page.keyboard.press('Enter');
+      expect(await page.getAttribute('#ads thead th:has(button[data-sort="clicks"])', 'aria-sort')).to.equal('descending');
+      await page.keyboard.press('Enter');
+      expect(await page.getAttribute('#ads thead th:has(button[data-sort="clicks"])', 'aria-sort')).to.equal('ascending');
+
+      const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.click('#csv-ads')]);
+      const csv = (await readFile(await download.path())).toString().trim().split('\n').map((l) => l.split(','));
+      expect(csv[0]).to.deep.equal(['ad_id', 'impressions', 'raw_impressions', 'clicks', 'ctr', 'unique_users', 'avg_playback_time']);
+      expect(csv.slice(1).map((r) => r[0]), 'in the order shown').to.deep.equal(rows.length ? (await page.$$eval('#ads tbody tr', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.ad))) : []);
+      for (const line of csv.slice(1)) {
+        const a = report.ads.find((x: any) => x.ad_id === line[0]);
+        expect(line.slice(1).map(Number), line[0]).to.deep.equal([a.impressions, a.raw_impressions, a.clicks, a.ctr, a.unique_users, a.avg_playback_time]);
+      }
+      const [series] = await Promise.all([page.waitForEvent('download', WAIT), page.click('#csv-series')]);
+      const buckets = (await readFile(await series.path())).toString().trim().split('\n').slice(1);
+      expect(await page.inputValue('#tz'), "the browser's zone by default").to.equal(ZONE);
+      for (const b of buckets) expect(b, 'hours in Berlin time').to.match(/^[^,]+\+0[12]:00,/);
+      expect(buckets.reduce((sum, l) => sum + Number(l.split(',')[1]), 0), 'the chart CSV holds the counted impressions').to.equal(3);
+
+      await page.screenshot({ path: `${SCREENSHOTS}campaign-desktop.png`, fullPage: true });
+      await page.setViewportSize(PHONE);
+      await page.waitForFunction(() => document.documentElement.scrollWidth <= 375, undefined, WAIT);
+      await page.screenshot({ path: `${SCREENSHOTS}campaign-375.png`, fullPage: true });
+    });
+
+    it('registers an ad through the page, and the ads table names it', async () => {
+      const page = await open(`/#/c/${campaign}`);
+      await page.locator('#ads tbody tr[data-ad="ad-a"]').waitFor(WAIT);
+      await page.locator('details.manage summary').click();
+      await page.fill('#ad-form input[name=id]', 'ad-a');
+      await page.fill('#ad-form input[name=name]', 'Banner A');
+      await page.fill('#ad-form input[name=image_url]', 'https://ads.example/a.png');
+      await page.fill('#ad-form input[name=target_url]', 'https://shop.example/');
+      await page.click('#ad-form button');
+      await page.waitForFunction(() => document.querySelector('#ads tr[data-ad="ad-a"] th')?.textContent === 'Banner A (ad-a)', undefined, WAIT);
+      const ads = await api(`${API}/campaigns/${campaign}/ads`);
+      expect(ads.ads.map((a: any) => [a.id, a.name])).to.deep.equal([['ad-a', 'Banner A']]);
+    });
+
+    it('a share link opens only its campaign, read-only, and stops working once revoked', async () => {
+      const admin = await open(`/#/c/${campaign}`);
+      await admin.locator('details.manage summary').click();
+      await admin.click('#share-form button');
+      await admin.waitForFunction(() => (document.getElementById('share-link') as HTMLInputElement).value !== '', undefined, WAIT);
+      shareUrl = await admin.inputValue('#share-link');
+      expect(shareUrl).to.match(new RegExp(`^${t.baseUrl}/#share=ick_[0-9a-f]{16}_[^&]+&c=`));
+      const keyId = /ick_([0-9a-f]{16})_/.exec(shareUrl)![1];
+      const stored = (await api(`${API}/keys`)).keys.find((k: any) => k.id === keyId);
+      expect(stored).to.deep.include({ scopes: ['read'], campaigns: [campaign] });
+      expect(Date.parse(stored.expires_at) - Date.now()).to.be.within(86_400_000 - 60_000, 86_400_000);
+
+      const shared = await open(shareUrl.slice(t.baseUrl.length), '');
+      await shared.waitForFunction(() => document.getElementById('tile-total')?.textContent === '3', undefined, WAIT);
+      expect(shared.url(), 'the key left the address bar').not.to.include('share=');
+      expect(await text(shared, '#key-state')).to.equal('shared read-only view');
+      expect(await shared.locator('details.manage').count(), 'no admin forms').to.equal(0);
+      // Nothing but its campaign: the list route leads back to it, and the API refuses the rest.
+      await shared.evaluate(() => (location.hash = '#/'));
+      await shared.waitForURL(new RegExp(`#/c/${campaign}$`), WAIT);
+      const status = await shared.evaluate(async () => {
+        const key = sessionStorage.getItem('impression-counter.key');
+        return (await fetch('/api/v1/campaigns', { headers: { Authorization: `Bearer ${key}` } })).status;
+      });
+      expect(status).to.equal(403);
+
+      await api(`${API}/keys/${keyId}`, { method: 'DELETE' });
+      await shared.reload();
+      await shared.locator('#error:not([hidden])').waitFor(WAIT);
+      expect(await text(shared, '#error')).to.include('the API key was revoked');
+      expect(await text(shared, '#tile-total')).to.equal('…');
+    });
+
+    it('a share link stops working at its end, and not before', async () => {
+      const made = await api(`${API}/keys`, { method: 'POST', body: { scopes: ['read'], campaigns: [campaign], expires_at: new Date(Date.now() + 3_600_000).toISOString() } });
+      const page = await open(`/#share=${encodeURIComponent(made.key)}&c=${encodeURIComponent(campaign)}`, '');
+      now = Date.parse(made.expires_at) - 1;
+      await page.reload();
+      await page.waitForFunction(() => document.getElementById('tile-total')?.textContent === '3', undefined, WAIT);
+      now = Date.parse(made.expires_at);
+      await page.reload();
+      await page.locator('#error:not([hidden])').waitFor(WAIT);
+      expect(await text(page, '#error')).to.include('the API key has expired');
+      now = Date.now();
+    });
+
+    it('lists campaigns with figures and sparklines, searches them by name, and pages through them', async () => {
+      for (const name of ['Winter teaser', 'Always on', 'Summer sale']) await api(`${API}/campaigns`, { method: 'POST', body: { name } });
+      const page = await open('/');
+      await page.locator('#campaigns[data-ready]').waitFor(WAIT);
+      const row = page.locator(`#campaigns tr[data-campaign="${campaign}"]`);
+      expect(await row.locator('td').allInnerTexts()).to.include.members(['3']);
+      expect(await row.locator('canvas').getAttribute('data-points')).to.equal('3');
+      await page.screenshot({ path: `${SCREENSHOTS}campaigns-desktop.png`, fullPage: true });
+      await page.setViewportSize(PHONE);
+      await page.screenshot({ path: `${SCREENSHOTS}campaigns-375.png`, fullPage: true });
+      await page.fill('#search', 'SALE');
+      await page.waitForFunction(() => document.querySelectorAll('#campaigns tbody tr[data-campaign]').length === 2, undefined, WAIT);
+      expect(await page.locator('#campaigns tbody th a').allInnerTexts()).to.deep.equal(['Spring sale', 'Summer sale']);
+      await page.fill('#search', 'nothing like it');
+      await page.locator('#campaigns tbody td', { hasText: 'no campaign matches' }).waitFor(WAIT);
+    });
+
+    it('shows an API error as a readable message', async () => {
+      const page = await open('/', `ick_0000000000000000_${'A'.repeat(43)}`);
+      await page.locator('#error:not([hidden])').waitFor(WAIT);
+      expect(await text(page, '#error')).to.equal('the API key is not valid. Enter an API key above.');
+    });
+
+    describe('10,000 campaigns, with the protected default (loopback, no key)', () => {
+      let big: TestApp;
+      before(async () => {
+        big = await startTestApp();
+        for (let i = 0; i < 10_000; i++) await big.counter.campaigns.create({ name: `campaign ${String(i).padStart(5, '0')}` });
+      });
+      after(() => big?.close());
+
+      it('renders the first page (fetching only its rows) and pages on', async () => {
+        const context = await browser.newContext({ viewport: DESKTOP });
+        contexts.push(context);
+        const page = await context.newPage();
+        const calls: string[] = [];
+        page.on('request', (r) => r.url().includes('/api/') && calls.push(new URL(r.url()).pathname));
+        await page.goto(`${big.baseUrl}/`, WAIT);
+        await page.locator('#campaigns[data-ready]').waitFor(WAIT);
+        const rows = Number(await page.getAttribute('#campaigns', 'data-rows'));
+        const ready = Number(await page.getAttribute('#campaigns', 'data-ready'));
+        console.log(`      10,000 campaigns, after navigation: first page's rows ${rows.toFixed(0)} ms, with all figures and sparklines ${ready.toFixed(0)} ms`);
+        const names = await page.locator('#campaigns tbody th a').allInnerTexts();
+        expect(names).to.deep.equal(Array.from({ length: 20 }, (_, i) => `campaign ${String(i).padStart(5, '0')}`));
+        expect(calls.filter((p) => p === '/api/v1/campaigns')).to.have.length(1);
+        expect(calls.length, 'one list call and two per row').to.equal(1 + 2 * 20);
+        await page.click('#next');
+        await page.waitForFunction(() => document.querySelector('#campaigns tbody th a')?.textContent === 'campaign 00020', undefined, WAIT);
+        expect(await text(page, '#page-status')).to.equal('page 2');
+      });
+    });
+  });
+});
