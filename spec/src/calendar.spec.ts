@@ -102,17 +102,19 @@ const place = fc.oneof(
     .map(([zone, year, month, offset]) => ({ zone, start: Date.UTC(year, month, 1) + offset })),
 );
 
-/** How far the range runs. */
-const span = fc.integer({ min: MINUTE_MS, max: 4 * DAY_MS });
+/** A random zone, and a range [from, to) in it of a minute up to `maxMs`, starting on a whole second. */
+function rangeIn(maxMs: number) {
+  return fc.tuple(place, fc.integer({ min: MINUTE_MS, max: maxMs })).map(([{ zone: name, start }, length]) => {
+    const from = Math.floor(start / SECOND_MS) * SECOND_MS;
+    return { name, zone: Zone.of(name) as Zone, from, to: from + length };
+  });
+}
 
 describe('calendar and series against a brute-force minute walk (property)', () => {
   it('startOfDay and nextDay give exactly the walk\'s day boundaries in random IANA zones and ranges, skipped and repeated days included', function () {
     this.timeout(120_000);
     fc.assert(
-      fc.property(place, span, ({ zone: name, start }, length) => {
-        const zone = Zone.of(name) as Zone;
-        const from = Math.floor(start / SECOND_MS) * SECOND_MS;
-        const to = from + length;
+      fc.property(rangeIn(4 * DAY_MS), ({ name, zone, from, to }) => {
         const { days } = walk(name, from, to);
         const first = zone.startOfDay(from);
         expect(first, `startOfDay(${new Date(from).toISOString()}) in ${name}`).to.be.at.most(from);
@@ -134,10 +136,7 @@ describe('calendar and series against a brute-force minute walk (property)', () 
   it('startOfHour and nextHour give exactly the walk\'s hour boundaries (hh:00:00, or a change into another hour)', function () {
     this.timeout(120_000);
     fc.assert(
-      fc.property(place, fc.integer({ min: MINUTE_MS, max: DAY_MS }), ({ zone: name, start }, length) => {
-        const zone = Zone.of(name) as Zone;
-        const from = Math.floor(start / SECOND_MS) * SECOND_MS;
-        const to = from + length;
+      fc.property(rangeIn(DAY_MS), ({ name, zone, from, to }) => {
         const { hours } = walk(name, from, to);
         const first = zone.startOfHour(from);
         expect(first).to.be.at.most(from);
@@ -155,10 +154,7 @@ describe('calendar and series against a brute-force minute walk (property)', () 
   it('a day series tiles [from, to) with the walk\'s local days: the day containing from, then every day starting before to', function () {
     this.timeout(120_000);
     fc.assert(
-      fc.property(place, span, ({ zone: name, start }, length) => {
-        const zone = Zone.of(name) as Zone;
-        const from = Math.floor(start / SECOND_MS) * SECOND_MS;
-        const to = from + length;
+      fc.property(rangeIn(4 * DAY_MS), ({ name, zone, from, to }) => {
         const plan = planSeries('day', from, to, zone, to, KEEP_ALL);
         const { days } = walk(name, from, to);
         // Local days whose edges are not on quarter hours (old offsets in seconds) are read from the

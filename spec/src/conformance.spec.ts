@@ -13,6 +13,15 @@ const TTL = 10 * 60_000;
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+/** The answer to a batch of a replayed counted item, a replayed duplicate and a new item. */
+const REPLAYS_AND_A_NEW_ONE = {
+  results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
+  counted: 1,
+  duplicates: 0,
+  bot_filtered: 0,
+  replayed: 2,
+  rejected: 0,
+};
 
 for (const makeBackend of ALL_BACKENDS) {
   const backend: Backend = makeBackend();
@@ -156,14 +165,7 @@ for (const makeBackend of ALL_BACKENDS) {
         clock.advance(TTL); // the user would count now, but imp-2 was a duplicate
         expect((await postImpression(t, dup)).body).to.include({ counted: false, duplicate: true, replayed: true });
         const batch = await postImpression(t, [once, dup, { ...impression(id, 'u9'), impression_id: 'imp-3' }]);
-        expect(batch.body).to.deep.equal({
-          results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
-          counted: 1,
-          duplicates: 0,
-          bot_filtered: 0,
-          replayed: 2,
-          rejected: 0,
-        });
+        expect(batch.body).to.deep.equal(REPLAYS_AND_A_NEW_ONE);
         clock.advance(DAY);
         expect((await postImpression(t, once)).body, 'a day later the id is forgotten').to.deep.equal({ message: 'impression counted', counted: true });
         expect((await stats(t, id)).total).to.equal(4);
@@ -580,14 +582,7 @@ for (const makeBackend of ALL_BACKENDS) {
         expect(retry.body).to.include({ counted: true, replayed: true });
         const batch = await b.request('POST', `${API}/clicks`, [c1, c2, click(id, 'c-3')]);
         expect(batch.headers.get('idempotent-replayed'), 'a batch flags its items, not the answer').to.equal(null);
-        expect(batch.body).to.deep.equal({
-          results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
-          counted: 1,
-          duplicates: 0,
-          bot_filtered: 0,
-          replayed: 2,
-          rejected: 0,
-        });
+        expect(batch.body).to.deep.equal(REPLAYS_AND_A_NEW_ONE);
         expect(await clicks(b, id)).to.equal(2);
         clock.set(t0 + DAY - 1);
         expect((await b.request('POST', `${API}/clicks`, c1)).body, 'a day − 1 ms on, still a replay').to.include({ counted: true, replayed: true });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BoundedCache } from '../bounded-cache.js';
 import type { Context } from 'koa';
 import type { AnalyticsSpan, WindowFigures } from '../../actors/analytics-protocol.js';
 import { BUCKET_MS, KEPT, MINUTE_MS, oldestFrom, rangeSpan, spanOf } from '../../actors/counting/stats.js';
@@ -17,25 +18,13 @@ const DEFAULT_SPAN = { minute: 3_600_000, hour: 86_400_000, day: 30 * 86_400_000
  * Zones by name: building one (an Intl.DateTimeFormat) costs more than many buckets, and a few zones
  * make up most requests. Bounded: the oldest zone goes first; unknown names are not kept.
  */
-export class ZoneCache {
-  private readonly zones = new Map<string, Zone>();
-
-  constructor(private readonly size = 64) {}
-
-  of(name: string): Zone | undefined {
-    let zone = this.zones.get(name);
-    if (zone === undefined) {
-      zone = Zone.of(name);
-      if (zone === undefined) return undefined;
-      if (this.zones.size >= this.size) this.zones.delete(this.zones.keys().next().value as string);
-      this.zones.set(name, zone);
-    }
-    return zone;
+export class ZoneCache extends BoundedCache<Zone> {
+  constructor(size = 64) {
+    super((name) => Zone.of(name), size);
   }
 
-  /** Zones held now. */
-  get held(): number {
-    return this.zones.size;
+  of(name: string): Zone | undefined {
+    return this.get(name);
   }
 }
 

@@ -4,19 +4,15 @@ import { CampaignAnalytics } from '../../../actors/counting/analytics.js';
 import type { SupervisionReport } from '../../../actors/registry/registry.js';
 import { Campaigns } from '../../../src/use-cases/campaigns.js';
 import { Impressions } from '../../../src/use-cases/impressions.js';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { testAppSlot } from '../../helpers/app.js';
 import { API, createCampaign, expectError, impression, postImpression, rawRequest, stats } from '../../helpers/http.js';
 
 describe('errors', () => {
-  let t: TestApp;
-  afterEach(async () => {
-    sinon.restore();
-    await t?.close();
-  });
+  const t = testAppSlot();
 
   describe('request bodies', () => {
     beforeEach(async () => {
-      t = await startTestApp({ bodyLimitBytes: 2048 });
+      await t.start({ bodyLimitBytes: 2048 });
     });
 
     for (const text of ['{"campaign_id":', '{campaign_id: "x"}', "{'a':1}", '{"a":1,}', 'nope']) {
@@ -90,7 +86,7 @@ describe('errors', () => {
 
   describe('routing', () => {
     beforeEach(async () => {
-      t = await startTestApp();
+      await t.start();
     });
 
     for (const path of ['/nope', `${API}`, `${API}/nope`, '/api/v2/campaigns', `${API}/campaigns/x/stats/more`]) {
@@ -120,7 +116,7 @@ describe('errors', () => {
 
   describe('server errors', () => {
     beforeEach(async () => {
-      t = await startTestApp();
+      await t.start();
     });
 
     it('answers 500 without internal text when a handler throws', async () => {
@@ -160,7 +156,7 @@ describe('errors', () => {
     let reports: SupervisionReport[];
     beforeEach(async () => {
       reports = [];
-      t = await startTestApp({ onSupervision: (r) => reports.push(r) });
+      await t.start({ onSupervision: (r) => reports.push(r) });
     });
 
     it('answers 503 with Retry-After for that impression, then keeps serving with its counts intact', async () => {
