@@ -69,7 +69,7 @@ describe('storage/snapshot', () => {
       for (const withAnalytics of [false, true]) {
         it(`answers last_hour and last_day from its ring exactly as before, on both sides of each edge (${withAnalytics ? 'with' : 'without'} an analytics part)`, async () => {
           // Arrange
-          const path = join(dir, snapshotName(3));
+          const path = join(data.dir, snapshotName(3));
           await write(path, 3, [olderImage(withAnalytics)]);
 
           // Act
