@@ -162,7 +162,8 @@ export async function tempDir(prefix = 'impression-counter-'): Promise<string> {
 }
 
 export async function removeTempDirs(): Promise<void> {
-  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  // A crashed node's last write may still land while the folder is removed (ENOTEMPTY): Node's rm retries that.
+  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 }
 
 /** Polls `condition` every few milliseconds until it holds, failing after `timeoutMs`. */
