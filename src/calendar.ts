@@ -135,11 +135,11 @@ export class Zone {
     return hi;
   }
 
-  /** RFC 3339 with the zone's offset at `at` (`Z` for UTC). */
+  /** RFC 3339 with milliseconds, like every other time the API answers, and the zone's offset at `at` (`Z` for UTC). */
   format(at: number): string {
     const offset = this.offset(at);
     const l = new Date(at + offset);
-    const base = l.toISOString().slice(0, 19);
+    const base = l.toISOString().slice(0, 23);
     if (this.name === 'UTC' || this.name === 'Etc/UTC') return `${base}Z`;
     const sign = offset < 0 ? '-' : '+';
     const minutes = Math.round(Math.abs(offset) / 60_000);

@@ -56,7 +56,7 @@ export async function openRedis(config: Config, logger: Logger): Promise<{ store
 export interface SystemWiring {
   /** The clock (the system clock when absent). */
   readonly clock?: Clock;
-  /** Durable modes: the journal the campaign actors write their facts to, and the façade waits on. */
+  /** Durable modes: the journal the campaign actors write their facts to, and the registry client waits on. */
   readonly journal?: NonNullable<CounterSystemOptions['journal']> & Durability;
   /** STORE=redis: the campaign actors' logic, counting in the store. */
   readonly remote?: RemoteCampaignLogic;
@@ -79,7 +79,7 @@ export interface CountingSystem {
 }
 
 /**
- * Config → the actor system and the façade over it: the one place the service, the bench and the
+ * Config → the actor system and the use cases over it: the one place the service, the bench and the
  * specs' helpers turn settings into a running counter.
  */
 export function startCounting(config: Config, wiring: SystemWiring = {}): CountingSystem {

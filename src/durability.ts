@@ -1,4 +1,4 @@
-/** What the façades need of the journal: whether it takes new writes, and a wait for durability. */
+/** What the use cases need of the journal: whether it takes new writes, and a wait for durability. */
 export interface Durability {
   /** Throws the error a new write is refused with (a full or failing disk, a backlog, a stalled disk). */
   admit(): void;

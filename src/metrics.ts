@@ -295,14 +295,17 @@ interface CounterSeries {
   value: number;
 }
 
-/** A counter whose series are plain objects; prom-client reads them through `get()` at scrape time. */
-class FastCounter {
-  readonly type = 'counter';
+/**
+ * A metric whose series are plain objects bumped in place, registered with prom-client, which reads
+ * them through `get()` at scrape time.
+ */
+abstract class FastMetric<S> {
   readonly aggregator = 'sum';
-  private readonly all: CounterSeries[] = [];
+  protected readonly all: S[] = [];
 
   constructor(
     registry: Registry,
+    readonly type: 'counter' | 'histogram',
     readonly name: string,
     readonly help: string,
   ) {
@@ -310,10 +313,23 @@ class FastCounter {
   }
 
   /** A new series (callers keep it; asking twice for the same labels makes two). */
-  series(labels: Record<string, string>): CounterSeries {
-    const s: CounterSeries = { labels, value: 0 };
+  series(labels: Record<string, string>): S {
+    const s = this.newSeries(labels);
     this.all.push(s);
     return s;
+  }
+
+  protected abstract newSeries(labels: Record<string, string>): S;
+}
+
+/** A counter whose series are plain objects. */
+class FastCounter extends FastMetric<CounterSeries> {
+  constructor(registry: Registry, name: string, help: string) {
+    super(registry, 'counter', name, help);
+  }
+
+  protected newSeries(labels: Record<string, string>): CounterSeries {
+    return { labels, value: 0 };
   }
 
   get() {
@@ -348,24 +364,18 @@ class HistogramSeries {
 }
 
 /** A histogram whose series are plain objects, written out as `_bucket`/`_sum`/`_count` at scrape time. */
-class FastHistogram {
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  private readonly all: HistogramSeries[] = [];
-
+class FastHistogram extends FastMetric<HistogramSeries> {
   constructor(
     registry: Registry,
-    readonly name: string,
-    readonly help: string,
+    name: string,
+    help: string,
     private readonly bounds: readonly number[],
   ) {
-    registry.registerMetric(this as unknown as Metric);
+    super(registry, 'histogram', name, help);
   }
 
-  series(labels: Record<string, string>): HistogramSeries {
-    const s = new HistogramSeries(labels, this.bounds);
-    this.all.push(s);
-    return s;
+  protected newSeries(labels: Record<string, string>): HistogramSeries {
+    return new HistogramSeries(labels, this.bounds);
   }
 
   get() {

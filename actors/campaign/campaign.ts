@@ -5,7 +5,6 @@ import { analyticsOf, answerAnalyticsInflight, handleAnalytics } from './campaig
 import { DedupeTable, IDEMPOTENCY_TTL_MS } from '../counting/dedupe.js';
 import { hash128 } from '../counting/hash128.js';
 import type { CampaignChild, CampaignDescription, CampaignEvent, CampaignImage, CampaignInput, Impression, JournalSink, Outcome } from '../protocol.js';
-import { TrailingWindows } from '../counting/windows.js';
 import { newCampaignState, type CampaignSnapshot, type CampaignState } from './state.js';
 
 export { IDEMPOTENCY_TTL_MS } from '../counting/dedupe.js';
@@ -17,23 +16,30 @@ export function restoreCampaignState(image: CampaignImage, ttlMs: number, journa
   return {
     ...state,
     dedupe: DedupeTable.restore(image.dedupe, ttlMs),
-    windows: TrailingWindows.restore(image.windows),
     total: image.total,
     idempotency: image.idempotency && {
       counted: DedupeTable.restore(image.idempotency.counted, IDEMPOTENCY_TTL_MS),
       duplicate: DedupeTable.restore(image.idempotency.duplicate, IDEMPOTENCY_TTL_MS),
     },
-    analytics: image.analytics && CampaignAnalytics.restore(image.analytics, state.analyticsOptions),
+    analytics: restoreAnalytics(image, state.analyticsOptions),
   };
+}
+
+/** Analytics with the trailing sums; a ring from an older snapshot makes them even without analytics. */
+function restoreAnalytics(image: CampaignImage, options: AnalyticsOptions): CampaignAnalytics | undefined {
+  if (image.analytics === undefined && image.windows.ring === undefined) return undefined;
+  const analytics = image.analytics ? CampaignAnalytics.restore(image.analytics, options) : new CampaignAnalytics(options);
+  analytics.restoreWindows(image.windows);
+  return analytics;
 }
 
 /**
  * Bytes of a campaign's state, in O(1) per structure: the actor, its registry entry and state
- * object, the dedupe and idempotency tables, the minute ring and the analytics.
+ * object, the dedupe and idempotency tables and the analytics (which hold the minutes of the windows).
  */
 export function campaignBytes(state: CampaignState): number {
   const idem = state.idempotency;
-  return CAMPAIGN_BYTES + state.info.name.length + state.dedupe.bytes + state.windows.bytes + (idem ? idem.counted.bytes + idem.duplicate.bytes : 0) + (state.analytics?.bytes ?? 0);
+  return CAMPAIGN_BYTES + state.info.name.length + state.dedupe.bytes + (idem ? idem.counted.bytes + idem.duplicate.bytes : 0) + (state.analytics?.bytes ?? 0);
 }
 
 /**
@@ -86,7 +92,7 @@ export function countImpression(state: CampaignState, impression: Impression, at
   const counted = state.dedupe.admitDigest(d, at);
   if (counted) {
     state.stage = 'admitted';
-    state.windows.add(when);
+    analyticsOf(state).countedAt(when);
     state.total++;
     state.stage = 'counted';
   }
@@ -109,21 +115,24 @@ export function countImpression(state: CampaignState, impression: Impression, at
   state.stage = 'none';
   state.remembered = undefined;
   state.applying = false;
-  // After the commit: analytics never make a counted impression uncounted. `d` still holds the
-  // user's digest, which the distinct-user sketches reuse.
-  analyticsOf(state).impression(impression.adId, when, counted ? TallyCode.counted : TallyCode.duplicate, d);
+  // After the commit: the rest of analytics never makes a counted impression uncounted. `d` still
+  // holds the user's digest, which the distinct-user sketches reuse.
+  analyticsOf(state).tallied(impression.adId, when, counted ? TallyCode.counted : TallyCode.duplicate, d);
   return counted ? 'counted' : 'duplicate';
 }
 
 /**
  * Replays a journaled `counted` fact: the user is recorded at `at` (arrival) and the counters move
- * in the minute of `eventAt` (when the impression happened; arrival unless it said otherwise).
+ * in the minute of `eventAt` (when the impression happened; arrival unless it said otherwise). The
+ * fact alone counts it in `total` and in the minute the windows read, as the commit did; its
+ * `tallied` fact (if it survived) adds the rest of analytics.
  */
 export function replayCounted(state: CampaignState, at: number, user: Uint32Array, eventAt = at): void {
   state.dedupe.restoreDigest(user, at);
-  state.windows.add(eventAt);
+  const analytics = analyticsOf(state);
+  analytics.countedAt(eventAt);
   state.total++;
-  analyticsOf(state).replayCountedUser(user, eventAt);
+  analytics.replayCountedUser(user, eventAt);
 }
 
 /** Replays a journaled `remembered` fact. */
@@ -178,8 +187,8 @@ function handle(state: CampaignState, event: CampaignEvent): void {
     }
     case 'stats':
       event.reply({
-        lastHour: state.windows.lastHour(event.at),
-        lastDay: state.windows.lastDay(event.at),
+        lastHour: state.analytics?.lastHour(event.at) ?? 0,
+        lastDay: state.analytics?.lastDay(event.at) ?? 0,
         total: state.total,
       });
       return;
@@ -189,7 +198,6 @@ function handle(state: CampaignState, event: CampaignEvent): void {
         scanned += state.idempotency.counted.sweep(event.at, event.budget);
         scanned += state.idempotency.duplicate.sweep(event.at, event.budget);
       }
-      state.windows.compact(event.at);
       if (state.analytics !== undefined) scanned += state.analytics.compact(event.at, event.budget);
       event.reply(scanned);
       return;
@@ -217,7 +225,7 @@ export function captureState(state: CampaignState): CampaignImage {
   const image: CampaignImage = {
     info: state.info,
     total: state.total,
-    windows: state.windows.capture(),
+    windows: state.analytics?.captureWindows() ?? NO_WINDOWS,
     dedupe,
     idempotency: counted && duplicate && { counted, duplicate },
     ...(state.analytics && { analytics: state.analytics.capture() }),
@@ -269,7 +277,7 @@ function rollback(state: CampaignState, at: number): void {
   if (state.applying) {
     state.remembered?.undoLastAdmit();
     if (state.stage === 'counted') {
-      state.windows.add(at, -1);
+      state.analytics?.uncount(at);
       state.total--;
     }
     if (state.stage !== 'none') state.dedupe.undoLastAdmit();
@@ -278,6 +286,8 @@ function rollback(state: CampaignState, at: number): void {
   state.stage = 'none';
   state.remembered = undefined;
 }
+
+const NO_WINDOWS = { ring: undefined, head: 0, hourSum: 0, daySum: 0 } as const;
 
 function active(context: CampaignState): CampaignSnapshot {
   return { status: 'active', output: undefined, error: undefined, context };

@@ -2,7 +2,6 @@ import type { CampaignAnalytics } from '../counting/analytics.js';
 import { DEFAULT_ANALYTICS, type AnalyticsOptions } from '../counting/analytics-values.js';
 import type { StateBudget } from '../counting/budget.js';
 import { DedupeTable } from '../counting/dedupe.js';
-import { TrailingWindows } from '../counting/windows.js';
 import type { CampaignEvent, CampaignInfo, CampaignInput, ChildSnapshot, JournalSink } from '../protocol.js';
 
 /**
@@ -15,11 +14,10 @@ import type { CampaignEvent, CampaignInfo, CampaignInput, ChildSnapshot, Journal
 export interface CampaignState {
   readonly info: CampaignInfo;
   readonly dedupe: DedupeTable;
-  readonly windows: TrailingWindows;
   total: number;
   /** Impression ids seen in the last day, by first outcome; created on first use. */
   idempotency: { readonly counted: DedupeTable; readonly duplicate: DedupeTable } | undefined;
-  /** Ads, clicks and analytics buckets; created on first use. */
+  /** Ads, clicks and analytics buckets, with the minutes `last_hour` and `last_day` read; created on first use. */
   analytics: CampaignAnalytics | undefined;
   readonly analyticsOptions: AnalyticsOptions;
   /** Set by the registry that owns the actor (a state restored from disk gets it on restore). */
@@ -46,7 +44,6 @@ export function newCampaignState({ info, ttlMs, journal, analytics, budget }: Ca
   return {
     info,
     dedupe: new DedupeTable(ttlMs),
-    windows: new TrailingWindows(),
     total: 0,
     idempotency: undefined,
     analytics: undefined,

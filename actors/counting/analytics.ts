@@ -23,6 +23,7 @@ import { DedupeTable, IDEMPOTENCY_TTL_MS, type DedupeImage } from './dedupe.js';
 import { hash128 } from './hash128.js';
 import { CAMPAIGN_HLL_P, captureStats, KEPT, loadStats, MINUTE_MS, QUARTER_MS, spanOf, Stats, type StatsImage } from './stats.js';
 import { DAY_MS, DayTier, Metric, SERIES, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
+import { TrailingSums, type WindowsImage } from './windows.js';
 
 export { AD_HLL_P, CAMPAIGN_HLL_P } from './stats.js';
 
@@ -73,7 +74,7 @@ export class CampaignAnalytics {
 
   constructor(options: AnalyticsOptions = DEFAULT_ANALYTICS) {
     this.options = options;
-    this.all = new Stats('', CAMPAIGN_HLL_P, Math.max(KEPT.minutes, Math.ceil(options.minuteRetentionMs / MINUTE_MS)));
+    this.all = new Stats('', CAMPAIGN_HLL_P, Math.max(KEPT.minutes, Math.ceil(options.minuteRetentionMs / MINUTE_MS)), true);
     this.quarters = new Tier(SERIES, QUARTER_MS, 96, Math.ceil(options.hourRetentionMs / QUARTER_MS));
     this.days = new DayTier(options.dayRetentionMs / DAY_MS);
     if (options.clickTtlMs > 0) this.clickDedupe = new DedupeTable(options.clickTtlMs);
@@ -95,10 +96,41 @@ export class CampaignAnalytics {
    * allocation in the steady state.
    */
   impression(adId: string, at: number, code: number, d: Uint32Array | undefined): void {
+    if (code === TallyCode.counted) this.countedAt(at);
+    this.tallied(adId, at, code, d);
+  }
+
+  /**
+   * Counts one counted impression in the campaign's minute at `at`, the one place `last_hour` and
+   * `last_day` read. The campaign does it inside its commit (all or nothing, undone by `uncount`),
+   * and replay does it for every journaled `counted` fact, so these windows always agree with `total`.
+   */
+  countedAt(at: number): void {
+    this.all.countMinute(at, Metric.counted, 1);
+  }
+
+  /** Undoes `countedAt(at)` (a commit rolled back). */
+  uncount(at: number): void {
+    this.all.countMinute(at, Metric.counted, -1);
+  }
+
+  /** Counted impressions in the trailing hour (the minute of `at` and the 59 before it), O(1). */
+  lastHour(at: number): number {
+    return this.all.lastHour(at);
+  }
+
+  /** Counted impressions in the trailing day (the minute of `at` and the 1,439 before it), O(1). */
+  lastDay(at: number): number {
+    return this.all.lastDay(at);
+  }
+
+  /** `impression` less the campaign's minute of a counted one, which `countedAt` has counted already. */
+  tallied(adId: string, at: number, code: number, d: Uint32Array | undefined): void {
     const ad = this.adFor(adId);
     const before = ad.bytes;
     const metric = code === TallyCode.counted ? Metric.counted : code === TallyCode.duplicate ? Metric.duplicates : Metric.botImpressions;
-    this.all.count(at, metric);
+    if (code === TallyCode.counted) this.all.countBeyondMinutes(at, metric);
+    else this.all.count(at, metric);
     ad.count(at, metric);
     if (code === TallyCode.counted) {
       this.quarters.bump(at, 0);
@@ -369,7 +401,7 @@ export class CampaignAnalytics {
    */
   replayCountedUser(d: Uint32Array, at: number): void {
     if (this.pendingHead < this.pendingAds.length) {
-      this.impression(this.pendingAds[this.pendingHead++], at, TallyCode.counted, d);
+      this.tallied(this.pendingAds[this.pendingHead++], at, TallyCode.counted, d);
       return;
     }
     this.stash_(d);
@@ -400,7 +432,7 @@ export class CampaignAnalytics {
       for (let i = 0; i + 2 < items.length; i += 3) {
         const adId = ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD;
         if (items[i + 2] === TallyCode.counted) this.pendingAds.push(adId);
-        else this.impression(adId, times?.[i / 3] ?? at, items[i + 2], undefined);
+        else this.tallied(adId, times?.[i / 3] ?? at, items[i + 2], undefined);
       }
       this.tallyLength = 0;
       this.tallyTimes = NO_TIMES;
@@ -415,7 +447,7 @@ export class CampaignAnalytics {
       const code = items[i + 2];
       let d: Uint32Array | undefined;
       if (code === TallyCode.counted && next++ >= 0) d = this.stash.subarray((next - 1) * 4, next * 4);
-      this.impression(ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD, times?.[i / 3] ?? at, code, d);
+      this.tallied(ads[items[i] | (items[i + 1] << 8)] ?? OTHER_AD, times?.[i / 3] ?? at, code, d);
     }
     this.stashed = 0;
     this.tallyLength = 0;
@@ -452,6 +484,24 @@ export class CampaignAnalytics {
   }
 
   // ---- snapshots --------------------------------------------------------------------------------
+
+  /** The trailing sums, captured with (and consistent with) `capture()`'s minute buckets. */
+  captureWindows(): WindowsImage {
+    return (this.all.trail as TrailingSums).capture();
+  }
+
+  /**
+   * Restores the trailing sums captured with the minute buckets. An older snapshot's ring of minutes
+   * (kept apart then) is the truth for the day it covers: its minutes replace the counted minutes
+   * held here, so `last_hour` and `last_day` answer exactly what they answered before.
+   */
+  restoreWindows(image: WindowsImage): void {
+    if (image.ring !== undefined) {
+      const minutes = this.all.minutes;
+      for (let m = image.head - 1439; m <= image.head; m++) minutes.set(m * MINUTE_MS, Metric.counted, TrailingSums.ringAt(image, m));
+    }
+    (this.all.trail as TrailingSums).load(image);
+  }
 
   capture(): AnalyticsImage {
     return {

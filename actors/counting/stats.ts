@@ -1,6 +1,7 @@
 import { estimate } from './hll.js';
 import type { AnalyticsSpan, AnalyticsWindow, WindowFigures } from './analytics-values.js';
 import { DAY_MS, FULL, Metric, SketchTier, SUM_WIDTH, Tier, type TierImage } from './tiers.js';
+import { TrailingSums } from './windows.js';
 
 export const MINUTE_MS = 60_000;
 export const QUARTER_MS = 15 * MINUTE_MS;
@@ -80,12 +81,16 @@ export class Stats {
   readonly daily: SketchTier;
   /** All-time counters then playback seconds (SUM_WIDTH values). */
   readonly totals = new Float64Array(SUM_WIDTH);
+  /** Counted in the trailing hour and day, over `minutes` (kept for the campaign-wide figures only). */
+  readonly trail: TrailingSums | undefined;
   constructor(
     readonly id: string,
     readonly p = AD_HLL_P,
     minutes: number = KEPT.minutes,
+    trailing = false,
   ) {
     this.minutes = new Tier(FULL, MINUTE_MS, 60, minutes);
+    this.trail = trailing ? new TrailingSums((minute) => this.minutes.get(minute, Metric.counted, minute)) : undefined;
     this.tenMin = new SketchTier(p, TEN_MINUTES_MS, 36);
     this.hourly = new SketchTier(p, HOUR_MS, 24);
     this.daily = new SketchTier(p, DAY_MS, 30);
@@ -102,12 +107,39 @@ export class Stats {
   }
 
   count(at: number, metric: number): void {
-    this.minutes.bump(at, metric);
+    this.countMinute(at, metric, 1);
+    this.countBeyondMinutes(at, metric);
+  }
+
+  /**
+   * Adds `n` to the minute bucket (and to the trailing sums when `metric` is counted). All or
+   * nothing: the only thing that can throw, a new page, is made before anything is written.
+   */
+  countMinute(at: number, metric: number, n: number): void {
+    const trail = this.trail;
+    const minute = Math.floor(at / MINUTE_MS);
+    // The sums move first: a later minute may recycle a page whose minutes they have yet to subtract.
+    trail?.advance(minute);
+    this.minutes.bump(at, metric, n);
+    if (metric === Metric.counted) trail?.add(minute, n);
+  }
+
+  /** The hour bucket and the all-time total: the rest of `count`. */
+  countBeyondMinutes(at: number, metric: number): void {
     this.hours.bump(at, metric);
     this.totals[metric]++;
   }
 
+  lastHour(at: number): number {
+    return this.trail?.lastHour(at) ?? 0;
+  }
+
+  lastDay(at: number): number {
+    return this.trail?.lastDay(at) ?? 0;
+  }
+
   playback(at: number, seconds: number): void {
+    this.trail?.advance(Math.floor(at / MINUTE_MS));
     this.minutes.playback(at, seconds);
     this.hours.playback(at, seconds);
     this.totals[Metric.playbackCount]++;
@@ -121,6 +153,7 @@ export class Stats {
   }
 
   compact(at: number): void {
+    this.trail?.advance(Math.floor(at / MINUTE_MS));
     this.minutes.compact(at);
     this.hours.compact(at);
     this.tenMin.compact(at);

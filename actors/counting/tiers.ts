@@ -78,6 +78,12 @@ export class Tier {
     if (this.seek(at)) (this.curPage as Page).u32[this.curWord + metric] += n;
   }
 
+  /** Sets counter `metric` of the bucket containing `at` (a page is made only for a value other than 0). */
+  set(at: number, metric: number, value: number): void {
+    if (value === 0 && this.pageAt(Math.floor(Math.floor(at / this.bucketMs) / this.pageBuckets)) === undefined) return;
+    if (this.seek(at)) (this.curPage as Page).u32[this.curWord + metric] = value;
+  }
+
   /** Adds `seconds` of playback to the bucket containing `at` (and one to its playback count). */
   playback(at: number, seconds: number): void {
     if (!(at >= this.curStart && at < this.curEnd) && !this.seek(at)) return;

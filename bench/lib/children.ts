@@ -174,13 +174,7 @@ export interface ServerChild {
   stop(): Promise<void>;
 }
 
-export interface ServerOptions {
-  readonly name: string;
-  readonly script: string;
-  readonly env?: Readonly<Record<string, string>>;
-  readonly nodeArgs?: readonly string[];
-  readonly maxLifetimeMs: number;
-}
+export type ServerOptions = ChildOptions;
 
 /** Starts an HTTP server script on a free loopback port (PORT/HOST env) and waits until it listens. */
 export async function startServer(options: ServerOptions): Promise<ServerChild> {

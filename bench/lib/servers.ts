@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, httpRequest } from '../load.js';
 import { startServer, type ServerChild } from './children.js';
+import { describeRun, measureHttp, type HttpRun, type HttpRunOptions } from './measure.js';
 import type { BenchContext } from './types.js';
 
 /** No server the bench starts lives longer than this, even if the bench itself hangs. */
@@ -83,4 +84,19 @@ export async function fetchTotals(port: number, ids: readonly string[]): Promise
   });
   if (result.ok !== ids.length) throw new Error(`reading stats of ${ids.length} campaigns: ${result.ok} succeeded; first error: ${result.firstError}`);
   return totals;
+}
+
+/** The same load on the two baseline servers, one after the other, each stopped after its run. */
+export async function measureBaselines(ctx: BenchContext, options: HttpRunOptions, unit = 'req'): Promise<{ bare: HttpRun; koa: HttpRun }> {
+  const runs: Partial<Record<'bare' | 'koa', HttpRun>> = {};
+  for (const kind of ['bare', 'koa'] as const) {
+    const server = await startKind(ctx, kind);
+    try {
+      runs[kind] = await measureHttp(server, options);
+      ctx.log(describeRun(SERVER_NAMES[kind], runs[kind], unit));
+    } finally {
+      await server.stop();
+    }
+  }
+  return { bare: runs.bare as HttpRun, koa: runs.koa as HttpRun };
 }

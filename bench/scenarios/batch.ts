@@ -1,7 +1,7 @@
 import { httpRequest } from '../load.js';
 import { answeredCheck, totalsCheck } from '../lib/checks.js';
 import { describeRun, measureHttp, type HttpRun } from '../lib/measure.js';
-import { createCampaigns, SERVER_NAMES, startKind } from '../lib/servers.js';
+import { createCampaigns, measureBaselines, startKind } from '../lib/servers.js';
 import type { Scenario } from '../lib/types.js';
 import { batchJson, makeWorkload, type Workload } from '../lib/workload.js';
 
@@ -35,18 +35,7 @@ export const batch: Scenario = {
       const requests = requestsOf(work);
       const options = { connections: CONNECTIONS, warm, warmMs: p.warmMs, requests, durationMs: p.durationMs };
 
-      const runs: Partial<Record<'bare' | 'koa', HttpRun>> = {};
-      for (const kind of ['bare', 'koa'] as const) {
-        const server = await startKind(ctx, kind);
-        try {
-          runs[kind] = await measureHttp(server, options);
-          ctx.log(describeRun(SERVER_NAMES[kind], runs[kind], 'batch'));
-        } finally {
-          await server.stop();
-        }
-      }
-      const bare = runs.bare as HttpRun;
-      const koa = runs.koa as HttpRun;
+      const { bare, koa } = await measureBaselines(ctx, options, 'batch');
       const ours = await measureHttp(service, options);
       ctx.log(describeRun('ours', ours, 'batch'));
 

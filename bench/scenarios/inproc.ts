@@ -31,7 +31,7 @@ export const inproc: Scenario = {
         ],
         checks: r.checks,
         notes: [
-          `Counter.recordImpressions over ${params.items.toLocaleString('en-US')} impressions (~50 % repeats, ${params.campaigns} campaigns), median of ${params.reps} reps, ` +
+          `counter.impressions.recordMany over ${params.items.toLocaleString('en-US')} impressions (~50 % repeats, ${params.campaigns} campaigns), median of ${params.reps} reps, ` +
             'against a plain loop deduping the same items in per-campaign Map<string, number>; ' +
             "the target is judged per CPU-second (one core's worth), which neighbours on the machine do not depress",
         ],

@@ -42,7 +42,7 @@ export const observability: Scenario = {
           'Request overhead: CPU time of the same route handler on real Koa contexts (no sockets), bare and wrapped in the ' +
             'request-id and metrics middleware with its outcome counted; median over rounds of the difference. Compare with ' +
             'scenario 1, where a single-impression POST costs the server 1 / (requests per server CPU-s), about 140 µs.',
-          'Inspector: Counter.recordImpression one at a time; the inspection hook is attached only while a watcher is connected, ' +
+          'Inspector: counter.impressions.record one at a time; the inspection hook is attached only while a watcher is connected, ' +
             'so "detached" is the cost whenever nobody is watching.',
         ],
       },

@@ -1,7 +1,7 @@
 import { httpRequest } from '../load.js';
 import { answeredCheck, totalsCheck } from '../lib/checks.js';
 import { describeRun, measureHttp, type HttpRun } from '../lib/measure.js';
-import { createCampaigns, SERVER_NAMES, startKind } from '../lib/servers.js';
+import { createCampaigns, measureBaselines, startKind } from '../lib/servers.js';
 import type { BenchContext, Scenario, Section } from '../lib/types.js';
 import { impressionJson, makeWorkload, type Workload } from '../lib/workload.js';
 
@@ -41,18 +41,7 @@ async function atConnections(ctx: BenchContext, connections: number): Promise<Se
     const requests = requestsOf(work);
     const options = { connections, warm, warmMs: p.warmMs, requests, durationMs: p.durationMs };
 
-    const runs: Partial<Record<'bare' | 'koa', HttpRun>> = {};
-    for (const kind of ['bare', 'koa'] as const) {
-      const server = await startKind(ctx, kind);
-      try {
-        runs[kind] = await measureHttp(server, options);
-        ctx.log(describeRun(SERVER_NAMES[kind], runs[kind]));
-      } finally {
-        await server.stop();
-      }
-    }
-    const bare = runs.bare as HttpRun;
-    const koa = runs.koa as HttpRun;
+    const { bare, koa } = await measureBaselines(ctx, options);
     const ours = await measureHttp(service, options);
     ctx.log(describeRun('ours', ours));
     if (ctx.profileDir !== undefined) ctx.profileWindows.push(ours.windowUs);

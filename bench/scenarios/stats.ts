@@ -1,7 +1,7 @@
 import { httpRequest, runLoad } from '../load.js';
 import { answeredCheck, totalsAgree } from '../lib/checks.js';
 import { describeRun, measureHttp, type HttpRun } from '../lib/measure.js';
-import { createCampaigns, fetchTotals, SERVER_NAMES, startKind } from '../lib/servers.js';
+import { createCampaigns, fetchTotals, measureBaselines, startKind } from '../lib/servers.js';
 import type { BenchContext, Check, Scenario, Section } from '../lib/types.js';
 import { runWorker } from '../lib/worker.js';
 import { batchJson, distinctPerCampaign, makeWorkload, mulberry32 } from '../lib/workload.js';
@@ -69,20 +69,11 @@ async function overHttp(ctx: BenchContext, campaigns: number, impressions: numbe
     const requests = Array.from({ length: gets }, () => httpRequest('GET', path(pick())));
     const options = { connections: 1, warm, warmMs: 60_000, requests, durationMs: 60_000 };
 
-    const runs: Partial<Record<'bare' | 'koa', HttpRun>> = {};
-    for (const kind of ['bare', 'koa'] as const) {
-      const server = await startKind(ctx, kind);
-      try {
-        runs[kind] = await measureHttp(server, options);
-        ctx.log(describeRun(SERVER_NAMES[kind], runs[kind]));
-      } finally {
-        await server.stop();
-      }
-    }
+    const runs = await measureBaselines(ctx, options);
     const ours = await measureHttp(service, options);
     ctx.log(describeRun('ours', ours));
-    checks.push(answeredCheck('ours (stats GETs)', ours.load), answeredCheck('bare', (runs.bare as HttpRun).load), answeredCheck('Koa', (runs.koa as HttpRun).load));
-    return { ours, koa: runs.koa as HttpRun, bare: runs.bare as HttpRun, checks };
+    checks.push(answeredCheck('ours (stats GETs)', ours.load), answeredCheck('bare', runs.bare.load), answeredCheck('Koa', runs.koa.load));
+    return { ours, koa: runs.koa, bare: runs.bare, checks };
   } finally {
     await service.stop();
   }

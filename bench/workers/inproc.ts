@@ -8,7 +8,7 @@ import { workerMain } from '../lib/worker.js';
 import { selfCpuSeconds as cpuSeconds } from '../lib/cpu.js';
 
 /**
- * In-process ingestion: `Counter.recordImpressions` in batches (registry → one message per campaign
+ * In-process ingestion: `counter.impressions.recordMany` in batches (registry → one message per campaign
  * per batch → campaign actors), against a plain loop deduping the same items with per-campaign
  * `Map<string, number>`. Runs alternate and each rep starts from empty state.
  */

@@ -28,7 +28,7 @@ export interface ObservabilityResult {
   /** CPU ns per request, one per round. */
   readonly bare: number[];
   readonly observed: number[];
-  /** CPU ns per impression through Counter.recordImpression, one per round. */
+  /** CPU ns per impression through counter.impressions.record, one per round. */
   readonly detached: number[];
   readonly attached: number[];
 }

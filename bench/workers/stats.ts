@@ -8,7 +8,7 @@ import { distinctPerCampaign, impressionItem, makeWorkload, mulberry32 } from '.
 import { workerMain } from '../lib/worker.js';
 
 /**
- * In-process stats latency: `Counter.stats(id)` (an ask through the registry to the campaign actor)
+ * In-process stats latency: `counter.campaigns.stats(id)` (an ask through the registry to the campaign actor)
  * timed one at a time over random campaigns, after loading the impressions; beside an async lookup
  * of a stats object in a plain Map.
  */

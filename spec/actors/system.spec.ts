@@ -4,7 +4,7 @@ import type { CampaignRef } from '../../actors/campaign/campaign.js';
 import { systemClock, type Clock } from '../../actors/counting/clock.js';
 import type { IngestResult, RegistryDescription, SupervisionReport } from '../../actors/registry/registry.js';
 import { startCounterSystem, type CounterSystem, type CounterSystemOptions } from '../../actors/system.js';
-import { TrailingWindows } from '../../actors/counting/windows.js';
+import { CampaignAnalytics } from '../../actors/counting/analytics.js';
 import { askNow, campaignInfo, impression, MINUTE_MS, userIds } from '../helpers/actors.js';
 
 const TTL_MS = 1_000;
@@ -124,7 +124,7 @@ describe('counter system', () => {
     const reports: SupervisionReport[] = [];
     const s = start({ onSupervision: (r) => reports.push(r) });
     create(s, 'a');
-    sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('boom'));
+    sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('boom'));
 
     // Act
     const result = ingest(s, 'a', ['u1']);

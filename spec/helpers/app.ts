@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { pino } from 'pino';
+import sinon from 'sinon';
 import type { Clock } from '../../actors/counting/clock.js';
 import type { CounterSystem } from '../../actors/system.js';
 import type { SupervisionReport } from '../../actors/registry/registry.js';
@@ -14,6 +15,7 @@ import type { Counter, CampaignDirectory } from '../../src/counter.js';
 import { BodyBudget } from '../../src/http/body-budget.js';
 import { withFastLane } from '../../src/http/fast-lane.js';
 import type { LiveFigures } from '../../src/http/live.js';
+import { bodyOf } from './http.js';
 
 export interface TestAppOptions {
   ttlMs?: number;
@@ -86,14 +88,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
       }
       const res = await fetch(baseUrl + path, init);
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        // not JSON: leave the text for the assertion to show
-      }
-      return { status: res.status, headers: res.headers, body: parsed };
+      return { status: res.status, headers: res.headers, body: bodyOf(await res.text()) };
     },
     async close() {
       server.closeAllConnections();
@@ -101,4 +96,52 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       system.stop();
     },
   };
+}
+
+/** A suite's test app: `start()` starts one (closing any before it); each test ends with it closed. */
+export interface TestAppSlot extends TestApp {
+  start(options?: TestAppOptions): Promise<void>;
+}
+
+/**
+ * A slot for the suite's test app, standing for whichever app `start()` made last; after each test
+ * that app is closed and sinon restored.
+ */
+export function testAppSlot(): TestAppSlot {
+  let running: TestApp | undefined;
+  const close = async (): Promise<void> => {
+    const app = running;
+    running = undefined;
+    await app?.close();
+  };
+  const slot = {
+    async start(options: TestAppOptions = {}) {
+      await close();
+      running = await startTestApp(options);
+      Object.assign(slot, running, { close });
+    },
+  } as TestAppSlot;
+  afterEach(async () => {
+    sinon.restore();
+    await close();
+  });
+  return slot;
+}
+
+/**
+ * A test app started before each test (or once for the suite, with `per: 'suite'`) and closed after;
+ * the returned object stands for whichever is running.
+ */
+export function useTestApp(options: TestAppOptions = {}, per: 'test' | 'suite' = 'test'): TestApp {
+  if (per === 'test') {
+    const slot = testAppSlot();
+    beforeEach(() => slot.start(options));
+    return slot;
+  }
+  const current = {} as TestApp;
+  before(async () => {
+    Object.assign(current, await startTestApp(options));
+  });
+  after(() => current.close());
+  return current;
 }

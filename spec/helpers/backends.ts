@@ -5,7 +5,7 @@ import { Readiness } from '../../src/health.js';
 import type { RedisEndpoint } from '../../src/storage/redis/connection.js';
 import { RedisStore } from '../../src/storage/redis/store.js';
 import { startTestApp, type TestApp, type TestAppOptions } from './app.js';
-import { requireRedis, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './redis.js';
+import { requireRedis, startRedis, startRedisCluster, type RedisServer } from './redis.js';
 
 /**
  * The three backends the conformance suite runs against, each able to start any number of service
@@ -70,45 +70,43 @@ export function memoryBackend(): Backend {
   };
 }
 
-export function redisBackend(): Backend {
-  let server: RedisServer | undefined;
+/**
+ * A Redis backend: `start` brings up its servers (stopped by the returned function), `endpoint` is
+ * what each node is given to connect to.
+ */
+function sharedRedis(name: string, start: () => Promise<{ servers: readonly RedisServer[]; endpoint: RedisEndpoint; stop(): Promise<void> }>): Backend {
+  let running: Awaited<ReturnType<typeof start>> | undefined;
   const backend: Backend & { servers: RedisServer[] } = {
-    name: 'single Redis',
+    name,
     shared: true,
     servers: [],
     async setUp(ctx) {
       requireRedis(ctx);
-      server = await startRedis();
-      backend.servers.push(server);
+      running = await start();
+      backend.servers.push(...running.servers);
     },
-    startNode: (options) => startRedisNode({ url: (server as RedisServer).url }, options),
+    startNode: (options) => startRedisNode((running as NonNullable<typeof running>).endpoint, options),
     reset: () => flush(backend.servers),
     async tearDown() {
-      await server?.stop();
+      await running?.stop();
     },
   };
   return backend;
 }
 
+export function redisBackend(): Backend {
+  return sharedRedis('single Redis', async () => {
+    const server = await startRedis();
+    return { servers: [server], endpoint: { url: server.url }, stop: () => server.stop() };
+  });
+}
+
 export function redisClusterBackend(): Backend {
-  let cluster: RedisCluster | undefined;
-  const backend: Backend & { servers: RedisServer[] } = {
-    name: '3-master Redis Cluster',
-    shared: true,
-    servers: [],
-    async setUp(ctx) {
-      requireRedis(ctx);
-      cluster = await startRedisCluster(3);
-      backend.servers.push(...cluster.nodes);
-    },
+  return sharedRedis('3-master Redis Cluster', async () => {
+    const cluster = await startRedisCluster(3);
     // Seeded with one node only: the client discovers the others, as in production.
-    startNode: (options) => startRedisNode({ nodes: [{ host: '127.0.0.1', port: (cluster as RedisCluster).nodes[0].port }] }, options),
-    reset: () => flush(backend.servers),
-    async tearDown() {
-      await cluster?.stop();
-    },
-  };
-  return backend;
+    return { servers: cluster.nodes, endpoint: { nodes: [{ host: '127.0.0.1', port: cluster.nodes[0].port }] }, stop: () => cluster.stop() };
+  });
 }
 
 export const ALL_BACKENDS: readonly (() => Backend)[] = [memoryBackend, redisBackend, redisClusterBackend];

@@ -80,13 +80,7 @@ export function rawRequest(baseUrl: string, req: RawRequest): Promise<TestRespon
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let body: unknown = text;
-        try {
-          body = text === '' ? undefined : JSON.parse(text);
-        } catch {
-          // not JSON: leave the text for the assertion to show
-        }
+        const body = bodyOf(Buffer.concat(chunks).toString());
         const h = new Headers();
         for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
         resolve({ status: res.statusCode ?? 0, headers: h, body });
@@ -107,4 +101,13 @@ export function rawRequest(baseUrl: string, req: RawRequest): Promise<TestRespon
     }
     r.end();
   });
+}
+
+/** A response body as a test reads it: parsed JSON, the text itself when it is not JSON, undefined when empty. */
+export function bodyOf(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return text; // not JSON: the text, for the assertion to show
+  }
 }

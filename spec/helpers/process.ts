@@ -3,7 +3,9 @@ import { Agent, request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { bodyOf } from './http.js';
 
 /** Process-level helpers: the real `src/main.ts` in a child process, driven over loopback HTTP. */
 
@@ -75,18 +77,11 @@ export function startServer(options: StartOptions): Promise<ServerProcess> {
       for (const l of listeners) l();
     });
   });
-  let buffered = '';
-  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-    buffered += text;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        noise.push(line);
-      }
+  eachLine(child.stdout, (line) => {
+    try {
+      logs.push(JSON.parse(line) as LogLine);
+    } catch {
+      noise.push(line);
     }
     for (const l of listeners) l();
   });
@@ -167,7 +162,8 @@ export async function tempDir(prefix = 'impression-counter-'): Promise<string> {
 }
 
 export async function removeTempDirs(): Promise<void> {
-  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  // A crashed node's last write may still land while the folder is removed (ENOTEMPTY): Node's rm retries that.
+  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 }
 
 /** Polls `condition` every few milliseconds until it holds, failing after `timeoutMs`. */
@@ -211,14 +207,7 @@ export class Client {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', reject);
           res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            let parsed: unknown = text;
-            try {
-              parsed = text === '' ? undefined : JSON.parse(text);
-            } catch {
-              // not JSON: keep the text for the assertion message
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bodyOf(Buffer.concat(chunks).toString()) });
           });
         },
       );
@@ -254,4 +243,18 @@ export function prng(seed: number): () => number {
     x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
     return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
   };
+}
+
+/** Calls `onLine` with each whole line of a child's output, as it arrives. */
+export function eachLine(stream: Readable | null, onLine: (line: string) => void): void {
+  let buffered = '';
+  stream?.setEncoding('utf8').on('data', (text: string) => {
+    buffered += text;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      onLine(line);
+    }
+  });
 }

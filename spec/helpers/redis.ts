@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 
 /**
  * Throw-away Redis servers for tests: each on a free loopback port with its own temp dir, no
@@ -172,4 +173,28 @@ async function waitFor(ok: () => boolean, timeoutMs: number, what: string): Prom
     if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * A Redis server started for the suite (the suite skips without one, or fails under CI), and
+ * `connect()` for ioredis clients on it; all are closed after the suite.
+ */
+export function useRedisServer(): { connect(): Redis } {
+  let server: RedisServer | undefined;
+  const clients: Redis[] = [];
+  before(async function () {
+    requireRedis(this);
+    server = await startRedis();
+  });
+  after(async () => {
+    for (const c of clients.splice(0)) c.disconnect();
+    await server?.stop();
+  });
+  return {
+    connect() {
+      const c = new Redis((server as RedisServer).url);
+      clients.push(c);
+      return c;
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import sinon from 'sinon';
 import { hash128 } from '../../actors/counting/hash128.js';
@@ -14,6 +15,7 @@ import { FrameScanner } from '../../src/storage/frames.js';
 import { nodeFs } from '../../src/storage/fs.js';
 import { RECORD_FIXED } from '../../src/storage/journal.js';
 import { Store, type RecoveryReport, type StoreOptions } from '../../src/storage/store.js';
+import { removeTempDirs, tempDir } from './process.js';
 
 /** Builders for the storage specs: decoded journal records, a gate for stalling the disk, a node. */
 
@@ -268,4 +270,37 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
 
 export function users(count: number, prefix = 'user-'): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+}
+
+/**
+ * A fresh data directory before each test (`sub` inside a temporary one, when given) and `boot()` for
+ * nodes on it; after each test the nodes are crashed, sinon restored and the directories removed.
+ */
+export function useDataDir(sub?: string): { dir: string; boot(options?: NodeOptions): Promise<Node> } {
+  const nodes: Node[] = [];
+  const data = {
+    dir: '',
+    async boot(options: NodeOptions = {}): Promise<Node> {
+      const node = await bootNode(data.dir, options);
+      nodes.push(node);
+      return node;
+    },
+  };
+  beforeEach(async () => {
+    data.dir = sub === undefined ? await tempDir() : join(await tempDir(), sub);
+  });
+  afterEach(async () => {
+    sinon.restore();
+    for (const n of nodes.splice(0)) await n.crash().catch(() => undefined);
+    await removeTempDirs();
+  });
+  return data;
+}
+
+/** `node` once it has created campaign c1 and counted `n` distinct users in it. */
+export async function counted(node: Promise<Node>, n: number): Promise<Node> {
+  const ready = await node;
+  await ready.createCampaign('c1');
+  await ready.record('c1', users(n));
+  return ready;
 }

@@ -1,12 +1,8 @@
 import { expect } from 'chai';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useTestApp } from '../helpers/app.js';
 
 describe('app', () => {
-  let t: TestApp;
-  beforeEach(async () => {
-    t = await startTestApp();
-  });
-  afterEach(() => t.close());
+  const t = useTestApp();
 
   it('counts a first impression and drops a repeat of the same user', async () => {
     const created = await t.request('POST', '/api/v1/campaigns', { name: 'spring', start_time: '2020-01-01T00:00:00Z' });

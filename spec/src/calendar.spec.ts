@@ -102,17 +102,19 @@ const place = fc.oneof(
     .map(([zone, year, month, offset]) => ({ zone, start: Date.UTC(year, month, 1) + offset })),
 );
 
-/** How far the range runs. */
-const span = fc.integer({ min: MINUTE_MS, max: 4 * DAY_MS });
+/** A random zone, and a range [from, to) in it of a minute up to `maxMs`, starting on a whole second. */
+function rangeIn(maxMs: number) {
+  return fc.tuple(place, fc.integer({ min: MINUTE_MS, max: maxMs })).map(([{ zone: name, start }, length]) => {
+    const from = Math.floor(start / SECOND_MS) * SECOND_MS;
+    return { name, zone: Zone.of(name) as Zone, from, to: from + length };
+  });
+}
 
 describe('calendar and series against a brute-force minute walk (property)', () => {
   it('startOfDay and nextDay give exactly the walk\'s day boundaries in random IANA zones and ranges, skipped and repeated days included', function () {
     this.timeout(120_000);
     fc.assert(
-      fc.property(place, span, ({ zone: name, start }, length) => {
-        const zone = Zone.of(name) as Zone;
-        const from = Math.floor(start / SECOND_MS) * SECOND_MS;
-        const to = from + length;
+      fc.property(rangeIn(4 * DAY_MS), ({ name, zone, from, to }) => {
         const { days } = walk(name, from, to);
         const first = zone.startOfDay(from);
         expect(first, `startOfDay(${new Date(from).toISOString()}) in ${name}`).to.be.at.most(from);
@@ -134,10 +136,7 @@ describe('calendar and series against a brute-force minute walk (property)', () 
   it('startOfHour and nextHour give exactly the walk\'s hour boundaries (hh:00:00, or a change into another hour)', function () {
     this.timeout(120_000);
     fc.assert(
-      fc.property(place, fc.integer({ min: MINUTE_MS, max: DAY_MS }), ({ zone: name, start }, length) => {
-        const zone = Zone.of(name) as Zone;
-        const from = Math.floor(start / SECOND_MS) * SECOND_MS;
-        const to = from + length;
+      fc.property(rangeIn(DAY_MS), ({ name, zone, from, to }) => {
         const { hours } = walk(name, from, to);
         const first = zone.startOfHour(from);
         expect(first).to.be.at.most(from);
@@ -155,10 +154,7 @@ describe('calendar and series against a brute-force minute walk (property)', () 
   it('a day series tiles [from, to) with the walk\'s local days: the day containing from, then every day starting before to', function () {
     this.timeout(120_000);
     fc.assert(
-      fc.property(place, span, ({ zone: name, start }, length) => {
-        const zone = Zone.of(name) as Zone;
-        const from = Math.floor(start / SECOND_MS) * SECOND_MS;
-        const to = from + length;
+      fc.property(rangeIn(4 * DAY_MS), ({ name, zone, from, to }) => {
         const plan = planSeries('day', from, to, zone, to, KEEP_ALL);
         const { days } = walk(name, from, to);
         // Local days whose edges are not on quarter hours (old offsets in seconds) are read from the
@@ -184,7 +180,7 @@ describe('calendar: days a zone skips or repeats (examples)', () => {
     const dec29 = apia.startOfDay(Date.parse('2011-12-29T12:00:00Z'));
     expect(iso(dec29)).to.equal('2011-12-29T10:00:00.000Z');
     expect(iso(apia.nextDay(dec29))).to.equal('2011-12-30T10:00:00.000Z');
-    expect(apia.format(apia.nextDay(dec29))).to.equal('2011-12-31T00:00:00+14:00');
+    expect(apia.format(apia.nextDay(dec29))).to.equal('2011-12-31T00:00:00.000+14:00');
     const plan = planSeries('day', Date.parse('2011-12-27T10:00:00Z'), Date.parse('2012-01-02T10:00:00Z'), apia, Date.parse('2012-01-02T10:00:00Z'), KEEP_ALL);
     expect(plan.shown.map((t) => apia.format(t).slice(0, 10))).to.deep.equal(['2011-12-27', '2011-12-28', '2011-12-29', '2011-12-31', '2012-01-01', '2012-01-02']);
   });
@@ -192,8 +188,8 @@ describe('calendar: days a zone skips or repeats (examples)', () => {
   it('Pacific/Kiritimati skipped 1994-12-31: the day after the 30th is 1995-01-01', () => {
     const kiritimati = Zone.of('Pacific/Kiritimati') as Zone;
     const dec30 = kiritimati.startOfDay(Date.parse('1994-12-30T22:00:00Z'));
-    expect(kiritimati.format(dec30)).to.equal('1994-12-30T00:00:00-10:00');
-    expect(kiritimati.format(kiritimati.nextDay(dec30))).to.equal('1995-01-01T00:00:00+14:00');
+    expect(kiritimati.format(dec30)).to.equal('1994-12-30T00:00:00.000-10:00');
+    expect(kiritimati.format(kiritimati.nextDay(dec30))).to.equal('1995-01-01T00:00:00.000+14:00');
   });
 
   it('Pacific/Apia repeated 1892-07-04: that date is one 48-hour day', () => {

@@ -300,4 +300,54 @@ describe('config', () => {
       expect(missing, `README.md's config table misses ${missing.join(', ')}`).to.deep.equal([]);
     });
   });
+
+  describe('one rule for every variable', () => {
+    /** A valid value of each variable that is written with digits (its default, or one that is). */
+    const numeric = (k: (typeof CONFIG_KEYS)[number]): string | undefined => {
+      const examples: Record<string, string> = { CLICK_DEDUP_TTL: '10m', SERIES_DAY_RETENTION: '400d', MEMORY_BUDGET: '64mb', REDIS_CLUSTER_NODES: '127.0.0.1:7000' };
+      const value = examples[k.env] ?? k.fallback;
+      // An address and a path hold digits, not numbers.
+      return /\d/.test(value) && k.env !== 'HOST' && k.env !== 'DATA_DIR' ? value : undefined;
+    };
+
+    it('refuses a leading zero in every number any variable takes, and takes the same value without it', () => {
+      const checked: string[] = [];
+      for (const k of CONFIG_KEYS) {
+        const value = numeric(k);
+        if (value === undefined) continue;
+        const env = k.env.startsWith('REDIS_CLUSTER') ? { STORE: 'redis' } : {};
+        expect(() => loadConfig({ ...env, [k.env]: value }), `${k.env}=${value}`).not.to.throw();
+        // The number of a node list is its port.
+        const zeroed = k.env === 'REDIS_CLUSTER_NODES' ? value.replace(':', ':0') : value.replace(/(^|[^\d.])(\d)/, '$10$2');
+        expect(() => loadConfig({ ...env, [k.env]: zeroed }), `${k.env}=${zeroed}`).to.throw(ConfigError, new RegExp(k.env));
+        checked.push(k.env);
+      }
+      expect(checked).to.include.members(['PORT', 'DEDUP_TTL', 'BODY_LIMIT', 'RATE_LIMIT_READ', 'MAX_CAMPAIGNS', 'REDIS_CLUSTER_NODES', 'MEMORY_BUDGET']);
+    });
+
+    it('marks every key, secret and URL secret, and never echoes one it refuses, however long', () => {
+      const secrets = CONFIG_KEYS.filter((k) => /KEY$|SECRET|TOKEN|_URL$/.test(k.env));
+      expect(secrets.map((k) => k.env)).to.include.members(['ADMIN_KEY', 'BEACON_SECRET', 'REDIS_URL']);
+      for (const k of secrets) {
+        expect('secret' in k && k.secret, k.env).to.equal(true);
+        for (const value of ['short', `bad value with spaces ${'x'.repeat(40)}`, 'redis://user:p4ss@']) {
+          const env = k.env.startsWith('REDIS') ? { STORE: 'redis' } : {};
+          expect(() => loadConfig({ ...env, [k.env]: value }), k.env)
+            .to.throw(ConfigError)
+            .that.satisfies((e: Error) => e.message.includes(k.env) && !e.message.includes(value) && !e.message.includes('p4ss'));
+        }
+      }
+    });
+
+    it('--help gives every numeric variable its range, and README.md the same default as --help', () => {
+      const rows = readFileSync(README, 'utf8').split('\n');
+      for (const k of CONFIG_KEYS) {
+        if (numeric(k) !== undefined && !k.env.startsWith('REDIS_CLUSTER') && !k.env.startsWith('RATE_LIMIT')) expect(k.expected, k.env).to.match(/\d/);
+        const row = rows.find((r) => r.startsWith(`| \`${k.env}\` |`));
+        expect(row, k.env).to.be.a('string');
+        expect((row as string).split(' | ')[1], k.env).to.equal(k.fallback === '' ? '*(none)*' : `\`${k.fallback}\``);
+      }
+      expect(helpText()).not.to.match(/\(default \)|default: ;/);
+    });
+  });
 });

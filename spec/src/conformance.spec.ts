@@ -13,6 +13,15 @@ const TTL = 10 * 60_000;
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+/** The answer to a batch of a replayed counted item, a replayed duplicate and a new item. */
+const REPLAYS_AND_A_NEW_ONE = {
+  results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
+  counted: 1,
+  duplicates: 0,
+  bot_filtered: 0,
+  replayed: 2,
+  rejected: 0,
+};
 
 for (const makeBackend of ALL_BACKENDS) {
   const backend: Backend = makeBackend();
@@ -177,14 +186,7 @@ for (const makeBackend of ALL_BACKENDS) {
         clock.advance(TTL); // the user would count now, but imp-2 was a duplicate
         expect((await postImpression(t, dup)).body).to.include({ counted: false, duplicate: true, replayed: true });
         const batch = await postImpression(t, [once, dup, { ...impression(id, 'u9'), impression_id: 'imp-3' }]);
-        expect(batch.body).to.deep.equal({
-          results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
-          counted: 1,
-          duplicates: 0,
-          bot_filtered: 0,
-          replayed: 2,
-          rejected: 0,
-        });
+        expect(batch.body).to.deep.equal(REPLAYS_AND_A_NEW_ONE);
         clock.advance(DAY);
         expect((await postImpression(t, once)).body, 'a day later the id is forgotten').to.deep.equal({ message: 'impression counted', counted: true });
         expect((await stats(t, id)).total).to.equal(4);
@@ -393,22 +395,22 @@ for (const makeBackend of ALL_BACKENDS) {
           return res.body.buckets;
         };
         expect(await series(t, 'interval=minute&from=2026-01-15T11:59:00Z&to=2026-01-15T12:02:00Z')).to.deep.equal([
-          { start: '2026-01-15T11:59:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T12:00:00Z', impressions: 2, clicks: 0 },
-          { start: '2026-01-15T12:01:00Z', impressions: 0, clicks: 1 },
+          { start: '2026-01-15T11:59:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T12:00:00.000Z', impressions: 2, clicks: 0 },
+          { start: '2026-01-15T12:01:00.000Z', impressions: 0, clicks: 1 },
         ]);
         const hours = [
-          { start: '2026-01-15T11:00:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T12:00:00Z', impressions: 2, clicks: 1 },
-          { start: '2026-01-15T13:00:00Z', impressions: 1, clicks: 0 },
+          { start: '2026-01-15T11:00:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T12:00:00.000Z', impressions: 2, clicks: 1 },
+          { start: '2026-01-15T13:00:00.000Z', impressions: 1, clicks: 0 },
         ];
         expect(await series(other, 'interval=hour&from=2026-01-15T11:00:00Z&to=2026-01-15T14:00:00Z')).to.deep.equal(hours);
         clock.set(t0 + 5 * DAY); // minute buckets are gone: hours come from quarter hours, days from UTC days
         expect(await series(t, 'interval=hour&from=2026-01-15T11:00:00Z&to=2026-01-15T14:00:00Z')).to.deep.equal(hours);
         expect(await series(other, 'interval=day&from=2026-01-14T00:00:00Z&to=2026-01-17T00:00:00Z')).to.deep.equal([
-          { start: '2026-01-14T00:00:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T00:00:00Z', impressions: 3, clicks: 1 },
-          { start: '2026-01-16T00:00:00Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-14T00:00:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T00:00:00.000Z', impressions: 3, clicks: 1 },
+          { start: '2026-01-16T00:00:00.000Z', impressions: 0, clicks: 0 },
         ]);
         expectError(await t.request('GET', `${API}/campaigns/nope/timeseries`), 404, 'nope');
       });
@@ -522,12 +524,12 @@ for (const makeBackend of ALL_BACKENDS) {
         expect((await postImpression(t, { ...impression(id, 'u1'), timestamp: at(t0 - 30 * MINUTE + 5_000) })).body.counted).to.equal(true);
         const res = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T11:29:00Z&to=2026-01-15T11:32:00Z`);
         expect(res.body.buckets).to.deep.equal([
-          { start: '2026-01-15T11:29:00Z', impressions: 0, clicks: 0 },
-          { start: '2026-01-15T11:30:00Z', impressions: 1, clicks: 0 },
-          { start: '2026-01-15T11:31:00Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T11:29:00.000Z', impressions: 0, clicks: 0 },
+          { start: '2026-01-15T11:30:00.000Z', impressions: 1, clicks: 0 },
+          { start: '2026-01-15T11:31:00.000Z', impressions: 0, clicks: 0 },
         ]);
         const now = await other.request('GET', `${API}/campaigns/${id}/timeseries?interval=minute&from=2026-01-15T12:00:00Z&to=2026-01-15T12:01:00Z`);
-        expect(now.body.buckets, 'not in the minute it arrived').to.deep.equal([{ start: '2026-01-15T12:00:00Z', impressions: 0, clicks: 0 }]);
+        expect(now.body.buckets, 'not in the minute it arrived').to.deep.equal([{ start: '2026-01-15T12:00:00.000Z', impressions: 0, clicks: 0 }]);
         // last_hour holds it through the 59th minute after its own minute (11:30), not after its arrival.
         clock.set(t0 + 30 * MINUTE - 1);
         expect(await stats(other, id)).to.include({ last_hour: 1, last_day: 1, total: 1 });
@@ -601,14 +603,7 @@ for (const makeBackend of ALL_BACKENDS) {
         expect(retry.body).to.include({ counted: true, replayed: true });
         const batch = await b.request('POST', `${API}/clicks`, [c1, c2, click(id, 'c-3')]);
         expect(batch.headers.get('idempotent-replayed'), 'a batch flags its items, not the answer').to.equal(null);
-        expect(batch.body).to.deep.equal({
-          results: [{ counted: true, replayed: true }, { counted: false, duplicate: true, replayed: true }, { counted: true }],
-          counted: 1,
-          duplicates: 0,
-          bot_filtered: 0,
-          replayed: 2,
-          rejected: 0,
-        });
+        expect(batch.body).to.deep.equal(REPLAYS_AND_A_NEW_ONE);
         expect(await clicks(b, id)).to.equal(2);
         clock.set(t0 + DAY - 1);
         expect((await b.request('POST', `${API}/clicks`, c1)).body, 'a day − 1 ms on, still a replay').to.include({ counted: true, replayed: true });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { startCounterSystem, type CounterSystem } from '../../actors/system.js';
-import { TrailingWindows } from '../../actors/counting/windows.js';
+import { CampaignAnalytics } from '../../actors/counting/analytics.js';
 import { Counter } from '../../src/counter.js';
 import { CampaignNotFoundError, CampaignNotStartedError, UnavailableError } from '../../src/errors.js';
 
@@ -163,7 +163,7 @@ describe('Counter (the façade over the actor system)', () => {
     it('turns a crashed campaign into UnavailableError, then keeps serving with its counts', async () => {
       await counter.campaigns.create({ name: 'a', startTime: 0 });
       await counter.impressions.record({ campaignId: 'c1', userId: 'u1', adId: 'ad' });
-      sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('boom')).callThrough();
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('boom')).callThrough();
       const err = await rejection(counter.impressions.record({ campaignId: 'c1', userId: 'u2', adId: 'ad' }));
       expect(err).to.be.instanceOf(UnavailableError);
       expect((err as Error).message).not.to.include('boom');
@@ -176,7 +176,7 @@ describe('Counter (the façade over the actor system)', () => {
       start({ maxRestarts: 0, restartWindowMs: 60_000 });
       await counter.campaigns.create({ name: 'a', startTime: 0 });
       await counter.impressions.record({ campaignId: 'c1', userId: 'u1', adId: 'ad' });
-      sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('boom')).callThrough();
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('boom')).callThrough();
       expect(await rejection(counter.impressions.record({ campaignId: 'c1', userId: 'u2', adId: 'ad' }))).to.be.instanceOf(UnavailableError);
 
       clock.ms = T0 + 1000;

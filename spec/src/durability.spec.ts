@@ -17,6 +17,21 @@ interface Served {
   readonly server: Server;
 }
 
+/** One test run across a crash (the journal replayed) and across a graceful restart (from the snapshot). */
+function acrossRestarts(name: (how: string) => string, firstLife: () => Promise<{ node: Node; campaign: string }>, afterRestart: (campaign: string) => Promise<void>): void {
+  const ends: [string, (node: Node) => Promise<unknown>][] = [
+    ['a crash (the journal replayed)', (node) => node.crash()],
+    ['a graceful restart (from the snapshot)', (node) => node.shutdown()],
+  ];
+  for (const [how, end] of ends) {
+    it(name(how), async () => {
+      const { node, campaign } = await firstLife();
+      await end(node);
+      await afterRestart(campaign);
+    });
+  }
+}
+
 function expectErrorBody(res: JsonResponse, status: number): void {
   const shown = JSON.stringify(res.body);
   expect(res.status, shown).to.equal(status);
@@ -244,17 +259,7 @@ describe('durability through the HTTP API (in process)', () => {
       expect(await next.record(campaign, ['u1'])).to.deep.equal(['duplicate']);
     }
 
-    it('keep counting in the minute the impression happened after a crash (the journal replayed)', async () => {
-      const { node, campaign } = await firstLife();
-      await node.crash();
-      await afterRestart(campaign);
-    });
-
-    it('keep counting in the minute the impression happened after a graceful restart (from the snapshot)', async () => {
-      const { node, campaign } = await firstLife();
-      await node.shutdown();
-      await afterRestart(campaign);
-    });
+    acrossRestarts((how) => `keep counting in the minute the impression happened after ${how}`, firstLife, afterRestart);
   });
 
   describe('idempotent retries (click_id)', () => {
@@ -293,16 +298,6 @@ describe('durability through the HTTP API (in process)', () => {
       expect(fresh.outcomes, 'a new id still counts').to.deep.equal(['counted']);
     }
 
-    it('a click retried across a crash (the journal replayed) returns its first outcome and counts once', async () => {
-      const { node, campaign } = await firstLife();
-      await node.crash();
-      await afterRestart(campaign);
-    });
-
-    it('a click retried across a graceful restart (from the snapshot) returns its first outcome and counts once', async () => {
-      const { node, campaign } = await firstLife();
-      await node.shutdown();
-      await afterRestart(campaign);
-    });
+    acrossRestarts((how) => `a click retried across ${how} returns its first outcome and counts once`, firstLife, afterRestart);
   });
 });

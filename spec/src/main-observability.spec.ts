@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { eachLine } from '../helpers/process.js';
 import { openSse, until } from '../helpers/sse.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,19 +25,12 @@ function run(env: Record<string, string>): Run {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, any>[] = [];
-  let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    out += text;
-    let nl: number;
-    while ((nl = out.indexOf('\n')) >= 0) {
-      const line = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, any>);
-      } catch {
-        err += line + '\n';
-      }
+  eachLine(child.stdout, (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, any>);
+    } catch {
+      err += line + '\n';
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (err += text));

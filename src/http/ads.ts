@@ -2,8 +2,9 @@ import type { Context } from 'koa';
 import type { AdInfo } from '../../actors/analytics-protocol.js';
 import type { Counter } from '../counter.js';
 import { badCursor, issueCursor, positionCursor, readCursor, readPosition } from './cursor.js';
-import { analyticsValidators as v } from './schemas.js';
-import { valid } from './validate.js';
+import { AppError } from '../errors.js';
+import { analyticsValidators as v, type ListCampaignsQuery } from './schemas.js';
+import { queryOf, valid } from './validate.js';
 
 const DEFAULT_PAGE = 100;
 
@@ -21,7 +22,17 @@ export function adHandlers(counter: Counter) {
       const body = valid(v.createAd, ctx.request.body);
       const { ad, created } = await analytics.registerAd(campaignId, { id: body.id ?? undefined, name: body.name, imageUrl: body.image_url, targetUrl: body.target_url });
       ctx.status = created ? 201 : 200;
+      ctx.set('Location', adPath(campaignId, ad.id));
       ctx.body = { ...adJson(ad, campaignId), message: created ? 'ad registered' : 'ad already registered with the same metadata' };
+    },
+
+    /** One registered ad (a campaign holds at most ANALYTICS_MAX_ADS of them). */
+    async get(ctx: Context): Promise<void> {
+      const campaignId = String(ctx.params.id);
+      const adId = String(ctx.params.ad_id);
+      const ad = (await analytics.listCampaignAds(campaignId, 0, analytics.config.maxAds)).ads.find((a) => a.id === adId);
+      if (ad === undefined) throw new AppError(404, `no ad ${JSON.stringify(adId)} is registered in campaign ${JSON.stringify(campaignId)}`);
+      ctx.body = adJson(ad, campaignId);
     },
 
     /** One campaign's registered ads, a page at a time. */
@@ -34,8 +45,8 @@ export function adHandlers(counter: Counter) {
 
     /** Every campaign's registered ads, in campaign order, a page at a time. */
     async listAll(ctx: Context): Promise<void> {
-      const query = valid(v.page, { ...ctx.query }, 'query');
-      const limit = query.limit === undefined ? DEFAULT_PAGE : Math.min(Number(query.limit), 1000);
+      const query = queryOf<ListCampaignsQuery>(ctx);
+      const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
       let from = { campaign: 0, ad: 0 };
       if (query.cursor !== undefined) {
         const m = /^a(\d{1,9})\.(\d{1,9})$/.exec(readCursor(ctx, query.cursor));
@@ -53,7 +64,12 @@ export function adHandlers(counter: Counter) {
 
 /** `limit` (1–1000, default 100) and the position a `p<n>` cursor names. */
 export function page(ctx: Context): { limit: number; after: number } {
-  const query = valid(v.page, { ...ctx.query }, 'query');
-  const limit = query.limit === undefined ? DEFAULT_PAGE : Math.min(Number(query.limit), 1000);
+  const query = queryOf<ListCampaignsQuery>(ctx);
+  const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
   return { limit, after: query.cursor === undefined ? 0 : readPosition(ctx, query.cursor) };
+}
+
+/** Where a registered ad is read (its 201's Location). */
+function adPath(campaignId: string, adId: string): string {
+  return `/api/v1/campaigns/${encodeURIComponent(campaignId)}/ads/${encodeURIComponent(adId)}`;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BoundedCache } from '../bounded-cache.js';
 import type { Context } from 'koa';
 import type { AnalyticsSpan, WindowFigures } from '../../actors/analytics-protocol.js';
 import { BUCKET_MS, KEPT, MINUTE_MS, oldestFrom, rangeSpan, spanOf } from '../../actors/counting/stats.js';
@@ -8,8 +9,8 @@ import type { Counter } from '../counter.js';
 import { AppError, ValidationError } from '../errors.js';
 import { planSeries } from '../series.js';
 import { badCursor, issueCursor, readCursor } from './cursor.js';
-import { analyticsValidators as v, type RangeQuery } from './schemas.js';
-import { valid } from './validate.js';
+import type { AdsAnalyticsQuery, AnalyticsQuery, RangeQuery, TimeseriesQuery } from './schemas.js';
+import { queryOf } from './validate.js';
 
 const DEFAULT_SPAN = { minute: 3_600_000, hour: 86_400_000, day: 30 * 86_400_000 } as const;
 
@@ -17,25 +18,13 @@ const DEFAULT_SPAN = { minute: 3_600_000, hour: 86_400_000, day: 30 * 86_400_000
  * Zones by name: building one (an Intl.DateTimeFormat) costs more than many buckets, and a few zones
  * make up most requests. Bounded: the oldest zone goes first; unknown names are not kept.
  */
-export class ZoneCache {
-  private readonly zones = new Map<string, Zone>();
-
-  constructor(private readonly size = 64) {}
-
-  of(name: string): Zone | undefined {
-    let zone = this.zones.get(name);
-    if (zone === undefined) {
-      zone = Zone.of(name);
-      if (zone === undefined) return undefined;
-      if (this.zones.size >= this.size) this.zones.delete(this.zones.keys().next().value as string);
-      this.zones.set(name, zone);
-    }
-    return zone;
+export class ZoneCache extends BoundedCache<Zone> {
+  constructor(size = 64) {
+    super((name) => Zone.of(name), size);
   }
 
-  /** Zones held now. */
-  get held(): number {
-    return this.zones.size;
+  of(name: string): Zone | undefined {
+    return this.get(name);
   }
 }
 
@@ -157,7 +146,7 @@ export function analyticsHandlers(counter: Counter) {
     /** GET /campaigns/:id/analytics?window=…&group_by=ad */
     async campaign(ctx: Context): Promise<void> {
       const id = String(ctx.params.id);
-      const query = valid(v.analytics, { ...ctx.query }, 'query');
+      const query = queryOf<AnalyticsQuery>(ctx);
       const now = analytics.now();
       const window = query.from === undefined && query.to === undefined ? (query.window ?? '24h') : undefined;
       const span = spanOfQuery(window === undefined ? query : { window }, now) as AnalyticsSpan;
@@ -172,8 +161,8 @@ export function analyticsHandlers(counter: Counter) {
      * or over a window or range, most clicked first; paged over a snapshot fixed by the first page.
      */
     async ads(ctx: Context): Promise<void> {
-      const query = valid(v.adsAnalytics, { ...ctx.query }, 'query');
-      const limit = query.limit === undefined ? 100 : Math.min(Number(query.limit), 1000);
+      const query = queryOf<AdsAnalyticsQuery>(ctx);
+      const limit = query.limit === undefined ? 100 : Number(query.limit);
       const now = analytics.now();
       const after = query.cursor === undefined ? undefined : readRanking(readCursor(ctx, query.cursor), now);
       const snap = after?.snap ?? firstSnapshot(query, now);
@@ -210,7 +199,7 @@ export function analyticsHandlers(counter: Counter) {
       const id = String(ctx.params.id);
       // The cheap existence check first: no bucket is planned for a campaign that does not exist.
       await counter.campaigns.get(id);
-      const query = valid(v.timeseries, { ...ctx.query }, 'query');
+      const query = queryOf<TimeseriesQuery>(ctx);
       const interval = query.interval ?? 'hour';
       const tz = query.tz ?? 'UTC';
       const zone = zones.of(tz);

@@ -70,6 +70,27 @@ export function verifyBeacon(secret: string | Buffer, query: string, now: number
   return fields;
 }
 
+const signed = (what: string) => ({ description: `${what} (signed; checked with the signature, so a repeated one is refused with 403)` });
+
+/** A beacon's query: the signed fields, `format` and `cb`; no other parameter. */
+export const beaconQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    v: signed('version, 1'),
+    t: signed('impression or click'),
+    c: signed('campaign id'),
+    a: signed('ad id'),
+    u: signed('user id'),
+    e: signed('expiry, ms since the epoch'),
+    i: signed('impression id'),
+    r: signed('redirect URL of a click'),
+    s: { description: 'the base64url HMAC-SHA256 of the rest under BEACON_SECRET' },
+    format: { description: 'gif: answer a 1×1 GIF instead of 204' },
+    cb: { description: "a cache-buster (an ad server's [CACHEBUSTER] macro), not signed and ignored: answers are never cached anyway" },
+  },
+} as const;
+
 export interface CreateBeaconBody {
   type: 'impression' | 'click';
   campaign_id: string;
@@ -144,8 +165,10 @@ export function beaconHandlers(options: BeaconOptions) {
         ...(body.impression_id != null && { impressionId: body.impression_id }),
         ...(body.redirect != null && { redirect: body.redirect }),
       };
+      const path = beaconPath(secret, fields);
       ctx.status = 201;
-      ctx.body = { url: `${ctx.protocol}://${ctx.host}${beaconPath(secret, fields)}`, expires_at: new Date(fields.expiresAt).toISOString() };
+      ctx.set('Location', path);
+      ctx.body = { url: `${ctx.protocol}://${ctx.host}${path}`, expires_at: new Date(fields.expiresAt).toISOString() };
     },
 
     /** GET (or sendBeacon's POST) of a signed URL: counts it, answers 204, a GIF, or a 302. */

@@ -1,3 +1,4 @@
+import { BoundedCache } from '../bounded-cache.js';
 import { isbot } from 'isbot';
 
 /**
@@ -31,29 +32,18 @@ export const MAX_USER_AGENT = 1024;
 export const VERDICT_CACHE_SIZE = 1024;
 
 /** isbot's verdicts on recent user agents, by the agent's text. */
-export class VerdictCache {
-  private readonly verdicts = new Map<string, boolean>();
-
+export class VerdictCache extends BoundedCache<boolean> {
   constructor(
     private readonly judge: (agent: string) => boolean = isbot,
-    private readonly size = VERDICT_CACHE_SIZE,
-  ) {}
+    size = VERDICT_CACHE_SIZE,
+  ) {
+    super(judge, size);
+  }
 
   isBot(agent: string): boolean {
     // A slice of a longer string would keep the whole of it alive in the cache: judge those uncached.
     if (agent.length > MAX_USER_AGENT) return this.judge(agent.slice(0, MAX_USER_AGENT));
-    let verdict = this.verdicts.get(agent);
-    if (verdict === undefined) {
-      verdict = this.judge(agent);
-      if (this.verdicts.size >= this.size) this.verdicts.delete(this.verdicts.keys().next().value as string);
-      this.verdicts.set(agent, verdict);
-    }
-    return verdict;
-  }
-
-  /** Agents held now. */
-  get held(): number {
-    return this.verdicts.size;
+    return this.get(agent) as boolean;
   }
 }
 

@@ -2,10 +2,11 @@ import type { Context } from 'koa';
 import type { CampaignInfo, Stats } from '../../actors/protocol.js';
 import { Zone } from '../calendar.js';
 import type { Counter } from '../counter.js';
+import { ValidationError } from '../errors.js';
 import { planSeries } from '../series.js';
 import { positionCursor, readPosition } from './cursor.js';
-import { validators } from './schemas.js';
-import { valid } from './validate.js';
+import { validators, type SearchCampaignsQuery } from './schemas.js';
+import { queryOf, valid } from './validate.js';
 
 const DEFAULT_PAGE = 100;
 /**
@@ -65,9 +66,10 @@ export function campaignHandlers(counter: Counter) {
     },
 
     async list(ctx: Context): Promise<void> {
-      const query = valid(validators.listCampaigns, { ...ctx.query }, 'query');
+      const query = queryOf<SearchCampaignsQuery>(ctx);
       const figures = query.include === 'figures';
-      const limit = Math.min(query.limit === undefined ? DEFAULT_PAGE : Number(query.limit), figures ? FIGURES_PAGE : 1000);
+      const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
+      if (figures && limit > FIGURES_PAGE) throw new ValidationError(`query "limit" must be at most ${FIGURES_PAGE} with include=figures`);
       const after = query.cursor === undefined ? 0 : readPosition(ctx, query.cursor);
       const page = query.q === undefined ? await counter.campaigns.list(after, limit) : await search(counter, query.q, after, limit);
       ctx.body = {

@@ -93,7 +93,7 @@ function toClick(value: unknown, now: number, isBot: BotJudge, counter: Counter)
   };
 }
 
-/** Counts the clicks of a call the façade refused as a whole (a journal backlog, an ask timeout) by reason. */
+/** Counts the clicks of a call the use case refused as a whole (a journal backlog, an ask timeout) by reason. */
 async function recorded<T>(tally: OutcomeRecorder, n: number, answer: Promise<T>): Promise<T> {
   try {
     return await answer;

@@ -6,7 +6,7 @@ import { AppError } from '../errors.js';
 import type { Inspector } from '../inspector.js';
 import { describeTree } from '../metrics.js';
 import { DEBUG_PAGE_CSP, DEBUG_PAGE_HTML } from './debug-page.js';
-import { compile, valid } from './validate.js';
+import { queryOf } from './validate.js';
 
 /** Event streams open at once; more would multiply the per-event cost of inspection. */
 export const MAX_WATCHERS = 16;
@@ -18,6 +18,9 @@ export interface ActorsQuery {
 }
 
 const token = { type: 'string', maxLength: 256, nullable: true, description: 'an admin API key, for clients that cannot send Authorization (EventSource)' } as const;
+
+/** The page's query: only the key, for a browser that opens it by URL. */
+export const pageTokenSchema: JSONSchemaType<{ token?: string }> = { type: 'object', additionalProperties: false, properties: { token } };
 
 export const actorsQuerySchema: JSONSchemaType<ActorsQuery> = {
   type: 'object',
@@ -55,11 +58,6 @@ export const eventsQuerySchema: JSONSchemaType<EventsQuery> = {
   },
 };
 
-const validators = {
-  actors: compile(actorsQuerySchema),
-  events: compile(eventsQuerySchema),
-};
-
 /**
  * The actor inspector under `/debug`: the page, the live tree, and the event stream. Admin scope (the
  * route table); the key may come as `?token=`, since EventSource cannot send headers.
@@ -79,7 +77,7 @@ function page(ctx: Context): void {
 
 function actorTree(inspector: Inspector, counter: Counter) {
   return async (ctx: Context): Promise<void> => {
-    const query = valid(validators.actors, { ...ctx.query }, 'query');
+    const query = queryOf<ActorsQuery>(ctx);
     const limit = query.limit === undefined ? DEFAULT_TREE_LIMIT : Number(query.limit);
     const d = await describeTree(counter.campaigns, limit);
     ctx.set('Cache-Control', 'no-store');
@@ -106,7 +104,7 @@ function actorTree(inspector: Inspector, counter: Counter) {
 
 function eventStream(inspector: Inspector) {
   return (ctx: Context): void => {
-    const query = valid(validators.events, { ...ctx.query }, 'query');
+    const query = queryOf<EventsQuery>(ctx);
     if (inspector.watching >= MAX_WATCHERS) {
       throw new AppError(429, `the inspector already streams to ${MAX_WATCHERS} clients; close one and retry`, { 'Retry-After': '5' });
     }

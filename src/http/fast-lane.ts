@@ -71,7 +71,8 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: FastLaneD
     if (principal?.campaigns !== undefined) deps.auth?.checkBody(principal, body);
     const answer = await deps.answer(body, req.headers['user-agent']);
     payload = SERIALIZED.get(answer) ?? JSON.stringify(answer);
-    if (isReplay(answer)) headers = REPLAY_HEADERS;
+    // Beside the rate-limit headers, never instead of them (the Koa route sends both).
+    if (isReplay(answer)) headers = headers === undefined ? REPLAY_HEADERS : { ...headers, ...REPLAY_HEADERS };
   } catch (err) {
     const e = errorResponse(err);
     if (e.internal) deps.logger.error({ err, request_id: requestId, key_id: principal?.id }, 'request failed');

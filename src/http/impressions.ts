@@ -109,7 +109,7 @@ async function recordBatch(body: unknown[], kind: BatchKind<Impression, Outcome>
   return { results: answer.results, ...batchSummary(answer) };
 }
 
-/** The metrics reason of an impression the façade refused with an error. */
+/** The metrics reason of an impression the use case refused with an error. */
 function rejection(err: unknown): ImpressionOutcome {
   if (err instanceof CampaignNotFoundError) return 'not_found';
   if (err instanceof CampaignNotStartedError) return 'not_started';

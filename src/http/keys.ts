@@ -52,6 +52,7 @@ export function keyHandlers(keys: KeyRing, now: () => number = Date.now) {
       }
       const { key, stored } = await keys.create({ scopes: body.scopes, campaigns: body.campaigns, name: body.name, expiresAt }, at);
       ctx.status = 201;
+      ctx.set('Location', `/api/v1/keys/${encodeURIComponent(stored.id)}`);
       ctx.body = { ...keyJson(stored), key, message: 'key created: this is the only time its secret is shown' };
     },
 

@@ -7,7 +7,6 @@ import { AppError } from '../errors.js';
 import { countsJson } from './campaigns.js';
 import { figuresJson } from './analytics.js';
 import { openEventStream } from './debug.js';
-import { compile, valid } from './validate.js';
 
 /**
  * Live figures for the dashboard: `GET /campaigns/{id}/events`, a Server-Sent Events stream of one
@@ -36,7 +35,6 @@ export const liveQuerySchema: JSONSchemaType<LiveQuery> = {
   additionalProperties: false,
   properties: { token: { type: 'string', maxLength: 256, nullable: true, description: 'an API key, for clients that cannot send Authorization (EventSource)' } },
 };
-const validateQuery = compile(liveQuerySchema);
 
 interface Watched {
   readonly streams: Set<ServerResponse>;
@@ -79,7 +77,6 @@ export class LiveFigures {
   /** The route's handler: checks the campaign exists, then streams its figures until the client leaves. */
   readonly handle = async (ctx: Context): Promise<void> => {
     const id = String(ctx.params.id);
-    valid(validateQuery, { ...ctx.query }, 'query');
     if (this.streams >= this.maxStreams) {
       this.refused.inc();
       throw new AppError(429, `the dashboard already streams live figures to ${this.maxStreams} pages; close one and retry`, { 'Retry-After': '5' });

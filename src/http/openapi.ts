@@ -25,12 +25,15 @@ export function openApiDocument(version = '0.1.0'): Schema {
     const scope = route.scope;
     operation['x-scope'] = scope;
     operation.security = scope === 'public' ? [] : [{ apiKey: [scope] }];
+    const responses = operation.responses as Record<string, Schema>;
     if (scope !== 'public') {
-      const responses = operation.responses as Record<string, Schema>;
       responses[401] ??= response(UNAUTHORIZED);
       responses[403] ??= response(FORBIDDEN);
       responses[429] ??= response(LIMITED);
     }
+    const common = { ...(route.anyQuery === true ? {} : { 400: BAD_QUERY }), ...(route.body === undefined ? {} : BODY_ERRORS), ...EVERY_ROUTE };
+    for (const [status, answer] of Object.entries(common)) responses[status] ??= response(answer);
+    operation.responses = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => Number(a) - Number(b)));
     if (route.body !== undefined) {
       operation.requestBody = { required: true, content: { 'application/json': { schema: toOpenApi(route.body) } } };
     }
@@ -75,6 +78,23 @@ export function openApiDocument(version = '0.1.0'): Schema {
   };
 }
 
+const errorAnswer = (description: string, headers?: readonly string[]): Answer => ({ description, schema: 'Error', headers });
+/** What a route with a query schema answers to a parameter it does not take, or a bad value. */
+const BAD_QUERY = errorAnswer('invalid request: the message names the query parameter (`query "x"`) or body field (`field "x"`)');
+/** What every route with a JSON body may answer about the body itself. */
+const BODY_ERRORS: Record<number, Answer> = {
+  400: BAD_QUERY,
+  413: errorAnswer('body too large'),
+  415: errorAnswer('body is not JSON'),
+};
+/** What any route may answer, whatever it does. */
+const EVERY_ROUTE: Record<number, Answer> = {
+  405: errorAnswer('the path is served, but not with this method (Allow lists those it takes)', ['Allow']),
+  500: errorAnswer('an internal error; its text is never shown (the log has it, under the X-Request-Id)'),
+  501: errorAnswer('a method the server does not implement on any path'),
+  503: errorAnswer('starting, recovering or draining; request bodies at BODY_BUFFER_BUDGET; or a reply that did not come in time', ['Retry-After']),
+};
+
 /** Serves the document built once. */
 export function openApiHandler(): (ctx: Context) => void {
   const text = JSON.stringify(openApiDocument());
@@ -110,12 +130,14 @@ function queryParameters(schema: object | undefined): Schema[] {
 
 function response(answer: Answer): Schema {
   const out: Schema = { description: answer.description };
+  const text = { schema: { type: 'string' } };
   if (answer.schema !== undefined) {
     const schema = typeof answer.schema === 'string' ? { $ref: `#/components/schemas/${answer.schema}` } : answer.schema;
     out.content = { 'application/json': { schema } };
   } else if (answer.type !== undefined) {
-    out.content = { [answer.type]: { schema: { type: 'string' } } };
+    out.content = { [answer.type]: text };
   }
+  for (const type of answer.alternatives ?? []) (out.content as Record<string, Schema>)[type] = text;
   if (answer.headers !== undefined) {
     out.headers = Object.fromEntries(answer.headers.map((h) => [h, { description: HEADER_DOCS[h] ?? h, schema: { type: 'string' } }]));
   }

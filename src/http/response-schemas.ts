@@ -22,6 +22,57 @@ const campaign: Schema = {
 };
 const count = { type: 'integer', minimum: 0 };
 
+/** The answer to one impression or click; `id` names the field whose retries are answered as replays. */
+function itemResult(id: string): Schema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['message', 'counted'],
+    properties: {
+      message: { type: 'string' },
+      counted: { type: 'boolean' },
+      duplicate: { const: true, description: 'a duplicate within the dedupe window' },
+      bot_filtered: { const: true, description: 'BOT_FILTER: the user agent is a bot\'s' },
+      replayed: { const: true, description: `a retry of a ${id} seen in the last 24 h: its first outcome, not counted again (also the Idempotent-Replayed: true header)` },
+    },
+  };
+}
+
+/** The answer to a batch of impressions or clicks: one result per item, and the totals. */
+function batchResult(id: string): Schema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'replayed', 'rejected'],
+    properties: {
+      results: {
+        type: 'array',
+        items: {
+          oneOf: [
+            { type: 'object', additionalProperties: false, required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true }, replayed: { const: true } } },
+            { $ref: '#/components/schemas/Error' },
+          ],
+        },
+      },
+      counted: count,
+      duplicates: count,
+      bot_filtered: { ...count, description: 'items not counted because of a bot user agent (BOT_FILTER)' },
+      replayed: { ...count, description: `retries of a ${id} already recorded` },
+      rejected: count,
+    },
+  };
+}
+
+/** One page of a list: `items` of the `item` schema and the cursor of the next page, after any `fields`. */
+function page(items: string, item: string, fields: Schema = {}): Schema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: [...Object.keys(fields), items, 'next_cursor'],
+    properties: { ...fields, [items]: { type: 'array', items: { $ref: `#/components/schemas/${item}` } }, next_cursor: { type: ['string', 'null'] } },
+  };
+}
+
 const CORE_RESPONSE_SCHEMAS: Record<string, Schema> = {
   Error: {
     type: 'object',
@@ -35,12 +86,7 @@ const CORE_RESPONSE_SCHEMAS: Record<string, Schema> = {
     required: [...(campaign.required as string[]), 'message'],
     properties: { ...(campaign.properties as Schema), message: { type: 'string' } },
   },
-  CampaignPage: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['campaigns', 'next_cursor'],
-    properties: { campaigns: { type: 'array', items: { $ref: '#/components/schemas/ListedCampaign' } }, next_cursor: { type: ['string', 'null'] } },
-  },
+  CampaignPage: page('campaigns', 'ListedCampaign'),
   ListedCampaign: {
     ...campaign,
     description: 'a campaign; with include=figures, also its stats and its last 24 UTC hours',
@@ -64,38 +110,8 @@ const CORE_RESPONSE_SCHEMAS: Record<string, Schema> = {
     required: ['campaign_id', 'last_hour', 'last_day', 'total'],
     properties: { campaign_id: { type: 'string' }, last_hour: count, last_day: count, total: count },
   },
-  ImpressionResult: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['message', 'counted'],
-    properties: {
-      message: { type: 'string' },
-      counted: { type: 'boolean' },
-      duplicate: { const: true, description: 'a duplicate within the dedupe window' },
-      bot_filtered: { const: true, description: 'BOT_FILTER: the user agent is a bot\'s' },
-      replayed: { const: true, description: 'a retry of an impression_id seen in the last 24 h: its first outcome, not counted again (also the Idempotent-Replayed: true header)' },
-    },
-  },
-  BatchResult: {
-    type: 'object',
-    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'replayed', 'rejected'],
-    properties: {
-      results: {
-        type: 'array',
-        items: {
-          oneOf: [
-            { type: 'object', required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true }, replayed: { const: true } } },
-            { $ref: '#/components/schemas/Error' },
-          ],
-        },
-      },
-      counted: count,
-      duplicates: count,
-      bot_filtered: { ...count, description: 'items not counted because of a bot user agent (BOT_FILTER)' },
-      replayed: { ...count, description: 'retries of an impression_id already recorded' },
-      rejected: count,
-    },
-  },
+  ImpressionResult: itemResult('impression_id'),
+  BatchResult: batchResult('impression_id'),
   Unready: {
     type: 'object',
     required: ['status', 'reason', 'error', 'code'],
@@ -164,18 +180,8 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
   Click: clickSchema,
   Ad: ad,
   CreatedAd: { ...ad, required: [...(ad.required as string[]), 'message'], properties: { ...(ad.properties as Schema), message: { type: 'string' } } },
-  CampaignAdPage: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['campaign_id', 'ads', 'next_cursor'],
-    properties: { campaign_id: { type: 'string' }, ads: { type: 'array', items: { $ref: '#/components/schemas/Ad' } }, next_cursor: { type: ['string', 'null'] } },
-  },
-  AdPage: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['ads', 'next_cursor'],
-    properties: { ads: { type: 'array', items: { $ref: '#/components/schemas/Ad' } }, next_cursor: { type: ['string', 'null'] } },
-  },
+  CampaignAdPage: page('ads', 'Ad', { campaign_id: { type: 'string' } }),
+  AdPage: page('ads', 'Ad'),
   AdsAnalytics: {
     type: 'object',
     additionalProperties: false,
@@ -195,39 +201,8 @@ const ANALYTICS_RESPONSE_SCHEMAS: Record<string, Schema> = {
       next_cursor: { type: ['string', 'null'], description: 'the next page of the same snapshot, with the same query' },
     },
   },
-  ClickResult: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['message', 'counted'],
-    properties: {
-      message: { type: 'string' },
-      counted: { type: 'boolean' },
-      duplicate: { const: true },
-      bot_filtered: { const: true },
-      replayed: { const: true, description: 'a retry of a click_id seen in the last 24 h: its first outcome, not counted again (also the Idempotent-Replayed: true header)' },
-    },
-  },
-  ClickBatchResult: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['results', 'counted', 'duplicates', 'bot_filtered', 'replayed', 'rejected'],
-    properties: {
-      results: {
-        type: 'array',
-        items: {
-          oneOf: [
-            { type: 'object', additionalProperties: false, required: ['counted'], properties: { counted: { type: 'boolean' }, duplicate: { const: true }, bot_filtered: { const: true }, replayed: { const: true } } },
-            { $ref: '#/components/schemas/Error' },
-          ],
-        },
-      },
-      counted: count,
-      duplicates: count,
-      bot_filtered: count,
-      replayed: { ...count, description: 'retries of a click_id already recorded' },
-      rejected: count,
-    },
-  },
+  ClickResult: itemResult('click_id'),
+  ClickBatchResult: batchResult('click_id'),
   Analytics: {
     type: 'object',
     additionalProperties: false,
@@ -276,11 +251,12 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, unknown>> = { Impression
 
 /** What each response header documented in the route table means. */
 export const HEADER_DOCS: Record<string, string> = {
-  Location: 'URL of the new campaign',
+  Location: 'the path of what was created (a campaign, an ad, a key, a beacon)',
   'Retry-After': 'seconds to wait before retrying',
   'WWW-Authenticate': 'Bearer realm="impression-counter"',
   RateLimit: 'IETF RateLimit: the policy name, remaining requests r and seconds t until the window resets',
   'RateLimit-Policy': 'IETF RateLimit-Policy: the policy name, quota q per window w seconds',
   'Idempotent-Replayed': '`true` when the answer replays the first outcome of an impression_id or click_id already recorded',
+  Allow: 'the methods this path takes',
   'X-Beacon-Outcome': 'counted, duplicate, bot_filtered (or error when a click redirect was followed anyway)',
 };

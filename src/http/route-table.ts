@@ -4,12 +4,12 @@ import type { adHandlers } from './ads.js';
 import type { adminHandlers } from './admin.js';
 import type { analyticsHandlers } from './analytics.js';
 import type { beaconHandlers } from './beacons.js';
-import { createBeaconSchema } from './beacons.js';
+import { beaconQuerySchema, createBeaconSchema } from './beacons.js';
 import type { campaignHandlers } from './campaigns.js';
 import type { clickHandlers } from './clicks.js';
 import type { dashboardHandlers } from './dashboard.js';
 import type { debugHandlers } from './debug.js';
-import { actorsQuerySchema, eventsQuerySchema } from './debug.js';
+import { actorsQuerySchema, eventsQuerySchema, pageTokenSchema } from './debug.js';
 import type { impressionHandlers } from './impressions.js';
 import type { keyHandlers } from './keys.js';
 import { liveQuerySchema, type LiveFigures } from './live.js';
@@ -39,6 +39,8 @@ export interface Answer {
   /** A component name, or an inline schema; absent for answers with no JSON body. */
   readonly schema?: string | Schema;
   readonly type?: string;
+  /** Other content types it may answer instead, as text (a series as `text/csv`). */
+  readonly alternatives?: readonly string[];
   readonly headers?: readonly string[];
 }
 
@@ -77,8 +79,14 @@ export interface Route {
   readonly handle: (h: Handlers) => Middleware | undefined;
   /** The JSON body it reads (a route with one gets the body reader). */
   readonly body?: object;
-  /** Its query string, as the ajv schema its handler validates with. */
+  /**
+   * Its query string, as the ajv schema the router validates it with before the handler runs (the
+   * handler reads the result with `queryOf`). Absent: the route takes no query parameter, and any
+   * one is refused like an unknown field.
+   */
   readonly query?: object;
+  /** Any query string is taken as it is (Prometheus scrapers add their own parameters). */
+  readonly anyQuery?: true;
   /** The key may also come as `?token=`: for EventSource, which cannot send headers. */
   readonly tokenInQuery?: true;
   readonly answers: Readonly<Record<number, Answer>>;
@@ -87,10 +95,13 @@ export interface Route {
 const error = (description: string, headers?: readonly string[]): Answer => ({ description, schema: 'Error', headers });
 const INVALID = error('invalid request: the message names the field');
 const NOT_FOUND = error('no such campaign');
+/** What a route whose answers depend on the journal answers when the disk is full. */
+export const DISK_FULL = error('the disk under DATA_DIR is full; nothing was recorded', ['Retry-After']);
 const UNAVAILABLE = error('the campaign (or the service) cannot answer right now; retry after Retry-After seconds', ['Retry-After']);
 export const UNAUTHORIZED = error('no API key (beyond loopback, or once ADMIN_KEY is set), or an unknown or revoked one', ['WWW-Authenticate']);
 export const FORBIDDEN = error("the key lacks the route's scope, or is limited to other campaigns");
 export const LIMITED = error('rate limit reached', ['Retry-After', 'RateLimit', 'RateLimit-Policy']);
+const NOT_KEPT = error('the configured store does not keep these figures');
 const BEACON_REFUSED = error('altered, incomplete, forged or expired');
 const KEY = {
   type: 'object',
@@ -179,6 +190,7 @@ export const ROUTES: readonly Route[] = [
       ...batchErrors('the campaign has not started yet'),
       422: error('the impression crashed its campaign repeatedly and was set aside as a dead letter'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
   },
   {
@@ -190,7 +202,7 @@ export const ROUTES: readonly Route[] = [
     handle: (h) => h.ads.create,
     body: createAdSchema,
     answers: {
-      201: { description: 'registered', schema: 'CreatedAd' },
+      201: { description: 'registered', schema: 'CreatedAd', headers: ['Location'] },
       200: { description: 'the same ad was registered before with the same metadata', schema: 'CreatedAd' },
       400: INVALID,
       404: NOT_FOUND,
@@ -198,7 +210,17 @@ export const ROUTES: readonly Route[] = [
       413: error('body too large'),
       415: error('body is not JSON'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/campaigns/{id}/ads/{ad_id}',
+    summary: 'One registered ad',
+    tag: 'api',
+    scope: 'read',
+    handle: (h) => h.ads.get,
+    answers: { 200: { description: 'the ad', schema: 'Ad' }, 404: error('no such campaign, or no such ad registered in it'), 503: UNAVAILABLE },
   },
   {
     method: 'get',
@@ -235,6 +257,7 @@ export const ROUTES: readonly Route[] = [
       400: INVALID,
       404: NOT_FOUND,
       409: error("the cursor's snapshot can no longer be read as its first page read it; start again without cursor"),
+      501: NOT_KEPT,
       503: UNAVAILABLE,
     },
   },
@@ -251,6 +274,7 @@ export const ROUTES: readonly Route[] = [
       200: { description: 'one click: counted, a duplicate, or bot_filtered; a batch: one result per item', schema: eitherOf('ClickResult', 'ClickBatchResult'), headers: ['Idempotent-Replayed'] },
       ...batchErrors('the campaign had not started at the click time'),
       503: UNAVAILABLE,
+      507: DISK_FULL,
     },
   },
   {
@@ -261,7 +285,7 @@ export const ROUTES: readonly Route[] = [
     scope: 'read',
     handle: (h) => h.analytics.campaign,
     query: analyticsQuerySchema,
-    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 503: UNAVAILABLE },
+    answers: { 200: { description: 'the figures', schema: 'Analytics' }, 400: INVALID, 404: NOT_FOUND, 501: NOT_KEPT, 503: UNAVAILABLE },
   },
   {
     method: 'get',
@@ -272,9 +296,10 @@ export const ROUTES: readonly Route[] = [
     handle: (h) => h.analytics.timeseries,
     query: timeseriesQuerySchema,
     answers: {
-      200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries' },
+      200: { description: 'the buckets (text/csv with format=csv or Accept: text/csv)', schema: 'TimeSeries', alternatives: ['text/csv'] },
       400: INVALID,
       404: NOT_FOUND,
+      501: NOT_KEPT,
       503: UNAVAILABLE,
     },
   },
@@ -314,7 +339,7 @@ export const ROUTES: readonly Route[] = [
     scope: 'admin',
     handle: (h) => h.keys?.create,
     body: createKeySchema,
-    answers: { 201: { description: 'the key, with its secret in `key`', schema: { ...KEY, required: [...KEY.required, 'key', 'message'], properties: { ...KEY.properties, key: { type: 'string' }, message: { type: 'string' } } } }, 400: INVALID },
+    answers: { 201: { description: 'the key, with its secret in `key`', headers: ['Location'], schema: { ...KEY, required: [...KEY.required, 'key', 'message'], properties: { ...KEY.properties, key: { type: 'string' }, message: { type: 'string' } } } }, 400: INVALID },
   },
   {
     method: 'get',
@@ -343,7 +368,7 @@ export const ROUTES: readonly Route[] = [
     bodyCampaigns: true,
     handle: (h) => h.beacons?.create,
     body: createBeaconSchema,
-    answers: { 201: { description: 'the URL', schema: { type: 'object', required: ['url', 'expires_at'], properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } }, 400: INVALID },
+    answers: { 201: { description: 'the URL', headers: ['Location'], schema: { type: 'object', required: ['url', 'expires_at'], properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } }, 400: INVALID },
   },
   {
     method: 'get',
@@ -352,10 +377,11 @@ export const ROUTES: readonly Route[] = [
     tag: 'api',
     scope: 'public',
     handle: (h) => h.beacons?.fire,
+    query: beaconQuerySchema,
     answers: {
       204: { description: 'counted, a duplicate or a bot (X-Beacon-Outcome says which; Idempotent-Replayed: true when a beacon with an id was fired before)', headers: ['X-Beacon-Outcome', 'Idempotent-Replayed'] },
       200: { description: 'with format=gif: a 43-byte transparent GIF', type: 'image/gif' },
-      302: { description: 'a click beacon with a redirect', headers: ['Location'] },
+      302: { description: 'a click beacon with a redirect (and a one-line text naming it)', type: 'text/plain', headers: ['Location'] },
       403: BEACON_REFUSED,
       404: NOT_FOUND,
       429: LIMITED,
@@ -368,7 +394,8 @@ export const ROUTES: readonly Route[] = [
     tag: 'api',
     scope: 'public',
     handle: (h) => h.beacons?.fire,
-    answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', headers: ['Location'] }, 403: BEACON_REFUSED, 404: NOT_FOUND, 429: LIMITED },
+    query: beaconQuerySchema,
+    answers: { 204: { description: 'as GET', headers: ['X-Beacon-Outcome'] }, 302: { description: 'as GET', type: 'text/plain', headers: ['Location'] }, 403: BEACON_REFUSED, 404: NOT_FOUND, 429: LIMITED },
   },
   {
     method: 'get',
@@ -377,6 +404,7 @@ export const ROUTES: readonly Route[] = [
     tag: 'operations',
     scope: 'admin',
     handle: (h) => h.ops.metrics,
+    anyQuery: true,
     answers: { 200: { description: 'metrics', type: 'text/plain' } },
   },
   {
@@ -453,6 +481,7 @@ export const ROUTES: readonly Route[] = [
     scope: 'admin',
     tokenInQuery: true,
     handle: (h) => h.debug?.page,
+    query: pageTokenSchema,
     answers: { 200: { description: 'a self-contained HTML page', type: 'text/html' }, 401: UNAUTHORIZED },
   },
   {

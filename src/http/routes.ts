@@ -1,4 +1,6 @@
 import Router from '@koa/router';
+import type { JSONSchemaType } from 'ajv';
+import type { Middleware } from 'koa';
 import type { Registry } from 'prom-client';
 import type { KeyRing } from '../auth/keys.js';
 import type { Counter } from '../counter.js';
@@ -22,7 +24,8 @@ import { keyHandlers } from './keys.js';
 import type { LiveFigures } from './live.js';
 import { openApiHandler } from './openapi.js';
 import { opsHandlers } from './ops.js';
-import { ROUTES, type Handlers } from './route-table.js';
+import { ROUTES, type Handlers, type Route } from './route-table.js';
+import { compile, NO_QUERY, valid } from './validate.js';
 
 export interface RouteDeps {
   readonly counter: Counter;
@@ -69,6 +72,7 @@ export function router(deps: RouteDeps): Router {
     const guard = deps.auth.guard(route);
     const chain = [
       ...(guard === undefined ? [] : [guard]),
+      ...(route.anyQuery === true ? [] : [queryCheck(route)]),
       ...(route.body === undefined ? [] : [json]),
       ...(route.bodyCampaigns === true ? [bodyCampaigns] : []),
       handle,
@@ -76,6 +80,18 @@ export function router(deps: RouteDeps): Router {
     router[route.method](route.path.replace(/\{(\w+)\}/g, ':$1'), ...chain);
   }
   return router;
+}
+
+/**
+ * Validates a route's query string against its schema (no parameter at all when it has none), the
+ * one check every route's query goes through; the handler reads the result with `queryOf`.
+ */
+function queryCheck(route: Route): Middleware {
+  const validate = compile((route.query ?? NO_QUERY) as JSONSchemaType<Record<string, unknown>>);
+  return (ctx, next) => {
+    ctx.state.query = valid(validate, { ...ctx.query }, 'query');
+    return next();
+  };
 }
 
 function buildHandlers(deps: RouteDeps): Handlers {
@@ -91,7 +107,7 @@ function buildHandlers(deps: RouteDeps): Handlers {
     dashboard: dashboardHandlers(),
     debug: deps.inspector === undefined ? undefined : debugHandlers(deps.inspector, deps.counter),
     admin: deps.redisAdmin === undefined ? undefined : adminHandlers(deps.redisAdmin),
-    keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys),
+    keys: deps.keys === undefined ? undefined : keyHandlers(deps.keys, () => deps.counter.analytics.now()),
     beacons:
       deps.beaconSecret === undefined
         ? undefined

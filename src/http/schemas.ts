@@ -46,6 +46,9 @@ export const impressionSchema: JSONSchemaType<ImpressionBody> = {
   },
 };
 
+/** `limit` of every paged list: 1–1000 written without leading zeros. */
+const PAGE_LIMIT = { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$', nullable: true, description: '1–1000, default 100' } as const;
+
 export interface ListCampaignsQuery {
   limit?: string;
   cursor?: string;
@@ -60,7 +63,7 @@ export const listCampaignsSchema: JSONSchemaType<SearchCampaignsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true },
+    limit: PAGE_LIMIT,
     cursor: cursorParam,
     q: { type: 'string', minLength: 1, maxLength: 200, nullable: true, description: 'only campaigns whose name contains this, ignoring case' },
     include: {
@@ -75,7 +78,6 @@ export const listCampaignsSchema: JSONSchemaType<SearchCampaignsQuery> = {
 export const validators = {
   createCampaign: compile(createCampaignSchema),
   impression: compile(impressionSchema),
-  listCampaigns: compile(listCampaignsSchema),
 };
 
 // ---- Ads, clicks and analytics -----------------------------------------------------------------
@@ -128,7 +130,7 @@ export const pageQuerySchema: JSONSchemaType<ListCampaignsQuery> = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true, description: '1–1000, default 100' },
+    limit: PAGE_LIMIT,
     cursor: cursorParam,
   },
 };
@@ -171,7 +173,7 @@ export const adsAnalyticsQuerySchema: JSONSchemaType<AdsAnalyticsQuery> = {
     from: range.from,
     to: range.to,
     campaign_id: { ...id, nullable: true, description: "rank one campaign's ads only" },
-    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', nullable: true, description: '1–1000, default 100' },
+    limit: PAGE_LIMIT,
     cursor: cursorParam,
   },
 };
@@ -199,8 +201,4 @@ export const timeseriesQuerySchema: JSONSchemaType<TimeseriesQuery> = {
 export const analyticsValidators = {
   createAd: compile(createAdSchema),
   click: compile(clickSchema),
-  page: compile(pageQuerySchema),
-  analytics: compile(analyticsQuerySchema),
-  adsAnalytics: compile(adsAnalyticsQuerySchema),
-  timeseries: compile(timeseriesQuerySchema),
 };

@@ -19,6 +19,14 @@ const FORMAT_RULES: Record<string, string> = {
 
 export type Validator<T> = ValidateFunction<T>;
 
+/** The query schema of a route that takes no query parameter: any one is refused. */
+export const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+/** The query string a route's schema accepted (the router validates it before the handler runs). */
+export function queryOf<T>(ctx: { state: Record<string, unknown> }): T {
+  return ctx.state.query as T;
+}
+
 export function compile<T>(schema: JSONSchemaType<T>): Validator<T> {
   return ajv.compile(schema);
 }
@@ -30,16 +38,25 @@ export function valid<T>(validate: Validator<T>, value: unknown, where = 'body')
   throw new ValidationError(describe(validate.errors?.[0], where));
 }
 
-/** The first validation error as one sentence, e.g. `unknown field "x" in body`. */
+/**
+ * The first validation error as one sentence: body fields are `field "x"` (`unknown field "x" in
+ * body`), query parameters `query "x"` (`unknown query "x"`), whichever route answers.
+ */
 export function describe(error: ErrorObject | undefined, where: string): string {
   if (error === undefined) return `invalid ${where}`;
-  const field = error.instancePath ? `field "${error.instancePath.slice(1).replaceAll('/', '.')}"` : where;
+  const inQuery = where === 'query';
+  const name = (n: string): string => (inQuery ? `query "${n}"` : `field "${n}"`);
+  const field = error.instancePath ? name(error.instancePath.slice(1).replaceAll('/', '.')) : where;
   switch (error.keyword) {
     case 'additionalProperty':
-    case 'additionalProperties':
-      return `unknown field "${(error.params as { additionalProperty: string }).additionalProperty}" in ${where}`;
-    case 'required':
-      return `missing field "${(error.params as { missingProperty: string }).missingProperty}" in ${where}`;
+    case 'additionalProperties': {
+      const unknown = (error.params as { additionalProperty: string }).additionalProperty;
+      return inQuery ? `unknown query "${unknown}"` : `unknown field "${unknown}" in ${where}`;
+    }
+    case 'required': {
+      const missing = (error.params as { missingProperty: string }).missingProperty;
+      return inQuery ? `missing query "${missing}"` : `missing field "${missing}" in ${where}`;
+    }
     case 'type':
       return `${field} must be ${article((error.params as { type: string }).type)}`;
     case 'minLength':

@@ -8,7 +8,7 @@ import { writeFully, type DiskFile } from './fs.js';
 /**
  * Snapshot file layout: frames (see frames.ts) whose payload starts with a kind byte:
  * `H` header JSON, then per campaign a `C` JSON description followed by one `B` frame per array it
- * names (windows ring, dedupe shards, idempotency shards), and a final `E` frame carrying the count of
+ * names (an older file's windows ring, dedupe shards, idempotency shards), and a final `E` frame carrying the count of
  * campaigns and (from version 2) the crc32 of every payload and the length of every byte before it. A file without a valid
  * `E` frame is incomplete or damaged and is never loaded.
  */
@@ -72,6 +72,7 @@ export class SnapshotWriter {
       ...(image.analytics && { analytics: true }),
     };
     await this.json(KIND.campaign, meta);
+    // A campaign captures its trailing sums without a ring now; an older image that has one is written as it was.
     if (image.windows.ring) await this.blob(image.windows.ring);
     for (const s of image.dedupe.shards) await this.shard(s);
     if (image.idempotency) {

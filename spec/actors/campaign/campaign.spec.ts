@@ -1,10 +1,13 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { createActor } from 'xstate';
-import { answerInflight, campaignLogic, IDEMPOTENCY_TTL_MS, type CampaignSnapshot } from '../../../actors/campaign/campaign.js';
+import { answerInflight, campaignLogic, IDEMPOTENCY_TTL_MS, newCampaignState, replayCounted, type CampaignSnapshot, type CampaignState } from '../../../actors/campaign/campaign.js';
+import { analyticsOf } from '../../../actors/campaign/campaign-analytics.js';
+import { TallyCode } from '../../../actors/counting/analytics-values.js';
 import { hash128 } from '../../../actors/counting/hash128.js';
 import type { JournalSink, Outcome, Stats } from '../../../actors/protocol.js';
-import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { CampaignAnalytics } from '../../../actors/counting/analytics.js';
+import { DedupeTable } from '../../../actors/counting/dedupe.js';
 import { campaignInfo, HOUR_MS, impression, MINUTE_MS, startCampaign, userIds, type CampaignHarness } from '../../helpers/actors.js';
 
 const START = 1_700_000_040_000; // a whole minute
@@ -228,13 +231,12 @@ describe('campaign actor', () => {
       expect(bytes - campaign.describe().bytes).to.be.at.least(1_000 * 16);
     });
 
-    it('frees its minute ring too once the day is empty', () => {
+    it('keeps its windows in the analytics minutes alone: once the day is empty they read 0 and the analytics stay', () => {
       const idle = campaign.describe().bytes;
       campaign.impressions(START, userIds(10));
-      const busy = campaign.describe().bytes;
       campaign.sweep(START + 24 * HOUR_MS, 1 << 20);
       expect(campaign.describe()).to.deep.include({ id: 'c1', total: 10, dedupeEntries: 0 });
-      expect(busy - campaign.describe().bytes).to.be.at.least(TrailingWindowsRingBytes);
+      expect(campaign.stats(START + 24 * HOUR_MS)).to.deep.include({ lastHour: 0, lastDay: 0, total: 10 });
       expect(campaign.describe().bytes).to.be.above(idle); // analytics keep the hour and day figures
     });
   });
@@ -268,11 +270,46 @@ describe('campaign actor', () => {
     });
   });
 
+  describe('replaying the journal', () => {
+    const digest = (user: string): Uint32Array => {
+      const d = new Uint32Array(4);
+      hash128(user, d);
+      return d;
+    };
+    const tally = (n: number) => new Uint8Array(3 * n).map((_, i) => (i % 3 === 2 ? TallyCode.counted : 0));
+    const figures = (state: CampaignState, at: number) => ({
+      total: state.total,
+      lastHour: state.analytics?.lastHour(at),
+      lastDay: state.analytics?.lastDay(at),
+      counted1h: state.analytics?.report(at, '1h', false).campaign.counted,
+    });
+
+    it('counts the counted facts in last_hour and last_day like total, also when their tally was lost', () => {
+      const state = newCampaignState({ info: campaignInfo('r1', { startTime: START }), ttlMs: TTL });
+      for (const u of ['u1', 'u2', 'u3']) replayCounted(state, START, digest(u));
+      state.analytics?.endReplay();
+      expect(figures(state, START)).to.deep.include({ total: 3, lastHour: 3, lastDay: 3 });
+      expect(figures(state, START + HOUR_MS)).to.deep.include({ total: 3, lastHour: 0, lastDay: 3 });
+    });
+
+    for (const order of ['tally after its facts', 'tally before its facts'] as const) {
+      it(`counts each impression once when its tally survives (${order})`, () => {
+        const state = newCampaignState({ info: campaignInfo('r2', { startTime: START }), ttlMs: TTL });
+        const facts = () => ['u1', 'u2'].forEach((u) => replayCounted(state, START, digest(u)));
+        if (order === 'tally after its facts') facts();
+        analyticsOf(state).replayTallied(START, ['ad-1'], tally(2));
+        if (order === 'tally before its facts') facts();
+        state.analytics?.endReplay();
+        expect(figures(state, START)).to.deep.equal({ total: 2, lastHour: 2, lastDay: 2, counted1h: 2 });
+      });
+    }
+  });
+
   describe('crashes (what a supervisor relies on)', () => {
     it('stops with an error, leaves its message in flight, and answerInflight rolls the impression back and answers once', () => {
       // Arrange
       campaign.impressions(START, ['u1']);
-      sinon.stub(TrailingWindows.prototype, 'add').throws(new Error('boom'));
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').throws(new Error('boom'));
       const out = new Array<Outcome>(2).fill('unavailable');
       const done = sinon.spy();
 
@@ -319,15 +356,32 @@ describe('campaign actor', () => {
 
       // Assert: u1 alone, in the minute of its arrival.
       expect(state.total).to.equal(1);
-      expect(state.windows.lastHour(arrival)).to.equal(1);
-      expect(state.windows.lastDay(arrival)).to.equal(1);
+      expect(state.analytics?.lastHour(arrival)).to.equal(1);
+      expect(state.analytics?.lastDay(arrival)).to.equal(1);
       expect(state.dedupe.has('u2', arrival)).to.equal(false);
+    });
+
+    it('keeps an impression whose commit is written in last_hour and last_day when the rest of analytics crashes after it', () => {
+      // Arrange
+      campaign.impressions(START, ['u1']);
+      sinon.stub(CampaignAnalytics.prototype, 'tallied').throws(new Error('boom'));
+
+      // Act
+      campaign.ref.send({ type: 'impressions', at: START + 1, items: [impression('c1', 'u2')], indices: [0], out: ['unavailable'], done: () => {} });
+      const state = (campaign.ref.getSnapshot() as CampaignSnapshot).context;
+      answerInflight(state);
+
+      // Assert: as counted as the journal says it is.
+      expect(state.total).to.equal(2);
+      expect(state.analytics?.lastHour(START + 1)).to.equal(2);
+      expect(state.analytics?.lastDay(START + 1)).to.equal(2);
     });
 
     it('answers a stats message that crashed with undefined, and a sweep with 0', () => {
       // Arrange
-      sinon.stub(TrailingWindows.prototype, 'lastHour').throws(new Error('boom'));
-      sinon.stub(TrailingWindows.prototype, 'compact').throws(new Error('boom'));
+      campaign.impressions(START, ['u1']);
+      sinon.stub(CampaignAnalytics.prototype, 'lastHour').throws(new Error('boom'));
+      sinon.stub(DedupeTable.prototype, 'sweep').throws(new Error('boom'));
       const statsReply = sinon.spy();
       const sweepReply = sinon.spy();
       const other = startCampaign({ id: 'c2' });
@@ -345,4 +399,3 @@ describe('campaign actor', () => {
   });
 });
 
-const TrailingWindowsRingBytes = 1_440 * 4;

@@ -1,26 +1,68 @@
 import { expect } from 'chai';
-import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { CampaignAnalytics } from '../../../actors/counting/analytics.js';
+import { DEFAULT_ANALYTICS, TallyCode } from '../../../actors/counting/analytics-values.js';
 import { MINUTE_MS } from '../../helpers/actors.js';
 
 /** A minute of 2023 (epoch minutes), far from zero. */
 const M = 28_000_000;
 const HOUR_MINUTES = 60;
 const DAY_MINUTES = 1_440;
-const RING_BYTES = DAY_MINUTES * 4;
+/** A page of 60 minute buckets of 40 bytes. */
+const PAGE_BYTES = 60 * 40;
+const KEPT_MINUTES = DEFAULT_ANALYTICS.minuteRetentionMs / MINUTE_MS;
+const EMPTY_BYTES = new CampaignAnalytics().bytes;
+
+/**
+ * `last_hour` and `last_day` as a campaign keeps them: counted minutes in its analytics' minute
+ * tier, read through the running sums.
+ */
+class Windows {
+  constructor(private analytics = new CampaignAnalytics()) {}
+
+  add(at: number, n = 1): void {
+    for (let i = 0; i < Math.abs(n); i++) {
+      if (n > 0) this.analytics.countedAt(at);
+      else this.analytics.uncount(at);
+    }
+  }
+
+  lastHour(at: number): number {
+    return this.analytics.lastHour(at);
+  }
+
+  lastDay(at: number): number {
+    return this.analytics.lastDay(at);
+  }
+
+  compact(at: number): void {
+    this.analytics.compact(at, Infinity);
+  }
+
+  /** Bytes of the minute pages (the hour buckets hold nothing for these counts). */
+  get bytes(): number {
+    return this.analytics.bytes - EMPTY_BYTES;
+  }
+
+  capture(): Windows {
+    const restored = CampaignAnalytics.restore(this.analytics.capture());
+    restored.restoreWindows(this.analytics.captureWindows());
+    return new Windows(restored);
+  }
+}
 
 /** Epoch milliseconds of millisecond `ms` within minute `minute`. */
 const at = (minute: number, ms = 0): number => minute * MINUTE_MS + ms;
 const LAST_MS = MINUTE_MS - 1;
 
-function windowsWith(...times: number[]): TrailingWindows {
-  const w = new TrailingWindows();
+function windowsWith(...times: number[]): Windows {
+  const w = new Windows();
   for (const t of times) w.add(t);
   return w;
 }
 
-describe('TrailingWindows', () => {
+describe('last hour and last day over the analytics minute tier', () => {
   it('starts empty and holds no buckets', () => {
-    const w = new TrailingWindows();
+    const w = new Windows();
     expect(w.lastHour(at(M))).to.equal(0);
     expect(w.lastDay(at(M))).to.equal(0);
     expect(w.bytes).to.equal(0);
@@ -34,7 +76,7 @@ describe('TrailingWindows', () => {
   });
 
   it('adds n impressions at once', () => {
-    const w = new TrailingWindows();
+    const w = new Windows();
     w.add(at(M), 5);
     w.add(at(M + 1), 2);
     expect(w.lastHour(at(M + 1))).to.equal(7);
@@ -90,7 +132,7 @@ describe('TrailingWindows', () => {
 
   it('agrees with a brute-force count over a random day and a half of traffic, including older adds', () => {
     // Arrange
-    const w = new TrailingWindows();
+    const w = new Windows();
     const added: { minute: number; n: number }[] = [];
     let x = 7;
     const random = (): number => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
@@ -120,7 +162,7 @@ describe('TrailingWindows', () => {
 
   it('resets both windows after a jump longer than a day, then counts afresh', () => {
     // Arrange
-    const w = new TrailingWindows();
+    const w = new Windows();
     for (let m = M; m < M + 100; m++) w.add(at(m), 3);
 
     // Act + Assert
@@ -180,35 +222,57 @@ describe('TrailingWindows', () => {
   });
 
   describe('compact', () => {
-    it('keeps the ring while the day has counts and frees it at the first millisecond the day is empty', () => {
-      // Arrange
+    it('answers 0 from the first millisecond the day is empty, and frees the minute page once the tier no longer keeps it', () => {
+      // Arrange: the tier keeps its minutes for the time series (48 hours by default).
       const w = windowsWith(at(M));
+      const freedAt = (Math.floor(M / 60) + 1) * 60 + KEPT_MINUTES - 1;
 
       // Act + Assert
       w.compact(at(M + 1_439, LAST_MS));
-      expect(w.bytes).to.equal(RING_BYTES);
+      expect(w.lastDay(at(M + 1_439, LAST_MS))).to.equal(1);
       w.compact(at(M + 1_440));
-      expect(w.bytes).to.equal(0);
       expect(w.lastHour(at(M + 1_440))).to.equal(0);
       expect(w.lastDay(at(M + 1_440))).to.equal(0);
+      w.compact(at(freedAt - 1, LAST_MS));
+      expect(w.bytes).to.equal(PAGE_BYTES);
+      w.compact(at(freedAt));
+      expect(w.bytes).to.equal(0);
+      expect(w.lastDay(at(freedAt))).to.equal(0);
     });
 
     it('leaves a compacted campaign able to count again', () => {
       const w = windowsWith(at(M));
-      w.compact(at(M + 2 * DAY_MINUTES));
+      w.compact(at(M + 3 * DAY_MINUTES));
 
-      w.add(at(M + 2 * DAY_MINUTES + 1));
+      w.add(at(M + 3 * DAY_MINUTES + 1));
 
-      expect(w.bytes).to.equal(RING_BYTES);
-      expect(w.lastHour(at(M + 2 * DAY_MINUTES + 1))).to.equal(1);
-      expect(w.lastDay(at(M + 2 * DAY_MINUTES + 1))).to.equal(1);
+      expect(w.bytes).to.equal(PAGE_BYTES);
+      expect(w.lastHour(at(M + 3 * DAY_MINUTES + 1))).to.equal(1);
+      expect(w.lastDay(at(M + 3 * DAY_MINUTES + 1))).to.equal(1);
     });
 
     it('frees nothing on a window that never counted', () => {
-      const w = new TrailingWindows();
+      const w = new Windows();
       w.compact(at(M));
       expect(w.bytes).to.equal(0);
     });
+  });
+
+  it('subtracts a minute leaving the day before another counter of a later minute recycles its page', () => {
+    // Arrange: the shortest retention (25 hours of minutes, 26 pages of an hour); one counted
+    // impression in the first minute of page P, read 1,400 minutes later.
+    const analytics = new CampaignAnalytics({ ...DEFAULT_ANALYTICS, minuteRetentionMs: 0 });
+    const w = new Windows(analytics);
+    const c = 466_700 * 60;
+    w.add(at(c));
+    expect(w.lastDay(at(c + 1_400))).to.equal(1);
+
+    // Act: a duplicate in page P + 26 takes over page P's slot.
+    analytics.impression('ad-1', at(c + 26 * 60), TallyCode.duplicate, undefined);
+
+    // Assert
+    expect(w.lastDay(at(c + 26 * 60))).to.equal(0);
+    expect(w.lastHour(at(c + 26 * 60))).to.equal(0);
   });
 
   describe('small epoch times (fake clocks start at 0)', () => {
@@ -221,7 +285,7 @@ describe('TrailingWindows', () => {
     });
 
     it('wraps the ring correctly in the first minutes after t = 0', () => {
-      const w = new TrailingWindows();
+      const w = new Windows();
       for (let m = 0; m < 3 * HOUR_MINUTES; m++) w.add(at(m));
       expect(w.lastHour(at(3 * HOUR_MINUTES - 1))).to.equal(HOUR_MINUTES);
       expect(w.lastDay(at(3 * HOUR_MINUTES - 1))).to.equal(3 * HOUR_MINUTES);
@@ -231,7 +295,7 @@ describe('TrailingWindows', () => {
   it('reads in O(1): with a million impressions in the day, a read is exact and takes microseconds', () => {
     // Arrange: impression i lands in minute M + (i mod 1440).
     const total = 1_000_000;
-    const w = new TrailingWindows();
+    const w = new Windows();
     for (let i = 0; i < total; i++) w.add(at(M + (i % DAY_MINUTES)));
     const inMinute = (k: number): number => Math.floor(total / DAY_MINUTES) + (k < total % DAY_MINUTES ? 1 : 0);
     let expectedHour = 0;
@@ -251,7 +315,7 @@ describe('TrailingWindows', () => {
 
   it('restores from a captured image into an independent copy', () => {
     const original = windowsWith(at(M), at(M + 30));
-    const restored = TrailingWindows.restore(original.capture());
+    const restored = original.capture();
     original.add(at(M + 31), 10);
 
     expect(restored.lastHour(at(M + 59, LAST_MS))).to.equal(2);

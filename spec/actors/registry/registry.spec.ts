@@ -4,7 +4,7 @@ import type { CampaignRef } from '../../../actors/campaign/campaign.js';
 import { DedupeTable } from '../../../actors/counting/dedupe.js';
 import type { Impression, ImpressionsEvent } from '../../../actors/protocol.js';
 import type { DeadLetterReport } from '../../../actors/registry/registry.js';
-import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { CampaignAnalytics } from '../../../actors/counting/analytics.js';
 import { HOUR_MS, impression, MINUTE_MS, startRegistry, userIds, type RegistryHarness } from '../../helpers/actors.js';
 
 const TTL = HOUR_MS;
@@ -261,7 +261,7 @@ describe('registry actor', () => {
       h.create('b');
       h.ingest(T0, [a('u1'), a('u2')]);
       const crashed = h.campaignActor('a');
-      const add = sinon.stub(TrailingWindows.prototype, 'add').callThrough();
+      const add = sinon.stub(CampaignAnalytics.prototype, 'countedAt').callThrough();
       add.onFirstCall().throws(new Error('boom'));
 
       // Act
@@ -314,7 +314,7 @@ describe('registry actor', () => {
       h = startRegistry();
       h.create('a');
       h.ingest(T0, [a('u1'), a('u2')]);
-      sinon.stub(TrailingWindows.prototype, 'lastHour').callThrough().onFirstCall().throws(new Error('boom'));
+      sinon.stub(CampaignAnalytics.prototype, 'lastHour').callThrough().onFirstCall().throws(new Error('boom'));
 
       // Act
       const crashedStats = h.stats('a', T0 + 1);
@@ -346,7 +346,7 @@ describe('registry actor', () => {
       h.create('b');
       h.ingest(T0, [a('u1'), b('u1')]);
       const bActor = h.campaignActor('b');
-      sinon.stub(TrailingWindows.prototype, 'lastHour').callThrough().onFirstCall().throws(new Error('boom'));
+      sinon.stub(CampaignAnalytics.prototype, 'lastHour').callThrough().onFirstCall().throws(new Error('boom'));
 
       h.stats('a', T0);
 
@@ -360,7 +360,7 @@ describe('registry actor', () => {
 
       /** Crashes campaign `a` once per time given, each on an impression of a new user. */
       function crashAt(...times: number[]): void {
-        const add = sinon.stub(TrailingWindows.prototype, 'add').throws(new Error('boom'));
+        const add = sinon.stub(CampaignAnalytics.prototype, 'countedAt').throws(new Error('boom'));
         times.forEach((t, i) => h.record(t, 'a', `crash-${t}-${i}`));
         add.restore();
       }
@@ -373,7 +373,7 @@ describe('registry actor', () => {
 
       it('stops a campaign after more than maxRestarts within windowMs, answering unavailable with retryAfterMs', () => {
         // Arrange
-        const add = sinon.stub(TrailingWindows.prototype, 'add').throws(new Error('boom'));
+        const add = sinon.stub(CampaignAnalytics.prototype, 'countedAt').throws(new Error('boom'));
         h.record(2_000, 'a', 'x1');
         h.record(3_000, 'a', 'x2');
 
@@ -449,7 +449,7 @@ describe('registry actor', () => {
       const deadLetters: DeadLetterReport[] = [];
       h.registry.on('dead_letter', (r) => deadLetters.push(r));
       h.create('a');
-      const add = sinon.stub(TrailingWindows.prototype, 'add').throws(new Error('poison'));
+      const add = sinon.stub(CampaignAnalytics.prototype, 'countedAt').throws(new Error('poison'));
 
       // Act
       const first = h.record(T0, 'a', 'p');

@@ -2,12 +2,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import sinon from 'sinon';
 import { FileKeyStore, KEYS_FILE, KEY_POLL_MS, RedisKeyStore } from '../../../src/auth/key-store.js';
 import { KeyRing, MemoryKeyStore, ROOT_ID } from '../../../src/auth/keys.js';
 import { nodeFs, type DiskFs } from '../../../src/storage/fs.js';
-import { requireRedis, startRedis, type RedisServer } from '../../helpers/redis.js';
+import { useRedisServer } from '../../helpers/redis.js';
 
 const ROOT_KEY = 'the-operators-root-key-0123456789abcdef';
 
@@ -141,23 +140,9 @@ describe('auth/keys', () => {
   });
 
   describe('RedisKeyStore (STORE=redis)', () => {
-    let server: RedisServer;
-    const clients: Redis[] = [];
-    before(async function () {
-      requireRedis(this);
-      server = await startRedis();
-    });
-    after(async () => {
-      for (const c of clients) c.disconnect();
-      await server?.stop();
-    });
+    const { connect } = useRedisServer();
 
     it('a key made on one node works on another; a revocation reaches it within one poll (well inside 1 s)', async () => {
-      const connect = () => {
-        const c = new Redis(server.url);
-        clients.push(c);
-        return c;
-      };
       const storeB = new RedisKeyStore(connect());
       const nodeA = await new KeyRing(new RedisKeyStore(connect())).open();
       const { key, stored } = await nodeA.create({ scopes: ['write'] }, 1);

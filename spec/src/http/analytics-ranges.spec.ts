@@ -90,8 +90,8 @@ describe('analytics ranges and the /ads/analytics ranking', () => {
       expectError(await range({ to: iso(T0) }), 400, '"to" needs a "from"');
       expectError(await range({ window: '1h', from: iso(T0 - HOUR) }), 400, '"window" cannot be combined');
       expectError(await range({ window: '1h', to: iso(T0) }), 400, '"window" cannot be combined');
-      expectError(await range({ from: '2026-03-10T09:00:00' }), 400, 'field "from"', 'RFC 3339');
-      expectError(await range({ from: 'yesterday' }), 400, 'field "from"');
+      expectError(await range({ from: '2026-03-10T09:00:00' }), 400, 'query "from"', 'RFC 3339');
+      expectError(await range({ from: 'yesterday' }), 400, 'query "from"');
     });
   });
 

@@ -27,6 +27,7 @@ const MATRIX: readonly [string, unknown, ...number[]][] = [
   ['POST /api/v1/impressions',                       { campaign_id: '{A}', user_id: 'u', ad_id: 'ad' },            401, 401, 401, 403, 200, 200, 403],
   ['POST /api/v1/campaigns/{A}/ads',                 { name: 'n', image_url: 'https://x.test/i.png', target_url: 'https://x.test/' }, 401, 401, 401, 403, 403, 201, 403],
   ['GET /api/v1/campaigns/{A}/ads',                  undefined,                                                    401, 401, 401, 200, 403, 200, 403],
+  ['GET /api/v1/campaigns/{A}/ads/{ad_id}',          undefined,                                                    401, 401, 401, 404, 403, 404, 403],
   ['GET /api/v1/ads',                                undefined,                                                    401, 401, 401, 200, 403, 200, 403],
   ['GET /api/v1/ads/analytics',                      undefined,                                                    401, 401, 401, 200, 403, 200, 403],
   ['POST /api/v1/clicks',                            { campaign_id: '{A}', ad_id: 'ad', user_id: 'u' },            401, 401, 401, 403, 200, 200, 403],

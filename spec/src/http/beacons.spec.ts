@@ -62,6 +62,16 @@ describe('signed beacons', () => {
       expect((await stats(t, campaign)).total).to.equal(1);
     });
 
+    it("takes an ad server's cache-buster `cb` unsigned and ignores it; any other parameter it does not take is a 400", async () => {
+      const path = beaconPath(SECRET, fields());
+      const busted = await fire(`${path}&cb=1733472000123`);
+      expect(busted.status).to.equal(204);
+      expect(busted.headers.get('x-beacon-outcome')).to.equal('counted');
+      const other = await fire(`${path}&cachebust=1`);
+      expectError(other, 400, 'unknown query "cachebust"');
+      expect((await stats(t, campaign)).total).to.equal(1);
+    });
+
     it('a beacon fired again with its id answers its first outcome with Idempotent-Replayed: true, impressions and clicks alike', async () => {
       const impression = beaconPath(SECRET, fields({ impressionId: 'imp-replay' }));
       const first = await fire(impression);

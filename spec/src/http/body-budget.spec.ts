@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { expect } from 'chai';
 import { BodyBudget, SMALL_BODY_BYTES } from '../../../src/http/body-budget.js';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { testAppSlot } from '../../helpers/app.js';
 import { createCampaign, expectError, impression } from '../../helpers/http.js';
 
 describe('BodyBudget', () => {
@@ -40,18 +40,17 @@ describe('body buffer budget over HTTP (fast lane and Koa share it)', () => {
   // 64 KiB: large bodies may hold 56 KiB, the last 8 KiB are kept for small ones. A stalled body
   // holds 45 KiB of it in each case.
   let budget: BodyBudget;
-  let t: TestApp;
   let campaign: string;
   const sockets: Socket[] = [];
+  const t = testAppSlot();
 
   beforeEach(async () => {
     budget = new BodyBudget(64 * 1024);
-    t = await startTestApp({ bodyLimitBytes: 60 * 1024, deps: () => ({ bodyBudget: budget }) });
+    await t.start({ bodyLimitBytes: 60 * 1024, deps: () => ({ bodyBudget: budget }) });
     campaign = await createCampaign(t);
   });
-  afterEach(async () => {
+  afterEach(() => {
     for (const s of sockets.splice(0)) s.destroy();
-    await t.close();
   });
 
   /** Sends the headers of a POST declaring `length` bytes of body, and `sent` of them; never finishes. */
@@ -77,7 +76,7 @@ describe('body buffer budget over HTTP (fast lane and Koa share it)', () => {
 
   for (const [lane, path] of [
     ['fast lane', '/api/v1/impressions'],
-    ['Koa route', '/api/v1/impressions?via=koa'],
+    ['Koa route', '/api/v1/impressions/'],
   ]) {
     it(`${lane}: a large body that does not fit → 503 with Retry-After and Connection: close; a small one is still served`, async () => {
       await stall(path, 45 * 1024, 10);

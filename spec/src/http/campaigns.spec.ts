@@ -245,15 +245,15 @@ describe('campaigns API', () => {
       expect((await t.request('GET', `${API}/campaigns?limit=1`)).body.campaigns[0], 'no figures unless asked').to.have.all.keys('id', 'name', 'start_time', 'created_at');
     });
 
-    it(`with include=figures: lists ${FIGURES_PAGE} campaigns a page at most, whatever the limit`, async () => {
+    it(`with include=figures: lists ${FIGURES_PAGE} campaigns a page at most (a larger limit is a 400), and the default page is ${FIGURES_PAGE}`, async () => {
       for (let i = 0; i <= FIGURES_PAGE; i++) await t.counter.campaigns.create({ name: `c${i}` });
-      const first = await t.request('GET', `${API}/campaigns?include=figures&limit=1000`);
+      const first = await t.request('GET', `${API}/campaigns?include=figures`);
       expect(first.body.campaigns).to.have.length(FIGURES_PAGE);
-      const rest = await t.request('GET', `${API}/campaigns?include=figures&limit=1000&cursor=${first.body.next_cursor as string}`);
+      const rest = await t.request('GET', `${API}/campaigns?include=figures&limit=${FIGURES_PAGE}&cursor=${first.body.next_cursor as string}`);
       expect(rest.body.campaigns.map((c: { name: string }) => c.name)).to.deep.equal([`c${FIGURES_PAGE}`]);
       expect(rest.body.next_cursor).to.equal(null);
-      expect((await t.request('GET', `${API}/campaigns?include=figures&limit=${FIGURES_PAGE - 1}`)).body.campaigns).to.have.length(FIGURES_PAGE - 1);
-      expect((await t.request('GET', `${API}/campaigns?limit=1000`)).body.campaigns, 'without figures').to.have.length(FIGURES_PAGE + 1);
+      expectError(await t.request('GET', `${API}/campaigns?include=figures&limit=${FIGURES_PAGE + 1}`), 400, `"limit" must be at most ${FIGURES_PAGE} with include=figures`);
+      expect((await t.request('GET', `${API}/campaigns?limit=${FIGURES_PAGE + 1}`)).body.campaigns, 'without figures').to.have.length(FIGURES_PAGE + 1);
     });
 
     it('rejects include other than figures with 400 naming include', async () => {

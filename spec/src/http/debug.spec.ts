@@ -3,7 +3,7 @@ import sinon from 'sinon';
 import { MAX_WATCHERS } from '../../../src/http/debug.js';
 import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
 import { Inspector } from '../../../src/inspector.js';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { startTestApp, useTestApp, type TestApp } from '../../helpers/app.js';
 import { createCampaign, expectError, impression, postImpression } from '../../helpers/http.js';
 import { openSse, until, type SseClient } from '../../helpers/sse.js';
 
@@ -41,11 +41,7 @@ describe('inspector HTTP (/debug)', () => {
   });
 
   describe('when off (the default)', () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp();
-    });
-    after(() => t.close());
+    const t = useTestApp({}, 'suite');
 
     it('serves none of its routes', async () => {
       for (const path of ['/debug/', '/debug/actors', '/debug/events']) expectError(await t.request('GET', path), 404);

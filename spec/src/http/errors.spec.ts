@@ -1,22 +1,18 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { TrailingWindows } from '../../../actors/counting/windows.js';
+import { CampaignAnalytics } from '../../../actors/counting/analytics.js';
 import type { SupervisionReport } from '../../../actors/registry/registry.js';
 import { Campaigns } from '../../../src/use-cases/campaigns.js';
 import { Impressions } from '../../../src/use-cases/impressions.js';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { testAppSlot } from '../../helpers/app.js';
 import { API, createCampaign, expectError, impression, postImpression, rawRequest, stats } from '../../helpers/http.js';
 
 describe('errors', () => {
-  let t: TestApp;
-  afterEach(async () => {
-    sinon.restore();
-    await t?.close();
-  });
+  const t = testAppSlot();
 
   describe('request bodies', () => {
     beforeEach(async () => {
-      t = await startTestApp({ bodyLimitBytes: 2048 });
+      await t.start({ bodyLimitBytes: 2048 });
     });
 
     for (const text of ['{"campaign_id":', '{campaign_id: "x"}', "{'a':1}", '{"a":1,}', 'nope']) {
@@ -90,7 +86,7 @@ describe('errors', () => {
 
   describe('routing', () => {
     beforeEach(async () => {
-      t = await startTestApp();
+      await t.start();
     });
 
     for (const path of ['/nope', `${API}`, `${API}/nope`, '/api/v2/campaigns', `${API}/campaigns/x/stats/more`]) {
@@ -120,7 +116,7 @@ describe('errors', () => {
 
   describe('server errors', () => {
     beforeEach(async () => {
-      t = await startTestApp();
+      await t.start();
     });
 
     it('answers 500 without internal text when a handler throws', async () => {
@@ -160,14 +156,14 @@ describe('errors', () => {
     let reports: SupervisionReport[];
     beforeEach(async () => {
       reports = [];
-      t = await startTestApp({ onSupervision: (r) => reports.push(r) });
+      await t.start({ onSupervision: (r) => reports.push(r) });
     });
 
     it('answers 503 with Retry-After for that impression, then keeps serving with its counts intact', async () => {
       const id = await createCampaign(t);
       for (const u of ['u1', 'u2', 'u3']) await postImpression(t, impression(id, u));
 
-      sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('secret crash')).callThrough();
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('secret crash')).callThrough();
       const crashed = await postImpression(t, impression(id, 'u4'));
       expectError(crashed, 503);
       expect(crashed.body.error).not.to.include('secret');
@@ -183,7 +179,7 @@ describe('errors', () => {
 
     it('counts the retry of an impression it answered 503 ("not counted, retry shortly")', async () => {
       const id = await createCampaign(t);
-      sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('boom')).callThrough();
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('boom')).callThrough();
       const crashed = await postImpression(t, impression(id, 'u1'));
       expectError(crashed, 503, 'retry');
       const retry = await postImpression(t, impression(id, 'u1'));
@@ -195,7 +191,7 @@ describe('errors', () => {
     it('answers only the crashed campaign\'s items 503 in a batch; the others count', async () => {
       const a = await createCampaign(t, { name: 'a' });
       const b = await createCampaign(t, { name: 'b' });
-      sinon.stub(TrailingWindows.prototype, 'add').onFirstCall().throws(new Error('secret crash')).callThrough();
+      sinon.stub(CampaignAnalytics.prototype, 'countedAt').onFirstCall().throws(new Error('secret crash')).callThrough();
       const res = await postImpression(t, [impression(a, 'u1'), impression(b, 'u1'), impression('ghost', 'u1'), impression(b, 'u2')]);
       expect(res.status).to.equal(200);
       expect(res.body.results[0].code).to.equal(503);

@@ -1,21 +1,17 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { testAppSlot } from '../../helpers/app.js';
 import { createCampaign, expectError, impression, postImpression, stats } from '../../helpers/http.js';
 
 const HOUR = 3_600_000;
 const FIELDS = ['campaign_id', 'user_id', 'ad_id'] as const;
 
 describe('impressions API', () => {
-  let t: TestApp;
-  afterEach(async () => {
-    sinon.restore();
-    await t?.close();
-  });
+  const t = testAppSlot();
 
   describe('POST /impressions (one impression)', () => {
     beforeEach(async () => {
-      t = await startTestApp();
+      await t.start();
     });
 
     it('answers counted: true for a first impression and counted: false for a repeat of the user', async () => {
@@ -141,7 +137,7 @@ describe('impressions API', () => {
 
     beforeEach(async () => {
       clock = sinon.useFakeTimers({ now: T0, toFake: ['Date'] });
-      t = await startTestApp({ ttlMs: HOUR });
+      await t.start({ ttlMs: HOUR });
       id = await createCampaign(t);
     });
     afterEach(() => clock.restore());
@@ -195,7 +191,7 @@ describe('impressions API', () => {
 
     it('honours a short configured TTL on both sides', async () => {
       await t.close();
-      t = await startTestApp({ ttlMs: 500 });
+      await t.start({ ttlMs: 500 });
       id = await createCampaign(t);
       expect(await counted('u1')).to.equal(true);
       clock.setSystemTime(T0 + 499);
@@ -207,7 +203,7 @@ describe('impressions API', () => {
 
   describe('batches (an array body)', () => {
     beforeEach(async () => {
-      t = await startTestApp({ batchLimit: 5 });
+      await t.start({ batchLimit: 5 });
     });
 
     it('answers one result per item, in order, with counted / duplicates / rejected totals', async () => {
@@ -335,7 +331,7 @@ describe('impressions API', () => {
 
     it('keeps the default limit of 10,000 when none is configured', async () => {
       await t.close();
-      t = await startTestApp();
+      await t.start();
       const a = await createCampaign(t);
       const ok = await postImpression(t, Array.from({ length: 10_000 }, (_, i) => impression(a, `u${i}`)));
       expect(ok.status).to.equal(200);
@@ -346,7 +342,7 @@ describe('impressions API', () => {
   });
   describe('text that is not well-formed Unicode', () => {
     beforeEach(async () => {
-      t = await startTestApp();
+      await t.start();
     });
     const withBytes = (before: string, bytes: number[], after: string) => Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
 

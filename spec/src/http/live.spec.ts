@@ -2,19 +2,19 @@ import { expect } from 'chai';
 import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
 import { MAX_LIVE_STREAMS, type LiveFigures } from '../../../src/http/live.js';
 import { Metrics } from '../../../src/metrics.js';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { testAppSlot } from '../../helpers/app.js';
 import { API, createCampaign, expectError, impression, postImpression } from '../../helpers/http.js';
 import { openSse, until, type SseClient } from '../../helpers/sse.js';
 
 const ROOT = 'root-key-for-the-live-spec-0123456789abc';
 
 describe('live figures (GET /api/v1/campaigns/{id}/events)', () => {
-  let t: TestApp;
   let live: LiveFigures;
   let metrics: Metrics;
   const streams: SseClient[] = [];
+  const t = testAppSlot();
   beforeEach(async () => {
-    t = await startTestApp({
+    await t.start({
       key: ROOT,
       deps: (_system, counter) => {
         metrics = new Metrics({ source: counter.campaigns, processMetrics: false });
@@ -23,9 +23,8 @@ describe('live figures (GET /api/v1/campaigns/{id}/events)', () => {
     });
     live = t.live;
   });
-  afterEach(async () => {
+  afterEach(() => {
     for (const s of streams.splice(0)) s.close();
-    await t.close();
   });
 
   const open = async (id: string, token = ROOT): Promise<SseClient> => {

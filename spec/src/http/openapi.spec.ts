@@ -82,7 +82,7 @@ describe('OpenAPI document (GET /api/v1/openapi.json)', () => {
     expect(doc.components.schemas.Impression.required).to.deep.equal(['campaign_id', 'user_id', 'ad_id']);
     const list = doc.paths['/api/v1/campaigns'].get.parameters.filter((p: any) => p.in === 'query');
     expect(list.map((p: any) => p.name)).to.deep.equal(['limit', 'cursor', 'q', 'include']);
-    expect(list[0].schema).to.deep.equal({ type: 'string', pattern: '^[1-9][0-9]{0,3}$' });
+    expect(list[0].schema).to.deep.equal({ type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$' });
     const events = doc.paths['/debug/events'].get.parameters.filter((p: any) => p.in === 'query');
     expect(events.map((p: any) => p.name)).to.deep.equal(['actor', 'type', 'redact', 'token']);
   });

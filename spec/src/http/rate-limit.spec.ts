@@ -1,12 +1,11 @@
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import sinon from 'sinon';
 import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
 import { beaconPath } from '../../../src/http/beacons.js';
 import { parseRate, RateLimits, type RateLimitConfig } from '../../../src/http/rate-limit.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { API, LONG_AGO, createCampaign, expectError } from '../../helpers/http.js';
-import { requireRedis, startRedis, type RedisServer } from '../../helpers/redis.js';
+import { useRedisServer } from '../../helpers/redis.js';
 
 const ADMIN_KEY = 'rate-limit-admin-key-0123456789abcdefgh';
 const SECRET = 'rate-limit-beacon-secret-0123456789abcd';
@@ -103,23 +102,10 @@ describe('rate limits', () => {
   });
 
   describe('across two nodes (STORE=redis)', () => {
-    let server: RedisServer;
-    const clients: Redis[] = [];
-    before(async function () {
-      requireRedis(this);
-      server = await startRedis();
-    });
-    after(async () => {
-      for (const c of clients) c.disconnect();
-      await server?.stop();
-    });
+    const { connect } = useRedisServer();
 
     it('one allowance for a key whichever node it calls', async () => {
-      const node = () => {
-        const c = new Redis(server.url);
-        clients.push(c);
-        return new RateLimits({ write: { points: 3, seconds: 3600 } }, c);
-      };
+      const node = () => new RateLimits({ write: { points: 3, seconds: 3600 } }, connect());
       const a = node();
       const b = node();
       await a.take('write', 'key-1');

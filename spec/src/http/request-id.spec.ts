@@ -1,15 +1,11 @@
 import { expect } from 'chai';
-import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { useTestApp } from '../../helpers/app.js';
 import { API } from '../../helpers/http.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('request ids (X-Request-Id)', () => {
-  let t: TestApp;
-  before(async () => {
-    t = await startTestApp();
-  });
-  after(() => t.close());
+  const t = useTestApp({}, 'suite');
 
   it('makes a new one when none is sent, different per request', async () => {
     const a = (await t.request('GET', '/healthz')).headers.get('x-request-id');

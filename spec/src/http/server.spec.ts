@@ -123,29 +123,20 @@ describe('http server bounds', () => {
   });
 
   describe('timeouts (Node measures them on its own clock, so these run on short real ones)', () => {
-    it('headers that do not arrive within HEADERS_TIMEOUT → 408 and the connection closed', async () => {
-      await start({ headersTimeoutMs: 150, requestTimeoutMs: 10_000 });
-      const c = await client();
-      c.socket.write('POST / HTTP/1.1\r\nHost: x\r\n');
-      await until(c.closed, 3000, 'the connection to close');
-      expectJsonError(c.received(), 408, 'HEADERS_TIMEOUT');
-    });
-
-    it('a body that does not arrive within REQUEST_TIMEOUT → 408 and the connection closed', async () => {
-      await start({ headersTimeoutMs: 150, requestTimeoutMs: 300 });
-      const c = await client();
-      c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
-      await until(c.closed, 3000, 'the connection to close');
-      expectJsonError(c.received(), 408, 'REQUEST_TIMEOUT');
-    });
-
-    it('a request that arrives in time is served', async () => {
-      await start({ headersTimeoutMs: 150, requestTimeoutMs: 300 });
-      const c = await client();
-      c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789');
-      await until(c.closed, 3000, 'the connection to close');
-      expect(parse(c.received()).status).to.equal(200);
-    });
+    const cases: [string, Partial<ServerLimits>, string, (received: string) => void][] = [
+      ['headers that do not arrive within HEADERS_TIMEOUT → 408 and the connection closed', { requestTimeoutMs: 10_000 }, 'POST / HTTP/1.1\r\nHost: x\r\n', (r) => expectJsonError(r, 408, 'HEADERS_TIMEOUT')],
+      ['a body that does not arrive within REQUEST_TIMEOUT → 408 and the connection closed', { requestTimeoutMs: 300 }, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789', (r) => expectJsonError(r, 408, 'REQUEST_TIMEOUT')],
+      ['a request that arrives in time is served', { requestTimeoutMs: 300 }, 'POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789', (r) => expect(parse(r).status).to.equal(200)],
+    ];
+    for (const [name, limits, request, check] of cases) {
+      it(name, async () => {
+        await start({ headersTimeoutMs: 150, ...limits });
+        const c = await client();
+        c.socket.write(request);
+        await until(c.closed, 3000, 'the connection to close');
+        check(c.received());
+      });
+    }
   });
 
   describe('MAX_CONNECTIONS', () => {

@@ -15,6 +15,19 @@ const COUNTED = 2;
 const REMEMBERED = 3;
 
 /** The error `admit()` refuses new writes with, or undefined when it takes them. */
+/**
+ * Waits for the journal to turn unhealthy with `code` and refuse new writes with `refusal`; `durable`
+ * is the wait for what it held, `acked()` whether that wait has ended.
+ */
+async function failing(journal: Journal, code: string, refusal: new (...args: never[]) => Error): Promise<{ durable: Promise<unknown>; acked: () => boolean }> {
+  let acked = false;
+  const durable = journal.durable().then(() => (acked = true));
+  await eventually(() => !journal.health.ok, 'the journal to turn unhealthy');
+  expect(journal.health).to.include({ ok: false, code });
+  expect(admitError(journal)).to.be.instanceOf(refusal);
+  return { durable, acked: () => acked };
+}
+
 function admitError(journal: Journal): unknown {
   try {
     journal.admit();
@@ -306,15 +319,11 @@ describe('storage/Journal', () => {
       const full = fs.inject({ op: 'writev', error: 'ENOSPC' });
       journal.counted('c1', T0 + 1, digestOf('u1'));
       journal.counted('c2', T0 + 1, digestOf('u2'));
-      let acked = false;
-      const durable = journal.durable().then(() => (acked = true));
-      await eventually(() => !health(journal).ok, 'the journal to turn unhealthy');
-      expect(health(journal)).to.include({ ok: false, code: 'ENOSPC' });
-      expect(admitError(journal)).to.be.instanceOf(InsufficientStorageError);
+      const { durable, acked } = await failing(journal, 'ENOSPC', InsufficientStorageError);
       expect((admitError(journal) as InsufficientStorageError).status).to.equal(507);
       expect(errors).to.have.length(1);
       await clock.tickAsync(999);
-      expect(acked, 'nothing acknowledged while the disk is full').to.equal(false);
+      expect(acked(), 'nothing acknowledged while the disk is full').to.equal(false);
       const writes = fs.calls.filter((c) => c.op === 'writev').length;
       await clock.tickAsync(1);
       await eventually(() => fs.calls.filter((c) => c.op === 'writev').length > writes && !health(journal).ok, 'the retry to fail again while the disk is full');
@@ -336,12 +345,8 @@ describe('storage/Journal', () => {
       await journal.durable();
       fs.inject({ op: 'datasync', error: 'EIO', times: 1 });
       journal.counted('c1', T0 + 1, digestOf('unsynced'));
-      let acked = false;
-      const durable = journal.durable().then(() => (acked = true));
-      await eventually(() => !health(journal).ok, 'the journal to turn unhealthy');
-      expect(health(journal)).to.include({ ok: false, code: 'EIO' });
-      expect(admitError(journal)).to.be.instanceOf(UnavailableError);
-      expect(acked).to.equal(false);
+      const { durable, acked } = await failing(journal, 'EIO', UnavailableError);
+      expect(acked()).to.equal(false);
       await clock.tickAsync(1000);
       await durable;
       expect(await segments(dir)).to.deep.equal([segmentName(1), segmentName(2)]);

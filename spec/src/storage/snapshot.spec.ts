@@ -2,32 +2,18 @@ import { expect } from 'chai';
 import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import { captureState, countImpression, newCampaignState } from '../../../actors/campaign/campaign.js';
+import { captureState, countImpression, newCampaignState, restoreCampaignState } from '../../../actors/campaign/campaign.js';
 import { DedupeTable } from '../../../actors/counting/dedupe.js';
 import type { RegistryDescription, RegistryEvent } from '../../../actors/registry/registry.js';
 import { nodeFs } from '../../../src/storage/fs.js';
 import { readSnapshot, SnapshotWriter, snapshotName } from '../../../src/storage/snapshot.js';
-import { removeTempDirs, tempDir } from '../../helpers/process.js';
-import { DAY_MS, HOUR_MS, ManualClock, T0, bootNode, listDir, segments, snapshots, users, type Node } from '../../helpers/storage.js';
+import { counted, DAY_MS, HOUR_MS, ManualClock, T0, listDir, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
 
 describe('storage/snapshot', () => {
-  let dir: string;
-  let nodes: Node[];
+  const data = useDataDir();
 
-  beforeEach(async () => {
-    dir = await tempDir();
-    nodes = [];
-  });
-  afterEach(async () => {
-    sinon.restore();
-    for (const n of nodes) await n.crash().catch(() => undefined);
-    await removeTempDirs();
-  });
-
-  async function boot(clock = new ManualClock()): Promise<Node> {
-    const node = await bootNode(dir, { clock });
-    nodes.push(node);
-    return node;
+  function boot(clock = new ManualClock()): Promise<Node> {
+    return data.boot({ clock });
   }
 
   describe('file format', () => {
@@ -59,7 +45,7 @@ describe('storage/snapshot', () => {
       const image = sampleImage();
       expect(image.total).to.equal(200);
       expect(image.idempotency).to.not.equal(undefined);
-      const path = join(dir, snapshotName(7));
+      const path = join(data.dir, snapshotName(7));
       await write(path, 7, [image, image]);
       const loaded = await read(path);
       expect(loaded.boundary).to.equal(7);
@@ -67,8 +53,44 @@ describe('storage/snapshot', () => {
       expect(loaded.campaigns[0].image).to.deep.equal(image);
     });
 
+    describe('an older snapshot whose windows are a ring of minutes (before they were read from analytics)', () => {
+      // What the older code captured for sampleImage: counted users u0..u199 at T0 + i s.
+      const times = Array.from({ length: 200 }, (_, i) => T0 + i * 1000);
+      const minuteOf = (t: number) => Math.floor(t / 60_000);
+      const head = minuteOf(T0 + 299_000);
+      function olderImage(withAnalytics: boolean) {
+        const ring = new Uint32Array(1_440);
+        for (const t of times) ring[minuteOf(t) % 1_440]++;
+        const { analytics, ...image } = sampleImage();
+        return { ...image, ...(withAnalytics && { analytics }), windows: { ring, head, hourSum: 200, daySum: 200 } };
+      }
+      const inWindow = (at: number, minutes: number) => times.filter((t) => minuteOf(t) <= minuteOf(at) && minuteOf(t) > minuteOf(at) - minutes).length;
+
+      for (const withAnalytics of [false, true]) {
+        it(`answers last_hour and last_day from its ring exactly as before, on both sides of each edge (${withAnalytics ? 'with' : 'without'} an analytics part)`, async () => {
+          // Arrange
+          const path = join(data.dir, snapshotName(3));
+          await write(path, 3, [olderImage(withAnalytics)]);
+
+          // Act
+          const loaded = (await read(path)).campaigns[0].image;
+          const state = restoreCampaignState(loaded, HOUR_MS);
+
+          // Assert
+          expect(loaded.windows.ring?.length).to.equal(1_440);
+          for (const edge of [minuteOf(T0) + 60, minuteOf(T0 + 299_000) + 60, minuteOf(T0) + 1_440, head + 1_440]) {
+            for (const at of [edge * 60_000 - 1, edge * 60_000]) {
+              expect(state.analytics?.lastHour(at), `last hour at ${at}`).to.equal(inWindow(at, 60));
+              expect(state.analytics?.lastDay(at), `last day at ${at}`).to.equal(inWindow(at, 1_440));
+            }
+          }
+          expect(captureState(state).windows.ring, 'written back without a ring').to.equal(undefined);
+        });
+      }
+    });
+
     it('refuses a snapshot without its end frame, or with a corrupt frame', async () => {
-      const path = join(dir, snapshotName(1));
+      const path = join(data.dir, snapshotName(1));
       await write(path, 1, [sampleImage()]);
       const bytes = await readFile(path);
 
@@ -88,9 +110,7 @@ describe('storage/snapshot', () => {
 
   describe('Store.snapshot and compaction', () => {
     it('is due once the journal has grown by the given bytes and by the last snapshot\'s size, and not a byte before', async () => {
-      const node = await boot();
-      await node.createCampaign('c1');
-      await node.record('c1', users(500));
+      const node = await counted(boot(), 500);
       const grown = node.store.journal.appendedBytes;
       expect(grown).to.be.above(0);
       expect(node.store.journalGrown(grown)).to.equal(true);
@@ -108,33 +128,31 @@ describe('storage/snapshot', () => {
     });
 
     it('keeps SNAPSHOT_KEEP generations, each with the journal since it, and deletes only what none of them needs', async () => {
-      const first = await boot();
-      await first.createCampaign('c1');
-      await first.record('c1', users(3));
+      const first = await counted(boot(), 3);
       await first.crash();
       const node = await boot();
       await node.record('c1', users(6));
-      const before = await segments(dir);
+      const before = await segments(data.dir);
       expect(before).to.have.length(2);
 
       const report = await node.store.snapshot(node.system.registry);
       expect(report).to.include({ campaigns: 1 });
       expect(report.bytes).to.be.above(0);
-      const after = await listDir(dir);
+      const after = await listDir(data.dir);
       expect(after.filter((n) => before.includes(n)), 'covered segments are gone').to.deep.equal([]);
-      expect(await snapshots(dir)).to.deep.equal([report.file]);
+      expect(await snapshots(data.dir)).to.deep.equal([report.file]);
       const boundary = Number(/(\d{16})/.exec(report.file)?.[1]);
-      expect(await segments(dir)).to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`]);
+      expect(await segments(data.dir)).to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`]);
 
       await node.record('c1', ['after']);
       const second = await node.store.snapshot(node.system.registry);
-      expect(await snapshots(dir), 'the previous generation is kept').to.deep.equal([report.file, second.file]);
-      expect(await segments(dir), 'with the journal since it').to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`, second.file.replace('snapshot', 'journal').replace('.bin', '.log')]);
+      expect(await snapshots(data.dir), 'the previous generation is kept').to.deep.equal([report.file, second.file]);
+      expect(await segments(data.dir), 'with the journal since it').to.deep.equal([`journal-${String(boundary).padStart(16, '0')}.log`, second.file.replace('snapshot', 'journal').replace('.bin', '.log')]);
 
       await node.record('c1', ['later']);
       const third = await node.store.snapshot(node.system.registry);
-      expect(await snapshots(dir), 'two generations by default').to.deep.equal([second.file, third.file]);
-      expect(await segments(dir)).to.deep.equal([second.file, third.file].map((f) => f.replace('snapshot', 'journal').replace('.bin', '.log')));
+      expect(await snapshots(data.dir), 'two generations by default').to.deep.equal([second.file, third.file]);
+      expect(await segments(data.dir)).to.deep.equal([second.file, third.file].map((f) => f.replace('snapshot', 'journal').replace('.bin', '.log')));
     });
 
     it('a restart from the snapshot restores totals, windows, dedupe windows and idempotency keys', async () => {
@@ -187,16 +205,14 @@ describe('storage/snapshot', () => {
     });
 
     it('does not count twice what both the snapshot and a not-yet-deleted old segment hold', async () => {
-      const node = await boot();
-      await node.createCampaign('c1');
-      await node.record('c1', users(10));
-      const [old] = await segments(dir);
-      await copyFile(join(dir, old), join(dir, 'old.keep'));
+      const node = await counted(boot(), 10);
+      const [old] = await segments(data.dir);
+      await copyFile(join(data.dir, old), join(data.dir, 'old.keep'));
       await node.store.snapshot(node.system.registry);
       await node.record('c1', users(3, 'later-'));
       await node.crash();
       // A crash between writing the snapshot and deleting what it covers leaves the old segment.
-      await copyFile(join(dir, 'old.keep'), join(dir, old));
+      await copyFile(join(data.dir, 'old.keep'), join(data.dir, old));
 
       const next = await boot();
       expect(await next.total('c1')).to.equal(13);
@@ -216,9 +232,7 @@ describe('storage/snapshot', () => {
     });
 
     it('keeps an impression acknowledged between a campaign being captured and the snapshot barrier', async () => {
-      const node = await boot();
-      await node.createCampaign('c1');
-      await node.record('c1', users(5));
+      const node = await counted(boot(), 5);
       // Another request's continuation runs right after the capture reply, before the snapshot code
       // resumes: its facts are appended after the image was taken.
       const registry = node.system.registry;
@@ -293,12 +307,11 @@ describe('storage/snapshot', () => {
       const b = node.store.snapshot(node.system.registry);
       expect(a).to.equal(b);
       await a;
-      expect(await snapshots(dir)).to.have.length(1);
+      expect(await snapshots(data.dir)).to.have.length(1);
     });
 
     it('captures a campaign suspended after crashing too often from its parked state', async () => {
-      const node = await bootNode(dir, { maxRestarts: 0 });
-      nodes.push(node);
+      const node = await data.boot({ maxRestarts: 0 });
       await node.createCampaign('c1');
       await node.record('c1', users(3));
       // Crash the campaign actor once: with no restarts allowed it is suspended, its state parked.

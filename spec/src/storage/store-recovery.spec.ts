@@ -3,8 +3,7 @@ import { readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { RecoveryRefusedError, QUARANTINE, type RecoveryMode } from '../../../src/storage/store.js';
 import { eventually, FaultyFs } from '../../helpers/faulty-fs.js';
-import { removeTempDirs, tempDir } from '../../helpers/process.js';
-import { ManualClock, T0, bootNode, listDir, readRecords, segments, snapshots, users, type Node } from '../../helpers/storage.js';
+import { counted, ManualClock, T0, listDir, readRecords, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
 
 const COUNTED = 2;
 
@@ -13,29 +12,17 @@ const COUNTED = 2;
  * survives, or that the start refuses and leaves every file as it found it.
  */
 describe('storage/Store recovery from damage', () => {
-  let dir: string;
-  let nodes: Node[];
+  const data = useDataDir('data');
 
-  beforeEach(async () => {
-    dir = join(await tempDir(), 'data');
-    nodes = [];
-  });
-  afterEach(async () => {
-    for (const n of nodes) await n.crash().catch(() => undefined);
-    await removeTempDirs();
-  });
-
-  async function boot(options: { recovery?: RecoveryMode; fs?: FaultyFs } = {}): Promise<Node> {
-    const node = await bootNode(dir, { clock: new ManualClock(T0 + 60_000), store: { recovery: options.recovery, fs: options.fs } });
-    nodes.push(node);
-    return node;
+  function boot(options: { recovery?: RecoveryMode; fs?: FaultyFs } = {}): Promise<Node> {
+    return data.boot({ clock: new ManualClock(T0 + 60_000), store: { recovery: options.recovery, fs: options.fs } });
   }
 
   /** What a directory holds, byte for byte (to show a refused start changed nothing). */
   async function fingerprint(): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
-    for (const name of await listDir(dir)) {
-      if ((await stat(join(dir, name))).isFile()) out[name] = (await readFile(join(dir, name))).toString('base64');
+    for (const name of await listDir(data.dir)) {
+      if ((await stat(join(data.dir, name))).isFile()) out[name] = (await readFile(join(data.dir, name))).toString('base64');
     }
     return out;
   }
@@ -57,7 +44,7 @@ describe('storage/Store recovery from damage', () => {
     node.clock.ms += 1000;
     await node.record('c1', users(8, 'd-'));
     await node.crash();
-    expect(await snapshots(dir)).to.have.length(2);
+    expect(await snapshots(data.dir)).to.have.length(2);
     return { c1: 26, c2: 3 };
   }
 
@@ -67,7 +54,7 @@ describe('storage/Store recovery from damage', () => {
   }
 
   async function quarantined(): Promise<string[]> {
-    return readdir(join(dir, QUARANTINE)).catch(() => []);
+    return readdir(join(data.dir, QUARANTINE)).catch(() => []);
   }
 
   async function expectRefused(): Promise<RecoveryRefusedError> {
@@ -91,14 +78,14 @@ describe('storage/Store recovery from damage', () => {
     for (const [what, damage] of damages) {
       it(what, async () => {
         const totals = await history();
-        const [older, newest] = await snapshots(dir);
-        await damage(join(dir, newest));
+        const [older, newest] = await snapshots(data.dir);
+        await damage(join(data.dir, newest));
         const node = await boot();
         expect(node.report.snapshot).to.equal(older);
         expect(node.report.missing).to.equal(0);
         expect(node.report.damaged.map((d) => d.file)).to.deep.equal([newest]);
         await expectTotals(node, totals);
-        expect(await snapshots(dir), 'moved aside, not deleted').to.deep.equal([older]);
+        expect(await snapshots(data.dir), 'moved aside, not deleted').to.deep.equal([older]);
         expect((await quarantined()).some((q) => q.startsWith(newest))).to.equal(true);
         expect(node.log.some((l) => l.level === 'error' && JSON.stringify(l.obj).includes(newest))).to.equal(true);
       });
@@ -106,8 +93,8 @@ describe('storage/Store recovery from damage', () => {
 
     it('deleted', async () => {
       const totals = await history();
-      const [older, newest] = await snapshots(dir);
-      await rm(join(dir, newest));
+      const [older, newest] = await snapshots(data.dir);
+      await rm(join(data.dir, newest));
       const node = await boot();
       expect(node.report.snapshot).to.equal(older);
       await expectTotals(node, totals);
@@ -115,8 +102,8 @@ describe('storage/Store recovery from damage', () => {
 
     it('the next snapshot after a fallback keeps the journal the fallback needed until it is verified', async () => {
       const totals = await history();
-      const [, newest] = await snapshots(dir);
-      await flip(join(dir, newest), 0.5, 1);
+      const [, newest] = await snapshots(data.dir);
+      await flip(join(data.dir, newest), 0.5, 1);
       const node = await boot();
       await node.store.snapshot(node.system.registry);
       await node.crash();
@@ -129,10 +116,10 @@ describe('storage/Store recovery from damage', () => {
   describe('damaged or missing journal', () => {
     /** The segment written after the newest snapshot, and its Counted records. */
     async function lastSegment() {
-      const names = await segments(dir);
+      const names = await segments(data.dir);
       const name = names[names.length - 1];
-      const { records } = await readRecords(join(dir, name));
-      return { name, path: join(dir, name), counted: records.filter((r) => r.type === COUNTED) };
+      const { records } = await readRecords(join(data.dir, name));
+      return { name, path: join(data.dir, name), counted: records.filter((r) => r.type === COUNTED) };
     }
 
     it('a flipped byte mid-segment: a strict start refuses naming the segment; a lenient one skips just that record and reads on', async () => {
@@ -173,13 +160,13 @@ describe('storage/Store recovery from damage', () => {
 
     it('a deleted segment between two others is a gap: refused, and lenient counts what is missing', async () => {
       const totals = await history();
-      const [older] = await snapshots(dir);
-      await rm(join(dir, (await snapshots(dir))[1]));
+      const [older] = await snapshots(data.dir);
+      await rm(join(data.dir, (await snapshots(data.dir))[1]));
       // Without the newest snapshot, the older one needs both segments written since it.
-      const names = await segments(dir);
+      const names = await segments(data.dir);
       expect(names).to.have.length(2);
-      const { records } = await readRecords(join(dir, names[0]));
-      await rm(join(dir, names[0]));
+      const { records } = await readRecords(join(data.dir, names[0]));
+      await rm(join(data.dir, names[0]));
       const refused = await expectRefused();
       expect(refused.report.missing).to.equal(records.length);
       expect(refused.report.gaps[0]).to.include({ file: names[1] });
@@ -190,16 +177,16 @@ describe('storage/Store recovery from damage', () => {
 
     it('an emptied segment between two others is a gap too', async () => {
       await history();
-      await rm(join(dir, (await snapshots(dir))[1]));
-      const names = await segments(dir);
-      await truncate(join(dir, names[0]), 0);
+      await rm(join(data.dir, (await snapshots(data.dir))[1]));
+      const names = await segments(data.dir);
+      await truncate(join(data.dir, names[0]), 0);
       const refused = await expectRefused();
       expect(refused.report.missing).to.be.above(0);
     });
 
     it('every snapshot unreadable and the journal compacted behind them: refused, nothing can be rebuilt', async () => {
       await history();
-      for (const s of await snapshots(dir)) await truncate(join(dir, s), 3);
+      for (const s of await snapshots(data.dir)) await truncate(join(data.dir, s), 3);
       const refused = await expectRefused();
       expect(refused.report.missing).to.be.above(0);
     });
@@ -238,12 +225,12 @@ describe('storage/Store recovery from damage', () => {
       const totals = await history();
       const fs = new FaultyFs();
       const node = await boot({ fs });
-      const before = await listDir(dir);
+      const before = await listDir(data.dir);
       fs.inject({ op: 'writev', file: /^snapshot-.*\.tmp$/, error: 'ENOSPC' });
       let caught: unknown;
       await node.store.snapshot(node.system.registry).catch((e: unknown) => (caught = e));
       expect((caught as { code?: string }).code).to.equal('ENOSPC');
-      const after = await listDir(dir);
+      const after = await listDir(data.dir);
       expect(after.filter((n) => n.endsWith('.tmp'))).to.deep.equal([]);
       expect(after.filter((n) => !before.includes(n)), 'at most the new segment the rotation opened').to.have.length.at.most(1);
       expect(before.filter((n) => !after.includes(n)), 'nothing removed').to.deep.equal([]);
@@ -258,12 +245,12 @@ describe('storage/Store recovery from damage', () => {
       const totals = await history();
       const fs = new FaultyFs();
       const node = await boot({ fs });
-      const before = await snapshots(dir);
+      const before = await snapshots(data.dir);
       fs.inject({ op: 'read', file: /^snapshot-\d+\.bin$/, error: 'EIO', times: 1 });
       let caught: unknown;
       await node.store.snapshot(node.system.registry).catch((e: unknown) => (caught = e));
       expect(String(caught)).to.match(/did not read back/);
-      expect(await snapshots(dir)).to.deep.equal(before);
+      expect(await snapshots(data.dir)).to.deep.equal(before);
       expect(await quarantined()).to.have.length(1);
       await node.crash();
       await expectTotals(await boot(), totals);
@@ -280,9 +267,7 @@ describe('storage/Store recovery from damage', () => {
     });
 
     it('a clean shutdown and restart sets nothing aside and logs no error (the empty newest segment is reused)', async () => {
-      const node = await boot();
-      await node.createCampaign('c1');
-      await node.record('c1', users(3));
+      const node = await counted(boot(), 3);
       await node.shutdown();
       const again = await boot();
       expect(again.report.quarantined).to.deep.equal([]);
@@ -295,9 +280,9 @@ describe('storage/Store recovery from damage', () => {
       const node = await boot();
       await node.createCampaign('c1');
       await node.shutdown();
-      const names = await segments(dir);
+      const names = await segments(data.dir);
       const newest = names[names.length - 1];
-      await writeFile(join(dir, newest), Buffer.from([40, 0, 0, 0, 9, 9, 9]));
+      await writeFile(join(data.dir, newest), Buffer.from([40, 0, 0, 0, 9, 9, 9]));
       const again = await boot();
       expect(again.report.quarantined.some((q) => q.includes(newest))).to.equal(true);
       expect((await quarantined()).some((q) => q.startsWith(newest))).to.equal(true);
@@ -305,9 +290,9 @@ describe('storage/Store recovery from damage', () => {
 
     it('leftover .tmp files from an interrupted snapshot are removed at start', async () => {
       await history();
-      await writeFile(join(dir, 'snapshot-0000000000000099.bin.tmp'), 'half');
+      await writeFile(join(data.dir, 'snapshot-0000000000000099.bin.tmp'), 'half');
       await boot();
-      expect((await listDir(dir)).filter((n) => n.endsWith('.tmp'))).to.deep.equal([]);
+      expect((await listDir(data.dir)).filter((n) => n.endsWith('.tmp'))).to.deep.equal([]);
     });
   });
 });

@@ -1,30 +1,15 @@
 import { expect } from 'chai';
 import { appendFile, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sinon from 'sinon';
 import { segmentName } from '../../../src/storage/journal.js';
 import { snapshotName } from '../../../src/storage/snapshot.js';
-import { removeTempDirs, tempDir } from '../../helpers/process.js';
-import { HOUR_MS, ManualClock, T0, bootNode, listDir, readRecords, segments, snapshots, users, type Node } from '../../helpers/storage.js';
+import { counted, HOUR_MS, ManualClock, T0, listDir, readRecords, segments, snapshots, useDataDir, users, type Node } from '../../helpers/storage.js';
 
 describe('storage/Store.open (recovery)', () => {
-  let dir: string;
-  let nodes: Node[];
+  const data = useDataDir('data');
 
-  beforeEach(async () => {
-    dir = join(await tempDir(), 'data');
-    nodes = [];
-  });
-  afterEach(async () => {
-    sinon.restore();
-    for (const n of nodes) await n.crash().catch(() => undefined);
-    await removeTempDirs();
-  });
-
-  async function boot(clock = new ManualClock()): Promise<Node> {
-    const node = await bootNode(dir, { clock });
-    nodes.push(node);
-    return node;
+  function boot(clock = new ManualClock()): Promise<Node> {
+    return data.boot({ clock });
   }
 
   /**
@@ -41,8 +26,8 @@ describe('storage/Store.open (recovery)', () => {
     clock.ms = T0 + 60_000;
     expect(await node.record('c1', users(5, 'late-'))).to.deep.equal(Array(5).fill('counted'));
     await node.crash();
-    const [segment] = await segments(dir);
-    const { records } = await readRecords(join(dir, segment));
+    const [segment] = await segments(data.dir);
+    const { records } = await readRecords(join(data.dir, segment));
     const last = records.at(-1);
     if (last === undefined) throw new Error('no records written');
     expect(last).to.include({ type: 2, id: 'c1', count: 5, at: T0 + 60_000 });
@@ -63,7 +48,7 @@ describe('storage/Store.open (recovery)', () => {
   it('starts empty on a directory that does not exist yet, and opens the first segment', async () => {
     const node = await boot();
     expect(node.report).to.deep.include({ snapshot: undefined, campaigns: 0, records: 0, torn: [] });
-    expect(await listDir(dir)).to.deep.equal([segmentName(1)]);
+    expect(await listDir(data.dir)).to.deep.equal([segmentName(1)]);
   });
 
   it('restores campaigns, totals, trailing windows and dedupe windows from the journal alone', async () => {
@@ -90,7 +75,7 @@ describe('storage/Store.open (recovery)', () => {
     await second.record('c2', ['second-run']);
     await second.crash();
     const third = await boot();
-    expect(await segments(dir)).to.have.length(3);
+    expect(await segments(data.dir)).to.have.length(3);
     expect(await third.total('c1')).to.equal(15);
     expect(await third.total('c2')).to.equal(8);
   });
@@ -98,10 +83,10 @@ describe('storage/Store.open (recovery)', () => {
   describe('a torn or corrupt tail is skipped and reported, never fatal, never truncated', () => {
     it('skips garbage appended after the last frame', async () => {
       const { segment, lastFrame } = await history();
-      await appendFile(join(dir, segment), Buffer.from('\x13\x00\x00\x00garbage that is not a frame'));
+      await appendFile(join(data.dir, segment), Buffer.from('\x13\x00\x00\x00garbage that is not a frame'));
       const node = await boot();
       expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
-      expect((await stat(join(dir, segment))).size, 'left as it was').to.equal(lastFrame.end + 31);
+      expect((await stat(join(data.dir, segment))).size, 'left as it was').to.equal(lastFrame.end + 31);
       expect(await node.total('c1')).to.equal(15);
       expect(await node.total('c2')).to.equal(7);
       expect(node.log.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes(segment)), 'logged, naming the segment').to.equal(true);
@@ -109,25 +94,25 @@ describe('storage/Store.open (recovery)', () => {
 
     it('skips a last frame truncated mid-payload, keeping everything before it', async () => {
       const { segment, lastFrame } = await history();
-      await truncate(join(dir, segment), lastFrame.end - 3);
+      await truncate(join(data.dir, segment), lastFrame.end - 3);
       const node = await boot();
       expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
-      expect((await stat(join(dir, segment))).size, 'left as it was').to.equal(lastFrame.end - 3);
+      expect((await stat(join(data.dir, segment))).size, 'left as it was').to.equal(lastFrame.end - 3);
       await expectHistoryWithoutLateBatch(node);
     });
 
     it('skips a last frame truncated inside its header', async () => {
       const { segment, lastFrame } = await history();
-      await truncate(join(dir, segment), lastFrame.offset + 5);
+      await truncate(join(data.dir, segment), lastFrame.offset + 5);
       const node = await boot();
       expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
-      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.offset + 5);
+      expect((await stat(join(data.dir, segment))).size).to.equal(lastFrame.offset + 5);
       await expectHistoryWithoutLateBatch(node);
     });
 
     it('skips a last frame whose checksum no longer matches (one flipped byte)', async () => {
       const { segment, lastFrame } = await history();
-      const path = join(dir, segment);
+      const path = join(data.dir, segment);
       const bytes = await readFile(path);
       bytes[lastFrame.end - 4] ^= 0x40;
       await writeFile(path, bytes);
@@ -139,16 +124,16 @@ describe('storage/Store.open (recovery)', () => {
 
     it('skips a zero-filled tail (a crash after the file grew but before its blocks were written)', async () => {
       const { segment, lastFrame } = await history();
-      await appendFile(join(dir, segment), Buffer.alloc(4096));
+      await appendFile(join(data.dir, segment), Buffer.alloc(4096));
       const node = await boot();
       expect(node.report.torn.map((t) => t.file)).to.deep.equal([segment]);
-      expect((await stat(join(dir, segment))).size).to.equal(lastFrame.end + 4096);
+      expect((await stat(join(data.dir, segment))).size).to.equal(lastFrame.end + 4096);
       expect(await node.total('c1')).to.equal(15);
     });
 
     it('after a torn tail, what was written in the next run survives the run after it', async () => {
       const { segment, lastFrame } = await history();
-      await truncate(join(dir, segment), lastFrame.end - 1);
+      await truncate(join(data.dir, segment), lastFrame.end - 1);
       const second = await boot();
       expect(second.report.torn.map((t) => t.file)).to.deep.equal([segment]);
       await second.record('c1', users(5, 'late-'));
@@ -164,22 +149,20 @@ describe('storage/Store.open (recovery)', () => {
 
   it('ignores a snapshot left half-written by a crash (.tmp) and recovers from the journal', async () => {
     const { segment } = await history();
-    await writeFile(join(dir, `${snapshotName(99)}.tmp`), Buffer.from('half a snapshot'));
+    await writeFile(join(data.dir, `${snapshotName(99)}.tmp`), Buffer.from('half a snapshot'));
     const node = await boot();
     expect(node.report).to.deep.include({ snapshot: undefined, torn: [] });
     expect(await node.total('c1')).to.equal(15);
     await node.shutdown();
-    expect(await listDir(dir), 'the next snapshot clears the leftovers').to.not.include(`${snapshotName(99)}.tmp`);
-    expect(await listDir(dir)).to.not.include(segment);
+    expect(await listDir(data.dir), 'the next snapshot clears the leftovers').to.not.include(`${snapshotName(99)}.tmp`);
+    expect(await listDir(data.dir)).to.not.include(segment);
   });
 
   it('falls back to an older snapshot when the newest is unreadable, logging why', async () => {
-    const first = await boot();
-    await first.createCampaign('c1');
-    await first.record('c1', users(4));
+    const first = await counted(boot(), 4);
     await first.shutdown();
-    const [good] = await snapshots(dir);
-    await writeFile(join(dir, snapshotName(1_000_000)), Buffer.from('not a snapshot at all'));
+    const [good] = await snapshots(data.dir);
+    await writeFile(join(data.dir, snapshotName(1_000_000)), Buffer.from('not a snapshot at all'));
     const node = await boot();
     expect(node.report.snapshot).to.equal(good);
     expect(await node.total('c1')).to.equal(4);
@@ -187,9 +170,9 @@ describe('storage/Store.open (recovery)', () => {
   });
 
   it('creates DATA_DIR (and parents) when missing', async () => {
-    dir = join(dir, 'nested', 'deeper');
+    data.dir = join(data.dir, 'nested', 'deeper');
     const node = await boot();
-    expect(await listDir(dir)).to.deep.equal([segmentName(1)]);
+    expect(await listDir(data.dir)).to.deep.equal([segmentName(1)]);
     await node.createCampaign('c1');
     expect(node.errors).to.deep.equal([]);
   });
