@@ -34,7 +34,8 @@ function run(env: Record<string, string>): Run {
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (err += text));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': 'exit' may come before the last lines of stdout have been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return { child, logs, stderr: () => err, exited };
 }
 
