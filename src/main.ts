@@ -169,9 +169,6 @@ async function main(argv: readonly string[]): Promise<void> {
         system.stop();
         await keys.close();
         await redis?.store.close();
-        // pino writes asynchronously and flushes only what is still buffered at exit: wait for the
-        // writes in flight, or the last line could reach stdout before the ones logged earlier.
-        await new Promise<void>((resolve) => logger.flush(() => resolve()));
         logger.info({ snapshot: report }, 'stopped');
         process.exit(0);
       })().catch(fatal('shutdown failed'));

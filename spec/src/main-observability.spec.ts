@@ -82,7 +82,7 @@ describe('main: observability at process level', function () {
     const messages = r.logs.map((l) => l.msg as string);
     const draining = messages.findIndex((m) => /^draining/.test(m));
     expect(draining, `a draining line in ${JSON.stringify(messages)}`).to.be.above(messages.indexOf(start.msg as string));
-    expect(messages.at(-1)).to.equal('stopped');
+    expect(messages.at(-1), JSON.stringify(messages)).to.equal('stopped');
   });
 
   it('reports journal fsync latency with DURABILITY=fsync, and a start line that says the store is on disk', async () => {
