@@ -1,6 +1,8 @@
 import { Cluster } from 'ioredis';
 import {
+  BUCKET_MS,
   DEFAULT_ANALYTICS,
+  spanOf,
   type AdInfo,
   type AdPage,
   type AdRegistration,
@@ -15,9 +17,7 @@ import {
   type SeriesQuery,
   type WindowFigures,
 } from '../../../actors/analytics-protocol.js';
-import type { CampaignInfo, Outcome, Stats } from '../../../actors/protocol.js';
-import type { CampaignStore, ImpressionGroup } from '../../../actors/remote-campaign/remote-campaign.js';
-import { BUCKET_MS, spanOf } from '../../../actors/counting/stats.js';
+import type { CampaignInfo, CampaignStore, ImpressionGroup, Outcome, Stats } from '../../../actors/protocol.js';
 import { RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisDirectory, type CampaignDirectory } from './directory.js';
 
