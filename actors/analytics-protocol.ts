@@ -7,6 +7,8 @@ import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, Analyti
  * leaf's, re-exported here for the actors' users.
  */
 export * from './counting/analytics-values.js';
+/** What a span's tiers are (their bucket sizes) and which span a window reads at a time. */
+export { BUCKET_MS, spanOf } from './counting/stats.js';
 
 export type AnalyticsEvent =
   | { readonly type: 'ads.register'; readonly ad: AdInfo; readonly reply: Reply<AdRegistration | undefined> }

@@ -1,5 +1,20 @@
 import type { ActorRef, AnyActorRef, Snapshot } from 'xstate';
-import type { AnalyticsEvent, AnalyticsJournal, AnalyticsOptions } from './analytics-protocol.js';
+import type {
+  AdInfo,
+  AdPage,
+  AdRegistration,
+  AdTotals,
+  AnalyticsEvent,
+  AnalyticsJournal,
+  AnalyticsOptions,
+  AnalyticsReport,
+  AnalyticsSpan,
+  Click,
+  ClickFact,
+  ClickOutcome,
+  SeriesAnswer,
+  SeriesQuery,
+} from './analytics-protocol.js';
 import type { Reply } from './ask.js';
 import type { AnalyticsImage } from './counting/analytics.js';
 import type { StateBudget } from './counting/budget.js';
@@ -14,6 +29,12 @@ import type { WindowsImage } from './counting/windows.js';
 export { IDEMPOTENCY_TTL_MS } from './counting/dedupe.js';
 
 export type { Reply } from './ask.js';
+
+/** The parts of a CampaignImage, for whoever encodes it (the snapshot codec in src/storage). */
+export type { AnalyticsImage, DedupeImage, WindowsImage };
+export type { RowImage } from './counting/ad-row.js';
+export type { StatsImage } from './counting/stats.js';
+export type { TierImage } from './counting/tiers.js';
 
 /** What a campaign is, as created. Times are epoch milliseconds. */
 export interface CampaignInfo {
@@ -143,6 +164,42 @@ export interface CampaignRecords {
   find(ids: readonly string[]): Promise<(CampaignInfo | undefined)[]>;
 }
 
+/** Impressions stamped with one time, as a campaign actor hands them to its store. */
+export interface ImpressionGroup {
+  readonly at: number;
+  readonly items: readonly Impression[];
+}
+
+/**
+ * Where campaigns live when service nodes hold no counting state of their own (STORE=redis; the
+ * implementation is in src/storage, the actor that counts through it in remote-campaign/): their
+ * records and their counts. Every call rejects when the store cannot answer.
+ */
+export interface CampaignStore extends Omit<CampaignRecords, 'find'> {
+  /** Which of `ids` name campaigns in the store: one answer per id, in order. */
+  exists(ids: readonly string[]): Promise<boolean[]>;
+  /**
+   * Applies the groups in order as one atomic step and returns one outcome per item, in order
+   * (every item `not_found` when the campaign does not exist).
+   */
+  ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]>;
+  /** The campaign's trailing windows and total at `at`, read as one consistent snapshot. */
+  stats(campaignId: string, at: number): Promise<Stats | 'not_found'>;
+  /**
+   * Applies clicks received at `now` as one atomic step: one outcome per click, in order (every one
+   * `not_found` without the campaign). Click ids are remembered from `now`.
+   */
+  clicks?(campaignId: string, items: readonly Click[], now: number): Promise<ClickOutcome[]>;
+  /** The campaign's analytics figures of `span` read at `at`, read as one consistent snapshot. */
+  analytics?(campaignId: string, at: number, span: AnalyticsSpan, byAd: boolean): Promise<AnalyticsReport | 'not_found'>;
+  registerAd?(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'>;
+  listAds?(campaignId: string, after: number, limit: number): Promise<AdPage | 'not_found'>;
+  /** Figures per ad row, read at `at`: of `span`, or all-time less the minutes from `before` on (see the `ads.totals` message). */
+  adTotals?(campaignId: string, at: number, span?: AnalyticsSpan, before?: number): Promise<AdTotals[] | 'not_found'>;
+  /** The campaign's time series buckets of `query` at `at`, read as one consistent snapshot. */
+  series?(campaignId: string, at: number, query: SeriesQuery): Promise<SeriesAnswer | 'not_found'>;
+}
+
 /** A records call that failed, as the registry answers it: the store's error, for the caller to raise. */
 export interface RecordsFailure {
   readonly failed: unknown;
@@ -210,3 +267,40 @@ export interface CampaignChild<S = unknown> {
   /** Whether an idle actor can be dropped: its store says the campaign is gone and nothing is on its way. */
   retirable?(state: S): boolean;
 }
+
+/** The settings a campaign's state is rebuilt with from disk (its journal and budget join later, through `adopt`). */
+export type ReplaySettings = Pick<CampaignInput, 'ttlMs' | 'analytics'>;
+
+/**
+ * How a campaign's state is rebuilt from disk (src/storage): from a snapshot's image or from its
+ * creation, then each journaled fact after it in order, then `replayed`. Storage decodes the files
+ * and holds the states without looking inside them; the in-memory campaign implements this, and the
+ * states it makes join the registry as `campaign.restore`.
+ */
+export interface CampaignReplay<S> {
+  /** The state an image holds (it takes ownership of the image's arrays). */
+  restore(image: CampaignImage, settings: ReplaySettings): S;
+  /** A `created` fact: a new campaign's state. */
+  created(info: CampaignInfo, settings: ReplaySettings): S;
+  /** A `counted` fact: the user counted on arrival at `at`, in the minute of `eventAt` (arrival when absent). */
+  counted(state: S, at: number, user: Uint32Array, eventAt?: number): void;
+  /** A `remembered` fact: an impression id first seen at `at`, with its outcome. */
+  remembered(state: S, at: number, impressionId: Uint32Array, counted: boolean): void;
+  adRegistered(state: S, ad: AdInfo): void;
+  /**
+   * A `tallied` fact: one message's impressions, 3 bytes each (the index into `ads`, 16 bits little
+   * endian, then a TallyCode), and each one's time when some said one (else all are at `at`).
+   */
+  tallied(state: S, at: number, ads: readonly string[], items: Uint8Array, times: Float64Array | undefined): void;
+  clicked(state: S, facts: readonly ClickFact[]): void;
+  /** After the last record: drops what replaying needed. */
+  replayed(state: S): void;
+}
+
+/**
+ * What a snapshot of the whole system asks the registry (src/storage): its campaigns a page at a
+ * time, and each one's image. The registry's own protocol includes these messages.
+ */
+export type SnapshotEvent =
+  | { readonly type: 'campaign.list'; readonly after: number; readonly limit: number; readonly reply: Reply<CampaignPage | RecordsFailure> }
+  | { readonly type: 'campaign.capture'; readonly id: string; readonly reply: Reply<CampaignImage | undefined> };

@@ -111,6 +111,17 @@ describe('architecture', () => {
     expect(outside).to.deep.equal([]);
   });
 
+  it('lets src/storage/ reach actors/ only through the protocols (and ask): never an actor or the counting leaf itself', () => {
+    // What storage encodes or implements (images, journal facts, the store a remote campaign counts
+    // through, how a state is replayed) is protocol; the counting leaf's types come re-exported from it.
+    const allowed = new Set(['actors/protocol.ts', 'actors/analytics-protocol.ts', 'actors/ask.ts']);
+    const offending = [...graph]
+      .filter(([f]) => f.startsWith('src/storage/'))
+      .flatMap(([f, { local }]) => local.filter((t) => t.startsWith('actors/') && !allowed.has(t)).map((t) => `${f} -> ${t}`));
+    expect(offending).to.deep.equal([]);
+    expect([...graph.keys()].filter((f) => f.startsWith('src/storage/redis/')).length, 'sees the folders under src/storage/').to.be.greaterThan(0);
+  });
+
   it('keeps actors/ free of src/, HTTP, validation and the environment', () => {
     const offending: string[] = [];
     for (const [file, { local, packages }] of graph) {

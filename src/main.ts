@@ -1,6 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { analyticsConfig } from './use-cases/analytics.js';
+import { campaignReplay, type CampaignState } from '../actors/campaign/campaign.js';
 import { StateBudget } from '../actors/counting/budget.js';
 import { watchBudget } from './budget.js';
 import { buildApp, openKeys, openRedis, rateLimits, startCounting } from './compose.js';
@@ -187,10 +188,11 @@ async function main(argv: readonly string[]): Promise<void> {
  * Recovers DATA_DIR. A disk that fails is reported through readiness and metrics, never by exiting;
  * a recovery that would lose records stops the start (unless RECOVERY=lenient) with what to do next.
  */
-async function recover(config: Config, logger: Logger, metrics: Metrics, readiness: Readiness): Promise<Awaited<ReturnType<typeof Store.open>>> {
+async function recover(config: Config, logger: Logger, metrics: Metrics, readiness: Readiness): Promise<Awaited<ReturnType<typeof Store.open<CampaignState>>>> {
   try {
     return await Store.open({
       dir: config.dataDir,
+      replay: campaignReplay,
       mode: config.durability === 'interval' ? 'interval' : 'fsync',
       ttlMs: config.dedupTtlMs,
       maxPendingBytes: config.journalBacklogBytes,

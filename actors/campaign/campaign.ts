@@ -4,7 +4,7 @@ import { TallyCode, type AnalyticsOptions } from '../counting/analytics-values.j
 import { analyticsOf, answerAnalyticsInflight, handleAnalytics } from './campaign-analytics.js';
 import { DedupeTable, IDEMPOTENCY_TTL_MS } from '../counting/dedupe.js';
 import { hash128 } from '../counting/hash128.js';
-import type { CampaignChild, CampaignDescription, CampaignEvent, CampaignImage, CampaignInput, Impression, JournalSink, Outcome } from '../protocol.js';
+import type { CampaignChild, CampaignDescription, CampaignEvent, CampaignImage, CampaignInput, CampaignReplay, Impression, JournalSink, Outcome } from '../protocol.js';
 import { newCampaignState, type CampaignSnapshot, type CampaignState } from './state.js';
 
 export { IDEMPOTENCY_TTL_MS } from '../counting/dedupe.js';
@@ -317,4 +317,16 @@ export const campaignChild: CampaignChild<CampaignState> = {
     // Detached, so that the stop event its old actor still processes adds nothing back.
     state.budget = undefined;
   },
+};
+
+/** The in-memory campaign's state rebuilt from disk: src/storage replays snapshots and the journal through this. */
+export const campaignReplay: CampaignReplay<CampaignState> = {
+  restore: (image, { ttlMs, analytics }) => restoreCampaignState(image, ttlMs, undefined, analytics),
+  created: (info, { ttlMs, analytics }) => newCampaignState({ info, ttlMs, analytics }),
+  counted: replayCounted,
+  remembered: replayRemembered,
+  adRegistered: (state, ad) => void analyticsOf(state).register(ad),
+  tallied: (state, at, ads, items, times) => analyticsOf(state).replayTallied(at, ads, items, times),
+  clicked: (state, facts) => analyticsOf(state).replayClicked(facts),
+  replayed: (state) => state.analytics?.endReplay(),
 };

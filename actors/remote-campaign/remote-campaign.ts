@@ -1,42 +1,5 @@
 import { createActor, type ActorLogic, type ActorRefFrom, type AnyActorRef } from 'xstate';
-import type { AdInfo, AdPage, AdRegistration, AdTotals, AnalyticsReport, AnalyticsSpan, Click, ClickOutcome, SeriesAnswer, SeriesQuery } from '../analytics-protocol.js';
-import { CHILD_NOT_FOUND, CHILD_UNSUPPORTED, type CampaignChild, type CampaignDescription, type CampaignInfo, type CampaignRecords, type CampaignEvent, type CampaignInput, type ChildSnapshot, type Impression, type ImpressionsEvent, type Outcome, type Reply, type Stats } from '../protocol.js';
-
-/** Impressions stamped with one time, as a campaign actor hands them to its store. */
-export interface ImpressionGroup {
-  readonly at: number;
-  readonly items: readonly Impression[];
-}
-
-/**
- * Where campaigns live when service nodes hold no counting state of their own (STORE=redis; the
- * implementation is in src/storage): their records and their counts. Every call rejects when the
- * store cannot answer.
- */
-export interface CampaignStore extends Omit<CampaignRecords, 'find'> {
-  /** Which of `ids` name campaigns in the store: one answer per id, in order. */
-  exists(ids: readonly string[]): Promise<boolean[]>;
-  /**
-   * Applies the groups in order as one atomic step and returns one outcome per item, in order
-   * (every item `not_found` when the campaign does not exist).
-   */
-  ingest(campaignId: string, groups: readonly ImpressionGroup[]): Promise<Outcome[]>;
-  /** The campaign's trailing windows and total at `at`, read as one consistent snapshot. */
-  stats(campaignId: string, at: number): Promise<Stats | 'not_found'>;
-  /**
-   * Applies clicks received at `now` as one atomic step: one outcome per click, in order (every one
-   * `not_found` without the campaign). Click ids are remembered from `now`.
-   */
-  clicks?(campaignId: string, items: readonly Click[], now: number): Promise<ClickOutcome[]>;
-  /** The campaign's analytics figures of `span` read at `at`, read as one consistent snapshot. */
-  analytics?(campaignId: string, at: number, span: AnalyticsSpan, byAd: boolean): Promise<AnalyticsReport | 'not_found'>;
-  registerAd?(campaignId: string, ad: AdInfo): Promise<AdRegistration | 'not_found'>;
-  listAds?(campaignId: string, after: number, limit: number): Promise<AdPage | 'not_found'>;
-  /** Figures per ad row, read at `at`: of `span`, or all-time less the minutes from `before` on (see the `ads.totals` message). */
-  adTotals?(campaignId: string, at: number, span?: AnalyticsSpan, before?: number): Promise<AdTotals[] | 'not_found'>;
-  /** The campaign's time series buckets of `query` at `at`, read as one consistent snapshot. */
-  series?(campaignId: string, at: number, query: SeriesQuery): Promise<SeriesAnswer | 'not_found'>;
-}
+import { CHILD_NOT_FOUND, CHILD_UNSUPPORTED, type CampaignChild, type CampaignDescription, type CampaignInfo, type CampaignRecords, type CampaignStore, type ImpressionGroup, type CampaignEvent, type CampaignInput, type ChildSnapshot, type ImpressionsEvent, type Outcome, type Reply, type Stats } from '../protocol.js';
 
 export interface RemoteCampaignOptions {
   readonly store: CampaignStore;

@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ask } from '../../actors/ask.js';
+import { campaignReplay } from '../../actors/campaign/campaign.js';
 import { systemClock } from '../../actors/counting/clock.js';
 import type { Impression } from '../../actors/protocol.js';
 import type { IngestResult, RegistryEvent, RegistryRef } from '../../actors/registry/registry.js';
@@ -64,6 +65,7 @@ workerMain<DurabilityParams, DurabilityResult>(async (p) => {
   let failure: unknown;
   const { store, states } = await Store.open({
     dir: p.dir,
+    replay: campaignReplay,
     // The files are the same in every mode; `interval` lets the build run without waiting for fsyncs.
     mode: 'interval',
     ttlMs: config.dedupTtlMs,

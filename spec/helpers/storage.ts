@@ -3,6 +3,7 @@ import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import sinon from 'sinon';
+import { campaignReplay } from '../../actors/campaign/campaign.js';
 import { hash128 } from '../../actors/counting/hash128.js';
 import type { CampaignInfo, Impression, Outcome } from '../../actors/protocol.js';
 import type { DeadLetterReport, SupervisionReport } from '../../actors/registry/registry.js';
@@ -160,7 +161,7 @@ export interface NodeOptions {
   /** Ads, clicks and analytics options, for the store's recovery and the actors alike. */
   readonly analytics?: AnalyticsOptions;
   /** Anything else the store takes (a faulty file system, a recovery mode, …). */
-  readonly store?: Partial<StoreOptions>;
+  readonly store?: Partial<Omit<StoreOptions, 'replay'>>;
 }
 
 /**
@@ -194,6 +195,7 @@ export async function bootNode(dir: string, options: NodeOptions = {}): Promise<
   const ttlMs = options.ttlMs ?? HOUR_MS;
   const { store, states, report } = await Store.open({
     dir,
+    replay: campaignReplay,
     mode: options.mode ?? 'fsync',
     ttlMs,
     maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,

@@ -226,6 +226,25 @@ for (const makeBackend of ALL_BACKENDS) {
         expect(await stats(t, id)).to.include({ last_hour: 0, last_day: 0, total: 3 });
       });
 
+      it('keeps minutes that straddle an hour each up to its own edge, in last_hour and last_day (windows that start inside an hour and on one)', async () => {
+        const id = await createCampaign(t);
+        const t0 = clock.now(); // 12:00
+        const minutes = [57, 58, 59, 60, 61, 62]; // 12:57 to 13:02
+        for (const [k, m] of minutes.entries()) {
+          clock.set(t0 + m * MINUTE + 30_000);
+          await postImpression(t, impression(id, `u${k}`));
+        }
+        for (const edge of [60, 1440]) {
+          for (const m of minutes) {
+            for (const r of [m + edge - 1, m + edge]) {
+              clock.set(t0 + r * MINUTE + (r % 2 === 0 ? 0 : MINUTE - 1));
+              const expected = { last_hour: minutes.filter((x) => x > r - 60).length, last_day: minutes.filter((x) => x > r - 1440).length, total: minutes.length };
+              expect(await stats(t, id), `read in minute ${r} after 12:00`).to.include(expected);
+            }
+          }
+        }
+      });
+
       it('keeps counting correctly more than a day later (old buckets do not come back)', async () => {
         const id = await createCampaign(t);
         await postImpression(t, impression(id, 'u1'));

@@ -1,9 +1,5 @@
 import type { AdInfo } from '../../actors/analytics-protocol.js';
-import type { RowImage } from '../../actors/counting/ad-row.js';
-import type { AnalyticsImage } from '../../actors/counting/analytics.js';
-import type { DedupeImage } from '../../actors/counting/dedupe.js';
-import type { StatsImage } from '../../actors/counting/stats.js';
-import type { TierImage } from '../../actors/counting/tiers.js';
+import type { AnalyticsImage, DedupeImage, RowImage, StatsImage, TierImage } from '../../actors/protocol.js';
 
 /**
  * An AnalyticsImage as one byte array for a snapshot, and back. Little-endian; version byte first.

@@ -1,17 +1,15 @@
-import { analyticsOf } from '../../actors/campaign/campaign-analytics.js';
-import type { CampaignState } from '../../actors/campaign/campaign.js';
 import type { AdInfo, ClickFact } from '../../actors/analytics-protocol.js';
+import type { CampaignReplay } from '../../actors/protocol.js';
 import { RecordType } from './journal.js';
 
 /**
  * Replays the analytics records (ads, impression tallies, clicks) into a recovering campaign state.
  * `body` is the record's payload after its count. Returns false when the record does not parse.
  */
-export function replayAnalyticsRecord(type: RecordType, state: CampaignState, at: number, body: Buffer): boolean {
+export function replayAnalyticsRecord<S>(type: RecordType, replay: CampaignReplay<S>, state: S, at: number, body: Buffer): boolean {
   try {
-    const analytics = analyticsOf(state);
     if (type === RecordType.AdRegistered) {
-      analytics.register(JSON.parse(body.toString()) as AdInfo);
+      replay.adRegistered(state, JSON.parse(body.toString()) as AdInfo);
     } else if (type === RecordType.Tallied || type === RecordType.TalliedAt) {
       const adCount = body.readUInt16LE(0);
       let p = 2;
@@ -26,7 +24,7 @@ export function replayAnalyticsRecord(type: RecordType, state: CampaignState, at
       if ((body.length - p) % width !== 0) return false;
       const n = (body.length - p) / width;
       const times = type === RecordType.Tallied ? undefined : Float64Array.from({ length: n }, (_, k) => body.readDoubleLE(p + 3 * n + 8 * k));
-      analytics.replayTallied(at, ads, body.subarray(p, p + 3 * n), times);
+      replay.tallied(state, at, ads, body.subarray(p, p + 3 * n), times);
     } else {
       const raw = JSON.parse(body.toString()) as { a: number; ad: string; o: 'c' | 'd' | 'b'; p?: number; d?: number[]; i?: number[]; r?: number }[];
       const facts: ClickFact[] = raw.map((f) => ({
@@ -37,7 +35,7 @@ export function replayAnalyticsRecord(type: RecordType, state: CampaignState, at
         digest: f.d === undefined ? undefined : Uint32Array.from(f.d),
         ...(f.i !== undefined && { clickId: { digest: Uint32Array.from(f.i), at: f.r ?? f.a } }),
       }));
-      analytics.replayClicked(facts);
+      replay.clicked(state, facts);
     }
     return true;
   } catch {

@@ -1,6 +1,5 @@
 import { crc32 } from 'node:zlib';
-import type { DedupeImage } from '../../actors/counting/dedupe.js';
-import type { CampaignImage } from '../../actors/protocol.js';
+import type { CampaignImage, DedupeImage } from '../../actors/protocol.js';
 import { decodeAnalytics, encodeAnalytics } from './analytics-codec.js';
 import { FrameScanner } from './frames.js';
 import { writeFully, type DiskFile } from './fs.js';

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import { newCampaignState, replayCounted, replayRemembered, restoreCampaignState, type CampaignState } from '../../actors/campaign/campaign.js';
+import type { ActorRef, Snapshot } from 'xstate';
 import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
-import { recorded, type CampaignImage, type CampaignInfo, type RecordsFailure } from '../../actors/protocol.js';
-import type { CampaignPage, RegistryEvent, RegistryRef } from '../../actors/registry/registry.js';
+import { recorded, type CampaignImage, type CampaignInfo, type CampaignPage, type CampaignReplay, type RecordsFailure, type ReplaySettings, type SnapshotEvent } from '../../actors/protocol.js';
 import { ask } from '../../actors/ask.js';
 import type { Logger } from '../log.js';
 import { isAnalyticsRecord, replayAnalyticsRecord } from './analytics-records.js';
@@ -11,8 +10,10 @@ import { errorCode, nodeFs, type DiskFs } from './fs.js';
 import { Journal, RECORD_FIXED, RecordType, type DurabilityMode, type JournalHealth } from './journal.js';
 import { readSnapshot, SnapshotWriter, snapshotName } from './snapshot.js';
 
-export interface StoreOptions {
+export interface StoreOptions<S = unknown> {
   readonly dir: string;
+  /** How the recovered campaigns' states are made from snapshot images and journal facts (the in-memory campaign's). */
+  readonly replay: CampaignReplay<S>;
   readonly mode: Exclude<DurabilityMode, 'off'>;
   readonly ttlMs: number;
   readonly maxPendingBytes: number;
@@ -36,6 +37,12 @@ export interface StoreOptions {
 }
 
 export type RecoveryMode = 'strict' | 'lenient';
+
+/**
+ * The registry as a snapshot sees it: it answers the snapshot's messages. Its `send` is a property,
+ * so that only a registry whose protocol takes these messages fits.
+ */
+export type SnapshotSource = ActorRef<Snapshot<unknown>, SnapshotEvent>;
 
 /** A stretch of a file recovery could not read. */
 export interface Damage {
@@ -120,13 +127,13 @@ export class Store {
 
   private constructor(
     readonly journal: Journal,
-    private readonly options: StoreOptions,
+    private readonly options: StoreOptions<unknown>,
   ) {
     this.fs = options.fs ?? nodeFs;
     this.keep = Math.max(1, options.keep ?? 2);
   }
 
-  static async open(options: StoreOptions): Promise<{ store: Store; states: CampaignState[]; report: RecoveryReport }> {
+  static async open<S>(options: StoreOptions<S>): Promise<{ store: Store; states: S[]; report: RecoveryReport }> {
     const started = performance.now();
     const fs = options.fs ?? nodeFs;
     const { dir, logger } = options;
@@ -150,7 +157,9 @@ export class Store {
     /** Files to set aside once the start is allowed: moved, or copied when still needed. */
     const setAside: { name: string; copy: boolean }[] = [];
 
-    const states = new Map<string, CampaignState>();
+    const { replay } = options;
+    const settings: ReplaySettings = { ttlMs: options.ttlMs, analytics: options.analytics };
+    const states = new Map<string, S>();
     const covered = new Map<string, number>();
     let boundary = 1;
     let legacy = false;
@@ -160,7 +169,7 @@ export class Store {
         try {
           const snap = await readSnapshot(file);
           for (const { image, seq } of snap.campaigns) {
-            states.set(image.info.id, restoreCampaignState(image, options.ttlMs, undefined, options.analytics));
+            states.set(image.info.id, replay.restore(image, settings));
             covered.set(image.info.id, seq);
           }
           boundary = snap.boundary;
@@ -220,7 +229,7 @@ export class Store {
             continue;
           }
           if (seq > expected) gap(name, expected, seq - expected);
-          const applied = apply(r.payload, states, covered, options.ttlMs, digest, options.analytics);
+          const applied = apply(r.payload, replay, settings, states, covered, digest);
           if (applied === 'malformed') {
             // Its checksum matched but its sizes do not add up: unreadable, like a damaged frame.
             damagedHere = true;
@@ -239,7 +248,7 @@ export class Store {
       if (damagedHere) setAside.push({ name, copy: true });
     }
     lastSeq = Math.max(lastSeq, (expected ?? boundary) - 1);
-    for (const state of states.values()) state.analytics?.endReplay();
+    for (const state of states.values()) replay.replayed(state);
     report.campaigns = states.size;
     report.ms = Math.round(performance.now() - started);
 
@@ -280,7 +289,7 @@ export class Store {
   }
 
   /** Takes a snapshot unless one is running (then waits for that one). */
-  snapshot(registry: RegistryRef): Promise<SnapshotReport> {
+  snapshot(registry: SnapshotSource): Promise<SnapshotReport> {
     this.snapshotting ??= this.takeSnapshot(registry).finally(() => (this.snapshotting = undefined));
     return this.snapshotting;
   }
@@ -290,7 +299,7 @@ export class Store {
    * start (the synced journal already holds everything), so past `snapshotWithinMs` it is given up:
    * the journal is closed and `undefined` returned, and the next start replays the journal.
    */
-  async close(registry: RegistryRef, snapshotWithinMs = Number.POSITIVE_INFINITY): Promise<SnapshotReport | undefined> {
+  async close(registry: SnapshotSource, snapshotWithinMs = Number.POSITIVE_INFINITY): Promise<SnapshotReport | undefined> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<undefined>((resolve) => {
       if (Number.isFinite(snapshotWithinMs)) timer = setTimeout(() => resolve(undefined), snapshotWithinMs);
@@ -303,7 +312,7 @@ export class Store {
     }
   }
 
-  private async takeSnapshot(registry: RegistryRef): Promise<SnapshotReport> {
+  private async takeSnapshot(registry: SnapshotSource): Promise<SnapshotReport> {
     const started = performance.now();
     const { dir } = this.options;
     this.snapshotFromBytes = this.journal.appendedBytes;
@@ -330,7 +339,7 @@ export class Store {
           // The barrier is taken inside the reply, in the same turn as the capture: no other
           // request's facts can slip in between (they would be skipped on replay yet missing from
           // the image).
-          const captured = await ask<{ image: CampaignImage | undefined; seq: number }, RegistryEvent>(
+          const captured = await ask<{ image: CampaignImage | undefined; seq: number }, SnapshotEvent>(
             registry,
             (reply) => ({ type: 'campaign.capture', id: info.id, reply: (image) => reply({ image, seq: this.journal.barrier() }) }),
             5000,
@@ -422,11 +431,11 @@ async function quarantine(fs: DiskFs, dir: string, name: string, copy: boolean, 
   return join(QUARANTINE, target);
 }
 
-async function listAll(registry: RegistryRef): Promise<CampaignInfo[]> {
+async function listAll(registry: SnapshotSource): Promise<CampaignInfo[]> {
   const all: CampaignInfo[] = [];
   let after = 0;
   for (;;) {
-    const page = await ask<CampaignPage | RecordsFailure, RegistryEvent>(registry, (reply) => ({ type: 'campaign.list', after, limit: 10_000, reply }), 5000).then(recorded);
+    const page = await ask<CampaignPage | RecordsFailure, SnapshotEvent>(registry, (reply) => ({ type: 'campaign.list', after, limit: 10_000, reply }), 5000).then(recorded);
     all.push(...page.campaigns);
     if (page.next === undefined) return all;
     after = page.next;
@@ -460,13 +469,13 @@ function wellFormed(payload: Buffer): boolean {
 }
 
 /** Applies one journal record to the recovering states. */
-function apply(
+function apply<S>(
   payload: Buffer,
-  states: Map<string, CampaignState>,
+  replay: CampaignReplay<S>,
+  settings: ReplaySettings,
+  states: Map<string, S>,
   covered: Map<string, number>,
-  ttlMs: number,
   digest: Uint32Array,
-  analytics?: AnalyticsOptions,
 ): 'applied' | 'orphaned' | 'malformed' {
   if (!wellFormed(payload)) return 'malformed';
   const type = payload[0] as RecordType;
@@ -480,7 +489,7 @@ function apply(
   p += 4;
   if (type === RecordType.Created) {
     try {
-      if (!states.has(id)) states.set(id, newCampaignState({ info: JSON.parse(payload.toString('utf8', p, p + count)) as CampaignInfo, ttlMs, analytics }));
+      if (!states.has(id)) states.set(id, replay.created(JSON.parse(payload.toString('utf8', p, p + count)) as CampaignInfo, settings));
     } catch {
       return 'malformed';
     }
@@ -489,18 +498,18 @@ function apply(
   const state = states.get(id);
   if (state === undefined) return 'orphaned';
   if (seq <= (covered.get(id) ?? -1)) return 'applied';
-  if (isAnalyticsRecord(type)) return replayAnalyticsRecord(type, state, at, payload.subarray(p, p + count)) ? 'applied' : 'malformed';
+  if (isAnalyticsRecord(type)) return replayAnalyticsRecord(type, replay, state, at, payload.subarray(p, p + count)) ? 'applied' : 'malformed';
   for (let k = 0; k < count; k++) {
     digest[0] = payload.readUInt32LE(p);
     digest[1] = payload.readUInt32LE(p + 4);
     digest[2] = payload.readUInt32LE(p + 8);
     digest[3] = payload.readUInt32LE(p + 12);
     p += 16;
-    if (type === RecordType.Counted) replayCounted(state, at, digest);
+    if (type === RecordType.Counted) replay.counted(state, at, digest);
     else if (type === RecordType.CountedAt) {
-      replayCounted(state, at, digest, payload.readDoubleLE(p));
+      replay.counted(state, at, digest, payload.readDoubleLE(p));
       p += 8;
-    } else replayRemembered(state, at, digest, payload[p++] === 1);
+    } else replay.remembered(state, at, digest, payload[p++] === 1);
   }
   return 'applied';
 }

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { createActor } from 'xstate';
-import type { CampaignInfo, CampaignPage, Impression, ImpressionsEvent, Outcome, RecordsFailure, Stats } from '../../../actors/protocol.js';
+import type { CampaignInfo, CampaignPage, CampaignStore, Impression, ImpressionGroup, ImpressionsEvent, Outcome, RecordsFailure, Stats } from '../../../actors/protocol.js';
 import { MAX_PENDING_LOOKUPS, registryLogic, type ForwardResult, type IngestResult, type RegistryRef, type StatsResult } from '../../../actors/registry/registry.js';
-import { remoteCampaignLogic, type CampaignStore, type ImpressionGroup, type RemoteCampaignLogic, type RemoteCampaignRef } from '../../../actors/remote-campaign/remote-campaign.js';
+import { remoteCampaignLogic, type RemoteCampaignLogic, type RemoteCampaignRef } from '../../../actors/remote-campaign/remote-campaign.js';
 import { campaignInfo, impression } from '../../helpers/actors.js';
 
 /** A store whose calls (lookups included) stay pending until the test settles them, recording what each call carried. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { newCampaignState, type CampaignState } from '../../../actors/campaign/campaign.js';
+import { campaignReplay, newCampaignState, type CampaignState } from '../../../actors/campaign/campaign.js';
 import { hash128 } from '../../../actors/counting/hash128.js';
 import { IDEMPOTENCY_TTL_MS } from '../../../actors/protocol.js';
 import { replayAnalyticsRecord } from '../../../src/storage/analytics-records.js';
@@ -19,7 +19,7 @@ describe('analytics journal records', () => {
 
   it('replays a clicks record written before click ids (no `i`, no `r`): the clicks count and no id is remembered', () => {
     const s = state();
-    expect(replayAnalyticsRecord(RecordType.Clicked, s, T0, clicked([{ a: T0, ad: 'ad-1', o: 'c' }, { a: T0, ad: 'ad-1', o: 'd' }]))).to.equal(true);
+    expect(replayAnalyticsRecord(RecordType.Clicked, campaignReplay, s, T0, clicked([{ a: T0, ad: 'ad-1', o: 'c' }, { a: T0, ad: 'ad-1', o: 'd' }]))).to.equal(true);
     expect(s.analytics?.report(T0, '1h', false).campaign).to.include({ clicks: 1, duplicateClicks: 1 });
     expect(retry(s, 'x', T0)).to.equal('counted');
   });
@@ -31,7 +31,7 @@ describe('analytics journal records', () => {
       { a: T0, ad: 'ad-1', o: 'c', i: digest('c-1'), r: arrival },
       { a: T0, ad: 'ad-1', o: 'd', i: digest('c-2'), r: arrival },
     ];
-    expect(replayAnalyticsRecord(RecordType.Clicked, s, T0, clicked(facts))).to.equal(true);
+    expect(replayAnalyticsRecord(RecordType.Clicked, campaignReplay, s, T0, clicked(facts))).to.equal(true);
     expect(retry(s, 'c-1', arrival + IDEMPOTENCY_TTL_MS - 1)).to.equal('replayed_counted');
     expect(retry(s, 'c-2', arrival + IDEMPOTENCY_TTL_MS - 1)).to.equal('replayed_duplicate');
     expect(retry(s, 'c-1', arrival + IDEMPOTENCY_TTL_MS)).to.equal('counted');

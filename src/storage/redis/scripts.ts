@@ -9,7 +9,7 @@ import { EPOCH_GUARD } from '../redis-epoch.js';
  */
 export interface Scripts {
   icIngest(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
-  icStats(meta: string, minutes: string, epoch: string, at: number): Promise<number[]>;
+  icStats(meta: string, epoch: string, at: number): Promise<number[]>;
   icClicks(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
   icAnalytics(key: string, epoch: string, ...args: (string | number)[]): Promise<(number | string)[]>;
   icAdRegister(key: string, epoch: string, ...args: (string | number)[]): Promise<string>;
@@ -27,7 +27,7 @@ export interface Scripts {
 /** Each command: its file, how many of its arguments are keys (absent: given per call), whether it only reads. */
 const COMMANDS: Readonly<Record<keyof Scripts, readonly [file: string, keys: number | undefined, readOnly: boolean]>> = {
   icIngest: ['ingest.lua', 2, false],
-  icStats: ['stats.lua', 3, true],
+  icStats: ['stats.lua', 2, true],
   icClicks: ['clicks.lua', 2, false],
   icAnalytics: ['analytics.lua', 2, true],
   icAdRegister: ['ad-register.lua', 2, false],

@@ -1,6 +1,8 @@
 import { Cluster } from 'ioredis';
 import {
+  BUCKET_MS,
   DEFAULT_ANALYTICS,
+  spanOf,
   type AdInfo,
   type AdPage,
   type AdRegistration,
@@ -15,9 +17,7 @@ import {
   type SeriesQuery,
   type WindowFigures,
 } from '../../../actors/analytics-protocol.js';
-import type { CampaignInfo, Outcome, Stats } from '../../../actors/protocol.js';
-import type { CampaignStore, ImpressionGroup } from '../../../actors/remote-campaign/remote-campaign.js';
-import { BUCKET_MS, spanOf } from '../../../actors/counting/stats.js';
+import type { CampaignInfo, CampaignStore, ImpressionGroup, Outcome, Stats } from '../../../actors/protocol.js';
 import { RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisDirectory, type CampaignDirectory } from './directory.js';
 
@@ -134,7 +134,7 @@ export class RedisStore extends RedisConnection implements CampaignStore, Campai
   }
 
   async stats(campaignId: string, at: number): Promise<Stats | 'not_found'> {
-    const reply = await this.call(() => this.scripts.icStats(this.key(campaignId, 'c'), this.key(campaignId, 'm'), this.epochKey(campaignId), at));
+    const reply = await this.call(() => this.scripts.icStats(this.key(campaignId, 'c'), this.epochKey(campaignId), at));
     if (reply.length === 0) return 'not_found';
     return { lastHour: Number(reply[0]), lastDay: Number(reply[1]), total: Number(reply[2]) };
   }
@@ -230,7 +230,8 @@ export class RedisStore extends RedisConnection implements CampaignStore, Campai
 
   /**
    * What every tallying script takes: MAX_ADS, then how long minute, quarter-hour and UTC-day series
-   * buckets are kept (0: forever), a little longer than the retention reads apply.
+   * buckets are kept (0: forever), a little longer than the retention reads apply. Minute buckets
+   * outlive a day whatever the retention: last_day reads its first partial hour from them.
    */
   private get tallyArgs(): number[] {
     const { maxAds = 1000, retention = DEFAULT_ANALYTICS } = this.options;

@@ -28,7 +28,7 @@ describe('Redis store scripts (src/storage/redis/scripts/*.lua)', () => {
     defineScripts(client);
     for (const [name, def] of defined) expect(def.lua.startsWith(EPOCH_GUARD), name).to.equal(true);
     expect(defined.get('icIngest')?.readOnly).to.equal(false);
-    expect(defined.get('icStats')).to.include({ numberOfKeys: 3, readOnly: true });
+    expect(defined.get('icStats')).to.include({ numberOfKeys: 2, readOnly: true });
     expect(defined.get('icExistsMany')?.numberOfKeys).to.equal(undefined);
     const used = new Set([...defined.values()].map((d) => d.lua));
     for (const file of readdirSync(DIR)) {

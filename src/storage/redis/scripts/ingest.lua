@@ -20,7 +20,7 @@ local base = string.sub(meta, 1, -2)
 local MAX_ADS, KEEP_AM, KEEP_AQ, KEEP_AY = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 -- include: tally.lua
 local ttl, margin, idemTtl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local out, buckets, counted = {}, {}, 0
+local out, counted = {}, 0
 local i = 8
 while i <= #ARGV do
   local atText = ARGV[i]
@@ -54,8 +54,6 @@ while i <= #ARGV do
           o = 'c'
           redis.call('SET', userKey, atText, 'PX', ttl + margin)
           counted = counted + 1
-          local minute = math.floor(when / 60000)
-          buckets[minute] = (buckets[minute] or 0) + 1
           seen(when, ad, user)
         end
         tally(when, ad, o)
@@ -65,19 +63,6 @@ while i <= #ARGV do
     out[#out + 1] = o
   end
 end
-if counted > 0 then
-  redis.call('HINCRBY', meta, 't', counted)
-  local minutes, newest, added = base .. 'm', nil, false
-  for minute, n in pairs(buckets) do
-    if redis.call('HINCRBY', minutes, minute, n) == n then added = true end
-    if newest == nil or minute > newest then newest = minute end
-  end
-  -- A new minute made more than a day of buckets: drop those that fell out of the day window.
-  if added and redis.call('HLEN', minutes) > 1440 then
-    for _, f in ipairs(redis.call('HKEYS', minutes)) do
-      if tonumber(f) <= newest - 1440 then redis.call('HDEL', minutes, f) end
-    end
-  end
-end
+if counted > 0 then redis.call('HINCRBY', meta, 't', counted) end
 flushTallies()
 return table.concat(out)
