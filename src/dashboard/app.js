@@ -54,7 +54,7 @@ function showList(view) {
 
   const table = h('table', { id: 'campaigns' },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'campaign'), h('th', { scope: 'col', class: 'start' }, 'start'), h('th', { scope: 'col', class: 'n' }, 'total'),
-      h('th', { scope: 'col', class: 'n' }, 'last hour'), h('th', { scope: 'col', class: 'n' }, 'last day'), h('th', { scope: 'col' }, 'last 24 h'))),
+      h('th', { scope: 'col', class: 'n' }, 'last hour'), h('th', { scope: 'col', class: 'n' }, 'last day'), h('th', { scope: 'col' }, 'last 24\u00a0h'))),
     body);
   let typing;
   search.addEventListener('input', () => {
