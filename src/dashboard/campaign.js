@@ -20,6 +20,18 @@ const COLUMNS = [
 const SHARE_DAYS = [1, 7, 30];
 const LIVE_MIN_MS = 1000;
 
+/** Milliseconds since the epoch of a `datetime-local` value read as wall-clock time in `zone`. */
+function wallTime(value, zone) {
+  const asUtc = Date.parse(`${value}Z`);
+  const offset = (ms) => {
+    const name = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' }).formatToParts(ms).find((p) => p.type === 'timeZoneName').value;
+    const m = /([+-])(\d\d):(\d\d)/.exec(name);
+    return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * HOUR + Number(m[3]) * 60_000) : 0;
+  };
+  // The zone's offset at the guess, then at the instant it gives: right on both sides of a DST change.
+  return asUtc - offset(asUtc - offset(asUtc));
+}
+
 export function showCampaign(view, id, { shared }) {
   const controller = new AbortController();
   const signal = controller.signal;
@@ -63,8 +75,9 @@ export function showCampaign(view, id, { shared }) {
       const p = PRESETS[state.preset];
       return { from: now - p.span, to: now, interval: p.interval, window: state.preset };
     }
-    const f = from.value ? new Date(from.value).getTime() : now - DAY;
-    const t = to.value ? new Date(to.value).getTime() : now;
+    // The range is wall-clock time in the chosen zone, the one the chart's axis shows, not the browser's.
+    const f = from.value ? wallTime(from.value, state.tz) : now - DAY;
+    const t = to.value ? wallTime(to.value, state.tz) : now;
     const width = t - f;
     const interval = width <= 6 * HOUR && now - f <= 47 * HOUR ? 'minute' : width <= 40 * DAY ? 'hour' : 'day';
     const covering = WINDOWS.find(([, ms]) => ms >= now - f) ?? WINDOWS[WINDOWS.length - 1];

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { KeyRing, MemoryKeyStore } from '../../../src/auth/keys.js';
 import { DASHBOARD_CSP, DASHBOARD_FILES } from '../../../src/http/dashboard.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
@@ -74,19 +74,22 @@ describe('dashboard (GET /, /dashboard/)', function () {
       expect(problems.splice(0), 'page errors (a CSP violation among them)').to.deep.equal([]);
     });
 
-    /** A new tab (its own sessionStorage), with the admin key entered unless `key` is '' (a share link). */
-    const open = async (path: string, key = ROOT): Promise<Page> => {
-      const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true, timezoneId: ZONE });
-      contexts.push(context);
-      if (key !== '') await context.addInitScript((k) => sessionStorage.getItem('impression-counter.key') ?? sessionStorage.setItem('impression-counter.key', k), key);
-      const page = await context.newPage();
+    /** Fails the test on the page's errors, then loads `path`. */
+    const watch = async (page: Page, path: string): Promise<Page> => {
       page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
       page.on('console', (m) => {
         // A refused request is the API's answer, shown on the page; anything else is a fault.
-        if (m.type() === 'error' && !/status of 40[13]|EventSource/.test(m.text())) problems.push(`console: ${m.text()}`);
+        if (m.type() === 'error' && !/status of 40\d|EventSource/.test(m.text())) problems.push(`console: ${m.text()}`);
       });
       await page.goto(t.baseUrl + path, WAIT);
       return page;
+    };
+    /** A new tab (its own sessionStorage), with the admin key entered unless `key` is '' (a share link). */
+    const open = async (path: string, key = ROOT, options: BrowserContextOptions = {}): Promise<Page> => {
+      const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true, timezoneId: ZONE, ...options });
+      contexts.push(context);
+      if (key !== '') await context.addInitScript((k) => sessionStorage.getItem('impression-counter.key') ?? sessionStorage.setItem('impression-counter.key', k), key);
+      return watch(await context.newPage(), path);
     };
     const text = (page: Page, selector: string) => page.locator(selector).innerText(WAIT);
     const api = async (path: string, init: { method?: string; body?: unknown; key?: string } = {}) =>
@@ -176,6 +179,93 @@ describe('dashboard (GET /, /dashboard/)', function () {
       await page.setViewportSize(PHONE);
       await page.waitForFunction(() => document.documentElement.scrollWidth <= 375, undefined, WAIT);
       await page.screenshot({ path: `${SCREENSHOTS}campaign-375.png`, fullPage: true });
+    });
+
+    it("draws a custom range in the chosen time zone, bucket for bucket as the API's /timeseries answers it", async () => {
+      const page = await open(`/#/c/${campaign}`);
+      await page.waitForFunction(() => document.getElementById('chart')?.dataset.points === '3', undefined, WAIT);
+      const refreshed = () => page.evaluate(() => document.getElementById('view')?.dataset.refreshed);
+      const settled = async (before: string | undefined) =>
+        page.waitForFunction((b) => document.getElementById('view')?.dataset.refreshed !== b, before, WAIT);
+      // Not the browser's zone, and +05:30 all year: the test writes the offset itself, and hours start at
+      // :30 UTC. (Chromium's zone list, the picker's, names India's zone by its ICU name.)
+      const zone = 'Asia/Calcutta';
+      const wall = (ms: number): string => new Date(ms + 5.5 * 3_600_000).toISOString().slice(0, 16);
+      const from = wall(Date.now() - 30 * 3_600_000);
+      const to = wall(Date.now() + 2 * 3_600_000);
+      let before = await refreshed();
+      await page.selectOption('#tz', zone);
+      await settled(before);
+      await page.selectOption('#window', 'range');
+      await page.fill('#from', from);
+      await page.fill('#to', to);
+      before = await refreshed();
+      await page.click('#range button');
+      await settled(before);
+
+      // The range is read in the chosen zone, as the chart's axis shows it; 32 h is drawn by the hour.
+      const q = new URLSearchParams({ interval: 'hour', from: `${from}:00+05:30`, to: `${to}:00+05:30`, tz: zone, format: 'csv' });
+      const expected = await (await fetch(`${t.baseUrl}${API}/campaigns/${campaign}/timeseries?${q}`, { headers: { authorization: `Bearer ${ROOT}` } })).text();
+      expect(expected.split('\n')[1], 'the API answers in Indian hours').to.match(/^\S+T\d\d:00:00\.000\+05:30,/);
+      const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.click('#csv-series')]);
+      expect((await readFile(await download.path())).toString(), 'the chart CSV').to.equal(expected);
+      expect(await page.getAttribute('#chart', 'data-points'), 'the drawn impressions').to.equal('3');
+
+      // A range the API refuses: its message, as a sentence on the page.
+      await page.fill('#from', to);
+      await page.fill('#to', from);
+      await page.click('#range button');
+      await page.locator('#error:not([hidden])').waitFor(WAIT);
+      expect(await text(page, '#error')).to.equal('query "from" must be before "to"');
+    });
+
+    it('in dark mode: a dark background, light text, every text readable, and a screenshot', async () => {
+      const page = await open(`/#/c/${campaign}`, ROOT, { colorScheme: 'dark' });
+      await page.waitForFunction(() => document.getElementById('chart')?.dataset.points === '3', undefined, WAIT);
+      await page.locator('#ads tbody tr[data-ad]').first().waitFor(WAIT);
+      // tsx names the functions below through a helper the page does not have.
+      await page.evaluate('globalThis.__name = (f) => f');
+      const seen = await page.evaluate(() => {
+        const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+        // WCAG 2 relative luminance and contrast ratio.
+        const lum = (c: string): number => {
+          const [r, g, b] = rgb(c).slice(0, 3).map((v) => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+          return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        };
+        const ratio = (a: string, b: string): number => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+        const backdrop = (e: Element | null): string => {
+          for (; e; e = e.parentElement) {
+            const bg = getComputedStyle(e).backgroundColor;
+            if ((rgb(bg)[3] ?? 1) > 0) return bg;
+          }
+          return 'rgb(255, 255, 255)';
+        };
+        const unreadable: string[] = [];
+        for (const e of document.querySelectorAll('body *')) {
+          const own = [...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent!.trim() !== '');
+          if (!(own || e.matches('input, select, button')) || e.getClientRects().length === 0 || e.closest('[hidden], option')) continue;
+          const r = ratio(getComputedStyle(e).color, backdrop(e));
+          if (r < 4.5) unreadable.push(`${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${(e.textContent ?? '').trim().slice(0, 30)}": ${r.toFixed(2)}`);
+        }
+        // The chart's axes are drawn on the canvas in the text's colour: light pixels, not dark ones.
+        const canvas = document.querySelector('#chart canvas') as HTMLCanvasElement;
+        const px = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let light = 0;
+        let dark = 0;
+        for (let i = 0; i < px.length; i += 4) {
+          if (px[i + 3] < 200) continue;
+          const l = lum(`rgb(${px[i]}, ${px[i + 1]}, ${px[i + 2]})`);
+          if (l > 0.5) light++;
+          else if (l < 0.05) dark++;
+        }
+        return { background: lum(getComputedStyle(document.body).backgroundColor), text: lum(getComputedStyle(document.body).color), unreadable, light, dark };
+      });
+      expect(seen.background, 'the background is dark').to.be.below(0.05);
+      expect(seen.text, 'the text is light').to.be.above(0.6);
+      expect(seen.unreadable, 'text under 4.5:1 contrast').to.deep.equal([]);
+      expect(seen.light, "light pixels of the chart's axis labels").to.be.greaterThan(100);
+      expect(seen.dark, 'dark ink on the chart').to.be.below(seen.light / 10);
+      await page.screenshot({ path: `${SCREENSHOTS}campaign-dark.png`, fullPage: true });
     });
 
     it('registers an ad through the page, and the ads table names it', async () => {
