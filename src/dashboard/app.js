@@ -7,7 +7,7 @@ const PAGE = 20;
 const $ = (id) => document.getElementById(id);
 let leave = () => {};
 
-function route() {
+function route(event) {
   leave();
   leave = () => {};
   showError('');
@@ -21,6 +21,13 @@ function route() {
   const view = $('view');
   if (m) leave = showCampaign(view, decodeURIComponent(m[1]), { shared: shared !== '' });
   else leave = showList(view);
+  if (event) {
+    // The link or button that had focus is gone with the old view: start the keyboard (and a screen
+    // reader) at the new view's heading, as a page load would, not back at the top of the document.
+    const heading = view.querySelector('h1');
+    heading.tabIndex = -1;
+    heading.focus();
+  }
 }
 
 function showList(view) {

@@ -147,6 +147,8 @@ export function showCampaign(view, id, { shared }) {
   }
 
   function showAds() {
+    // The header is redrawn (a sort, a live update): keep the keyboard on the button it was on.
+    const keep = head.contains(document.activeElement) ? document.activeElement.dataset.sort : undefined;
     const rows = [...state.ads].sort((x, y) => {
       const a = state.sort === 'ad' ? x.ad_id : x[state.sort];
       const b = state.sort === 'ad' ? y.ad_id : y[state.sort];
@@ -158,14 +160,13 @@ export function showCampaign(view, id, { shared }) {
         state.dir = sorted ? -state.dir : k === 'ad' ? 1 : -1;
         state.sort = k;
         showAds();
-        // The header was redrawn: keep the keyboard where it was.
-        head.querySelector(`button[data-sort="${k}"]`).focus();
       } } }, label, sorted ? (state.dir > 0 ? ' ▲' : ' ▼') : '');
       return h('th', { scope: 'col', class: k === 'ad' ? '' : 'n', 'aria-sort': sorted ? (state.dir > 0 ? 'ascending' : 'descending') : 'none' }, button);
     }));
     body.replaceChildren(...rows.map((a) => h('tr', { dataset: { ad: a.ad_id } }, ...COLUMNS.map(([k, , show]) =>
       k === 'ad' ? h('th', { scope: 'row' }, state.names.get(a.ad_id) ? `${state.names.get(a.ad_id)} (${a.ad_id})` : a.ad_id) : h('td', { class: 'n' }, show(a))))));
     if (rows.length === 0) body.append(h('tr', {}, h('td', { colSpan: COLUMNS.length }, 'no impressions or clicks in this window')));
+    if (keep) head.querySelector(`button[data-sort="${keep}"]`).focus();
     state.shownAds = rows;
   }
 

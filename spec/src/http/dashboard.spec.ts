@@ -345,10 +345,88 @@ describe('dashboard (GET /, /dashboard/)', function () {
       await page.locator('#campaigns tbody td', { hasText: 'no campaign matches' }).waitFor(WAIT);
     });
 
-    it('shows an API error as a readable message', async () => {
-      const page = await open('/', `ick_0000000000000000_${'A'.repeat(43)}`);
-      await page.locator('#error:not([hidden])').waitFor(WAIT);
-      expect(await text(page, '#error')).to.equal('the API key is not valid. Enter an API key above.');
+    /** Presses Tab (or Shift+Tab) until focus is on `selector`; how many presses it took. */
+    const tabTo = async (page: Page, selector: string, key = 'Tab', most = 12): Promise<number> => {
+      for (let n = 1; n <= most; n++) {
+        await page.keyboard.press(key);
+        if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return n;
+      }
+      throw new Error(`${selector} not reached in ${most} presses of ${key}`);
+    };
+    const focused = (page: Page) => page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80));
+
+    it('works from the keyboard alone: Tab to the search, type, open a campaign, sort its ads, and back', async () => {
+      const id = (await api(`${API}/campaigns`, { method: 'POST', body: { name: 'Keyboard walk' } })).id;
+      await api(`${API}/impressions`, { method: 'POST', body: ['u1', 'u2', 'u3'].map((u, i) => ({ campaign_id: id, user_id: u, ad_id: i ? 'ad-b' : 'ad-a' })) });
+      await api(`${API}/clicks`, { method: 'POST', body: [{ campaign_id: id, ad_id: 'ad-a', user_id: 'u1' }] });
+      const page = await open('/');
+      await page.locator('#campaigns[data-ready]').waitFor(WAIT);
+      expect(await tabTo(page, '#search'), 'past the header: its link, the key, its two buttons').to.equal(5);
+      await page.keyboard.type('keyboard');
+      await page.waitForFunction(() => document.querySelectorAll('#campaigns tbody tr[data-campaign]').length === 1, undefined, WAIT);
+      expect(await tabTo(page, `#campaigns a[href="#/c/${id}"]`), 'paging buttons disabled: the one match next').to.equal(1);
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => document.querySelector('#view h1')?.textContent === 'Keyboard walk', undefined, WAIT);
+      expect(await page.evaluate(() => document.activeElement === document.querySelector('#view h1')), `focus on the new page's heading, not ${await focused(page)}`).to.equal(true);
+
+      await page.locator('#ads tbody tr[data-ad]').first().waitFor(WAIT);
+      expect(await tabTo(page, 'button[data-sort="clicks"]'), 'window, time zone, then the ad, impressions and raw headers').to.equal(6);
+      const sort = () => page.getAttribute('#ads thead th:has(button[data-sort="clicks"])', 'aria-sort');
+      await page.keyboard.press('Space');
+      expect(await sort()).to.equal('descending');
+      expect(await page.$$eval('#ads tbody tr', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.ad))).to.deep.equal(['ad-a', 'ad-b']);
+      await page.keyboard.press('Enter');
+      expect(await sort()).to.equal('ascending');
+      expect(await page.$$eval('#ads tbody tr', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.ad))).to.deep.equal(['ad-b', 'ad-a']);
+      // A live update redraws the table under the keyboard: focus stays on the header it was on.
+      await api(`${API}/impressions`, { method: 'POST', body: [{ campaign_id: id, user_id: 'u4', ad_id: 'ad-b' }] });
+      await page.waitForFunction(() => document.querySelector('#ads tr[data-ad="ad-b"] td')?.textContent === '3', undefined, WAIT);
+      expect(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.sort), `focus after the live redraw: ${await focused(page)}`).to.equal('clicks');
+      expect(await sort()).to.equal('ascending');
+
+      await tabTo(page, 'a[href="#/"]:not(.brand)', 'Shift+Tab');
+      await page.keyboard.press('Enter');
+      await page.locator('#campaigns[data-ready]').waitFor(WAIT);
+      expect(await page.evaluate(() => document.activeElement === document.querySelector('#view h1')), `focus on the list's heading, not ${await focused(page)}`).to.equal(true);
+      expect(await tabTo(page, '#search'), 'the search right after the heading').to.equal(1);
+    });
+
+    it('keeps a key entered once for this tab only, and shows the API refusing a key as a sentence', async () => {
+      const page = await open('/', '');
+      const refused = async (p: Page, message: string) => {
+        await p.locator('#error:not([hidden])').waitFor(WAIT);
+        const shown = await text(p, '#error');
+        expect(shown, 'not the raw JSON').not.to.match(/[{}"]/);
+        expect(shown).to.equal(message);
+      };
+      // This service has an admin key, so even loopback needs one.
+      const required = 'an API key is required: send Authorization: Bearer <key>. Enter an API key above.';
+      await refused(page, required);
+      await page.fill('#key', 'not-a-key');
+      await page.press('#key', 'Enter');
+      await page.waitForFunction(() => document.getElementById('key-state')?.textContent === 'key set for this tab', undefined, WAIT);
+      await refused(page, 'the API key is not valid. Enter an API key above.');
+
+      await page.fill('#key', ROOT);
+      await page.press('#key', 'Enter');
+      await page.locator('#campaigns[data-ready]').waitFor(WAIT);
+      expect(await page.isHidden('#error')).to.equal(true);
+      expect(await page.evaluate(() => [sessionStorage.getItem('impression-counter.key'), localStorage.length]), 'in sessionStorage only').to.deep.equal([ROOT, 0]);
+      await page.reload();
+      await page.locator('#campaigns[data-ready]').waitFor(WAIT);
+      expect(await text(page, '#key-state'), 'kept across a reload').to.equal('key set for this tab');
+      expect(await page.isHidden('#error')).to.equal(true);
+
+      // Another tab of the same browser, and another browser: neither has it.
+      const tab = await watch(await page.context().newPage(), '/');
+      const other = await open('/', '');
+      for (const p of [tab, other]) {
+        await refused(p, required);
+        expect(await text(p, '#key-state')).to.equal('no key (loopback only)');
+      }
+      await page.click('#forget');
+      await refused(page, required);
+      expect(await page.evaluate(() => sessionStorage.length), 'forgotten').to.equal(0);
     });
 
     describe('10,000 campaigns, with the protected default (loopback, no key)', () => {
