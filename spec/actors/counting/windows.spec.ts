@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { CampaignAnalytics } from '../../../actors/counting/analytics.js';
 import { DEFAULT_ANALYTICS, TallyCode } from '../../../actors/counting/analytics-values.js';
+import { TrailingSums } from '../../../actors/counting/windows.js';
 import { MINUTE_MS } from '../../helpers/actors.js';
 
 /** A minute of 2023 (epoch minutes), far from zero. */
@@ -321,5 +322,26 @@ describe('last hour and last day over the analytics minute tier', () => {
     expect(restored.lastHour(at(M + 59, LAST_MS))).to.equal(2);
     expect(restored.lastHour(at(M + 60))).to.equal(1);
     expect(restored.lastDay(at(M + 60))).to.equal(2);
+  });
+});
+
+describe("an older snapshot's ring of minutes (TrailingSums.ringAt)", () => {
+  /** A ring whose head is minute M, each slot holding its own minute's offset from M - 1439, plus one. */
+  const image = (length = DAY_MINUTES) => {
+    const ring = new Uint32Array(length);
+    for (let m = M - DAY_MINUTES + 1; m <= M; m++) ring[m % length] = m - (M - DAY_MINUTES);
+    return { ring, head: M, hourSum: 0, daySum: 0 };
+  };
+
+  it('reads the 1,440 minutes up to its head, and 0 one minute past either end', () => {
+    expect(TrailingSums.ringAt(image(), M)).to.equal(DAY_MINUTES);
+    expect(TrailingSums.ringAt(image(), M + 1), 'after its head: another minute that shares the slot').to.equal(0);
+    expect(TrailingSums.ringAt(image(), M - DAY_MINUTES + 1)).to.equal(1);
+    expect(TrailingSums.ringAt(image(), M - DAY_MINUTES), 'a day before its head: the slot holds the head minute').to.equal(0);
+  });
+
+  it('reads nothing from a ring that is not 1,440 minutes long, or absent', () => {
+    expect(TrailingSums.ringAt(image(DAY_MINUTES - 1), M)).to.equal(0);
+    expect(TrailingSums.ringAt({ ring: undefined, head: M, hourSum: 0, daySum: 0 }, M)).to.equal(0);
   });
 });
