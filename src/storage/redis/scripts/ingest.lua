@@ -6,7 +6,7 @@
 -- (arrival), n, and n quadruples (user, tag, ad, event time) where the tag is `-` (plain),
 -- `i<impression id>` (an idempotency key) or `b` (a bot: tallied, never counted), and the event time
 -- is when the impression happened (`` on arrival). Dedupe and idempotency go by arrival, the start
--- time, minute buckets, analytics and sketches by event time, like memory mode (actors/campaign.ts).
+-- time, minute buckets, analytics and sketches by event time, like memory mode (actors/campaign/campaign.ts).
 -- Returns one character per item (c counted, d duplicate, C or D a retry of an impression id first
 -- counted or a duplicate, s not started, b bot), or `N` when the campaign
 -- does not exist. Counted, duplicate and bot impressions are tallied in the analytics buckets
