@@ -59,10 +59,7 @@ export class DedupeTable {
   admitDigest(d: Uint32Array, at: number): boolean {
     this.lastShard = undefined;
     const shardIndex = d[3] >>> 24 >>> this.shardShift;
-    let shard = this.shards[shardIndex];
-    if (shard !== undefined && at - shard.epoch + 1 > DedupeTable.MAX_STAMP) {
-      shard = this.rebuild(shardIndex, at);
-    }
+    let shard = this.writable(shardIndex, at);
     if (shard === undefined) {
       shard = this.put(shardIndex, newShard(DedupeTable.MIN_CAPACITY, at - this.ttlMs));
     }
@@ -107,7 +104,7 @@ export class DedupeTable {
    */
   restoreDigest(d: Uint32Array, at: number): void {
     const index = d[3] >>> 24 >>> this.shardShift;
-    const shard = this.shards[index];
+    const shard = this.writable(index, at);
     const slot = shard === undefined ? -1 : find(shard, d[0], d[1], d[3]);
     if (shard !== undefined && slot >= 0) {
       const stamp = stampOf(shard, at);
@@ -231,6 +228,16 @@ export class DedupeTable {
   /** Bytes held by the slot arrays, and each shard's object and typed-array header. */
   get bytes(): number {
     return this.held;
+  }
+
+  /**
+   * Shard `index`, ready to take a stamp for `at`: rebased first when that stamp would not fit 32
+   * bits (a stamp of 2^32 would wrap to 0, which reads as an empty slot).
+   */
+  private writable(index: number, at: number): Shard | undefined {
+    const shard = this.shards[index];
+    if (shard !== undefined && at - shard.epoch + 1 > DedupeTable.MAX_STAMP) return this.rebuild(index, at);
+    return shard;
   }
 
   /** Sets shard `index`, keeping `held` in step. */

@@ -162,8 +162,12 @@ describe('DedupeTable against a Map<user, lastCountedAt> model (property)', () =
       ),
       {
         ...fcParams(100),
-        // Always replayed: reading a captured image must leave the live table's later writes alone.
-        examples: [[[1_000, 0, [{ kind: 'admit', user: 0, dt: 0 }, { kind: 'capture' }, { kind: 'admit', user: 0, dt: 1_000 }, { kind: 'readCaptured' }]]]],
+        examples: [
+          // Reading a captured image must leave the live table's later writes alone.
+          [[1_000, 0, [{ kind: 'admit', user: 0, dt: 0 }, { kind: 'capture' }, { kind: 'admit', user: 0, dt: 1_000 }, { kind: 'readCaptured' }]]],
+          // A replayed record whose stamp lands exactly on 2^32 past its shard's epoch (it wrapped to 0, an empty slot).
+          [[10 * MINUTE_MS, 0, [{ kind: 'admit', user: 0, dt: 0 }, { kind: 'jump', dt: STAMP_HORIZON_MS - 10 * MINUTE_MS - 1 }, { kind: 'replay', user: 0, back: 0 }]]],
+        ],
       },
     );
   });
