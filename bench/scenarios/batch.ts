@@ -27,7 +27,7 @@ export const batch: Scenario = {
   async run(ctx) {
     const p = ctx.quick ? QUICK : FULL;
     ctx.log(`batches of ${BATCH} over HTTP at ${CONNECTIONS} connections`);
-    const service = await startKind(ctx, 'service');
+    const service = await startKind(ctx, 'service', { profile: true });
     try {
       const ids = await createCampaigns(service.port, CAMPAIGNS + 1, 'batch');
       const warm = requestsOf(makeWorkload({ count: p.warmBatches * BATCH, campaignIds: ids.slice(0, 1), duplicateShare: 0.5, seed: 21, userPrefix: 'w' }));
@@ -38,6 +38,7 @@ export const batch: Scenario = {
       const { bare, koa } = await measureBaselines(ctx, options, 'batch');
       const ours = await measureHttp(service, options);
       ctx.log(describeRun('ours', ours, 'batch'));
+      if (ctx.profileDir !== undefined) ctx.profileWindows.push(ours.windowUs);
 
       const vs = (f: (r: HttpRun) => number) => [
         { name: 'Koa', value: f(koa) },
