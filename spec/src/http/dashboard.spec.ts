@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
@@ -11,7 +13,12 @@ import { API, rawRequest } from '../../helpers/http.js';
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ROOT = 'dashboard-admin-key-0123456789abcdefgh';
-const SCREENSHOTS = fileURLToPath(new URL('../../screenshots/', import.meta.url));
+/**
+ * The README's screenshots are rewritten only on request (UPDATE_SCREENSHOTS=1); any other run takes
+ * them in a temporary directory, so that running the suite leaves the working tree as it found it.
+ */
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+let SCREENSHOTS = fileURLToPath(new URL('../../screenshots/', import.meta.url));
 const WAIT = { timeout: 10_000 };
 const DESKTOP = { width: 1200, height: 900 };
 const PHONE = { width: 375, height: 800 };
@@ -64,11 +71,13 @@ describe('dashboard (GET /, /dashboard/)', function () {
         this.skip();
       }
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-      await mkdir(SCREENSHOTS, { recursive: true });
+      if (UPDATE_SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
+      else SCREENSHOTS = `${await mkdtemp(join(tmpdir(), 'dashboard-screenshots-'))}/`;
     });
     after(async () => {
       for (const c of contexts) await c.close();
       await browser?.close();
+      if (!UPDATE_SCREENSHOTS) await rm(SCREENSHOTS, { recursive: true, force: true, maxRetries: 3 });
     });
     afterEach(() => {
       expect(problems.splice(0), 'page errors (a CSP violation among them)').to.deep.equal([]);
