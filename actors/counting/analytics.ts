@@ -311,18 +311,18 @@ export class CampaignAnalytics {
     const after: AnalyticsSpan | undefined = before > at ? undefined : { counters: 'minutes', from: Math.floor(before / MINUTE_MS), to: Math.floor(at / MINUTE_MS), sketch: 'tenMin', sketchFrom: 1, sketchTo: 0 };
     for (const ad of this.rows()) {
       if (span !== undefined) {
-        const f = ad.figures(at, span);
-        rows.push({ adId: ad.id, counted: f.counted, clicks: f.clicks, playbackCount: f.playbackCount, playbackSeconds: f.playbackSeconds });
+        const f = ad.sums(at, span);
+        rows.push({ adId: ad.id, counted: f[Metric.counted], clicks: f[Metric.clicks], playbackCount: f[Metric.playbackCount], playbackSeconds: f[SUM_WIDTH - 1] });
         continue;
       }
       const t = ad.totals;
-      const later = after && ad.figures(at, after);
+      const later = after && ad.sums(at, after);
       rows.push({
         adId: ad.id,
-        counted: t[Metric.counted] - (later?.counted ?? 0),
-        clicks: t[Metric.clicks] - (later?.clicks ?? 0),
-        playbackCount: t[Metric.playbackCount] - (later?.playbackCount ?? 0),
-        playbackSeconds: t[SUM_WIDTH - 1] - (later?.playbackSeconds ?? 0),
+        counted: t[Metric.counted] - (later?.[Metric.counted] ?? 0),
+        clicks: t[Metric.clicks] - (later?.[Metric.clicks] ?? 0),
+        playbackCount: t[Metric.playbackCount] - (later?.[Metric.playbackCount] ?? 0),
+        playbackSeconds: t[SUM_WIDTH - 1] - (later?.[SUM_WIDTH - 1] ?? 0),
       });
     }
     return rows;

@@ -99,11 +99,16 @@ export class Stats {
   /** The figures of `window` ending at `at`, or of a span read at `at`: O(buckets in it), whatever the traffic. */
   figures(at: number, what: AnalyticsWindow | AnalyticsSpan): WindowFigures {
     const span = spanOf(at, what);
-    const sums = new Float64Array(SUM_WIDTH);
-    this[span.counters].sum(span.from, span.to, Math.floor(at / BUCKET_MS[span.counters]), sums);
     const registers = new Uint8Array(1 << this.p);
     this[span.sketch].unionInto(span.sketchFrom, span.sketchTo, Math.floor(at / BUCKET_MS[span.sketch]), registers);
-    return figuresOf(sums, registers);
+    return figuresOf(this.sums(at, span), registers);
+  }
+
+  /** The counters and playback seconds of `span` read at `at` (SUM_WIDTH values), without the sketch. */
+  sums(at: number, span: AnalyticsSpan): Float64Array {
+    const sums = new Float64Array(SUM_WIDTH);
+    this[span.counters].sum(span.from, span.to, Math.floor(at / BUCKET_MS[span.counters]), sums);
+    return sums;
   }
 
   count(at: number, metric: number): void {
