@@ -8,7 +8,7 @@ import { BodyBudget } from './http/body-budget.js';
 import type { RedisAdmin } from './http/admin.js';
 import { apiHeaders, Auth } from './http/auth.js';
 import type { RateLimits } from './http/rate-limit.js';
-import { errorHandler } from './http/errors.js';
+import { errorHandler, isClientGone } from './http/errors.js';
 import type { FastLaneDeps } from './http/fast-lane.js';
 import { impressionAnswerer } from './http/impressions.js';
 import { LiveFigures } from './http/live.js';
@@ -69,7 +69,11 @@ export function createHttpApp(deps: AppDeps): HttpApp {
   app.proxy = deps.trustProxy === true;
   const live = new LiveFigures(deps.counter, { registry: metrics.registry });
   const routes = router({ ...deps, live, impressions, bodyBudget, metrics, readiness: deps.readiness ?? new Readiness(), clickOutcomes: metrics.clicks, auth, keys, beaconSecret, registry: metrics.registry });
-  app.on('error', (err: unknown, ctx?: Context) => deps.logger.error({ err, request_id: ctx?.state.requestId, key_id: ctx?.state.principal?.id }, 'request failed'));
+  app.on('error', (err: unknown, ctx?: Context) => {
+    const fields = { err, request_id: ctx?.state.requestId, key_id: ctx?.state.principal?.id };
+    if (isClientGone(err)) deps.logger.debug(fields, 'client went away');
+    else deps.logger.error(fields, 'request failed');
+  });
   app.use(requestId);
   app.use(observeRequests(metrics, deps.logger));
   app.use(errorHandler);

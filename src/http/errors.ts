@@ -13,6 +13,16 @@ interface KoaLikeError {
 }
 
 /**
+ * Whether `err` only says that the client went away (it reset or closed the connection while its
+ * answer was being written, as a browser leaving a page with a live stream does): nobody is left to
+ * answer and nothing of ours failed.
+ */
+export function isClientGone(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/**
  * The one place errors become responses: every failure, ours or Koa's, leaves as
  * `{"error": "<clear message>", "code": <status>}`. A 5xx never shows its text; Koa's `error` event
  * (logged by the caller) receives it instead.

@@ -1,6 +1,7 @@
 import { createServer, STATUS_CODES, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { isClientGone } from './errors.js';
 
 /** How long and how many: the bounds on slow and numerous clients. */
 export interface ServerLimits {
@@ -92,10 +93,8 @@ function noop(): void {}
 
 /** The answer to a request Node's parser or timeouts rejected before (or while) the app saw it. */
 export function clientErrorAnswer(err: NodeJS.ErrnoException, limits: Pick<ServerLimits, 'requestTimeoutMs' | 'headersTimeoutMs'>): { status: number; message: string } | undefined {
+  if (isClientGone(err)) return undefined; // nobody to answer
   switch (err.code) {
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return undefined; // the client is gone: nobody to answer
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return {
         status: 408,
