@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { BoundedCache } from '../bounded-cache.js';
 import type { Context } from 'koa';
+import { Counter as PromCounter, Gauge, type Registry } from 'prom-client';
 import type { AnalyticsSpan, WindowFigures } from '../../actors/analytics-protocol.js';
 import { BUCKET_MS, KEPT, MINUTE_MS, oldestFrom, rangeSpan, spanOf } from '../../actors/counting/stats.js';
 import type { AdAcross } from '../use-cases/analytics.js';
 import { Zone } from '../calendar.js';
 import type { Counter } from '../counter.js';
-import { AppError, ValidationError } from '../errors.js';
+import { AppError, UnavailableError, ValidationError } from '../errors.js';
 import { planSeries } from '../series.js';
 import { badCursor, issueCursor, readCursor } from './cursor.js';
 import type { AdsAnalyticsQuery, AnalyticsQuery, RangeQuery, TimeseriesQuery } from './schemas.js';
@@ -139,9 +140,32 @@ function readRanking(payload: string, now: number): { snap: Snapshot; digest: st
   return { snap: { span: countersOnly(counters, from, to), asOf }, digest: parts[5], clicks, adId };
 }
 
-export function analyticsHandlers(counter: Counter) {
+/**
+ * Rankings across every campaign computed at once, at most: each reads every campaign's ad rows and
+ * holds a row per ad id until it answers, so more at once would only share the CPU and add memory.
+ */
+export const RANKINGS_AT_ONCE = 2;
+
+export function analyticsHandlers(counter: Counter, registry?: Registry) {
   const analytics = counter.analytics;
   const zones = new ZoneCache();
+  const registers = registry === undefined ? [] : [registry];
+  const running = new Gauge({ name: 'impression_counter_rankings_running', help: `Rankings across every campaign (GET /ads/analytics without campaign_id) being computed now (at most ${RANKINGS_AT_ONCE}).`, registers });
+  const refused = new PromCounter({ name: 'impression_counter_rankings_refused_total', help: `Rankings across every campaign answered 503 because ${RANKINGS_AT_ONCE} were being computed.`, registers });
+  let computing = 0;
+  /** Runs a ranking across every campaign if fewer than RANKINGS_AT_ONCE are running, else refuses it. */
+  const ranking = async (rank: () => Promise<AdAcross[]>): Promise<AdAcross[]> => {
+    if (computing >= RANKINGS_AT_ONCE) {
+      refused.inc();
+      throw new UnavailableError(`${RANKINGS_AT_ONCE} rankings across every campaign are being computed; retry shortly, or rank one campaign with campaign_id`, 1000);
+    }
+    running.set(++computing);
+    try {
+      return await rank();
+    } finally {
+      running.set(--computing);
+    }
+  };
   return {
     /** GET /campaigns/:id/analytics?window=…&group_by=ad */
     async campaign(ctx: Context): Promise<void> {
@@ -166,7 +190,8 @@ export function analyticsHandlers(counter: Counter) {
       const now = analytics.now();
       const after = query.cursor === undefined ? undefined : readRanking(readCursor(ctx, query.cursor), now);
       const snap = after?.snap ?? firstSnapshot(query, now);
-      const rows = await analytics.adsAcrossCampaigns(now, snap.span, snap.span === undefined ? snap.asOf : undefined, query.campaign_id);
+      const rank = (): Promise<AdAcross[]> => analytics.adsAcrossCampaigns(now, snap.span, snap.span === undefined ? snap.asOf : undefined, query.campaign_id);
+      const rows = query.campaign_id === undefined ? await ranking(rank) : await rank();
       const digest = digestOf(rows);
       if (after !== undefined && after.digest !== digest) {
         throw new RankingChangedError('figures before this ranking\'s snapshot changed since its first page (an impression or click with a "timestamp" before it, or a campaign started before it)');

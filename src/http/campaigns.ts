@@ -4,17 +4,12 @@ import { Zone } from '../calendar.js';
 import type { Counter } from '../counter.js';
 import { ValidationError } from '../errors.js';
 import { planSeries } from '../series.js';
+import { CAMPAIGNS_PER_REQUEST } from '../use-cases/campaigns.js';
 import { positionCursor, readPosition } from './cursor.js';
 import { validators, type SearchCampaignsQuery } from './schemas.js';
 import { queryOf, valid } from './validate.js';
 
 const DEFAULT_PAGE = 100;
-/**
- * Campaigns one search request looks at, at most: a search that finds few matches answers a short
- * page (perhaps empty) with the cursor where it stopped, so that no request's cost grows with the
- * number of campaigns.
- */
-export const SEARCH_SCAN = 10_000;
 const SCAN_PAGE = 1000;
 /**
  * Most campaigns one page lists with `include=figures`: each costs a stats read and a series read
@@ -90,13 +85,13 @@ export function campaignHandlers(counter: Counter) {
   };
 }
 
-/** Up to `limit` campaigns whose name contains `q` (ignoring case), looking at SEARCH_SCAN campaigns at most. */
+/** Up to `limit` campaigns whose name contains `q` (ignoring case), looking at CAMPAIGNS_PER_REQUEST campaigns at most. */
 async function search(counter: Counter, q: string, after: number, limit: number): Promise<{ campaigns: CampaignInfo[]; next?: number }> {
   const needle = q.toLowerCase();
   const found: CampaignInfo[] = [];
   let position = after;
-  while (position - after < SEARCH_SCAN) {
-    const page = await counter.campaigns.list(position, Math.min(SCAN_PAGE, after + SEARCH_SCAN - position));
+  while (position - after < CAMPAIGNS_PER_REQUEST) {
+    const page = await counter.campaigns.list(position, Math.min(SCAN_PAGE, after + CAMPAIGNS_PER_REQUEST - position));
     for (let i = 0; i < page.campaigns.length; i++) {
       if (!page.campaigns[i].name.toLowerCase().includes(needle)) continue;
       found.push(page.campaigns[i]);

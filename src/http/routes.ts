@@ -100,7 +100,7 @@ function buildHandlers(deps: RouteDeps): Handlers {
     impressions: impressionHandlers(deps.impressions),
     ads: adHandlers(deps.counter),
     clicks: clickHandlers(deps.counter, deps.batchLimit, deps.bots, deps.clickOutcomes),
-    analytics: analyticsHandlers(deps.counter),
+    analytics: analyticsHandlers(deps.counter, deps.registry),
     ops: opsHandlers(deps.metrics, deps.readiness),
     openapi: openApiHandler(),
     live: deps.live,

@@ -4,6 +4,13 @@ import type { CampaignPage, RegistryDescription, StatsResult } from '../../actor
 import { CampaignLimitError, CampaignNotFoundError, OverBudgetError, UnavailableError } from '../errors.js';
 import type { RegistryClient } from '../registry-client.js';
 
+/**
+ * Campaigns one request that lists across campaigns (a search, every registered ad) looks at, at
+ * most: where few match, the page is short (perhaps empty) and its cursor says where to go on, so
+ * that no request's cost grows with the number of campaigns.
+ */
+export const CAMPAIGNS_PER_REQUEST = 10_000;
+
 export interface NewCampaign {
   readonly name: string;
   readonly startTime?: number;

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
+import sinon from 'sinon';
+import { RANKINGS_AT_ONCE } from '../../../src/http/analytics.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { ManualClock } from '../../helpers/backends.js';
 import { API, createCampaign, expectError } from '../../helpers/http.js';
+import { waitFor } from '../../helpers/process.js';
 import { fcParams } from '../../helpers/seed.js';
 
 /**
@@ -202,6 +205,35 @@ describe('analytics ranges and the /ads/analytics ranking', () => {
      * are the model's ranking over the snapshot the first page announced ([from, to)); a later page
      * may instead answer 409, and must exactly when a click with a timestamp landed inside it.
      */
+    it(`ranks across every campaign ${RANKINGS_AT_ONCE} pages at once at most: one more is 503 with Retry-After, and one campaign's ranking still answers`, async () => {
+      await clicks('a');
+      const analytics = t.counter.analytics;
+      const original = analytics.adsAcrossCampaigns.bind(analytics);
+      let release = (): void => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let held = 0;
+      const stub = sinon.stub(analytics, 'adsAcrossCampaigns').callsFake(async (...args) => {
+        if (args[3] === undefined) {
+          held++;
+          await gate;
+        }
+        return original(...args);
+      });
+      try {
+        const first = Array.from({ length: RANKINGS_AT_ONCE }, () => t.request('GET', `${API}/ads/analytics`));
+        await waitFor(() => held === RANKINGS_AT_ONCE, 5_000, 'rankings held');
+        const refused = await t.request('GET', `${API}/ads/analytics?window=1h`);
+        expectError(refused, 503, 'rankings across every campaign are being computed');
+        expect(refused.headers.get('retry-after')).to.equal('1');
+        expect((await t.request('GET', `${API}/ads/analytics?campaign_id=${id}`)).status).to.equal(200);
+        release();
+        for (const res of await Promise.all(first)) expect(res.status, JSON.stringify(res.body)).to.equal(200);
+        expect((await t.request('GET', `${API}/ads/analytics`)).status).to.equal(200);
+      } finally {
+        stub.restore();
+      }
+    });
+
     it('never repeats or skips a row while clicks keep arriving between pages (property, against a model)', async function () {
       this.timeout(120_000);
       const ADS = ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6'];

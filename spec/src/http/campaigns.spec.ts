@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
-import { FIGURES_PAGE, SEARCH_SCAN } from '../../../src/http/campaigns.js';
+import { FIGURES_PAGE } from '../../../src/http/campaigns.js';
+import { CAMPAIGNS_PER_REQUEST } from '../../../src/use-cases/campaigns.js';
 import { API, createCampaign, expectError, impression, listAll, postImpression, stats } from '../../helpers/http.js';
 
 const MINUTE = 60_000;
@@ -161,13 +162,26 @@ describe('campaigns API', () => {
       expectError(await t.request('GET', `${API}/campaigns?q=${'x'.repeat(201)}`), 400, 'q');
     });
 
-    it(`with q: looks at ${SEARCH_SCAN} campaigns per request at most, and answers the cursor where it stopped`, async () => {
-      for (let i = 0; i < SEARCH_SCAN + 1; i++) await t.counter.campaigns.create({ name: i === SEARCH_SCAN ? 'the needle' : `hay ${i}` });
+    it(`with q: looks at ${CAMPAIGNS_PER_REQUEST} campaigns per request at most, and answers the cursor where it stopped`, async () => {
+      for (let i = 0; i < CAMPAIGNS_PER_REQUEST + 1; i++) await t.counter.campaigns.create({ name: i === CAMPAIGNS_PER_REQUEST ? 'the needle' : `hay ${i}` });
       const first = await t.request('GET', `${API}/campaigns?q=needle`);
       expect(first.body.campaigns).to.deep.equal([]);
       expect(first.body.next_cursor).to.be.a('string');
       const second = await t.request('GET', `${API}/campaigns?q=needle&cursor=${first.body.next_cursor as string}`);
       expect(second.body.campaigns.map((c: { name: string }) => c.name)).to.deep.equal(['the needle']);
+      expect(second.body.next_cursor).to.equal(null);
+    });
+
+    it(`GET /ads looks at ${CAMPAIGNS_PER_REQUEST} campaigns per request at most too, and answers the cursor where it stopped`, async () => {
+      let needle = '';
+      for (let i = 0; i < CAMPAIGNS_PER_REQUEST + 1; i++) needle = (await t.counter.campaigns.create({ name: `c ${i}` })).id;
+      const ad = { id: 'banner', name: 'Banner', image_url: 'https://cdn.example.com/b.png', target_url: 'https://example.com/' };
+      expect((await t.request('POST', `${API}/campaigns/${needle}/ads`, ad)).status).to.equal(201);
+      const first = await t.request('GET', `${API}/ads`);
+      expect(first.body.ads).to.deep.equal([]);
+      expect(first.body.next_cursor).to.be.a('string');
+      const second = await t.request('GET', `${API}/ads?cursor=${first.body.next_cursor as string}`);
+      expect(second.body.ads.map((a: { campaign_id: string; id: string }) => [a.campaign_id, a.id])).to.deep.equal([[needle, 'banner']]);
       expect(second.body.next_cursor).to.equal(null);
     });
 
