@@ -47,10 +47,12 @@ async function main(argv: readonly string[]): Promise<void> {
   // ("recovering") while a large state loads; every other request is answered 503 until then.
   const readiness = new Readiness('recovering');
   const recovering = startingAnswer(readiness);
+  const connections = { open: 0, refused: 0 };
   const server = createHttpServer(
     recovering,
     { requestTimeoutMs: config.requestTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, maxConnections: config.maxConnections, keepAliveTimeoutMs: 65_000 },
     logger,
+    connections,
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -95,6 +97,7 @@ async function main(argv: readonly string[]): Promise<void> {
   else if (!keys.configured) logger.warn('no API keys: serving loopback clients only (set ADMIN_KEY and create keys with POST /api/v1/keys)');
   if (config.beaconSecret === '') logger.warn('BEACON_SECRET is unset: beacon URLs are signed with a random secret and stop working at restart');
   const http = buildApp(config, counter, { logger, metrics, readiness, inspector, redisAdmin: redis?.store, keys, rateLimits: rateLimits(config, redis?.store) });
+  metrics.watchHttp({ connections, bodies: http.fastLane.bodyBudget });
   // Recovered and wired: the real app takes over the bound port, behind the ingest fast lane.
   server.off('request', recovering);
   server.on('request', withFastLane(http.app.callback(), http.fastLane));

@@ -84,6 +84,12 @@ export async function describeTree(source: MetricsSource, keep = 0): Promise<Tre
   }
 }
 
+/** The HTTP layer's load against its limits (see `watchHttp`). */
+export interface HttpLoad {
+  readonly connections: { readonly open: number; readonly refused: number };
+  readonly bodies: { readonly used: number; readonly refused: number };
+}
+
 /** The registry actor's `dead_letter` reports, as `actors/system.ts` exposes them. */
 export interface DeadLetterSource {
   on(type: 'dead_letter', handler: (report: DeadLetterReport) => void): { unsubscribe(): void };
@@ -230,6 +236,25 @@ export class Metrics {
     }
     requests.value++;
     series.duration.observe(seconds);
+  }
+
+  /**
+   * What the HTTP layer holds against its limits, read at each scrape: connections against
+   * MAX_CONNECTIONS and buffered request bodies against BODY_BUFFER_BUDGET, with the refusals each
+   * limit answered (503) since start.
+   */
+  watchHttp(load: HttpLoad): void {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({ name: PREFIX + name, help, registers, collect() { this.set(read()); } });
+    };
+    const total = (name: string, help: string, read: () => number): void => {
+      new Counter({ name: PREFIX + name, help, registers, collect() { this.reset(); this.inc(read()); } });
+    };
+    gauge('http_connections', 'Connections open now (at most MAX_CONNECTIONS).', () => load.connections.open);
+    total('http_connections_refused_total', 'Connections answered 503 and closed because MAX_CONNECTIONS were open.', () => load.connections.refused);
+    gauge('body_buffer_bytes', 'Bytes of request bodies being buffered now (at most BODY_BUFFER_BUDGET).', () => load.bodies.used);
+    total('bodies_refused_total', 'Request bodies answered 503 because BODY_BUFFER_BUDGET could not hold them.', () => load.bodies.refused);
   }
 
   /**

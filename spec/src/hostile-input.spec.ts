@@ -3,13 +3,14 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { ROUTES, type Route } from '../../src/http/route-table.js';
 import { fcParams } from '../helpers/seed.js';
-import { Client, killAll, removeTempDirs, startServer, tempDir, type ServerProcess } from '../helpers/process.js';
+import { Client, killAll, removeTempDirs, startServer, tempDir, waitFor, type ServerProcess } from '../helpers/process.js';
 
 /**
  * Random hostile requests against the real process, every route of the route table: path
  * parameters, query strings and bodies that are malformed, oversized, of the wrong type, badly
- * percent-encoded or not UTF-8, with odd content types and methods. Whatever arrives, the service
- * answers below 500, every refusal in the one error shape, logs no error, and keeps serving.
+ * percent-encoded or not UTF-8, with odd content types and methods, some of them reset halfway
+ * through their body. Whatever arrives, the service answers below 500, every refusal in the one
+ * error shape, logs no error, and keeps serving.
  */
 
 interface Raw {
@@ -17,6 +18,8 @@ interface Raw {
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body?: Buffer;
+  /** Send the head and part of the body, then reset the connection (no answer is awaited). */
+  readonly cut?: boolean;
 }
 
 interface Answer {
@@ -43,6 +46,17 @@ function send(port: number, raw: Raw): Promise<Answer> {
       res.on('end', () => resolve({ status: res.statusCode ?? 0, type, text: Buffer.concat(chunks).toString() }));
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within 10 s to ${raw.method} ${raw.path}`)));
+    if (raw.cut) {
+      req.on('error', () => undefined);
+      req.flushHeaders();
+      if (raw.body !== undefined) req.write(raw.body.subarray(0, raw.body.length >> 1));
+      setImmediate(() => {
+        req.socket?.resetAndDestroy();
+        req.destroy();
+        resolve({ status: 0, type: '', text: '' });
+      });
+      return;
+    }
     req.on('error', reject);
     req.end(raw.body);
   });
@@ -113,12 +127,12 @@ function requestFor(route: Route, known: fc.Arbitrary<string>, beacons: fc.Arbit
   const path = fc.array(param, { minLength: segments.length - 1, maxLength: segments.length - 1 }).map((values) => segments.map((s, i) => s + (values[i] ?? '')).join(''));
   const type = fc.constantFrom('application/json', 'application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'text/plain', 'application/x-www-form-urlencoded', undefined);
   const method = fc.oneof({ weight: 9, arbitrary: fc.constant(route.method.toUpperCase()) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS') });
-  return fc.record({ method, path, query: queryFor(route, known, beacons), body: route.method === 'post' ? bodyFor(route, known) : fc.constant(undefined), type, ua: fc.oneof(fc.constant(undefined), text.map((t) => t.replace(/[^\x20-\x7e]/g, '').slice(0, 4000))) }).map((r) => {
+  return fc.record({ method, path, query: queryFor(route, known, beacons), body: route.method === 'post' ? bodyFor(route, known) : fc.constant(undefined), type, ua: fc.oneof(fc.constant(undefined), text.map((t) => t.replace(/[^\x20-\x7e]/g, '').slice(0, 4000))), cut: fc.nat(15).map((n) => n === 0) }).map((r) => {
     const headers: Record<string, string> = {};
     if (r.type !== undefined && r.body !== undefined) headers['content-type'] = r.type;
     if (r.ua !== undefined) headers['user-agent'] = r.ua;
     if (r.body !== undefined) headers['content-length'] = String(r.body.length);
-    return { method: r.method, path: r.path + r.query, headers, body: r.body };
+    return { method: r.method, path: r.path + r.query, headers, body: r.body, cut: r.cut };
   });
 }
 
@@ -190,6 +204,7 @@ describe('hostile input on every route (property, against the real process)', ()
       fc.asyncProperty(raw, async (r) => {
         const answer = await send(server.port, r);
         seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+        if (r.cut) return;
         const shown = `${r.method} ${r.path.slice(0, 300)} → ${answer.status} ${answer.text.slice(0, 300)}`;
         expect(answer.status, shown).to.be.within(200, 499);
         if (answer.status >= 400) {
@@ -201,12 +216,18 @@ describe('hostile input on every route (property, against the real process)', ()
       }),
       fcParams(400),
     );
-    const errors = server.logs.filter((l) => l.level >= 50);
-    expect(errors.map((l) => JSON.stringify(l)).slice(0, 5), 'error lines logged').to.deep.equal([]);
     const health = await send(server.port, { method: 'GET', path: '/healthz', headers: {} });
     expect(health.status).to.equal(200);
+    // Every body cut off or refused gave its buffer reservation back.
+    const gauge = async (name: string): Promise<number> => {
+      const m = new RegExp(`^${name} (\\S+)$`, 'm').exec((await send(server.port, { method: 'GET', path: '/metrics', headers: {} })).text);
+      return m === null ? NaN : Number(m[1]);
+    };
+    await waitFor(async () => (await gauge('impression_counter_body_buffer_bytes')) === 0, 5_000, 'request-body reservations to be given back');
+    const errors = server.logs.filter((l) => l.level >= 50);
+    expect(errors.map((l) => JSON.stringify(l)).slice(0, 5), 'error lines logged').to.deep.equal([]);
     // The run reached past validation: some requests were taken, not only refused.
-    const taken = [...seen].reduce((n, [status, count]) => (status < 300 ? n + count : n), 0);
+    const taken = [...seen].reduce((n, [status, count]) => (status >= 200 && status < 300 ? n + count : n), 0);
     expect(taken, JSON.stringify([...seen])).to.be.above(0);
   });
 });

@@ -46,9 +46,10 @@ describe('api.md documents every metric series the service exposes', () => {
   it('a row per impression_counter_* family, with the label names and outcome values it answers', async () => {
     const res = await t.request('GET', '/metrics');
     expect(res.status).to.equal(200);
-    // The series only a journal or a recovery adds, on a registry of their own.
+    // The series only a journal, a recovery or the HTTP server adds, on a registry of their own.
     const extra = new Metrics({ source: { describe: () => Promise.resolve(undefined) } as never, processMetrics: false });
     extra.recovered({ records: 0, analyticsRecords: 0, repeated: 0, orphaned: 0, missing: 0, damaged: [], torn: [], quarantined: [], ms: 0 });
+    extra.watchHttp({ connections: { open: 0, refused: 0 }, bodies: { used: 0, refused: 0 } });
     const exposed = new Map([...families(String(res.body)), ...families(await extra.registry.metrics())]);
     expect(exposed.size).to.be.greaterThan(20);
     const rows = documentedRows();

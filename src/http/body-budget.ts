@@ -11,6 +11,8 @@
  */
 export class BodyBudget {
   private usedBytes = 0;
+  /** Bodies refused since start because the budget could not hold them (read by /metrics). */
+  refused = 0;
   /** Bytes kept for small bodies: large ones may use the budget up to `limitBytes − reserveBytes`. */
   readonly reserveBytes: number;
 
@@ -34,7 +36,10 @@ export class BodyBudget {
     const more = total - held;
     if (more <= 0) return true;
     const ceiling = total <= this.smallBodyBytes ? this.limitBytes : this.limitBytes - this.reserveBytes;
-    if (this.usedBytes + more > ceiling) return false;
+    if (this.usedBytes + more > ceiling) {
+      this.refused++;
+      return false;
+    }
     this.usedBytes += more;
     return true;
   }

@@ -15,6 +15,12 @@ export interface ServerLimits {
   readonly keepAliveTimeoutMs?: number;
 }
 
+/** Connections open now, and refused since start because MAX_CONNECTIONS were open (read by /metrics). */
+export interface ConnectionLoad {
+  open: number;
+  refused: number;
+}
+
 /** How long a refused connection may linger for its answer to reach the client before it is destroyed. */
 export const REFUSED_LINGER_MS = 1000;
 
@@ -24,7 +30,7 @@ export const REFUSED_LINGER_MS = 1000;
  * Content-Length, bad chunking, oversized headers, a timeout) in the one error shape, where Node
  * would send an empty 400/408/431.
  */
-export function createHttpServer(listener: RequestListener, limits: ServerLimits, logger?: Logger): Server {
+export function createHttpServer(listener: RequestListener, limits: ServerLimits, logger?: Logger, load: ConnectionLoad = { open: 0, refused: 0 }): Server {
   const server = createServer(
     {
       requestTimeout: limits.requestTimeoutMs,
@@ -35,7 +41,7 @@ export function createHttpServer(listener: RequestListener, limits: ServerLimits
     },
     listener,
   );
-  capConnections(server, limits.maxConnections);
+  capConnections(server, limits.maxConnections, load);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, limits, logger));
   return server;
 }
@@ -45,26 +51,26 @@ export function createHttpServer(listener: RequestListener, limits: ServerLimits
  * 503 instead. Node's HTTP handling is itself a 'connection' listener, so it is taken off and called
  * only for the connections within the cap (a refused socket never reaches the HTTP parser).
  */
-function capConnections(server: Server, max: number): void {
+function capConnections(server: Server, max: number, load: ConnectionLoad): void {
   const http = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
-  let open = 0;
   // Refused connections linger a moment for their answer; past as many as the cap, a flood of them is
   // dropped unanswered, so that open sockets (and descriptors) stay within twice MAX_CONNECTIONS.
-  let refused = 0;
+  let lingering = 0;
   server.on('connection', (socket: Socket) => {
-    if (open >= max) {
-      if (refused >= max) {
+    if (load.open >= max) {
+      load.refused++;
+      if (lingering >= max) {
         socket.destroy();
         return;
       }
-      refused++;
-      socket.once('close', () => refused--);
+      lingering++;
+      socket.once('close', () => lingering--);
       refuse(socket, 503, `the server has ${max} connections open, the most MAX_CONNECTIONS allows; retry shortly`, { 'Retry-After': '1' });
       return;
     }
-    open++;
-    socket.once('close', () => open--);
+    load.open++;
+    socket.once('close', () => load.open--);
     for (const l of http) l.call(server, socket);
   });
 }

@@ -12,8 +12,10 @@ describe('BodyBudget', () => {
     expect(budget.reserveBytes).to.equal(16 * KIB);
     expect(budget.grow(0, 112 * KIB + 1)).to.equal(false);
     expect(budget.used).to.equal(0);
+    expect(budget.refused, 'refusals counted for /metrics').to.equal(1);
     expect(budget.grow(0, 112 * KIB)).to.equal(true);
     expect(budget.used).to.equal(112 * KIB);
+    expect(budget.refused).to.equal(1);
   });
 
   it('lets small bodies (up to SMALL_BODY_BYTES) use the reserve, up to the whole budget', () => {

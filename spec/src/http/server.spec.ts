@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { clientErrorAnswer, createHttpServer, REFUSED_LINGER_MS, type ServerLimits } from '../../../src/http/server.js';
+import { clientErrorAnswer, createHttpServer, REFUSED_LINGER_MS, type ConnectionLoad, type ServerLimits } from '../../../src/http/server.js';
 
 const LIMITS: ServerLimits = { requestTimeoutMs: 60_000, headersTimeoutMs: 60_000, maxConnections: 100 };
 
@@ -65,9 +65,12 @@ describe('http server bounds', () => {
   let server: Server;
   const clients: Socket[] = [];
 
+  let load: ConnectionLoad;
+
   async function start(limits: Partial<ServerLimits> = {}): Promise<Server> {
+    load = { open: 0, refused: 0 };
     // Reads the whole body before answering, as the app does.
-    server = createHttpServer((req, res) => req.resume().on('end', () => res.end('{"ok":true}')), { ...LIMITS, ...limits });
+    server = createHttpServer((req, res) => req.resume().on('end', () => res.end('{"ok":true}')), { ...LIMITS, ...limits }, undefined, load);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return server;
   }
@@ -148,6 +151,7 @@ describe('http server bounds', () => {
       await until(c.closed, 2000, 'the refused connection to close');
       expectJsonError(c.received(), 503, 'MAX_CONNECTIONS');
       expect(parse(c.received()).headers).to.match(/retry-after: 1/i);
+      expect(load, 'what /metrics reads').to.deep.equal({ open: 2, refused: 1 });
 
       b.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
       await until(() => b.received().includes('{"ok":true}'), 2000, 'an answer within the cap');
@@ -187,6 +191,7 @@ describe('http server bounds', () => {
     await until(dropped.closed, 2000, 'the extra connection to be dropped');
     expect(dropped.received()).to.equal('');
     expect(lingering.closed()).to.equal(false);
+    expect(load.refused, 'a dropped connection is a refusal too').to.equal(2);
   });
 
   describe('clientErrorAnswer', () => {
