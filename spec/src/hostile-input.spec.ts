@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { ROUTES, type Route } from '../../src/http/route-table.js';
+import { requireRedis, startRedis, type RedisServer } from '../helpers/redis.js';
 import { fcParams } from '../helpers/seed.js';
 import { Client, killAll, removeTempDirs, startServer, tempDir, waitFor, type ServerProcess } from '../helpers/process.js';
 
@@ -136,98 +137,121 @@ function requestFor(route: Route, known: fc.Arbitrary<string>, beacons: fc.Arbit
   });
 }
 
-describe('hostile input on every route (property, against the real process)', () => {
-  let server: ServerProcess;
-  const known: string[] = [];
-  const beacons: string[] = [];
+/** The suite against one store: memory (with its journal), or Redis (whose scripts see every value sent). */
+function hostileSuite(store: 'memory' | 'redis'): void {
+  describe(`hostile input on every route, STORE=${store} (property, against the real process)`, () => {
+    let server: ServerProcess;
+    let redis: RedisServer | undefined;
+    const known: string[] = [];
+    const beacons: string[] = [];
 
-  before(async function () {
-    this.timeout(30_000);
-    server = await startServer({
-      dataDir: await tempDir(),
-      env: { LOG_LEVEL: 'debug', INSPECTOR: 'on', BEACON_SECRET, CLICK_DEDUP_TTL: '1h', RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_ADMIN: 'off', RATE_LIMIT_ADDRESS: 'off', RATE_LIMIT_CAMPAIGNS: 'off' },
-    });
-    const client = new Client(server.baseUrl, 4);
-    try {
-      const id = await client.createCampaign('hostile');
-      const ok = async (method: string, path: string, body: unknown): Promise<Record<string, unknown>> => {
-        const res = await client.request(method, path, body);
-        expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).to.be.below(300);
-        return res.body as Record<string, unknown>;
-      };
-      await ok('POST', `/api/v1/campaigns/${id}/ads`, { id: 'banner-7', name: 'Banner', image_url: 'https://cdn.example.com/b7.png', target_url: 'https://shop.example.com/' });
-      await ok('POST', '/api/v1/impressions', [{ campaign_id: id, user_id: 'u1', ad_id: 'banner-7' }, { campaign_id: id, user_id: 'u2', ad_id: 'banner-7' }]);
-      await ok('POST', '/api/v1/clicks', { campaign_id: id, user_id: 'u1', ad_id: 'banner-7', click_id: 'k1' });
-      const key = await ok('POST', '/api/v1/keys', { name: 'reader', scopes: ['read'], campaigns: [id] });
-      const beacon = await ok('POST', '/api/v1/beacons', { type: 'impression', campaign_id: id, ad_id: 'banner-7', user_id: 'u3' });
-      const beaconQuery = new URL(String(beacon.url)).search.slice(1);
-      known.push(id, 'banner-7', 'u1', 'k1', String(key.id), 'index.html', 'app.js');
-      const params = [...new URLSearchParams(beaconQuery)];
-      const join = (ps: [string, string][]): string => ps.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
-      beacons.push(beaconQuery, beaconQuery, ...params.map((_, i) => join(params.filter((__, j) => j !== i))), ...params.map(([k], i) => join(params.map((p, j) => (j === i ? [k, `${p[1]}0`] : p)))));
-    } finally {
-      client.close();
-    }
-  });
-
-  after(async () => {
-    await killAll();
-    await removeTempDirs();
-  });
-
-  it('takes a client that resets its live stream as gone, not as a failure', async () => {
-    const id = known[0];
-    const closed = new Promise<void>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: server.port, path: `/api/v1/campaigns/${id}/events` }, (res) => {
-        expect(res.statusCode).to.equal(200);
-        // Reset (RST, not FIN) once the first figures arrived, as a dropped mobile connection does.
-        res.once('data', () => {
-          req.socket?.resetAndDestroy();
-          resolve();
-        });
+    before(async function () {
+      this.timeout(30_000);
+      if (store === 'redis') {
+        requireRedis(this);
+        redis = await startRedis();
+      }
+      server = await startServer({
+        dataDir: await tempDir(),
+        env: {
+          LOG_LEVEL: 'debug',
+          INSPECTOR: 'on',
+          BEACON_SECRET,
+          CLICK_DEDUP_TTL: '1h',
+          RATE_LIMIT_READ: 'off',
+          RATE_LIMIT_WRITE: 'off',
+          RATE_LIMIT_ADMIN: 'off',
+          RATE_LIMIT_ADDRESS: 'off',
+          RATE_LIMIT_CAMPAIGNS: 'off',
+          ...(redis !== undefined && { STORE: 'redis', REDIS_URL: redis.url }),
+        },
       });
-      req.on('error', (err) => (isGone(err) ? undefined : reject(err)));
-      req.end();
+      const client = new Client(server.baseUrl, 4);
+      try {
+        const id = await client.createCampaign('hostile');
+        const ok = async (method: string, path: string, body: unknown): Promise<Record<string, unknown>> => {
+          const res = await client.request(method, path, body);
+          expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).to.be.below(300);
+          return res.body as Record<string, unknown>;
+        };
+        await ok('POST', `/api/v1/campaigns/${id}/ads`, { id: 'banner-7', name: 'Banner', image_url: 'https://cdn.example.com/b7.png', target_url: 'https://shop.example.com/' });
+        await ok('POST', '/api/v1/impressions', [{ campaign_id: id, user_id: 'u1', ad_id: 'banner-7' }, { campaign_id: id, user_id: 'u2', ad_id: 'banner-7' }]);
+        await ok('POST', '/api/v1/clicks', { campaign_id: id, user_id: 'u1', ad_id: 'banner-7', click_id: 'k1' });
+        const key = await ok('POST', '/api/v1/keys', { name: 'reader', scopes: ['read'], campaigns: [id] });
+        const beacon = await ok('POST', '/api/v1/beacons', { type: 'impression', campaign_id: id, ad_id: 'banner-7', user_id: 'u3' });
+        const beaconQuery = new URL(String(beacon.url)).search.slice(1);
+        known.push(id, 'banner-7', 'u1', 'k1', String(key.id), 'index.html', 'app.js');
+        const params = [...new URLSearchParams(beaconQuery)];
+        const join = (ps: [string, string][]): string => ps.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+        beacons.push(beaconQuery, beaconQuery, ...params.map((_, i) => join(params.filter((__, j) => j !== i))), ...params.map(([k], i) => join(params.map((p, j) => (j === i ? [k, `${p[1]}0`] : p)))));
+      } finally {
+        client.close();
+      }
     });
-    await closed;
-    await server.waitForLog((l) => l.msg === 'client went away', 5_000);
-    expect(server.logs.filter((l) => l.level >= 50).map((l) => JSON.stringify(l))).to.deep.equal([]);
-  });
 
-  it('answers every request below 500, each refusal as {"error","code"}, logs no error, and keeps serving', async function () {
-    this.timeout(120_000);
-    const knownValue = fc.constantFrom(...known);
-    const routes = ROUTES.filter((r) => !r.path.startsWith('/api/v1/admin/'));
-    const raw = fc.constantFrom(...routes).chain((route) => requestFor(route, knownValue, fc.constantFrom(...beacons)));
-    const seen = new Map<number, number>();
-    await fc.assert(
-      fc.asyncProperty(raw, async (r) => {
-        const answer = await send(server.port, r);
-        seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
-        if (r.cut) return;
-        const shown = `${r.method} ${r.path.slice(0, 300)} → ${answer.status} ${answer.text.slice(0, 300)}`;
-        expect(answer.status, shown).to.be.within(200, 499);
-        if (answer.status >= 400) {
-          expect(answer.type, shown).to.match(/^application\/json/);
-          const body = JSON.parse(answer.text) as Record<string, unknown>;
-          expect(Object.keys(body).sort(), shown).to.deep.equal(['code', 'error']);
-          expect(body.code, shown).to.equal(answer.status);
-        }
-      }),
-      fcParams(400),
-    );
-    const health = await send(server.port, { method: 'GET', path: '/healthz', headers: {} });
-    expect(health.status).to.equal(200);
-    // Every body cut off or refused gave its buffer reservation back.
-    const gauge = async (name: string): Promise<number> => {
-      const m = new RegExp(`^${name} (\\S+)$`, 'm').exec((await send(server.port, { method: 'GET', path: '/metrics', headers: {} })).text);
-      return m === null ? NaN : Number(m[1]);
-    };
-    await waitFor(async () => (await gauge('impression_counter_body_buffer_bytes')) === 0, 5_000, 'request-body reservations to be given back');
-    const errors = server.logs.filter((l) => l.level >= 50);
-    expect(errors.map((l) => JSON.stringify(l)).slice(0, 5), 'error lines logged').to.deep.equal([]);
-    // The run reached past validation: some requests were taken, not only refused.
-    const taken = [...seen].reduce((n, [status, count]) => (status >= 200 && status < 300 ? n + count : n), 0);
-    expect(taken, JSON.stringify([...seen])).to.be.above(0);
+    after(async () => {
+      await killAll();
+      await redis?.stop();
+      await removeTempDirs();
+    });
+
+    it('takes a client that resets its live stream as gone, not as a failure', async () => {
+      const id = known[0];
+      const closed = new Promise<void>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: server.port, path: `/api/v1/campaigns/${id}/events` }, (res) => {
+          expect(res.statusCode).to.equal(200);
+          // Reset (RST, not FIN) once the first figures arrived, as a dropped mobile connection does.
+          res.once('data', () => {
+            req.socket?.resetAndDestroy();
+            resolve();
+          });
+        });
+        req.on('error', (err) => (isGone(err) ? undefined : reject(err)));
+        req.end();
+      });
+      await closed;
+      await server.waitForLog((l) => l.msg === 'client went away', 5_000);
+      expect(server.logs.filter((l) => l.level >= 50).map((l) => JSON.stringify(l))).to.deep.equal([]);
+    });
+
+    it('answers every request below 500, each refusal as {"error","code"}, logs no error, and keeps serving', async function () {
+      this.timeout(120_000);
+      const knownValue = fc.constantFrom(...known);
+      const routes = ROUTES.filter((r) => !r.path.startsWith('/api/v1/admin/'));
+      const raw = fc.constantFrom(...routes).chain((route) => requestFor(route, knownValue, fc.constantFrom(...beacons)));
+      const seen = new Map<number, number>();
+      await fc.assert(
+        fc.asyncProperty(raw, async (r) => {
+          const answer = await send(server.port, r);
+          seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+          if (r.cut) return;
+          const shown = `${r.method} ${r.path.slice(0, 300)} → ${answer.status} ${answer.text.slice(0, 300)}`;
+          expect(answer.status, shown).to.be.within(200, 499);
+          if (answer.status >= 400) {
+            expect(answer.type, shown).to.match(/^application\/json/);
+            const body = JSON.parse(answer.text) as Record<string, unknown>;
+            expect(Object.keys(body).sort(), shown).to.deep.equal(['code', 'error']);
+            expect(body.code, shown).to.equal(answer.status);
+          }
+        }),
+        fcParams(400),
+      );
+      const health = await send(server.port, { method: 'GET', path: '/healthz', headers: {} });
+      expect(health.status).to.equal(200);
+      // Every body cut off or refused gave its buffer reservation back.
+      const gauge = async (name: string): Promise<number> => {
+        const m = new RegExp(`^${name} (\\S+)$`, 'm').exec((await send(server.port, { method: 'GET', path: '/metrics', headers: {} })).text);
+        return m === null ? NaN : Number(m[1]);
+      };
+      await waitFor(async () => (await gauge('impression_counter_body_buffer_bytes')) === 0, 5_000, 'request-body reservations to be given back');
+      const errors = server.logs.filter((l) => l.level >= 50);
+      expect(errors.map((l) => JSON.stringify(l)).slice(0, 5), 'error lines logged').to.deep.equal([]);
+      // The run reached past validation: some requests were taken, not only refused.
+      const taken = [...seen].reduce((n, [status, count]) => (status >= 200 && status < 300 ? n + count : n), 0);
+      expect(taken, JSON.stringify([...seen])).to.be.above(0);
+    });
   });
-});
+}
+
+hostileSuite('memory');
+hostileSuite('redis');
