@@ -10,11 +10,14 @@ import type { BenchContext, Check, Scenario, Section } from '../lib/types.js';
  * What a hostile client costs the HTTP layer, each figure beside the same run's ordinary request:
  * a 10,000-item batch with a 16 KB User-Agent (impressions and clicks) against the same batch with a
  * short one; a time series of an unknown campaign and the costliest series allowed against a stats
- * GET; and RSS and a normal client's latency while many connections each send 1 MiB − 1 of a 1 MiB
- * body and stall, against the same client alone.
+ * GET; requests that walk every campaign against a page of campaigns; and RSS and a normal client's
+ * latency while many connections each send 1 MiB − 1 of a 1 MiB body and stall, against the same
+ * client alone.
  */
-const FULL = { batches: 5, series: 40, stalled: 1000, clientMs: 14_000, requestTimeout: '10s' };
-const QUICK = { batches: 3, series: 20, stalled: 200, clientMs: 6_000, requestTimeout: '4s' };
+const FULL = { batches: 5, series: 40, stalled: 1000, clientMs: 14_000, requestTimeout: '10s', campaigns: 2000, walks: 20 };
+const QUICK = { batches: 3, series: 20, stalled: 200, clientMs: 6_000, requestTimeout: '4s', campaigns: 500, walks: 10 };
+/** Ads each campaign of the walk section shows impressions of (five users each). */
+const WALK_ADS = 20;
 const SHORT_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
 const LONG_UA = `${SHORT_UA} ${'x'.repeat(16_000 - SHORT_UA.length - 1)}`;
 const BODY = 1 << 20;
@@ -35,7 +38,7 @@ export const hostileHttp: Scenario = {
     try {
       const campaign = await json(server, 'POST', '/api/v1/campaigns', { name: 'hostile', start_time: '2000-01-01T00:00:00Z' });
       const id = String(campaign.id);
-      return [await userAgents(ctx, server, id, p.batches), await series(ctx, server, id, p.series), await stalledBodies(ctx, server, id, p)];
+      return [await userAgents(ctx, server, id, p.batches), await series(ctx, server, id, p.series), await walks(ctx, server, p), await stalledBodies(ctx, server, id, p)];
     } finally {
       await server.child.stop(11_000);
       rmSync(dataDir, { recursive: true, force: true });
@@ -115,6 +118,80 @@ async function series(ctx: BenchContext, server: ServerChild, id: string, n: num
     ],
     notes: [`server CPU per request, averaged over ${n} requests (10 ms ticks)`],
   };
+}
+
+/**
+ * Requests that walk every campaign (the ranking across campaigns, every registered ad) on
+ * `p.campaigns` campaigns of WALK_ADS ads: server CPU per request against a page of 1,000 campaigns,
+ * and the longest /healthz wait while they run against /healthz alone (a walk gives other requests
+ * a turn every 250 campaigns; without that it held them for its whole length).
+ */
+async function walks(ctx: BenchContext, server: ServerChild, p: typeof FULL): Promise<Section> {
+  ctx.log(`  walks over every campaign: ${p.campaigns} campaigns of ${WALK_ADS} ads`);
+  const ids: string[] = [];
+  for (let i = 0; i < p.campaigns; i += 50) {
+    const made = await Promise.all(Array.from({ length: Math.min(50, p.campaigns - i) }, (_, k) => json(server, 'POST', '/api/v1/campaigns', { name: `walk-${i + k}`, start_time: '2000-01-01T00:00:00Z' })));
+    ids.push(...made.map((m: { id: string }) => m.id));
+  }
+  const statuses = new Map<string, Set<number>>();
+  const note = (name: string, status: number): void => void (statuses.get(name) ?? statuses.set(name, new Set()).get(name))?.add(status);
+  for (let i = 0; i < ids.length; i += 10) {
+    await Promise.all(
+      ids.slice(i, i + 10).map(async (id) => {
+        const items = Array.from({ length: WALK_ADS * 5 }, (_, k) => ({ campaign_id: id, user_id: `w${k}`, ad_id: `ad-${k % WALK_ADS}` }));
+        note('impressions', (await json(server, 'POST', '/api/v1/impressions', items)).status);
+      }),
+    );
+  }
+  const get = (name: string, path: string) => async () => {
+    const res = await fetch(`http://${HOST}:${server.port}${path}`);
+    await res.arrayBuffer();
+    note(name, res.status);
+  };
+  const list = await cpuPer(server, p.walks, get('list', '/api/v1/campaigns?limit=1000'));
+  const ranking = await cpuPer(server, p.walks, get('ranking', '/api/v1/ads/analytics?window=24h'));
+  const ads = await cpuPer(server, p.walks, get('ads', '/api/v1/ads'));
+  const alone = await healthzWorst(server, () => new Promise((r) => setTimeout(r, 500)));
+  const during = await healthzWorst(server, async () => {
+    for (let i = 0; i < p.walks; i++) await get('ranking', '/api/v1/ads/analytics')();
+  });
+  ctx.log(`  ranking ${ranking.toFixed(1)} ms, ads ${ads.toFixed(1)} ms, list ${list.toFixed(1)} ms; longest /healthz ${during.toFixed(1)} ms during rankings, ${alone.toFixed(1)} ms alone`);
+  const vs = [{ name: 'a page of 1,000 campaigns', value: list }];
+  const n = p.campaigns.toLocaleString('en-US');
+  return {
+    title: `hostile: walks over ${n} campaigns`,
+    figures: [
+      { name: `ranking across ${n} campaigns × ${WALK_ADS} ads`, unit: 'ms', value: ranking, target: { op: '<=', value: 50 * (p.campaigns / 2000) }, baselines: vs },
+      { name: `every registered ad (none) over ${n}`, unit: 'ms', value: ads, baselines: vs },
+      { name: 'longest /healthz wait, rankings running', unit: 'ms', value: during, baselines: [{ name: '/healthz alone', value: alone }] },
+    ],
+    checks: [
+      {
+        name: 'every request answered 200',
+        ok: [...statuses.values()].every((set) => set.size === 1 && set.has(200)),
+        detail: JSON.stringify(Object.fromEntries([...statuses].map(([k, v]) => [k, [...v]]))),
+      },
+    ],
+    notes: [`server CPU per request, averaged over ${p.walks} requests (10 ms ticks); /healthz is asked one at a time, the wait measured by the load generator`],
+  };
+}
+
+/** The longest /healthz round trip (after a few to warm the connection) while `during` runs. */
+async function healthzWorst(server: ServerChild, during: () => Promise<unknown>): Promise<number> {
+  let stop = false;
+  let worst = 0;
+  const ping = (async () => {
+    for (let i = 0; !stop; i++) {
+      const t0 = performance.now();
+      await (await fetch(`http://${HOST}:${server.port}/healthz`)).arrayBuffer();
+      if (i >= 5) worst = Math.max(worst, performance.now() - t0);
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 100));
+  await during();
+  stop = true;
+  await ping;
+  return worst;
 }
 
 function rssMb(server: ServerChild): number {
