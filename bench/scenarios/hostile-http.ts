@@ -163,7 +163,8 @@ async function walks(ctx: BenchContext, server: ServerChild, p: typeof FULL): Pr
     figures: [
       { name: `ranking across ${n} campaigns × ${WALK_ADS} ads`, unit: 'ms', value: ranking, target: { op: '<=', value: 50 * (p.campaigns / 2000) }, baselines: vs },
       { name: `every registered ad (none) over ${n}`, unit: 'ms', value: ads, baselines: vs },
-      { name: 'longest /healthz wait, rankings running', unit: 'ms', value: during, baselines: [{ name: '/healthz alone', value: alone }] },
+      // Held behind each whole ranking, /healthz waited 32.5 ms here against 6.4 ms alone (5×).
+      { name: 'longest /healthz wait, rankings running', unit: 'ms', value: during, baselines: [{ name: '/healthz alone', value: alone, ratioTarget: { op: '<=', value: 3 } }] },
     ],
     checks: [
       {
