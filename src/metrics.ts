@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Outcome } from '../actors/protocol.js';
 import type { DeadLetterReport, RegistryDescription, SupervisedCampaign } from '../actors/registry/registry.js';
@@ -80,7 +81,7 @@ export async function describeTree(source: MetricsSource, keep = 0): Promise<Tre
       return { campaigns: page.campaigns, suspended: page.suspended, restarts: page.restarts, dedupeKeys, bytes, children };
     }
     after = page.next;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
 }
 

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isAnswered, type Answered } from '../counter.js';
 import { PayloadTooLargeError, ValidationError } from '../errors.js';
 import { errorResponse } from './errors.js';
@@ -44,7 +45,6 @@ export interface BatchAnswer<O extends string> {
 
 /** Batches at least this large give the event loop a turn between parsing, validating and answering. */
 const LARGE_BATCH = 1000;
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Refuses an empty batch (400) and one over BATCH_LIMIT (413). */
 export function checkBatchSize(body: readonly unknown[], limit: number, noun: string): void {
@@ -59,7 +59,7 @@ export function checkBatchSize(body: readonly unknown[], limit: number, noun: st
  */
 export async function answerBatch<T, O extends string>(body: readonly unknown[], parse: (value: unknown) => T | ValidationError, kind: BatchKind<T, O>): Promise<BatchAnswer<O>> {
   const large = body.length >= LARGE_BATCH;
-  if (large) await yieldToLoop(); // JSON.parse of the body ran in this turn
+  if (large) await nextTurn(); // JSON.parse of the body ran in this turn
   const parsed = body.map(parse);
   const accepted: T[] = [];
   const positions: number[] = [];
@@ -69,7 +69,7 @@ export async function answerBatch<T, O extends string>(body: readonly unknown[],
     positions.push(i);
   });
   const { outcomes, retryAfterMs } = accepted.length > 0 ? await kind.record(accepted) : { outcomes: [], retryAfterMs: 0 };
-  if (large) await yieldToLoop();
+  if (large) await nextTurn();
 
   const results: ItemResult[] = parsed.map((p) => (p instanceof ValidationError ? itemError(p) : kind.settled.duplicate));
   const counts: Record<Settled, number> = { counted: 0, duplicate: 0, bot_filtered: 0, replayed_counted: 0, replayed_duplicate: 0 };

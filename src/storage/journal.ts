@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { AdInfo, ClickFact } from '../../actors/analytics-protocol.js';
 import type { CampaignInfo, JournalSink } from '../../actors/protocol.js';
 import { InsufficientStorageError, UnavailableError } from '../errors.js';
@@ -595,7 +596,7 @@ export class Journal implements JournalSink {
 
   private async flushAll(): Promise<void> {
     while (this.health_.ok && (this.writing || this.chunks.length > 0 || this.pos > this.start || this.writtenSeq > this.durableSeq)) {
-      if (this.writing) await new Promise((r) => setImmediate(r));
+      if (this.writing) await nextTurn();
       else {
         this.syncRequested = true;
         await this.writeLoop();

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ActorRef, Snapshot } from 'xstate';
 import type { AnalyticsOptions } from '../../actors/analytics-protocol.js';
 import { recorded, type CampaignImage, type CampaignInfo, type CampaignPage, type CampaignReplay, type RecordsFailure, type ReplaySettings, type SnapshotEvent } from '../../actors/protocol.js';
@@ -332,7 +333,7 @@ export class Store {
         for (const info of infos) {
           // Captures of small campaigns resolve at once: give the event loop a turn every few ms.
           if (performance.now() - turnStart > YIELD_AFTER_MS) {
-            await new Promise((resolve) => setImmediate(resolve));
+            await nextTurn();
             turnStart = performance.now();
           }
           const pauseStart = performance.now();

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   DEFAULT_ANALYTICS,
   type AdInfo,
@@ -25,7 +26,6 @@ import { spanOf } from '../../actors/counting/stats.js';
  * for 40 ms, and a million would hold it for seconds.
  */
 const WALK_PAGE = 250;
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Analytics settings: what the campaign actors get, plus how far a click's timestamp may stray. */
 export interface AnalyticsConfig extends AnalyticsOptions {

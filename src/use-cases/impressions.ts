@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Impression, Outcome } from '../../actors/protocol.js';
 import type { IngestResult } from '../../actors/registry/registry.js';
 import type { RegistryClient } from '../registry-client.js';
@@ -45,7 +46,7 @@ export class Impressions {
       const outcomes: IngestResult['outcomes'] = [];
       let retryAfterMs = 0;
       for (let start = 0; start < items.length; start += INGEST_CHUNK) {
-        if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+        if (start > 0) await nextTurn();
         const chunk = items.slice(start, start + INGEST_CHUNK);
         const at = client.now();
         const part = await client.ask<IngestResult>((reply) => ({ type: 'impressions', at, items: chunk, reply }));
